@@ -1,0 +1,218 @@
+/**
+ * Configuration: read once, at the edge, from the environment (and `.env`, loaded by the CLI),
+ * validated into a typed object. A bad value is a ConfigError that names the variable; the CLI
+ * turns it into exit code 78 (EX_CONFIG). Secret values are never echoed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const EXIT_CONFIG = 78;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  /** false: plain TCP; 'require': TLS without certificate checks; 'verify': TLS, verified. */
+  ssl: false | 'require' | 'verify';
+}
+
+export type DatabaseConfig =
+  | { mode: 'external'; source: 'DATABASE_URL' | 'POSTGRES_*'; connection: PostgresConnection }
+  | { mode: 'embedded'; dataDir: string; port: number };
+
+export interface Config {
+  database: DatabaseConfig;
+  dbPoolSize: number;
+  logLevel: LogLevel;
+  /** Human-readable logs instead of JSON lines; undefined: when stdout is a terminal. */
+  logPretty: boolean | undefined;
+  inDocker: boolean;
+}
+
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly exitCode = EXIT_CONFIG;
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      'Invalid configuration:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Every variable the loader knows, with its default and meaning (`.env.example` lists the same). */
+export const CONFIG_VARIABLES = {
+  DATABASE_URL: 'PostgreSQL URL (postgresql://, postgres:// or postgresql+asyncpg://); wins over POSTGRES_*',
+  POSTGRES_HOST: 'database host; default "postgres" inside Docker, "localhost" elsewhere',
+  POSTGRES_PORT: 'database port; default 5432',
+  POSTGRES_USER: 'database user; default "postgres"',
+  POSTGRES_PASSWORD: 'database password; default none',
+  POSTGRES_DB: 'database name; default "lexus_promotion"',
+  LEXUS_EMBEDDED_PG_DIR: 'data folder of the embedded PostgreSQL used when no database is configured; default ./data/postgres',
+  LEXUS_EMBEDDED_PG_PORT: 'port of the embedded PostgreSQL (loopback only); default 54329',
+  DB_POOL_SIZE: 'connections in the pool; default 10',
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent; default info',
+  LOG_PRETTY: '1 for human-readable logs, 0 for JSON lines; default: human-readable on a terminal',
+} as const;
+
+export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
+
+const SECRET_VARIABLES = new Set<string>(['DATABASE_URL', 'POSTGRES_PASSWORD']);
+
+/** Detects a Docker (or compatible) container, to choose the compose service as default host. */
+export function detectDocker(): boolean {
+  if (existsSync('/.dockerenv') || existsSync('/run/.containerenv')) return true;
+  try {
+    return /docker|containerd|kubepods|libpod/.test(readFileSync('/proc/self/cgroup', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+const port = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int('must be a whole number')
+  .min(1, 'must be a port number from 1 to 65535')
+  .max(65535, 'must be a port number from 1 to 65535');
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().optional(),
+  POSTGRES_HOST: z.string().optional(),
+  POSTGRES_PORT: port.optional(),
+  POSTGRES_USER: z.string().optional(),
+  POSTGRES_PASSWORD: z.string().optional(),
+  POSTGRES_DB: z.string().optional(),
+  LEXUS_EMBEDDED_PG_DIR: z.string().default('./data/postgres'),
+  LEXUS_EMBEDDED_PG_PORT: port.default(54329),
+  DB_POOL_SIZE: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200').default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_PRETTY: z.enum(['0', '1', 'true', 'false']).optional(),
+});
+
+/** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
+export function parseDatabaseUrl(raw: string): PostgresConnection {
+  const fail = (why: string): never => {
+    throw new ConfigError([{ variable: 'DATABASE_URL', message: why }]);
+  };
+  const match = /^(postgresql|postgres)(\+asyncpg)?:\/\//i.exec(raw.trim());
+  if (!match) {
+    fail('must start with postgresql://, postgres:// or postgresql+asyncpg://');
+  }
+  let url: URL;
+  try {
+    url = new URL(raw.trim().replace(/^[^:]+:\/\//, 'postgresql://'));
+  } catch {
+    return fail('is not a valid URL (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)');
+  }
+  if (!url.hostname) fail('has no host (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)');
+  let portNumber = 5432;
+  if (url.port) portNumber = Number(url.port);
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return fail('has a badly percent-encoded user or password');
+    }
+  };
+  const user = decode(url.username);
+  const database = decode(url.pathname.replace(/^\//, ''));
+  if (!user) fail('has no user name (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)');
+  if (!database) fail('has no database name (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)');
+  let ssl: PostgresConnection['ssl'] = false;
+  const sslmode = url.searchParams.get('sslmode') ?? url.searchParams.get('ssl');
+  if (sslmode !== null) {
+    const mode = sslmode.toLowerCase();
+    if (mode === 'disable' || mode === 'allow' || mode === 'prefer' || mode === 'false') ssl = false;
+    else if (mode === 'require' || mode === 'true') ssl = 'require';
+    else if (mode === 'verify-ca' || mode === 'verify-full') ssl = 'verify';
+    else fail("has an unknown sslmode (use disable, require, verify-ca or verify-full)");
+  }
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: portNumber,
+    user,
+    password: url.password ? decode(url.password) : undefined,
+    database,
+    ssl,
+  };
+}
+
+export interface LoadConfigOptions {
+  /** Whether this process runs in a container; detected when not given. */
+  inDocker?: boolean;
+  /** Folder that relative paths are resolved against; default the current directory. */
+  cwd?: string;
+}
+
+/** Validates the environment into a Config, or throws a ConfigError naming every bad variable. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: LoadConfigOptions = {},
+): Config {
+  // An empty value (`VAR=` in .env or compose) means "not set".
+  const present: Record<string, string> = {};
+  for (const name of Object.keys(envSchema.shape)) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') present[name] = value.trim();
+  }
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const variable = String(issue.path[0] ?? 'environment');
+        const shown = SECRET_VARIABLES.has(variable) ? '' : ` (got ${JSON.stringify(present[variable])})`;
+        return { variable, message: issue.message + shown };
+      }),
+    );
+  }
+  const v = parsed.data;
+  const inDocker = options.inDocker ?? detectDocker();
+  const cwd = options.cwd ?? process.cwd();
+
+  let database: DatabaseConfig;
+  const anyPostgresVar = ['POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB'].some(
+    (name) => present[name] !== undefined,
+  );
+  if (v.DATABASE_URL !== undefined) {
+    database = { mode: 'external', source: 'DATABASE_URL', connection: parseDatabaseUrl(v.DATABASE_URL) };
+  } else if (anyPostgresVar) {
+    database = {
+      mode: 'external',
+      source: 'POSTGRES_*',
+      connection: {
+        host: v.POSTGRES_HOST ?? (inDocker ? 'postgres' : 'localhost'),
+        port: v.POSTGRES_PORT ?? 5432,
+        user: v.POSTGRES_USER ?? 'postgres',
+        password: v.POSTGRES_PASSWORD,
+        database: v.POSTGRES_DB ?? 'lexus_promotion',
+        ssl: false,
+      },
+    };
+  } else {
+    database = { mode: 'embedded', dataDir: path.resolve(cwd, v.LEXUS_EMBEDDED_PG_DIR), port: v.LEXUS_EMBEDDED_PG_PORT };
+  }
+
+  return {
+    database,
+    dbPoolSize: v.DB_POOL_SIZE,
+    logLevel: v.LOG_LEVEL,
+    logPretty: v.LOG_PRETTY === undefined ? undefined : v.LOG_PRETTY === '1' || v.LOG_PRETTY === 'true',
+    inDocker,
+  };
+}
+
+/** A one-line description of where the database is, without the password. */
+export function describeDatabase(db: DatabaseConfig): string {
+  if (db.mode === 'embedded') return `embedded PostgreSQL in ${db.dataDir} on 127.0.0.1:${db.port}`;
+  const c = db.connection;
+  return `postgresql://${c.user}@${c.host}:${c.port}/${c.database} (from ${db.source})`;
+}

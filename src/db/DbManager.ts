@@ -1,0 +1,393 @@
+/**
+ * The seed's data-layer API (SPEC.md, "Data-layer API"), made race-free.
+ *
+ * Each method is one database operation whose SQL reads in full below; the rules themselves
+ * (what "ready", "may post", "under the limit" mean) are the predicates of rules.ts. "Now" comes
+ * from the injected Clock and reaches the SQL as the parameter :now, never as now().
+ *
+ * Posting goes through two steps, so that limits hold before anything is sent:
+ *   reservePostSlot  one statement: checks every rule on locked rows and counts the post
+ *                    against both daily limits, with a 'pending' history row;
+ *   settlePost       sent -> 'success' and last_post_at; not sent -> the slot is given back;
+ *                    unknown -> the slot stays spent.
+ */
+import type { DataSource, QueryRunner } from 'typeorm';
+import { systemClock, type Clock } from '../clock';
+import { normalizeGroupLink } from '../links';
+import {
+  DEFAULT_NICHE,
+  READY_ORDER,
+  READY_ORDER_SQL,
+  TODAY_UTC_SQL,
+  WARMUP_HOURS,
+  ACCOUNT_COUNT_ONE_POST_SQL,
+  GROUP_COUNT_ONE_POST_SQL,
+  accountMayPostSql,
+  targetMayReceivePostFromSql,
+} from '../rules';
+import { Target, type PostStatus } from './entities';
+import { sqlTime } from './postgresTypes';
+import { sql } from './sql';
+
+export interface DbManagerOptions {
+  clock?: Clock;
+}
+
+export interface AssignGroupOptions {
+  /** Niche of the target if it has to be created; default 'ukraine_cars'. */
+  niche?: string;
+}
+
+export interface ReserveSlotInput {
+  accountId: number;
+  /** The group to post to; without it, the account's ready group that waited longest. */
+  targetId?: number;
+  messageContent?: string | null;
+  photoPath?: string | null;
+}
+
+/** A post slot counted against both daily limits, to be settled once the send is over. */
+export interface PostSlot {
+  /** The post_history row that stands for this attempt (status 'pending'). */
+  id: number;
+  accountId: number;
+  targetId: number;
+  link: string;
+  reservedAt: Date;
+}
+
+export type SettleOutcome =
+  /** Telegram accepted the message. */
+  | { outcome: 'sent' }
+  /** Definitely not sent: the slot is given back. */
+  | { outcome: 'not_sent'; status: Extract<PostStatus, 'error' | 'flood_wait' | 'skipped'>; errorMessage?: string | null }
+  /** May or may not have been sent (timeout after sending, crash): the slot stays spent. */
+  | { outcome: 'unknown'; errorMessage?: string | null };
+
+export interface RecordPostInput {
+  accountId: number;
+  targetId: number;
+  messageContent?: string | null;
+  photoPath?: string | null;
+  status?: Exclude<PostStatus, 'pending'>;
+  errorMessage?: string | null;
+}
+
+export interface CounterResetResult {
+  accounts: number;
+  targets: number;
+}
+
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class DbManager {
+  readonly clock: Clock;
+
+  constructor(
+    readonly dataSource: DataSource,
+    options: DbManagerOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private now(): string {
+    return sqlTime(this.clock.now());
+  }
+
+  /**
+   * Binds a group to the account that has just joined it (rule 1) and starts its warm-up
+   * (rule 2): status 'joined', warmup_ends_at = joined_at + 24 h. Creates the target if missing.
+   *
+   * Returns false when the group is bound to another account, banned, or orphaned (joined but
+   * unbound); true when it is now bound to this account. Binding it again to the same account
+   * changes nothing: the warm-up never restarts. One statement, so of two concurrent calls for
+   * one new group from different accounts exactly one wins.
+   */
+  async assignGroup(groupLink: string, accountId: number, joinedAt?: Date, options: AssignGroupOptions = {}): Promise<boolean> {
+    const link = normalizeGroupLink(groupLink);
+    const now = this.now();
+    const { rows } = await sql<{ id: number }>(
+      this.dataSource,
+      `INSERT INTO targets AS t
+              (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, created_at, updated_at)
+       VALUES (:link, :niche, 'joined', :accountId, CAST(:joinedAt AS timestamp),
+               CAST(:joinedAt AS timestamp) + interval '${WARMUP_HOURS} hours', CAST(:now AS timestamp), CAST(:now AS timestamp))
+       ON CONFLICT (link) DO UPDATE SET
+         status = 'joined',
+         assigned_account_id = EXCLUDED.assigned_account_id,
+         -- Newly bound: the warm-up starts now. Already bound to this account: it never restarts.
+         joined_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.joined_at
+                          ELSE COALESCE(t.joined_at, EXCLUDED.joined_at) END,
+         warmup_ends_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.warmup_ends_at
+                               ELSE COALESCE(t.warmup_ends_at, t.joined_at + interval '${WARMUP_HOURS} hours', EXCLUDED.warmup_ends_at) END,
+         updated_at = EXCLUDED.updated_at
+       WHERE t.status IS DISTINCT FROM 'banned'
+         AND (t.assigned_account_id = EXCLUDED.assigned_account_id
+              OR (t.assigned_account_id IS NULL AND (t.status IS NULL OR t.status IN ('new', 'error'))))
+       RETURNING t.id`,
+      { link, niche: options.niche ?? DEFAULT_NICHE, accountId, joinedAt: joinedAt ? sqlTime(joinedAt) : now, now },
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Groups that pass every rule now (SPEC.md): niche matches; status 'joined'; bound; warm-up
+   * over; under 2 posts today; the bound account active, under 20 posts today and not in a
+   * FloodWait. Never-posted groups first, then the oldest last_post_at. Each target comes with
+   * its `assignedAccount`. Stale counters are reset first, and count as 0 regardless.
+   */
+  async getGroupsReadyForPosting(niche: string = DEFAULT_NICHE, limit?: number): Promise<Target[]> {
+    await this.resetDailyCountersIfNeeded();
+    const query = this.dataSource
+      .getRepository(Target)
+      .createQueryBuilder('t')
+      .innerJoinAndSelect('t.assignedAccount', 'a')
+      .where(`t.niche = :niche`)
+      .andWhere(targetMayReceivePostFromSql('t', 'a'))
+      .andWhere(accountMayPostSql('a'))
+      .setParameters({ niche, now: this.now() });
+    for (const { column, direction, nulls } of READY_ORDER) query.addOrderBy(`t.${column}`, direction, nulls);
+    if (limit !== undefined) query.limit(limit);
+    return query.getMany();
+  }
+
+  /**
+   * Reserves one post for (account, group) if every rule holds at this instant, in one
+   * statement: the account and group rows are locked, the rules re-checked on their latest
+   * versions, both daily counters incremented (reset first if stale), and a 'pending' history
+   * row written. Returns null when no slot is free. Under any number of concurrent callers at
+   * most 2 posts per group and 20 per account per UTC day are ever reserved, and only by the
+   * bound account.
+   */
+  async reservePostSlot(input: ReserveSlotInput): Promise<PostSlot | null> {
+    const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date }>(
+      this.dataSource,
+      `WITH slot AS (
+         SELECT a.id AS account_id, t.id AS target_id, t.link
+           FROM accounts a
+           JOIN targets t ON t.assigned_account_id = a.id
+          WHERE a.id = :accountId
+            ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
+            AND ${accountMayPostSql('a')}
+            AND ${targetMayReceivePostFromSql('t', 'a')}
+          ORDER BY ${READY_ORDER_SQL('t')}
+          LIMIT 1
+          FOR UPDATE OF a, t
+       ), count_for_account AS (
+         UPDATE accounts
+            SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+           FROM slot
+          WHERE accounts.id = slot.account_id
+       ), count_for_group AS (
+         UPDATE targets
+            SET ${GROUP_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+           FROM slot
+          WHERE targets.id = slot.target_id
+       )
+       INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, created_at)
+       SELECT slot.account_id, slot.target_id, :messageContent, :photoPath, 'pending', CAST(:now AS timestamp)
+         FROM slot
+       RETURNING id, account_id, target_id, created_at,
+                 (SELECT link FROM slot) AS link`,
+      {
+        accountId: input.accountId,
+        ...(input.targetId === undefined ? {} : { targetId: input.targetId }),
+        messageContent: input.messageContent ?? null,
+        photoPath: input.photoPath ?? null,
+        now: this.now(),
+      },
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, reservedAt: row.created_at };
+  }
+
+  /**
+   * Settles a reserved slot. 'sent': history 'success', the group's last_post_at. 'not_sent':
+   * history gets the given status and the slot is given back to both counters (unless a new
+   * UTC day has reset them since). 'unknown': history 'unknown', the slot stays spent and
+   * last_post_at is set, as the post may have gone out. Throws if the slot is not pending.
+   */
+  async settlePost(slotId: number, result: SettleOutcome): Promise<void> {
+    const now = this.now();
+    await this.dataSource.transaction(async (manager) => {
+      const runner = manager.queryRunner as QueryRunner;
+      // Lock in the reservation's order (account, then group) before touching the history row.
+      const { rows: slots } = await sql<{ account_id: number; target_id: number }>(
+        runner,
+        `SELECT h.account_id, h.target_id
+           FROM post_history h
+           JOIN accounts a ON a.id = h.account_id
+           JOIN targets t ON t.id = h.target_id
+          WHERE h.id = :slotId
+          FOR UPDATE OF a, t`,
+        { slotId },
+      );
+      const slot = slots[0];
+      if (!slot) throw new NotFoundError(`post slot ${slotId} does not exist`);
+      const status = result.outcome === 'sent' ? 'success' : result.outcome === 'unknown' ? 'unknown' : result.status;
+      const { rows: settled } = await sql<{ reserved_at: Date }>(
+        runner,
+        `UPDATE post_history
+            SET status = :status, error_message = :errorMessage
+          WHERE id = :slotId AND status = 'pending'
+          RETURNING created_at AS reserved_at`,
+        { slotId, status, errorMessage: result.outcome === 'sent' ? null : (result.errorMessage ?? null) },
+      );
+      const reservedAt = settled[0]?.reserved_at;
+      if (!reservedAt) throw new Error(`post slot ${slotId} is already settled`);
+
+      if (result.outcome === 'not_sent') {
+        // Give the slot back, but only to a counter that still counts the reservation's day.
+        const params = { accountId: slot.account_id, targetId: slot.target_id, reservedAt: sqlTime(reservedAt), now };
+        await sql(
+          runner,
+          `UPDATE accounts
+              SET daily_posts_count = GREATEST(COALESCE(daily_posts_count, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
+            WHERE id = :accountId
+              AND date_trunc('day', last_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
+          params,
+        );
+        await sql(
+          runner,
+          `UPDATE targets
+              SET daily_posts_in_group = GREATEST(COALESCE(daily_posts_in_group, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
+            WHERE id = :targetId
+              AND date_trunc('day', last_group_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
+          params,
+        );
+      } else {
+        await sql(
+          runner,
+          `UPDATE targets SET last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp) WHERE id = :targetId`,
+          { targetId: slot.target_id, now },
+        );
+      }
+    });
+  }
+
+  /**
+   * The seed's record_post, for callers that post outside the reserve/settle flow: a history
+   * row and, for 'success', both daily counters (reset first if stale) and last_post_at, in one
+   * transaction. Returns the history row's id. A 'success' from an account the group is not
+   * bound to is refused by the database (rule 1).
+   */
+  async recordPost(input: RecordPostInput): Promise<number> {
+    const status = input.status ?? 'success';
+    const params = {
+      accountId: input.accountId,
+      targetId: input.targetId,
+      messageContent: input.messageContent ?? null,
+      photoPath: input.photoPath ?? null,
+      status,
+      errorMessage: input.errorMessage ?? null,
+      now: this.now(),
+    };
+    return this.dataSource.transaction(async (manager) => {
+      const runner = manager.queryRunner as QueryRunner;
+      if (status === 'success') {
+        await sql(runner, `SELECT 1 FROM accounts a, targets t WHERE a.id = :accountId AND t.id = :targetId FOR UPDATE OF a, t`, params);
+      }
+      const { rows } = await sql<{ id: number }>(
+        runner,
+        `INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, error_message, created_at)
+         VALUES (:accountId, :targetId, :messageContent, :photoPath, :status, :errorMessage, CAST(:now AS timestamp))
+         RETURNING id`,
+        params,
+      );
+      if (status === 'success') {
+        await sql(
+          runner,
+          `UPDATE accounts SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`,
+          params,
+        );
+        await sql(
+          runner,
+          `UPDATE targets
+              SET ${GROUP_COUNT_ONE_POST_SQL}, last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+            WHERE id = :targetId`,
+          params,
+        );
+      }
+      return rows[0]!.id;
+    });
+  }
+
+  /**
+   * Rule 4: Telegram told the account to wait until `waitUntil`. Status 'flood_wait' (a banned
+   * account stays banned); a longer wait already set is never shortened. Returns the wait now
+   * in force.
+   */
+  async setAccountFloodWait(accountId: number, waitUntil: Date): Promise<Date> {
+    const { rows } = await sql<{ next_allowed_action_time: Date }>(
+      this.dataSource,
+      `UPDATE accounts
+          SET status = CASE WHEN status = 'banned' THEN status ELSE 'flood_wait' END,
+              next_allowed_action_time = GREATEST(next_allowed_action_time, CAST(:waitUntil AS timestamp)),
+              updated_at = CAST(:now AS timestamp)
+        WHERE id = :accountId
+        RETURNING next_allowed_action_time`,
+      { accountId, waitUntil: sqlTime(waitUntil), now: this.now() },
+    );
+    const row = rows[0];
+    if (!row) throw new NotFoundError(`account ${accountId} does not exist`);
+    return row.next_allowed_action_time;
+  }
+
+  /**
+   * Ends a FloodWait whose time has passed: status back to 'active'. A wait still running is
+   * not cut short (returns false); so is an account with nothing to clear. Returns true when
+   * it cleared a wait.
+   */
+  async clearAccountFloodWait(accountId: number): Promise<boolean> {
+    const { rows } = await sql<{ cleared: boolean }>(
+      this.dataSource,
+      `WITH cleared AS (
+         UPDATE accounts
+            SET status = 'active', next_allowed_action_time = NULL, updated_at = CAST(:now AS timestamp)
+          WHERE id = :accountId
+            AND status = 'flood_wait'
+            AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
+          RETURNING id
+       )
+       SELECT EXISTS (SELECT 1 FROM cleared) AS cleared FROM accounts WHERE id = :accountId`,
+      { accountId, now: this.now() },
+    );
+    const row = rows[0];
+    if (!row) throw new NotFoundError(`account ${accountId} does not exist`);
+    return row.cleared;
+  }
+
+  /**
+   * Rule 3's midnight: counters last reset before today's UTC midnight go back to 0. One
+   * statement per table, touching only counters that are not already 0; idempotent and safe to
+   * run concurrently (a row reset meanwhile no longer matches). Statuses are left alone: a
+   * banned account stays banned. Every method that reads the counters treats a stale one as 0
+   * anyway, so correctness never depends on this having run.
+   */
+  async resetDailyCountersIfNeeded(): Promise<CounterResetResult> {
+    const now = this.now();
+    const accounts = await sql(
+      this.dataSource,
+      `UPDATE accounts
+          SET daily_posts_count = 0, last_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+        WHERE daily_posts_count <> 0
+          AND (last_stats_reset IS NULL OR last_stats_reset < ${TODAY_UTC_SQL})`,
+      { now },
+    );
+    const targets = await sql(
+      this.dataSource,
+      `UPDATE targets
+          SET daily_posts_in_group = 0, last_group_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+        WHERE daily_posts_in_group <> 0
+          AND (last_group_stats_reset IS NULL OR last_group_stats_reset < ${TODAY_UTC_SQL})`,
+      { now },
+    );
+    return { accounts: accounts.rowCount, targets: targets.rowCount };
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The seed's three tables as TypeORM entities. Column names, types, defaults, the unique
+ * constraints and the foreign-key actions are the seed's DDL (SPEC.md) to the letter; property
+ * names are camelCase. All timestamps are `timestamp without time zone` holding UTC (see
+ * postgresTypes.ts for how that survives any host TZ).
+ *
+ * The schema itself is created by migrations (src/db/migrations), never by `synchronize`.
+ */
+import { EntitySchema } from 'typeorm';
+import { WARMUP_MS } from '../rules';
+
+export type AccountStatus = 'active' | 'banned' | 'flood_wait';
+export type TargetStatus = 'new' | 'joined' | 'error' | 'banned';
+/**
+ * 'success', 'error', 'flood_wait', 'skipped' are the seed's. The daemon adds two for its
+ * reserve-then-settle flow: 'pending' (slot reserved, not settled yet) and 'unknown' (the
+ * process stopped between sending and settling: the slot stays spent).
+ */
+export type PostStatus = 'success' | 'error' | 'flood_wait' | 'skipped' | 'pending' | 'unknown';
+
+export class Account {
+  id!: number;
+  phone!: string | null;
+  sessionString!: string | null;
+  sessionName!: string;
+  status!: AccountStatus | string;
+  nextAllowedActionTime!: Date | null;
+  dailyPostsCount!: number;
+  lastStatsReset!: Date | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+  targets?: Target[];
+
+  /** Whether Telegram's FloodWait is still running at `now`. */
+  isInFloodWait(now: Date): boolean {
+    return this.nextAllowedActionTime !== null && this.nextAllowedActionTime.getTime() > now.getTime();
+  }
+}
+
+export class Target {
+  id!: number;
+  /** BIGINT: node-postgres returns it as a string to keep every digit. */
+  telegramId!: string | null;
+  link!: string;
+  title!: string | null;
+  niche!: string;
+  status!: TargetStatus | string;
+  assignedAccountId!: number | null;
+  assignedAccount?: Account | null;
+  joinedAt!: Date | null;
+  warmupEndsAt!: Date | null;
+  lastPostAt!: Date | null;
+  dailyPostsInGroup!: number;
+  lastGroupStatsReset!: Date | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+
+  /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
+  isWarmupFinished(now: Date): boolean {
+    const ends = this.warmupEndsAt ?? (this.joinedAt ? new Date(this.joinedAt.getTime() + WARMUP_MS) : null);
+    return ends !== null && ends.getTime() <= now.getTime();
+  }
+}
+
+export class PostHistory {
+  id!: number;
+  accountId!: number | null;
+  targetId!: number | null;
+  account?: Account | null;
+  target?: Target | null;
+  messageContent!: string | null;
+  photoPath!: string | null;
+  status!: PostStatus | string;
+  errorMessage!: string | null;
+  createdAt!: Date;
+}
+
+const createdAt = { name: 'created_at', type: 'timestamp', nullable: true, default: () => 'now()' } as const;
+const updatedAt = { name: 'updated_at', type: 'timestamp', nullable: true, default: () => 'now()' } as const;
+
+export const AccountSchema = new EntitySchema<Account>({
+  name: 'Account',
+  target: Account,
+  tableName: 'accounts',
+  columns: {
+    id: { type: 'int', primary: true, generated: 'increment' },
+    phone: { type: 'varchar', length: 20, nullable: true },
+    sessionString: { name: 'session_string', type: 'text', nullable: true },
+    sessionName: { name: 'session_name', type: 'varchar', length: 255, unique: true },
+    status: { type: 'varchar', length: 50, nullable: true, default: 'active' },
+    nextAllowedActionTime: { name: 'next_allowed_action_time', type: 'timestamp', nullable: true },
+    dailyPostsCount: { name: 'daily_posts_count', type: 'int', nullable: true, default: 0 },
+    lastStatsReset: { name: 'last_stats_reset', type: 'timestamp', nullable: true },
+    createdAt,
+    updatedAt,
+  },
+  relations: {
+    targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },
+  },
+});
+
+export const TargetSchema = new EntitySchema<Target>({
+  name: 'Target',
+  target: Target,
+  tableName: 'targets',
+  columns: {
+    id: { type: 'int', primary: true, generated: 'increment' },
+    telegramId: { name: 'telegram_id', type: 'bigint', nullable: true },
+    link: { type: 'varchar', length: 500, unique: true },
+    title: { type: 'varchar', length: 500, nullable: true },
+    niche: { type: 'varchar', length: 100 },
+    status: { type: 'varchar', length: 50, nullable: true, default: 'new' },
+    assignedAccountId: { name: 'assigned_account_id', type: 'int', nullable: true },
+    joinedAt: { name: 'joined_at', type: 'timestamp', nullable: true },
+    warmupEndsAt: { name: 'warmup_ends_at', type: 'timestamp', nullable: true },
+    lastPostAt: { name: 'last_post_at', type: 'timestamp', nullable: true },
+    dailyPostsInGroup: { name: 'daily_posts_in_group', type: 'int', nullable: true, default: 0 },
+    lastGroupStatsReset: { name: 'last_group_stats_reset', type: 'timestamp', nullable: true },
+    createdAt,
+    updatedAt,
+  },
+  relations: {
+    assignedAccount: {
+      type: 'many-to-one',
+      target: 'Account',
+      joinColumn: { name: 'assigned_account_id' },
+      onDelete: 'SET NULL',
+      nullable: true,
+    },
+  },
+});
+
+export const PostHistorySchema = new EntitySchema<PostHistory>({
+  name: 'PostHistory',
+  target: PostHistory,
+  tableName: 'post_history',
+  columns: {
+    id: { type: 'int', primary: true, generated: 'increment' },
+    accountId: { name: 'account_id', type: 'int', nullable: true },
+    targetId: { name: 'target_id', type: 'int', nullable: true },
+    messageContent: { name: 'message_content', type: 'text', nullable: true },
+    photoPath: { name: 'photo_path', type: 'varchar', length: 500, nullable: true },
+    status: { type: 'varchar', length: 50, nullable: true, default: 'success' },
+    errorMessage: { name: 'error_message', type: 'text', nullable: true },
+    createdAt,
+  },
+  relations: {
+    account: { type: 'many-to-one', target: 'Account', joinColumn: { name: 'account_id' }, onDelete: 'CASCADE', nullable: true },
+    target: { type: 'many-to-one', target: 'Target', joinColumn: { name: 'target_id' }, onDelete: 'CASCADE', nullable: true },
+  },
+});
+
+export const entitySchemas = [AccountSchema, TargetSchema, PostHistorySchema];

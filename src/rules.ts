@@ -1,0 +1,85 @@
+/**
+ * The rules of SPEC.md, in one place. Every query that decides whether an account may act or
+ * a group may receive a post is built from the predicates below, and every predicate takes
+ * "now" as the named parameter `:now` (a UTC instant from the Clock), never the database's
+ * now(). Table aliases are passed in, so the same text serves every query.
+ *
+ *   Rule 1  strict binding      targetMayReceivePostFrom: t.assigned_account_id = a.id
+ *                               (and the migration's trigger forbids rebinding)
+ *   Rule 2  warm-up             targetWarmupOver: joined_at + 24 h <= now
+ *   Rule 3  limits              GROUP_DAILY_POST_LIMIT, ACCOUNT_DAILY_POST_LIMIT, counted per UTC
+ *                               day; a counter last reset before today's UTC midnight counts as 0
+ *   Rule 4  FloodWait           accountMayAct: next_allowed_action_time <= now
+ */
+
+export const DEFAULT_NICHE = 'ukraine_cars';
+/** Rule 3: posts per group per UTC day. */
+export const GROUP_DAILY_POST_LIMIT = 2;
+/** Rule 3: posts per account per UTC day. */
+export const ACCOUNT_DAILY_POST_LIMIT = 20;
+/** Rule 2: silence after joining a group. */
+export const WARMUP_HOURS = 24;
+export const WARMUP_MS = WARMUP_HOURS * 60 * 60 * 1000;
+
+/** Start of the UTC day that contains :now, and of the day after, as SQL. */
+export const TODAY_UTC_SQL = `date_trunc('day', CAST(:now AS timestamp))`;
+const TOMORROW_UTC_SQL = `(${TODAY_UTC_SQL} + interval '1 day')`;
+
+/**
+ * Rule 3's counters are the seed's (count, last reset) pairs, read lazily: a counter last reset
+ * before today's UTC midnight counts as 0, so nothing depends on the midnight job having run.
+ * A counter reset on a *later* day than :now (another worker's clock is already past
+ * midnight, or this one waited on a lock across it) says nothing about :now's day: it reads as
+ * NULL, which no limit check passes.
+ */
+const postsTodaySql = (count: string, lastReset: string) =>
+  `(CASE WHEN ${lastReset} >= ${TOMORROW_UTC_SQL} THEN NULL WHEN ${lastReset} >= ${TODAY_UTC_SQL} THEN COALESCE(${count}, 0) ELSE 0 END)`;
+
+/** SET clause counting one more post on a counter, starting the day afresh if it is stale. */
+const countOnePostSql = (count: string, lastReset: string) =>
+  `${count} = CASE WHEN ${lastReset} >= ${TODAY_UTC_SQL} THEN COALESCE(${count}, 0) + 1 ELSE 1 END, ` +
+  `${lastReset} = CASE WHEN ${lastReset} >= ${TODAY_UTC_SQL} THEN ${lastReset} ELSE CAST(:now AS timestamp) END`;
+
+/** Rule 3: posts the account made today (NULL: unknown, see above). */
+export const accountPostsTodaySql = (a: string) => postsTodaySql(`${a}.daily_posts_count`, `${a}.last_stats_reset`);
+
+/** Rule 3: posts the group received today (NULL: unknown, see above). */
+export const groupPostsTodaySql = (t: string) => postsTodaySql(`${t}.daily_posts_in_group`, `${t}.last_group_stats_reset`);
+
+/** SET clause for `UPDATE accounts`: one more post today. */
+export const ACCOUNT_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_count', 'last_stats_reset');
+
+/** SET clause for `UPDATE targets`: one more post today. */
+export const GROUP_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_in_group', 'last_group_stats_reset');
+
+/**
+ * Rule 4: the account may talk to Telegram now: not banned, and any FloodWait has run out.
+ * A wait that has passed counts as over even before anyone clears the 'flood_wait' status.
+ */
+export const accountMayActSql = (a: string) =>
+  `(${a}.status IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
+
+/** Rules 3 and 4: the account may post now. */
+export const accountMayPostSql = (a: string) =>
+  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${ACCOUNT_DAILY_POST_LIMIT})`;
+
+/**
+ * Rule 2: the warm-up is over. warmup_ends_at is joined_at + 24 h; both are checked, so a row
+ * written by hand (or by the old system) with a short warm-up still waits the full 24 hours.
+ * GREATEST ignores NULLs; a group with neither time is never ready.
+ */
+export const targetWarmupOverSql = (t: string) =>
+  `(GREATEST(${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours') <= CAST(:now AS timestamp))`;
+
+/** Rules 1-3 for the group: joined, bound to account `a`, warmed up, under its daily limit. */
+export const targetMayReceivePostFromSql = (t: string, a: string) =>
+  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT})`;
+
+/** The order in which ready groups are served: never posted first, then the longest waiting. */
+export const READY_ORDER: ReadonlyArray<{ column: string; direction: 'ASC' | 'DESC'; nulls?: 'NULLS FIRST' | 'NULLS LAST' }> = [
+  { column: 'last_post_at', direction: 'ASC', nulls: 'NULLS FIRST' },
+  { column: 'id', direction: 'ASC' },
+];
+
+export const READY_ORDER_SQL = (t: string) =>
+  READY_ORDER.map((o) => `${t}.${o.column} ${o.direction}${o.nulls ? ` ${o.nulls}` : ''}`).join(', ');

@@ -1,0 +1,75 @@
+/**
+ * A fresh, migrated database per test file on the shared test server, with a DbManager on a
+ * manual clock. Drop it with `close()`.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { DataSource } from 'typeorm';
+import { inject } from 'vitest';
+import { ManualClock } from '../../src/clock';
+import type { PostgresConnection } from '../../src/config';
+import { createDataSource, runMigrations } from '../../src/db/database';
+import { DbManager } from '../../src/db/DbManager';
+
+export interface TestDatabase {
+  connection: PostgresConnection;
+  dataSource: DataSource;
+  clock: ManualClock;
+  db: DbManager;
+  /** A plain pg client on the same database, for checks that bypass the code under test. */
+  query<Row = Record<string, unknown>>(text: string, values?: unknown[]): Promise<Row[]>;
+  close(): Promise<void>;
+}
+
+export async function adminQuery(text: string): Promise<void> {
+  const server = inject('postgres');
+  const client = new pg.Client({ ...server, database: server.database || 'postgres', ssl: false });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an empty database; returns its connection settings and a way to drop it. */
+export async function createEmptyDatabase(): Promise<{ connection: PostgresConnection; drop: () => Promise<void> }> {
+  const server = inject('postgres');
+  const name = `lexus_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${name}`);
+  return {
+    connection: { ...server, database: name },
+    drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+export interface TestDatabaseOptions {
+  /** Run the migrations (default true). */
+  migrate?: boolean;
+  /** SQL run before the migrations, e.g. the old system's schema and rows. */
+  before?: string;
+  poolSize?: number;
+  start?: string;
+}
+
+export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
+  const { connection, drop } = await createEmptyDatabase();
+  const raw = new pg.Pool({ ...connection, ssl: false, max: 2 });
+  if (options.before) await raw.query(options.before);
+  const dataSource = createDataSource(connection, { poolSize: options.poolSize ?? 20 });
+  await dataSource.initialize();
+  if (options.migrate ?? true) await runMigrations(dataSource);
+  const clock = new ManualClock(options.start ?? '2026-03-10T09:00:00.000Z');
+  return {
+    connection,
+    dataSource,
+    clock,
+    db: new DbManager(dataSource, { clock }),
+    query: async <Row>(text: string, values?: unknown[]) => (await raw.query(text, values)).rows as Row[],
+    close: async () => {
+      await dataSource.destroy();
+      await raw.end();
+      await drop();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Rows written straight with SQL, so that tests set up state without going through the code
+ * they test. Times are UTC ISO strings.
+ */
+import type { TestDatabase } from './database';
+
+export async function insertAccount(
+  t: TestDatabase,
+  name: string,
+  fields: { status?: string; daily_posts_count?: number; last_stats_reset?: string | null; next_allowed_action_time?: string | null } = {},
+): Promise<number> {
+  const [row] = await t.query<{ id: number }>(
+    `INSERT INTO accounts (session_name, status, daily_posts_count, last_stats_reset, next_allowed_action_time)
+     VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+    [name, fields.status ?? 'active', fields.daily_posts_count ?? 0, fields.last_stats_reset ?? null, fields.next_allowed_action_time ?? null],
+  );
+  return row!.id;
+}
+
+export interface TargetFields {
+  niche?: string;
+  status?: string;
+  assigned_account_id?: number | null;
+  joined_at?: string | null;
+  warmup_ends_at?: string | null;
+  last_post_at?: string | null;
+  daily_posts_in_group?: number;
+  last_group_stats_reset?: string | null;
+}
+
+export async function insertTarget(t: TestDatabase, link: string, fields: TargetFields = {}): Promise<number> {
+  const joinedAt = fields.joined_at === undefined ? null : fields.joined_at;
+  const [row] = await t.query<{ id: number }>(
+    `INSERT INTO targets (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, last_post_at,
+                          daily_posts_in_group, last_group_stats_reset)
+     VALUES ($1, $2, $3, $4, $5::timestamp, COALESCE($6::timestamp, $5::timestamp + interval '24 hours'), $7, $8, $9)
+     RETURNING id`,
+    [
+      link, fields.niche ?? 'ukraine_cars', fields.status ?? 'new', fields.assigned_account_id ?? null, joinedAt,
+      fields.warmup_ends_at ?? null, fields.last_post_at ?? null, fields.daily_posts_in_group ?? 0,
+      fields.last_group_stats_reset ?? null,
+    ],
+  );
+  return row!.id;
+}
+
+/** A group bound to `accountId`, joined `joinedHoursAgo` before `now`: ready when that is >= 24. */
+export async function insertBoundTarget(t: TestDatabase, link: string, accountId: number, fields: TargetFields = {}): Promise<number> {
+  return insertTarget(t, link, {
+    status: 'joined',
+    assigned_account_id: accountId,
+    joined_at: new Date(t.clock.now().getTime() - 48 * 3600_000).toISOString(),
+    ...fields,
+  });
+}
+
+/** A timestamp column as PostgreSQL stores it (no time-zone conversion anywhere). */
+export async function storedText(t: TestDatabase, table: string, column: string, id: number): Promise<string | null> {
+  const [row] = await t.query<{ v: string | null }>(
+    `SELECT to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS') AS v FROM ${table} WHERE id = $1`,
+    [id],
+  );
+  return row ? row.v : null;
+}
+
+export async function counters(t: TestDatabase, accountId: number, targetId: number) {
+  const [a] = await t.query<{ n: number }>('SELECT daily_posts_count AS n FROM accounts WHERE id = $1', [accountId]);
+  const [g] = await t.query<{ n: number }>('SELECT daily_posts_in_group AS n FROM targets WHERE id = $1', [targetId]);
+  return { account: a!.n, group: g!.n };
+}
+
+export async function historyStatuses(t: TestDatabase): Promise<string[]> {
+  return (await t.query<{ status: string }>('SELECT status FROM post_history ORDER BY id')).map((r) => r.status);
+}

@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDataSource, runMigrations } from '../src/db/database';
+import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database';
+
+const SEED_DDL = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8');
+
+// What the old Python system could have left behind: accounts, bound and unbound groups, history.
+const LEGACY_ROWS = `
+  INSERT INTO accounts (phone, session_string, session_name, status, daily_posts_count, last_stats_reset, created_at)
+  VALUES ('+380501112233', '1AgAOMTQ5LjE1NC4xNjcuNTAAUB...', 'lexus_acc_1', 'active', 3, '2026-03-09 08:00:00', '2026-01-01 10:00:00'),
+         ('+380501112244', NULL, 'lexus_acc_2', 'flood_wait', 0, NULL, '2026-01-02 10:00:00');
+  INSERT INTO targets (telegram_id, link, title, niche, status, assigned_account_id, joined_at, warmup_ends_at, daily_posts_in_group)
+  VALUES (1001234567890, '@autobazar_ua', 'Авторынок Украина', 'ukraine_cars', 'joined', 1, '2026-03-01 12:00:00', '2026-03-02 12:00:00', 1),
+         (NULL, 't.me/kyiv_cars', NULL, 'ukraine_cars', 'new', NULL, NULL, NULL, 0);
+  INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, created_at)
+  VALUES (1, 1, 'Продається Lexus IS 250', 'lexus_assets/lexus_variant_1.jpg', 'success', '2026-03-09 08:00:00');
+`;
+
+interface ColumnInfo {
+  table_name: string;
+  column_name: string;
+  data_type: string;
+  character_maximum_length: number | null;
+  is_nullable: string;
+  column_default: string | null;
+}
+
+async function describeSchema(t: TestDatabase) {
+  const columns = await t.query<ColumnInfo>(
+    `SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default
+       FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name IN ('accounts', 'targets', 'post_history')
+      ORDER BY table_name, ordinal_position`,
+  );
+  const constraints = await t.query<{ conname: string; def: string }>(
+    `SELECT conrelid::regclass::text || '.' || contype::text AS conname, pg_get_constraintdef(oid) AS def
+       FROM pg_constraint
+      WHERE conrelid::regclass::text IN ('accounts', 'targets', 'post_history')
+      ORDER BY 1, 2`,
+  );
+  return { columns, constraints };
+}
+
+let open: TestDatabase[] = [];
+async function database(options: Parameters<typeof createTestDatabase>[0] = {}) {
+  const t = await createTestDatabase(options);
+  open.push(t);
+  return t;
+}
+afterEach(async () => {
+  await Promise.all(open.map((t) => t.close()));
+  open = [];
+});
+
+describe('the first migration', () => {
+  it('on an empty database creates exactly the seed schema', async () => {
+    const migrated = await database();
+    const seeded = await database({ migrate: false, before: SEED_DDL });
+    // Same columns, types, lengths, nullability, defaults, keys, uniques and FK actions as the DDL.
+    expect(await describeSchema(migrated)).toEqual(await describeSchema(seeded));
+    const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
+    expect(fks.sort()).toEqual([
+      'FOREIGN KEY (account_id) REFERENCES accounts(id) ON DELETE CASCADE',
+      'FOREIGN KEY (assigned_account_id) REFERENCES accounts(id) ON DELETE SET NULL',
+      'FOREIGN KEY (target_id) REFERENCES targets(id) ON DELETE CASCADE',
+    ]);
+  });
+
+  it('on a database the old system created keeps every table and row, and adds its indexes and triggers', async () => {
+    const t = await database({ migrate: false, before: SEED_DDL + LEGACY_ROWS });
+    const dump = async () => ({
+      accounts: await t.query('SELECT * FROM accounts ORDER BY id'),
+      targets: await t.query('SELECT * FROM targets ORDER BY id'),
+      history: await t.query('SELECT * FROM post_history ORDER BY id'),
+    });
+    const before = await dump();
+    const schemaBefore = await describeSchema(t);
+
+    expect(await runMigrations(t.dataSource)).toEqual(['InitialSchema1764000000000']);
+
+    expect(await dump()).toEqual(before);
+    expect(await describeSchema(t)).toEqual(schemaBefore);
+    const indexes = (await t.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`)).map((r) => r.indexname);
+    expect(indexes).toEqual(expect.arrayContaining(['targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'post_history_pending_idx']));
+    const triggers = (await t.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`)).map((r) => r.tgname);
+    expect(triggers).toEqual(['post_history_only_bound_account', 'targets_binding_is_permanent']);
+
+    // The legacy rows are usable by the new code: the bound group is ready on the legacy account.
+    t.clock.set('2026-03-10T09:00:00Z');
+    const ready = await t.db.getGroupsReadyForPosting('ukraine_cars');
+    expect(ready.map((g) => [g.link, g.assignedAccount?.sessionName])).toEqual([['@autobazar_ua', 'lexus_acc_1']]);
+  });
+
+  it('is idempotent: a second run does nothing', async () => {
+    const t = await database();
+    expect(await runMigrations(t.dataSource)).toEqual([]);
+    const migrations = await t.query<{ name: string }>('SELECT name FROM lexus_migrations');
+    expect(migrations.map((m) => m.name)).toEqual(['InitialSchema1764000000000']);
+  });
+
+  it('runs once when several processes start at the same moment', async () => {
+    const { connection, drop } = await createEmptyDatabase();
+    const sources = Array.from({ length: 4 }, () => createDataSource(connection, { poolSize: 2 }));
+    try {
+      await Promise.all(sources.map((s) => s.initialize()));
+      const ran = await Promise.all(sources.map((s) => runMigrations(s)));
+      expect(ran.flat()).toEqual(['InitialSchema1764000000000']);
+    } finally {
+      await Promise.all(sources.map((s) => s.destroy()));
+      await drop();
+    }
+  });
+
+  it('uses its own migrations table, so it can share a database with another TypeORM app', async () => {
+    const t = await database({ before: `CREATE TABLE migrations (id SERIAL PRIMARY KEY, "timestamp" bigint NOT NULL, name varchar NOT NULL);
+      INSERT INTO migrations ("timestamp", name) VALUES (1, 'BaliSchema1');` });
+    expect(await t.query('SELECT name FROM migrations')).toEqual([{ name: 'BaliSchema1' }]);
+    expect(await t.query('SELECT name FROM lexus_migrations')).toEqual([{ name: 'InitialSchema1764000000000' }]);
+  });
+
+  it('can be undone without touching the tables or their rows', async () => {
+    const t = await database({ before: SEED_DDL + LEGACY_ROWS });
+    await t.dataSource.undoLastMigration();
+    expect(await t.query<{ n: number }>('SELECT count(*)::int AS n FROM targets')).toEqual([{ n: 2 }]);
+    expect(await t.query(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal`)).toEqual([]);
+    expect(await runMigrations(t.dataSource)).toEqual(['InitialSchema1764000000000']);
+  });
+});
