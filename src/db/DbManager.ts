@@ -170,11 +170,10 @@ export class DbManager {
       `WITH slot AS (
          SELECT a.id AS account_id, t.id AS target_id, t.link
            FROM accounts a
-           JOIN targets t ON t.assigned_account_id = a.id
+           JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
           WHERE a.id = :accountId
             ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
             AND ${accountMayPostSql('a')}
-            AND ${targetMayReceivePostFromSql('t', 'a')}
           ORDER BY ${READY_ORDER_SQL('t')}
           LIMIT 1
           FOR UPDATE OF a, t

@@ -1,0 +1,139 @@
+/**
+ * The `lexus` command as a user runs it: a child process, its exit code and its output.
+ * (`npm test` builds dist/ first.)
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmptyDatabase } from './helpers/database';
+
+const BIN = path.resolve(__dirname, '../bin/lexus.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let cwd: string;
+function lexus(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      // A clean environment: nothing from the developer's shell or .env leaks in.
+      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
+let url: string;
+beforeAll(async () => {
+  cwd = await mkdtemp(path.join(tmpdir(), 'lexus-cli-'));
+  await chmod(cwd, 0o755);
+  database = await createEmptyDatabase();
+  const c = database.connection;
+  url = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+});
+afterAll(async () => {
+  await database?.drop();
+  await rm(cwd, { recursive: true, force: true });
+});
+
+const events = (run: Run) =>
+  run.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { event: string; level: string; msg: string });
+
+describe('lexus', () => {
+  it('--help lists the commands and exits 0', async () => {
+    const run = await lexus(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('migrate');
+    expect(run.stdout).toContain('start');
+  });
+
+  it('an unknown command is a usage error', async () => {
+    const run = await lexus(['frobnicate']);
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('a bad variable exits 78 naming it', async () => {
+    const run = await lexus(['migrate'], { POSTGRES_PORT: 'abc' });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('POSTGRES_PORT: must be a whole number (got "abc")');
+  });
+
+  it('a bad DATABASE_URL exits 78 without printing it', async () => {
+    const run = await lexus(['start'], { DATABASE_URL: 'postgresql://lexus:s3cr3t-pw@db:notaport/lexus' });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('DATABASE_URL: ');
+    expect(run.stderr + run.stdout).not.toContain('s3cr3t-pw');
+  });
+
+  it('reads .env from the working folder', async () => {
+    await writeFile(path.join(cwd, '.env'), 'LOG_LEVEL=chatty\n');
+    try {
+      const run = await lexus(['migrate']);
+      expect(run.code).toBe(78);
+      expect(run.stderr).toContain('LOG_LEVEL');
+    } finally {
+      await rm(path.join(cwd, '.env'));
+    }
+  });
+
+  it('migrate creates the schema, then finds it up to date, never logging the password', async () => {
+    const first = await lexus(['migrate'], { DATABASE_URL: url });
+    expect(first.code).toBe(0);
+    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe('migrations run: InitialSchema1764000000000');
+    const second = await lexus(['migrate'], { DATABASE_URL: url });
+    expect(second.code).toBe(0);
+    expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
+    const password = database.connection.password!;
+    expect(first.stdout + first.stderr + second.stdout).not.toContain(password);
+  });
+
+  it('an unreachable database exits 70 with a message naming where it tried', async () => {
+    const run = await lexus(['migrate'], { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(await freePort()), POSTGRES_PASSWORD: 'pw-not-shown' });
+    expect(run.code).toBe(70);
+    const fatal = events(run).find((e) => e.event === 'fatal');
+    expect(fatal?.msg).toMatch(/^cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/lexus_promotion \(from POSTGRES_\*\)/);
+    expect(run.stdout + run.stderr).not.toContain('pw-not-shown');
+  });
+
+  it('start on an empty fleet migrates and says what to do next', async () => {
+    const run = await lexus(['start'], { DATABASE_URL: url });
+    expect(run.code).toBe(0);
+    const names = events(run).map((e) => e.event);
+    expect(names).toEqual(expect.arrayContaining(['db.ready', 'db.migrated', 'startup.summary', 'startup.no_accounts']));
+    expect(events(run).find((e) => e.event === 'startup.no_accounts')?.msg).toContain('lexus import');
+  });
+
+  it('start with no database configured brings up the embedded PostgreSQL, and reuses its data next time', async () => {
+    const env = { LEXUS_EMBEDDED_PG_DIR: path.join(cwd, 'pgdata'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()) };
+    const first = await lexus(['start'], env);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(events(first).map((e) => e.event)).toEqual(expect.arrayContaining(['db.embedded', 'db.ready', 'startup.no_accounts']));
+    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe('migrations run: InitialSchema1764000000000');
+    const second = await lexus(['migrate'], env);
+    expect(second.code).toBe(0);
+    expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
+  });
+});
