@@ -128,3 +128,17 @@ describe('the first migration', () => {
     expect(await runMigrations(t.dataSource)).toEqual(['InitialSchema1764000000000']);
   });
 });
+
+describe('the entities', () => {
+  it('map the migrated schema exactly: TypeORM finds nothing to change', async () => {
+    const t = await database();
+    const diff = await t.dataSource.driver.createSchemaBuilder().log();
+    expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('map the old system\'s schema exactly too', async () => {
+    const t = await database({ before: SEED_DDL + LEGACY_ROWS });
+    const diff = await t.dataSource.driver.createSchemaBuilder().log();
+    expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+  });
+});

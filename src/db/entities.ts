@@ -75,6 +75,15 @@ export class PostHistory {
   createdAt!: Date;
 }
 
+/**
+ * Indexes the migrations create (partial and ordered ones TypeORM cannot describe). Named here
+ * only so that TypeORM's schema comparison knows them; `synchronize: false` leaves them to the
+ * migrations.
+ */
+function migrationIndexes(...names: string[]) {
+  return names.map((name) => ({ name, columns: [] as string[], synchronize: false }));
+}
+
 const createdAt = { name: 'created_at', type: 'timestamp', nullable: true, default: () => 'now()' } as const;
 const updatedAt = { name: 'updated_at', type: 'timestamp', nullable: true, default: () => 'now()' } as const;
 
@@ -97,6 +106,7 @@ export const AccountSchema = new EntitySchema<Account>({
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },
   },
+  indices: migrationIndexes('accounts_counter_to_reset_idx'),
 });
 
 export const TargetSchema = new EntitySchema<Target>({
@@ -123,11 +133,12 @@ export const TargetSchema = new EntitySchema<Target>({
     assignedAccount: {
       type: 'many-to-one',
       target: 'Account',
-      joinColumn: { name: 'assigned_account_id' },
+      joinColumn: { name: 'assigned_account_id', foreignKeyConstraintName: 'targets_assigned_account_id_fkey' },
       onDelete: 'SET NULL',
       nullable: true,
     },
   },
+  indices: migrationIndexes('targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx'),
 });
 
 export const PostHistorySchema = new EntitySchema<PostHistory>({
@@ -145,9 +156,16 @@ export const PostHistorySchema = new EntitySchema<PostHistory>({
     createdAt,
   },
   relations: {
-    account: { type: 'many-to-one', target: 'Account', joinColumn: { name: 'account_id' }, onDelete: 'CASCADE', nullable: true },
-    target: { type: 'many-to-one', target: 'Target', joinColumn: { name: 'target_id' }, onDelete: 'CASCADE', nullable: true },
+    account: {
+      type: 'many-to-one', target: 'Account', onDelete: 'CASCADE', nullable: true,
+      joinColumn: { name: 'account_id', foreignKeyConstraintName: 'post_history_account_id_fkey' },
+    },
+    target: {
+      type: 'many-to-one', target: 'Target', onDelete: 'CASCADE', nullable: true,
+      joinColumn: { name: 'target_id', foreignKeyConstraintName: 'post_history_target_id_fkey' },
+    },
   },
+  indices: migrationIndexes('post_history_account_time_idx', 'post_history_target_time_idx', 'post_history_pending_idx'),
 });
 
 export const entitySchemas = [AccountSchema, TargetSchema, PostHistorySchema];
