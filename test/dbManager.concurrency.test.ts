@@ -3,22 +3,12 @@
  * whatever the interleaving. Every count is taken from post_history and targets, not from
  * what the calls returned.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DbManager } from '../src/db/DbManager';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
 
-let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase({ poolSize: 60 });
-});
-afterAll(async () => {
-  await t?.close();
-});
-beforeEach(async () => {
-  await t.query('TRUNCATE post_history, targets, accounts RESTART IDENTITY CASCADE');
-  t.clock.set('2026-03-10T09:00:00.000Z');
-});
+const t = useTestDatabase({ poolSize: 60 });
 
 async function reservedPerGroup(): Promise<Map<number, number>> {
   const rows = await t.query<{ target_id: number; n: number }>(

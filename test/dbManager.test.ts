@@ -1,20 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidLinkError } from '../src/links';
 import { DbManager, NotFoundError } from '../src/db/DbManager';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { useTestDatabase } from './helpers/database';
 import { counters, historyStatuses, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
 
-let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(async () => {
-  await t?.close();
-});
-beforeEach(async () => {
-  await t.query('TRUNCATE post_history, targets, accounts RESTART IDENTITY CASCADE');
-  t.clock.set('2026-03-10T09:00:00.000Z');
-});
+const t = useTestDatabase();
 
 const HOUR = 3600_000;
 const at = (iso: string) => new Date(iso);

@@ -3,24 +3,15 @@
  * project and again with TZ=America/Los_Angeles (vitest.config.ts): stored values, values read
  * back, and the UTC day of the limits must be the same in both.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createDataSource } from '../src/db/database';
 import { Account, Target } from '../src/db/entities';
 import { parseUtcTimestamp } from '../src/db/postgresTypes';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { useTestDatabase } from './helpers/database';
 import { counters, insertAccount, insertBoundTarget, storedText } from './helpers/fixtures';
 
-let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(async () => {
-  await t?.close();
-});
-beforeEach(async () => {
-  await t.query('TRUNCATE post_history, targets, accounts RESTART IDENTITY CASCADE');
-});
+const t = useTestDatabase();
 
 describe(`timestamps with TZ=${process.env.TZ}`, () => {
   it('runs in the time zone its project says', () => {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { ManualClock } from '../../src/clock';
 import type { PostgresConnection } from '../../src/config';
 import { createDataSource, runMigrations } from '../../src/db/database';
@@ -59,7 +59,7 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   const dataSource = createDataSource(connection, { poolSize: options.poolSize ?? 20 });
   await dataSource.initialize();
   if (options.migrate ?? true) await runMigrations(dataSource);
-  const clock = new ManualClock(options.start ?? '2026-03-10T09:00:00.000Z');
+  const clock = new ManualClock(options.start ?? DEFAULT_TEST_START);
   return {
     connection,
     dataSource,
@@ -72,4 +72,25 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
       await drop();
     },
   };
+}
+
+export const DEFAULT_TEST_START = '2026-03-10T09:00:00.000Z';
+
+/**
+ * One database for a test file, emptied before each test with the clock back at `start`.
+ * The returned object is filled in before the first test runs.
+ */
+export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase {
+  const holder = {} as TestDatabase;
+  beforeAll(async () => {
+    Object.assign(holder, await createTestDatabase(options));
+  });
+  afterAll(async () => {
+    await holder.close?.();
+  });
+  beforeEach(async () => {
+    await holder.query('TRUNCATE post_history, targets, accounts RESTART IDENTITY CASCADE');
+    holder.clock.set(options.start ?? DEFAULT_TEST_START);
+  });
+  return holder;
 }
