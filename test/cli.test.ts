@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATION_NAMES } from '../src/db/migrations';
 import { createEmptyDatabase } from './helpers/database';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
@@ -102,7 +103,7 @@ describe('lexus', () => {
   it('migrate creates the schema, then finds it up to date, never logging the password', async () => {
     const first = await lexus(['migrate'], { DATABASE_URL: url });
     expect(first.code).toBe(0);
-    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe('migrations run: InitialSchema1764000000000');
+    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
     const second = await lexus(['migrate'], { DATABASE_URL: url });
     expect(second.code).toBe(0);
     expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
@@ -131,7 +132,7 @@ describe('lexus', () => {
     const first = await lexus(['start'], env);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(events(first).map((e) => e.event)).toEqual(expect.arrayContaining(['db.embedded', 'db.ready', 'startup.no_accounts']));
-    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe('migrations run: InitialSchema1764000000000');
+    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
     const second = await lexus(['migrate'], env);
     expect(second.code).toBe(0);
     expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');

@@ -1,6 +1,7 @@
 /** The package entry, used as the README shows. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as lexus from '../src/index';
+import { MIGRATION_NAMES } from '../src/db/migrations';
 import { createEmptyDatabase } from './helpers/database';
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
@@ -28,7 +29,7 @@ describe('the library entry', () => {
     );
     const db = await lexus.openDatabase(config, { migrate: true });
     try {
-      expect(db.migrationsRun).toEqual(['InitialSchema1764000000000']);
+      expect(db.migrationsRun).toEqual(MIGRATION_NAMES);
       expect(db.description).toBe(`postgresql://${c.user}@${c.host}:${c.port}/${c.database} (from DATABASE_URL)`);
       const clock = new lexus.ManualClock('2026-05-01T10:00:00Z');
       const manager = new lexus.DbManager(db.dataSource, { clock });

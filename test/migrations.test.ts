@@ -2,11 +2,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDataSource, runMigrations } from '../src/db/database';
+import { MIGRATION_NAMES } from '../src/db/migrations';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database';
 
 const SEED_DDL = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8');
 
 // What the old Python system could have left behind: accounts, bound and unbound groups, history.
+/** Columns the daemon adds to the seed's tables (migration AccountConnectionSettings). */
+const ADDED_COLUMNS = ['accounts.api_id', 'accounts.api_hash', 'accounts.proxy'];
+
 const LEGACY_ROWS = `
   INSERT INTO accounts (phone, session_string, session_name, status, daily_posts_count, last_stats_reset, created_at)
   VALUES ('+380501112233', '1AgAOMTQ5LjE1NC4xNjcuNTAAUB...', 'lexus_acc_1', 'active', 3, '2026-03-09 08:00:00', '2026-01-01 10:00:00'),
@@ -54,12 +58,23 @@ afterEach(async () => {
   open = [];
 });
 
-describe('the first migration', () => {
-  it('on an empty database creates exactly the seed schema', async () => {
+const seedColumnsOnly = (schema: Awaited<ReturnType<typeof describeSchema>>) => ({
+  ...schema,
+  columns: schema.columns.filter((c) => !ADDED_COLUMNS.includes(`${c.table_name}.${c.column_name}`)),
+});
+
+describe('the migrations', () => {
+  it('on an empty database create exactly the seed schema, plus the columns the daemon adds', async () => {
     const migrated = await database();
     const seeded = await database({ migrate: false, before: SEED_DDL });
     // Same columns, types, lengths, nullability, defaults, keys, uniques and FK actions as the DDL.
-    expect(await describeSchema(migrated)).toEqual(await describeSchema(seeded));
+    const schema = await describeSchema(migrated);
+    expect(seedColumnsOnly(schema)).toEqual(await describeSchema(seeded));
+    expect(schema.columns.filter((c) => ADDED_COLUMNS.includes(`${c.table_name}.${c.column_name}`)).map((c) => [c.column_name, c.data_type, c.is_nullable])).toEqual([
+      ['api_id', 'integer', 'YES'],
+      ['api_hash', 'character varying', 'YES'],
+      ['proxy', 'text', 'YES'],
+    ]);
     const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
     expect(fks.sort()).toEqual([
       'FOREIGN KEY (account_id) REFERENCES accounts(id) ON DELETE CASCADE',
@@ -78,10 +93,14 @@ describe('the first migration', () => {
     const before = await dump();
     const schemaBefore = await describeSchema(t);
 
-    expect(await runMigrations(t.dataSource)).toEqual(['InitialSchema1764000000000']);
+    expect(await runMigrations(t.dataSource)).toEqual(MIGRATION_NAMES);
 
-    expect(await dump()).toEqual(before);
-    expect(await describeSchema(t)).toEqual(schemaBefore);
+    // Every row and value as it was; accounts gain the added columns, empty.
+    expect(await dump()).toEqual({
+      ...before,
+      accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null })),
+    });
+    expect(seedColumnsOnly(await describeSchema(t))).toEqual(schemaBefore);
     const indexes = (await t.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`)).map((r) => r.indexname);
     expect(indexes).toEqual(expect.arrayContaining(['targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'post_history_pending_idx']));
     const triggers = (await t.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`)).map((r) => r.tgname);
@@ -97,7 +116,7 @@ describe('the first migration', () => {
     const t = await database();
     expect(await runMigrations(t.dataSource)).toEqual([]);
     const migrations = await t.query<{ name: string }>('SELECT name FROM lexus_migrations');
-    expect(migrations.map((m) => m.name)).toEqual(['InitialSchema1764000000000']);
+    expect(migrations.map((m) => m.name)).toEqual(MIGRATION_NAMES);
   });
 
   it('runs once when several processes start at the same moment', async () => {
@@ -106,7 +125,7 @@ describe('the first migration', () => {
     try {
       await Promise.all(sources.map((s) => s.initialize()));
       const ran = await Promise.all(sources.map((s) => runMigrations(s)));
-      expect(ran.flat()).toEqual(['InitialSchema1764000000000']);
+      expect(ran.flat()).toEqual(MIGRATION_NAMES);
     } finally {
       await Promise.all(sources.map((s) => s.destroy()));
       await drop();
@@ -117,15 +136,16 @@ describe('the first migration', () => {
     const t = await database({ before: `CREATE TABLE migrations (id SERIAL PRIMARY KEY, "timestamp" bigint NOT NULL, name varchar NOT NULL);
       INSERT INTO migrations ("timestamp", name) VALUES (1, 'BaliSchema1');` });
     expect(await t.query('SELECT name FROM migrations')).toEqual([{ name: 'BaliSchema1' }]);
-    expect(await t.query('SELECT name FROM lexus_migrations')).toEqual([{ name: 'InitialSchema1764000000000' }]);
+    expect(await t.query('SELECT name FROM lexus_migrations ORDER BY id')).toEqual(MIGRATION_NAMES.map((name) => ({ name })));
   });
 
-  it('can be undone without touching the tables or their rows', async () => {
+  it('can be undone without touching the seed\'s tables or their rows', async () => {
     const t = await database({ before: SEED_DDL + LEGACY_ROWS });
-    await t.dataSource.undoLastMigration();
+    for (const _ of MIGRATION_NAMES) await t.dataSource.undoLastMigration();
     expect(await t.query<{ n: number }>('SELECT count(*)::int AS n FROM targets')).toEqual([{ n: 2 }]);
     expect(await t.query(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal`)).toEqual([]);
-    expect(await runMigrations(t.dataSource)).toEqual(['InitialSchema1764000000000']);
+    expect(seedColumnsOnly(await describeSchema(t)).columns).toEqual((await describeSchema(t)).columns);
+    expect(await runMigrations(t.dataSource)).toEqual(MIGRATION_NAMES);
   });
 });
 

@@ -29,6 +29,10 @@ export class Account {
   lastStatsReset!: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
+  /** Added by the daemon (not in the seed): the account's own API credentials and proxy. */
+  apiId!: number | null;
+  apiHash!: string | null;
+  proxy!: string | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -102,6 +106,9 @@ export const AccountSchema = new EntitySchema<Account>({
     lastStatsReset: { name: 'last_stats_reset', type: 'timestamp', nullable: true },
     createdAt,
     updatedAt,
+    apiId: { name: 'api_id', type: 'int', nullable: true },
+    apiHash: { name: 'api_hash', type: 'varchar', length: 64, nullable: true },
+    proxy: { type: 'text', nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },
