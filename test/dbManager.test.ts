@@ -392,3 +392,24 @@ describe('resetDailyCountersIfNeeded', () => {
     expect(await t.db.resetDailyCountersIfNeeded()).toEqual({ accounts: 0, targets: 0 });
   });
 });
+
+describe('inTransaction', () => {
+  it('runs every method in one transaction: all of it or none of it', async () => {
+    const a = await insertAccount(t, 'acc');
+    const failure = t.db.inTransaction(async (tx) => {
+      expect(await tx.assignGroup('@group_one', a, at('2026-03-08T09:00:00Z'))).toBe(true);
+      await tx.recordPost({ accountId: a, targetId: 1 });
+      expect((await tx.getGroupsReadyForPosting()).map((g) => g.link)).toEqual(['@group_one']);
+      throw new Error('changed my mind');
+    });
+    await expect(failure).rejects.toThrow('changed my mind');
+    expect(await t.query('SELECT * FROM targets')).toEqual([]);
+    expect(await historyStatuses(t)).toEqual([]);
+    await t.db.inTransaction(async (tx) => {
+      await tx.assignGroup('@group_two', a);
+      await tx.setAccountFloodWait(a, at('2026-03-10T10:00:00Z'));
+    });
+    expect(await t.query('SELECT link FROM targets')).toEqual([{ link: '@group_two' }]);
+    expect(await t.query('SELECT status FROM accounts')).toEqual([{ status: 'flood_wait' }]);
+  });
+});

@@ -87,12 +87,29 @@ export class NotFoundError extends Error {
 
 export class DbManager {
   readonly clock: Clock;
+  /** Where statements run: the pool, or the QueryRunner of the transaction this manager is in. */
+  private readonly runner: DataSource | QueryRunner;
 
   constructor(
     readonly dataSource: DataSource,
     options: DbManagerOptions = {},
+    runner?: QueryRunner,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.runner = runner ?? dataSource;
+  }
+
+  /**
+   * Runs `work` in one transaction, with a DbManager whose every method takes part in it.
+   * Nested calls join the outer transaction.
+   */
+  async inTransaction<T>(work: (db: DbManager) => Promise<T>): Promise<T> {
+    return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock }, runner)));
+  }
+
+  private async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    if (this.runner !== this.dataSource) return work(this.runner as QueryRunner);
+    return this.dataSource.transaction((manager) => work(manager.queryRunner as QueryRunner));
   }
 
   private now(): string {
@@ -112,7 +129,7 @@ export class DbManager {
     const link = normalizeGroupLink(groupLink);
     const now = this.now();
     const { rows } = await sql<{ id: number }>(
-      this.dataSource,
+      this.runner,
       `INSERT INTO targets AS t
               (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, created_at, updated_at)
        VALUES (:link, :niche, 'joined', :accountId, CAST(:joinedAt AS timestamp),
@@ -144,8 +161,7 @@ export class DbManager {
   async getGroupsReadyForPosting(niche: string = DEFAULT_NICHE, limit?: number): Promise<Target[]> {
     await this.resetDailyCountersIfNeeded();
     const query = this.dataSource
-      .getRepository(Target)
-      .createQueryBuilder('t')
+      .createQueryBuilder(Target, 't', this.runner === this.dataSource ? undefined : (this.runner as QueryRunner))
       .innerJoinAndSelect('t.assignedAccount', 'a')
       .where(`t.niche = :niche`)
       .andWhere(targetMayReceivePostFromSql('t', 'a'))
@@ -166,7 +182,7 @@ export class DbManager {
    */
   async reservePostSlot(input: ReserveSlotInput): Promise<PostSlot | null> {
     const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date }>(
-      this.dataSource,
+      this.runner,
       `WITH slot AS (
          SELECT a.id AS account_id, t.id AS target_id, t.link
            FROM accounts a
@@ -214,8 +230,7 @@ export class DbManager {
    */
   async settlePost(slotId: number, result: SettleOutcome): Promise<void> {
     const now = this.now();
-    await this.dataSource.transaction(async (manager) => {
-      const runner = manager.queryRunner as QueryRunner;
+    await this.transaction(async (runner) => {
       // Lock in the reservation's order (account, then group) before touching the history row.
       const { rows: slots } = await sql<{ account_id: number; target_id: number }>(
         runner,
@@ -287,8 +302,7 @@ export class DbManager {
       errorMessage: input.errorMessage ?? null,
       now: this.now(),
     };
-    return this.dataSource.transaction(async (manager) => {
-      const runner = manager.queryRunner as QueryRunner;
+    return this.transaction(async (runner) => {
       if (status === 'success') {
         await sql(runner, `SELECT 1 FROM accounts a, targets t WHERE a.id = :accountId AND t.id = :targetId FOR UPDATE OF a, t`, params);
       }
@@ -324,7 +338,7 @@ export class DbManager {
    */
   async setAccountFloodWait(accountId: number, waitUntil: Date): Promise<Date> {
     const { rows } = await sql<{ next_allowed_action_time: Date }>(
-      this.dataSource,
+      this.runner,
       `UPDATE accounts
           SET status = CASE WHEN status = 'banned' THEN status ELSE 'flood_wait' END,
               next_allowed_action_time = GREATEST(next_allowed_action_time, CAST(:waitUntil AS timestamp)),
@@ -345,7 +359,7 @@ export class DbManager {
    */
   async clearAccountFloodWait(accountId: number): Promise<boolean> {
     const { rows } = await sql<{ cleared: boolean }>(
-      this.dataSource,
+      this.runner,
       `WITH cleared AS (
          UPDATE accounts
             SET status = 'active', next_allowed_action_time = NULL, updated_at = CAST(:now AS timestamp)
@@ -372,7 +386,7 @@ export class DbManager {
   async resetDailyCountersIfNeeded(): Promise<CounterResetResult> {
     const now = this.now();
     const accounts = await sql(
-      this.dataSource,
+      this.runner,
       `UPDATE accounts
           SET daily_posts_count = 0, last_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
         WHERE daily_posts_count <> 0
@@ -380,7 +394,7 @@ export class DbManager {
       { now },
     );
     const targets = await sql(
-      this.dataSource,
+      this.runner,
       `UPDATE targets
           SET daily_posts_in_group = 0, last_group_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
         WHERE daily_posts_in_group <> 0
