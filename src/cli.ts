@@ -8,8 +8,16 @@ import { ConfigError, EXIT_CONFIG, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './db/database';
 import { summarizeFleet } from './db/fleetSummary';
+import path from 'node:path';
+import { systemClock } from './clock';
+import { formatFinding } from './import/findings';
+import { formatImportReport } from './import/formatReport';
+import { readOldSystem } from './import/readOldSystem';
+import { writeImport } from './import/writeImport';
 
 export const EXIT_OK = 0;
+/** EX_DATAERR: the input files are wrong; nothing was written. */
+export const EXIT_DATA = 65;
 export const EXIT_SOFTWARE = 70;
 
 interface Context {
@@ -17,10 +25,15 @@ interface Context {
   log: Logger;
 }
 
-function setUp(): Context {
+/** Commands whose stdout is their own report log to stderr, so `--json` output stays clean. */
+function setUp(logTo: 'stdout' | 'stderr' = 'stdout'): Context {
   dotenv.config({ quiet: true });
   const config = loadConfig();
-  const log = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const log = createLogger({
+    level: config.logLevel,
+    pretty: config.logPretty ?? Boolean(logTo === 'stdout' ? process.stdout.isTTY : process.stderr.isTTY),
+    ...(logTo === 'stderr' ? { fd: 2 } : {}),
+  });
   return { config, log };
 }
 
@@ -70,7 +83,49 @@ async function startCommand(ctx: Context): Promise<number> {
   return EXIT_OK;
 }
 
-export function buildProgram(run: (action: (ctx: Context) => Promise<number>) => Promise<void>): Command {
+interface ImportOptions {
+  dir?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+async function importCommand(ctx: Context, options: ImportOptions): Promise<number> {
+  const dir = options.dir ? path.resolve(options.dir) : ctx.config.dataDir;
+  const { data, findings } = await readOldSystem(dir, systemClock.now());
+  const warnings = findings.warnings.map(formatFinding);
+  if (!data) {
+    const errors = findings.errors.map(formatFinding);
+    if (options.json) process.stdout.write(JSON.stringify({ ok: false, dir, errors, warnings }, null, 2) + '\n');
+    else {
+      process.stderr.write(`lexus import: ${dir}: ${errors.length} problem${errors.length === 1 ? '' : 's'}; nothing was written\n`);
+      for (const line of errors) process.stderr.write(`  ${line}\n`);
+      for (const line of warnings) process.stderr.write(`  warning: ${line}\n`);
+    }
+    return EXIT_DATA;
+  }
+  const db = await open(ctx, 'lexus import');
+  try {
+    const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun: options.dryRun ?? false, warnings });
+    ctx.log.info(
+      {
+        event: 'import.done',
+        dry_run: report.dryRun,
+        accounts_created: report.accounts.created.length,
+        accounts_updated: report.accounts.updated.length,
+        targets_created: report.targets.created,
+        bindings_created: report.bindings.created,
+        conflicts: report.conflicts.length,
+      },
+      report.dryRun ? 'import checked (dry run)' : 'import written',
+    );
+    process.stdout.write((options.json ? JSON.stringify({ ok: true, ...report }, null, 2) : formatImportReport(report)) + '\n');
+  } finally {
+    await db.close();
+  }
+  return EXIT_OK;
+}
+
+export function buildProgram(run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>): Command {
   const program = new Command('lexus')
     .description('Lexus Promotion: places a car-sale ad in Telegram groups from a fleet of accounts, every rule kept by PostgreSQL.')
     .showHelpAfterError()
@@ -83,6 +138,19 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>) =>
     .command('start')
     .description('start the daemon (embedded PostgreSQL when no database is configured)')
     .action(() => run(startCommand));
+  program
+    .command('import')
+    .description("import the old file-based system's accounts, groups and bindings (all or nothing)")
+    .option('--dir <DIR>', 'folder of the old system (default: LEXUS_DATA_DIR, else the current directory)')
+    .option('--dry-run', 'check everything and show what would change, writing nothing')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      '\nReads targets.txt, group_niches.json, accounts_config.json, lexus_accounts_config.json,\n' +
+        'group_account_assignments.json and sessions/. Exit 65 when a file is wrong (every problem\n' +
+        'is listed with its file and line, and nothing is written).',
+    )
+    .action((options: ImportOptions) => run((ctx) => importCommand(ctx, options), 'stderr'));
   program.addHelpText(
     'after',
     '\nConfiguration comes from the environment and .env (see .env.example).\n' +
@@ -94,10 +162,10 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>) =>
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   let code = EXIT_OK;
-  const program = buildProgram(async (action) => {
+  const program = buildProgram(async (action, logTo) => {
     let ctx: Context | undefined;
     try {
-      ctx = setUp();
+      ctx = setUp(logTo);
       code = await action(ctx);
     } catch (error) {
       if (error instanceof ConfigError) {

@@ -32,6 +32,8 @@ export interface Config {
   /** Human-readable logs instead of JSON lines; undefined: when stdout is a terminal. */
   logPretty: boolean | undefined;
   inDocker: boolean;
+  /** Folder of the old system's files for `lexus import`; default the current directory. */
+  dataDir: string;
 }
 
 export interface ConfigProblem {
@@ -62,6 +64,7 @@ export const CONFIG_VARIABLES = {
   DB_POOL_SIZE: 'connections in the pool; default 10',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent; default info',
   LOG_PRETTY: '1 for human-readable logs, 0 for JSON lines; default: human-readable on a terminal',
+  LEXUS_DATA_DIR: "folder of the old system's files for `lexus import`; default the current directory",
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -96,6 +99,7 @@ const envSchema = z.object({
   DB_POOL_SIZE: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200').default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: z.enum(['0', '1', 'true', 'false']).optional(),
+  LEXUS_DATA_DIR: z.string().default('.'),
 });
 
 /** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
@@ -207,6 +211,7 @@ export function loadConfig(
     logLevel: v.LOG_LEVEL,
     logPretty: v.LOG_PRETTY === undefined ? undefined : v.LOG_PRETTY === '1' || v.LOG_PRETTY === 'true',
     inDocker,
+    dataDir: path.resolve(cwd, v.LEXUS_DATA_DIR),
   };
 }
 

@@ -21,6 +21,8 @@ export interface LoggerOptions {
   pretty?: boolean | undefined;
   /** Where JSON lines go (tests); default stdout. */
   destination?: pino.DestinationStream;
+  /** 1 (stdout, the default) or 2 (stderr, for commands whose stdout is a report). */
+  fd?: 1 | 2;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -32,12 +34,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     formatters: { level: (label) => ({ level: label }) },
   };
   if (options.destination) return pino(base, options.destination);
-  const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  const fd = options.fd ?? 1;
+  const stream = fd === 1 ? process.stdout : process.stderr;
+  const pretty = options.pretty ?? Boolean(stream.isTTY);
   if (pretty) {
     return pino({
       ...base,
-      transport: { target: 'pino-pretty', options: { colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:standard', ignore: 'pid,hostname,service' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination: fd, colorize: Boolean(stream.isTTY), translateTime: 'SYS:standard', ignore: 'pid,hostname,service' },
+      },
     });
   }
-  return pino(base);
+  return pino(base, pino.destination({ fd, sync: true }));
 }

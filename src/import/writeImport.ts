@@ -1,0 +1,284 @@
+/**
+ * Writes what readOldSystem found into the database, in one transaction: accounts (upsert by
+ * session_name), groups (upsert by link), then bindings. A binding is never moved and a warm-up
+ * never restarted: each disagreement with the database is reported as a conflict and left as
+ * it is. With dryRun the same statements run and the transaction is rolled back, so the report
+ * says exactly what a real run would do.
+ */
+import type { DataSource, QueryRunner } from 'typeorm';
+import type { Clock } from '../clock';
+import { DbManager } from '../db/DbManager';
+import { sqlTime } from '../db/postgresTypes';
+import { sql } from '../db/sql';
+import { InvalidLinkError, normalizeGroupLink } from '../links';
+import { WARMUP_MS } from '../rules';
+import type { ImportAccount, OldSystem } from './readOldSystem';
+
+export interface ImportReport {
+  dir: string;
+  dryRun: boolean;
+  accounts: {
+    inFile: number;
+    imported: number;
+    created: string[];
+    updated: { sessionName: string; fields: string[] }[];
+    unchanged: number;
+    needsLogin: string[];
+  };
+  targets: {
+    groups: number;
+    duplicatesMerged: number;
+    created: number;
+    nicheChanged: number;
+    unchanged: number;
+    /** Groups per niche among those the files name. */
+    byNiche: Record<string, number>;
+    /** Links of existing rows rewritten to their normalized form. */
+    linksNormalized: { from: string; to: string }[];
+  };
+  bindings: { created: number; alreadyBound: number };
+  conflicts: string[];
+  warnings: string[];
+  /** The seed's verification step, counted after the import (in a dry run: as it would be). */
+  database: { accounts: number; targetsByNiche: Record<string, number>; boundTargets: number };
+}
+
+/** Serialises imports: two at once would race on the same rows. */
+const IMPORT_LOCK_KEY = 0x6c78696d70; // "lximp"
+
+const ACCOUNT_FIELDS = {
+  phone: 'phone',
+  sessionString: 'session_string',
+  apiId: 'api_id',
+  apiHash: 'api_hash',
+  proxy: 'proxy',
+} as const satisfies Partial<Record<keyof ImportAccount, string>>;
+
+interface AccountRow {
+  id: number;
+  session_name: string;
+  phone: string | null;
+  session_string: string | null;
+  api_id: number | null;
+  api_hash: string | null;
+  proxy: string | null;
+}
+
+/**
+ * Accounts: created, or updated where the files give a value that differs. A value the files
+ * leave out (no proxy, no session) keeps what the database has: a re-import never erases a
+ * session made since by `lexus login`. Statuses are left alone. Returns ids by session name.
+ */
+async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now: string, report: ImportReport): Promise<Map<string, number>> {
+  const { rows: existing } = await sql<AccountRow>(
+    runner,
+    `SELECT id, session_name, phone, session_string, api_id, api_hash, proxy
+       FROM accounts WHERE session_name = ANY(CAST(:names AS text[])) FOR UPDATE`,
+    { names: accounts.map((a) => a.sessionName) },
+  );
+  const byName = new Map(existing.map((row) => [row.session_name, row]));
+  const ids = new Map<string, number>();
+  for (const account of accounts) {
+    const values = { phone: account.phone, sessionString: account.sessionString, apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy };
+    const row = byName.get(account.sessionName);
+    if (!row) {
+      const { rows } = await sql<{ id: number }>(
+        runner,
+        `INSERT INTO accounts (session_name, phone, session_string, api_id, api_hash, proxy, status, daily_posts_count, created_at, updated_at)
+         VALUES (:sessionName, :phone, :sessionString, :apiId, :apiHash, :proxy, 'active', 0, CAST(:now AS timestamp), CAST(:now AS timestamp))
+         RETURNING id`,
+        { sessionName: account.sessionName, ...values, now },
+      );
+      ids.set(account.sessionName, rows[0]!.id);
+      report.accounts.created.push(account.sessionName);
+      if (!account.sessionString) report.accounts.needsLogin.push(account.sessionName);
+      continue;
+    }
+    ids.set(account.sessionName, row.id);
+    const changed = (Object.keys(ACCOUNT_FIELDS) as (keyof typeof ACCOUNT_FIELDS)[]).filter(
+      (field) => values[field] !== null && values[field] !== row[ACCOUNT_FIELDS[field]],
+    );
+    if (changed.length > 0) {
+      await sql(
+        runner,
+        `UPDATE accounts
+            SET phone = COALESCE(:phone, phone),
+                session_string = COALESCE(:sessionString, session_string),
+                api_id = COALESCE(:apiId, api_id),
+                api_hash = COALESCE(:apiHash, api_hash),
+                proxy = COALESCE(:proxy, proxy),
+                updated_at = CAST(:now AS timestamp)
+          WHERE id = :id`,
+        { id: row.id, ...values, now },
+      );
+      report.accounts.updated.push({ sessionName: account.sessionName, fields: changed.map((f) => ACCOUNT_FIELDS[f]) });
+    } else {
+      report.accounts.unchanged++;
+    }
+    if (!account.sessionString && !row.session_string) report.accounts.needsLogin.push(account.sessionName);
+  }
+  return ids;
+}
+
+/**
+ * Rows the old system stored with links in another form ("t.me/x") get their normalized form
+ * ("@x"), so that one group never has two rows (and so possibly two accounts).
+ */
+async function normalizeStoredLinks(runner: QueryRunner, now: string, report: ImportReport): Promise<void> {
+  const { rows } = await sql<{ id: number; link: string }>(
+    runner,
+    `SELECT id, link FROM targets
+      WHERE link !~ '^@[a-z][a-z0-9_]{3,31}$' AND link NOT LIKE 'https://t.me/+%'
+      ORDER BY id FOR UPDATE`,
+  );
+  for (const row of rows) {
+    let normalized: string;
+    try {
+      normalized = normalizeGroupLink(row.link);
+    } catch (error) {
+      if (!(error instanceof InvalidLinkError)) throw error;
+      report.warnings.push(`database: targets row ${row.id}: ${error.message}; left as it is`);
+      continue;
+    }
+    if (normalized === row.link) continue;
+    const { rows: moved } = await sql(
+      runner,
+      `UPDATE targets SET link = :normalized, updated_at = CAST(:now AS timestamp)
+        WHERE id = :id AND NOT EXISTS (SELECT 1 FROM targets WHERE link = :normalized)
+        RETURNING id`,
+      { id: row.id, normalized, now },
+    );
+    if (moved.length === 1) report.targets.linksNormalized.push({ from: row.link, to: normalized });
+    else report.conflicts.push(`database: targets rows "${row.link}" (id ${row.id}) and "${normalized}" are one group; left as they are, merge them by hand`);
+  }
+}
+
+async function writeTargets(runner: QueryRunner, data: OldSystem, now: string, report: ImportReport): Promise<void> {
+  const links = data.targets.map((t) => t.link);
+  const { rows: created } = await sql<{ link: string }>(
+    runner,
+    `INSERT INTO targets (link, niche, status, daily_posts_in_group, created_at, updated_at)
+     SELECT link, niche, 'new', 0, CAST(:now AS timestamp), CAST(:now AS timestamp)
+       FROM unnest(CAST(:links AS text[]), CAST(:niches AS text[])) AS given(link, niche)
+     ON CONFLICT (link) DO NOTHING
+     RETURNING link`,
+    { links, niches: data.targets.map((t) => t.niche), now },
+  );
+  const given = data.targets.filter((t) => t.nicheGiven);
+  const { rows: changed } = await sql<{ link: string }>(
+    runner,
+    `UPDATE targets AS t SET niche = given.niche, updated_at = CAST(:now AS timestamp)
+       FROM unnest(CAST(:links AS text[]), CAST(:niches AS text[])) AS given(link, niche)
+      WHERE t.link = given.link AND t.niche IS DISTINCT FROM given.niche
+      RETURNING t.link`,
+    { links: given.map((t) => t.link), niches: given.map((t) => t.niche), now },
+  );
+  const createdSet = new Set(created.map((r) => r.link));
+  report.targets.created = created.length;
+  report.targets.nicheChanged = changed.filter((r) => !createdSet.has(r.link)).length;
+  report.targets.unchanged = data.targets.length - report.targets.created - report.targets.nicheChanged;
+  for (const t of data.targets) report.targets.byNiche[t.niche] = (report.targets.byNiche[t.niche] ?? 0) + 1;
+}
+
+async function writeBindings(runner: QueryRunner, data: OldSystem, ids: Map<string, number>, db: DbManager, report: ImportReport): Promise<void> {
+  if (data.assignments.length === 0) return;
+  const { rows } = await sql<{ link: string; status: string | null; assigned_account_id: number | null; bound_to: string | null; joined_at: Date | null }>(
+    runner,
+    `SELECT t.link, t.status, t.assigned_account_id, a.session_name AS bound_to, t.joined_at
+       FROM targets t LEFT JOIN accounts a ON a.id = t.assigned_account_id
+      WHERE t.link = ANY(CAST(:links AS text[]))`,
+    { links: data.assignments.map((a) => a.link) },
+  );
+  const before = new Map(rows.map((r) => [r.link, r]));
+  const now = db.clock.now();
+  for (const assignment of data.assignments) {
+    const accountId = ids.get(assignment.sessionName)!;
+    const row = before.get(assignment.link);
+    if (row?.assigned_account_id === accountId && row.joined_at !== null) {
+      report.bindings.alreadyBound++;
+      continue;
+    }
+    // No join time in the files: the account joined long enough ago for the warm-up to be over.
+    const joinedAt = assignment.joinedAt ?? new Date(now.getTime() - WARMUP_MS);
+    if (await db.assignGroup(assignment.link, accountId, joinedAt)) {
+      if (row?.assigned_account_id === accountId) report.bindings.alreadyBound++;
+      else report.bindings.created++;
+      continue;
+    }
+    const why =
+      row?.assigned_account_id != null
+        ? `is bound to account "${row.bound_to}" in the database`
+        : row?.status === 'banned'
+          ? 'banned our account (status banned in the database)'
+          : 'lost its account (joined, unbound) in the database';
+    report.conflicts.push(`${assignment.source}: ${assignment.link} ${why}, the files say "${assignment.sessionName}": left as it is`);
+  }
+}
+
+/** SELECT COUNT(*) FROM accounts; ... targets per niche; ... WHERE assigned_account_id IS NOT NULL */
+async function countDatabase(runner: QueryRunner): Promise<ImportReport['database']> {
+  const { rows } = await sql<{ what: string; niche: string | null; n: number }>(
+    runner,
+    `SELECT 'accounts' AS what, NULL AS niche, count(*)::int AS n FROM accounts
+     UNION ALL SELECT 'targets', niche, count(*)::int FROM targets GROUP BY niche
+     UNION ALL SELECT 'bound', NULL, count(*)::int FROM targets WHERE assigned_account_id IS NOT NULL`,
+  );
+  const counts: ImportReport['database'] = { accounts: 0, targetsByNiche: {}, boundTargets: 0 };
+  for (const row of rows) {
+    if (row.what === 'accounts') counts.accounts = row.n;
+    else if (row.what === 'bound') counts.boundTargets = row.n;
+    else counts.targetsByNiche[row.niche ?? ''] = row.n;
+  }
+  return counts;
+}
+
+export interface WriteImportOptions {
+  clock: Clock;
+  dryRun?: boolean;
+  /** Warnings found while reading the files, carried into the report. */
+  warnings?: string[];
+}
+
+export async function writeImport(dataSource: DataSource, data: OldSystem, options: WriteImportOptions): Promise<ImportReport> {
+  const dryRun = options.dryRun ?? false;
+  const report: ImportReport = {
+    dir: data.dir,
+    dryRun,
+    accounts: { inFile: data.accountsInFile, imported: data.accounts.length, created: [], updated: [], unchanged: 0, needsLogin: [] },
+    targets: {
+      groups: data.targets.length,
+      duplicatesMerged: data.duplicates.reduce((n, d) => n + d.sources.length - 1, 0),
+      created: 0,
+      nicheChanged: 0,
+      unchanged: 0,
+      byNiche: {},
+      linksNormalized: [],
+    },
+    bindings: { created: 0, alreadyBound: 0 },
+    conflicts: [],
+    warnings: [...(options.warnings ?? [])],
+    database: { accounts: 0, targetsByNiche: {}, boundTargets: 0 },
+  };
+  const now = sqlTime(options.clock.now());
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.startTransaction();
+    try {
+      await sql(runner, 'SELECT pg_advisory_xact_lock(:key)', { key: IMPORT_LOCK_KEY });
+      const ids = await writeAccounts(runner, data.accounts, now, report);
+      await normalizeStoredLinks(runner, now, report);
+      await writeTargets(runner, data, now, report);
+      await writeBindings(runner, data, ids, new DbManager(dataSource, { clock: options.clock }, runner), report);
+      report.database = await countDatabase(runner);
+      if (dryRun) await runner.rollbackTransaction();
+      else await runner.commitTransaction();
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      throw error;
+    }
+  } finally {
+    await runner.release();
+  }
+  return report;
+}
