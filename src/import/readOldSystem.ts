@@ -244,38 +244,49 @@ interface AccountEntry extends z.infer<typeof accountSchema> {
   index: number;
 }
 
-function readAccounts(doc: JsonDocument, findings: Findings): AccountEntry[] {
+interface AccountList {
+  valid: AccountEntry[];
+  /** Names of entries with an error (already reported): other files may name them without a second error. */
+  broken: Set<string>;
+}
+
+/** What is wrong with an account beyond its fields' shapes, or null. */
+function accountProblem(account: z.infer<typeof accountSchema>, byName: Map<string, number>): { key: string; message: string } | null {
+  const first = byName.get(account.session_name);
+  if (first !== undefined) return { key: 'session_name', message: `"${account.session_name}" is already the session_name of [${first}]` };
+  if ((account.api_id === null) !== (account.api_hash === null)) {
+    return { key: account.api_id === null ? 'api_id' : 'api_hash', message: 'api_id and api_hash go together: give both or neither' };
+  }
+  const proxy = account.proxy ? proxyProblem(account.proxy) : null;
+  return proxy ? { key: 'proxy', message: proxy } : null;
+}
+
+function readAccounts(doc: JsonDocument, findings: Findings): AccountList | undefined {
   const list = check(accountsFileSchema, doc.value, FILES.accounts, doc, findings);
-  if (!list) return [];
+  if (!list) return undefined;
   const accounts: AccountEntry[] = [];
+  const broken = new Set<string>();
   const byName = new Map<string, number>();
   list.forEach((entry, index) => {
     const account = check(accountSchema, entry, FILES.accounts, doc, findings, [index]);
-    if (!account) return;
-    const at = (key: string) => ({ line: doc.lineOf([index, key]), key: formatKeyPath([index, key]) });
-    const first = byName.get(account.session_name);
-    if (first !== undefined) {
-      findings.error(FILES.accounts, `"${account.session_name}" is already the session_name of [${first}]`, at('session_name'));
+    if (!account) {
+      const name = (entry as { session_name?: unknown } | null)?.session_name;
+      if (typeof name === 'string') broken.add(name.trim());
+      return;
+    }
+    const problem = accountProblem(account, byName);
+    if (problem) {
+      findings.error(FILES.accounts, problem.message, { line: doc.lineOf([index, problem.key]), key: formatKeyPath([index, problem.key]) });
+      broken.add(account.session_name);
       return;
     }
     byName.set(account.session_name, index);
-    if ((account.api_id === null) !== (account.api_hash === null)) {
-      findings.error(FILES.accounts, 'api_id and api_hash go together: give both or neither', at(account.api_id === null ? 'api_id' : 'api_hash'));
-      return;
-    }
-    if (account.proxy) {
-      const problem = proxyProblem(account.proxy);
-      if (problem) {
-        findings.error(FILES.accounts, problem, at('proxy'));
-        return;
-      }
-    }
     accounts.push({ ...account, index });
   });
-  return accounts;
+  return { valid: accounts, broken };
 }
 
-function readWhitelist(doc: JsonDocument | undefined, accounts: AccountEntry[], findings: Findings): Set<string> | undefined {
+function readWhitelist(doc: JsonDocument | undefined, accounts: AccountList, findings: Findings): Set<string> | undefined {
   if (!doc) {
     findings.warn(FILES.whitelist, `missing: EVERY account of ${FILES.accounts} is imported as a Lexus account`);
     return undefined;
@@ -287,9 +298,9 @@ function readWhitelist(doc: JsonDocument | undefined, accounts: AccountEntry[], 
     findings.warn(FILES.whitelist, `allowed_accounts is missing or empty: EVERY account of ${FILES.accounts} is imported as a Lexus account`);
     return undefined;
   }
-  const known = new Set(accounts.map((a) => a.session_name));
+  const known = new Set(accounts.valid.map((a) => a.session_name));
   names.forEach((name, i) => {
-    if (!known.has(name)) {
+    if (!known.has(name) && !accounts.broken.has(name)) {
       findings.warn(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; nothing to import for it`, {
         line: doc.lineOf(['allowed_accounts', i]),
         key: formatKeyPath(['allowed_accounts', i]),
@@ -342,13 +353,19 @@ async function readSession(dir: string, account: AccountEntry, doc: JsonDocument
   return { sessionString: null, sessionSource: null };
 }
 
-function readAssignments(
-  doc: JsonDocument,
-  imported: Set<string>,
-  inFile: Set<string>,
-  now: Date,
-  findings: Findings,
-): ImportAssignment[] {
+/**
+ * The accounts an assignment may name. unknowable(name): accounts_config.json or the whitelist
+ * could not be read, or that entry is broken; the error is already reported, so assignments
+ * naming such an account are not checked against it.
+ */
+interface AccountNames {
+  imported: Set<string>;
+  inFile: Set<string>;
+  unknowable: (name: string) => boolean;
+}
+
+function readAssignments(doc: JsonDocument, names: AccountNames, now: Date, findings: Findings): ImportAssignment[] {
+  const { imported, inFile } = names;
   const object = check(assignmentsFileSchema, doc.value, FILES.assignments, doc, findings);
   if (!object) return [];
   const byLink = new Map<string, ImportAssignment & { key: string }>();
@@ -369,7 +386,7 @@ function readAssignments(
       findings.error(FILES.assignments, 'names no account (account_name or account)', where);
       continue;
     }
-    if (!imported.has(sessionName)) {
+    if (!imported.has(sessionName) && !names.unknowable(sessionName)) {
       findings.error(
         FILES.assignments,
         inFile.has(sessionName)
@@ -429,9 +446,11 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
   const niches = nichesDoc ? readNiches(nichesDoc, findings) : new Map<string, { niche: string; key: string }>();
 
   const accountsDoc = accountsText === undefined ? undefined : parseJson(FILES.accounts, accountsText, findings);
-  const accountEntries = accountsDoc ? readAccounts(accountsDoc, findings) : [];
+  const accountList = accountsDoc ? readAccounts(accountsDoc, findings) : undefined;
+  const accountEntries = accountList?.valid ?? [];
   const whitelistDoc = whitelistText === undefined ? undefined : parseJson(FILES.whitelist, whitelistText, findings);
-  const whitelist = whitelistText !== undefined && !whitelistDoc ? new Set<string>() : readWhitelist(whitelistDoc, accountEntries, findings);
+  const whitelistBroken = whitelistText !== undefined && !whitelistDoc;
+  const whitelist = whitelistBroken ? new Set<string>() : readWhitelist(whitelistDoc, accountList ?? { valid: [], broken: new Set() }, findings);
   const chosen = accountEntries.filter((a) => !whitelist || whitelist.has(a.session_name));
 
   const accounts: ImportAccount[] = [];
@@ -449,7 +468,16 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
 
   const assignmentsDoc = assignmentsText === undefined ? undefined : parseJson(FILES.assignments, assignmentsText, findings);
   const assignments = assignmentsDoc
-    ? readAssignments(assignmentsDoc, new Set(chosen.map((a) => a.session_name)), new Set(accountEntries.map((a) => a.session_name)), now, findings)
+    ? readAssignments(
+        assignmentsDoc,
+        {
+          imported: new Set(chosen.map((a) => a.session_name)),
+          inFile: new Set(accountEntries.map((a) => a.session_name)),
+          unknowable: (name) => !accountList || whitelistBroken || accountList.broken.has(name),
+        },
+        now,
+        findings,
+      )
     : [];
 
   // Groups: targets.txt, merging lines that name one group, then groups only the assignments name.

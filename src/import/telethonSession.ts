@@ -63,18 +63,20 @@ export function encodeTelethonStringSession(parts: SessionParts): string {
  */
 export function decodeStringSession(value: string): SessionParts {
   const text = value.trim();
+  if (!text.startsWith('1')) {
+    throw new SessionFormatError('is not a Telethon or GramJS string session (it must start with "1")');
+  }
+  const incomplete = () => new SessionFormatError('is not a complete string session (data centre, address, port and a 256-byte key)');
   let session: StringSession;
   try {
     session = new StringSession(text);
   } catch {
-    throw new SessionFormatError('is not a Telethon or GramJS string session (it must start with "1")');
+    throw incomplete();
   }
   // MemorySession keeps what it decoded in these fields until load() turns the key into an AuthKey.
   const raw = session as unknown as { _dcId?: number; _serverAddress?: string; _port?: number; _key?: Buffer };
   const authKey = raw._key ?? Buffer.alloc(0);
-  if (!raw._dcId || !raw._serverAddress || !raw._port || authKey.length !== AUTH_KEY_BYTES) {
-    throw new SessionFormatError('is not a complete string session (data centre, address, port and a 256-byte key)');
-  }
+  if (!raw._dcId || !raw._serverAddress || !raw._port || authKey.length !== AUTH_KEY_BYTES) throw incomplete();
   return { dcId: raw._dcId, serverAddress: raw._serverAddress, port: raw._port, authKey };
 }
 

@@ -72,3 +72,13 @@ export async function counters(t: TestDatabase, accountId: number, targetId: num
 export async function historyStatuses(t: TestDatabase): Promise<string[]> {
   return (await t.query<{ status: string }>('SELECT status FROM post_history ORDER BY id')).map((r) => r.status);
 }
+
+/** Every row of the daemon's tables, as PostgreSQL's own text, to compare a database before and after. */
+export async function dumpDatabase(t: TestDatabase): Promise<Record<string, string[]>> {
+  const dump: Record<string, string[]> = {};
+  for (const table of ['accounts', 'targets', 'post_history', 'lexus_migrations']) {
+    const rows = await t.query<{ row: string }>(`SELECT CAST(x AS text) AS row FROM ${table} x ORDER BY id`);
+    dump[table] = rows.map((r) => r.row);
+  }
+  return dump;
+}

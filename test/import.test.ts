@@ -1,0 +1,235 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StringSession } from 'telegram/sessions';
+import { useTestDatabase } from './helpers/database';
+import { dumpDatabase, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
+import { copyExamples, runImport, type OldSystemCopy } from './helpers/oldSystem';
+
+const NOW = '2026-11-24T12:00:00.000Z';
+const t = useTestDatabase({ start: NOW });
+let old: OldSystemCopy;
+beforeEach(async () => {
+  old = await copyExamples();
+});
+afterEach(async () => {
+  await old.cleanup();
+});
+
+const importNow = (dryRun = false) => runImport(t.dataSource, old.dir, t.clock, dryRun);
+
+describe('lexus import on the examples', () => {
+  it('creates the whitelisted accounts with their settings and sessions', async () => {
+    const report = await importNow();
+    expect(report.accounts).toEqual({
+      inFile: 5,
+      imported: 4,
+      created: ['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'],
+      updated: [],
+      unchanged: 0,
+      needsLogin: ['lexus_lviv_4'],
+    });
+    const accounts = await t.query<Record<string, unknown>>(
+      `SELECT session_name, phone, status, api_id, api_hash, proxy, session_string IS NOT NULL AS has_session FROM accounts ORDER BY id`,
+    );
+    expect(accounts).toEqual([
+      { session_name: 'lexus_kyiv_1', phone: '+380501112233', status: 'active', api_id: 1234567, api_hash: '0123456789abcdef0123456789abcdef', proxy: null, has_session: true },
+      { session_name: 'lexus_kyiv_2', phone: '+380671112244', status: 'active', api_id: 1234567, api_hash: '0123456789abcdef0123456789abcdef', proxy: 'socks5://lexus:example-proxy-password@203.0.113.10:1080', has_session: true },
+      { session_name: 'lexus_odesa_3', phone: '+380931112255', status: 'active', api_id: null, api_hash: null, proxy: null, has_session: true },
+      { session_name: 'lexus_lviv_4', phone: '+380991112266', status: 'active', api_id: null, api_hash: null, proxy: null, has_session: false },
+    ]);
+    const config = await old.json('accounts_config.json');
+    const [kyiv1] = await t.query<{ s: string }>(`SELECT session_string AS s FROM accounts WHERE session_name = 'lexus_kyiv_1'`);
+    expect(kyiv1!.s).toBe(config[0].string_session);
+    // The .session files became string sessions GramJS can load.
+    const [odesa] = await t.query<{ s: string }>(`SELECT session_string AS s FROM accounts WHERE session_name = 'lexus_odesa_3'`);
+    const session = new StringSession(odesa!.s);
+    await session.load();
+    expect([session.dcId, session.serverAddress, session.port, session.getAuthKey()?.getKey()?.length]).toEqual([4, '149.154.167.91', 443, 256]);
+  });
+
+  it('creates every group once, normalized, with its niche', async () => {
+    const report = await importNow();
+    expect(report.targets).toMatchObject({ groups: 9, duplicatesMerged: 1, created: 9, nicheChanged: 0, unchanged: 0, byNiche: { ukraine_cars: 7, kyiv_cars: 2 } });
+    expect(await t.query('SELECT link, niche, status FROM targets ORDER BY link')).toEqual([
+      { link: '@autobazar_ua', niche: 'ukraine_cars', status: 'joined' },
+      { link: '@avto_kyiv_rynok', niche: 'kyiv_cars', status: 'joined' },
+      { link: '@cars_odesa_sale', niche: 'ukraine_cars', status: 'new' },
+      { link: '@dnipro_cars_ua', niche: 'ukraine_cars', status: 'new' },
+      { link: '@kharkiv_auto', niche: 'ukraine_cars', status: 'new' },
+      { link: '@kyiv_premium_auto', niche: 'kyiv_cars', status: 'new' },
+      { link: '@lviv_avto_prodazh', niche: 'ukraine_cars', status: 'new' },
+      { link: 'https://t.me/+Hj5dKs8PqW1vTy4U', niche: 'ukraine_cars', status: 'new' },
+      { link: 'https://t.me/+Xk3bQp9LmN2wZr7T', niche: 'ukraine_cars', status: 'joined' },
+    ]);
+    expect(report.warnings).toEqual(['targets.txt:4: lines 4 and 17 name one group, @autobazar_ua: merged']);
+  });
+
+  it('binds the assigned groups with their join times; none given means 24 h before the import', async () => {
+    const report = await importNow();
+    expect(report.bindings).toEqual({ created: 3, alreadyBound: 0 });
+    const rows = await t.query<{ id: number; link: string; account: string }>(
+      `SELECT t.id, t.link, a.session_name AS account FROM targets t JOIN accounts a ON a.id = t.assigned_account_id ORDER BY t.link`,
+    );
+    expect(rows.map((r) => [r.link, r.account])).toEqual([
+      ['@autobazar_ua', 'lexus_kyiv_1'],
+      ['@avto_kyiv_rynok', 'lexus_kyiv_2'],
+      ['https://t.me/+Xk3bQp9LmN2wZr7T', 'lexus_odesa_3'],
+    ]);
+    const times = async (id: number) => [await storedText(t, 'targets', 'joined_at', id), await storedText(t, 'targets', 'warmup_ends_at', id)];
+    // A time without a zone is UTC (the old system wrote utcnow()); +02:00 is converted.
+    expect(await times(rows[0]!.id)).toEqual(['2026-11-20T10:15:30.123', '2026-11-21T10:15:30.123']);
+    expect(await times(rows[1]!.id)).toEqual(['2026-11-21T06:00:00.000', '2026-11-22T06:00:00.000']);
+    expect(await times(rows[2]!.id)).toEqual(['2026-11-23T12:00:00.000', '2026-11-24T12:00:00.000']);
+    // So all three may post right away.
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars')).map((g) => g.link)).toEqual(['@autobazar_ua', 'https://t.me/+Xk3bQp9LmN2wZr7T']);
+    expect((await t.db.getGroupsReadyForPosting('kyiv_cars')).map((g) => g.link)).toEqual(['@avto_kyiv_rynok']);
+  });
+
+  it('reports what the seed\'s verification queries would show', async () => {
+    const report = await importNow();
+    expect(report.database).toEqual({ accounts: 4, targetsByNiche: { ukraine_cars: 7, kyiv_cars: 2 }, boundTargets: 3 });
+  });
+
+  it('a dry run writes nothing and reports exactly what a real run then does', async () => {
+    const before = await dumpDatabase(t);
+    const dry = await importNow(true);
+    expect(await dumpDatabase(t)).toEqual(before);
+    const real = await importNow();
+    expect({ ...dry, dryRun: false }).toEqual(real);
+  });
+
+  it('is idempotent: a second run creates and changes nothing, not even a timestamp', async () => {
+    await importNow();
+    const afterFirst = await dumpDatabase(t);
+    t.clock.advance(3600_000);
+    const second = await importNow();
+    expect(second.accounts).toMatchObject({ created: [], updated: [], unchanged: 4 });
+    expect(second.targets).toMatchObject({ created: 0, nicheChanged: 0, unchanged: 9 });
+    expect(second.bindings).toEqual({ created: 0, alreadyBound: 3 });
+    expect(second.conflicts).toEqual([]);
+    expect(await dumpDatabase(t)).toEqual(afterFirst);
+  });
+});
+
+describe('lexus import, run again on changed files', () => {
+  it('updates a changed phone and session; a value the files leave out keeps the database\'s', async () => {
+    await importNow();
+    const accounts = await old.json('accounts_config.json');
+    accounts[0].phone = '+380500000000';
+    accounts[1].proxy = null;
+    await old.writeJson('accounts_config.json', accounts);
+    await old.remove('sessions/lexus_odesa_3.session');
+    await t.query(`UPDATE accounts SET session_string = $1 WHERE session_name = 'lexus_lviv_4'`, [accounts[0].string_session]);
+    const report = await importNow();
+    expect(report.accounts.updated).toEqual([{ sessionName: 'lexus_kyiv_1', fields: ['phone'] }]);
+    expect(report.accounts.needsLogin).toEqual([]);
+    expect(await t.query(`SELECT session_name, phone, proxy IS NOT NULL AS proxy, session_string IS NOT NULL AS session FROM accounts ORDER BY id`)).toEqual([
+      { session_name: 'lexus_kyiv_1', phone: '+380500000000', proxy: false, session: true },
+      { session_name: 'lexus_kyiv_2', phone: '+380671112244', proxy: true, session: true },
+      { session_name: 'lexus_odesa_3', phone: '+380931112255', proxy: false, session: true },
+      { session_name: 'lexus_lviv_4', phone: '+380991112266', proxy: false, session: true },
+    ]);
+  });
+
+  it('changes a niche the files give, and keeps one they do not', async () => {
+    await importNow();
+    await t.query(`UPDATE targets SET niche = 'kharkiv_cars' WHERE link = '@kharkiv_auto'`);
+    await old.writeJson('group_niches.json', { '@kyiv_premium_auto': 'premium', 't.me/avto_kyiv_rynok': 'kyiv_cars' });
+    const report = await importNow();
+    expect(report.targets).toMatchObject({ created: 0, nicheChanged: 1, unchanged: 8 });
+    expect(await t.query(`SELECT link, niche FROM targets WHERE link IN ('@kyiv_premium_auto', '@kharkiv_auto') ORDER BY link`)).toEqual([
+      { link: '@kharkiv_auto', niche: 'kharkiv_cars' },
+      { link: '@kyiv_premium_auto', niche: 'premium' },
+    ]);
+  });
+
+  it('imports every account, loudly, without a whitelist', async () => {
+    await old.remove('lexus_accounts_config.json');
+    const report = await importNow();
+    expect(report.accounts.created).toEqual(['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4', 'bali_villa_1']);
+    expect(report.warnings).toContain('lexus_accounts_config.json: missing: EVERY account of accounts_config.json is imported as a Lexus account');
+    await old.writeJson('lexus_accounts_config.json', { allowed_accounts: [] });
+    expect((await importNow()).warnings).toContain(
+      'lexus_accounts_config.json: allowed_accounts is missing or empty: EVERY account of accounts_config.json is imported as a Lexus account',
+    );
+  });
+});
+
+describe('lexus import never moves a binding', () => {
+  it('leaves a group bound to another account as it is, and says so', async () => {
+    const other = await insertAccount(t, 'lexus_kyiv_2');
+    const g = await insertBoundTarget(t, '@autobazar_ua', other, { joined_at: '2026-11-01T00:00:00Z' });
+    const report = await importNow();
+    expect(report.conflicts).toEqual([
+      'group_account_assignments.json:2: @autobazar_ua is bound to account "lexus_kyiv_2" in the database, the files say "lexus_kyiv_1": left as it is',
+    ]);
+    expect(report.bindings).toEqual({ created: 2, alreadyBound: 0 });
+    expect(await t.query('SELECT assigned_account_id FROM targets WHERE id = $1', [g])).toEqual([{ assigned_account_id: other }]);
+    expect(await storedText(t, 'targets', 'joined_at', g)).toBe('2026-11-01T00:00:00.000');
+  });
+
+  it('never restarts the warm-up of a group already bound to the same account', async () => {
+    const same = await insertAccount(t, 'lexus_kyiv_1');
+    const g = await insertBoundTarget(t, '@autobazar_ua', same, { joined_at: '2026-11-24T11:00:00Z' });
+    const report = await importNow();
+    expect(report.bindings).toEqual({ created: 2, alreadyBound: 1 });
+    expect(report.conflicts).toEqual([]);
+    expect(await storedText(t, 'targets', 'joined_at', g)).toBe('2026-11-24T11:00:00.000');
+    expect(await storedText(t, 'targets', 'warmup_ends_at', g)).toBe('2026-11-25T11:00:00.000');
+  });
+
+  it('does not bind a group that banned us', async () => {
+    await insertTarget(t, 'https://t.me/+Xk3bQp9LmN2wZr7T', { status: 'banned' });
+    const report = await importNow();
+    expect(report.conflicts).toEqual([
+      'group_account_assignments.json:4: https://t.me/+Xk3bQp9LmN2wZr7T banned our account (status banned in the database), the files say "lexus_odesa_3": left as it is',
+    ]);
+    expect(await t.query(`SELECT status, assigned_account_id FROM targets WHERE link = 'https://t.me/+Xk3bQp9LmN2wZr7T'`)).toEqual([
+      { status: 'banned', assigned_account_id: null },
+    ]);
+  });
+});
+
+describe('lexus import into a database the old system filled', () => {
+  it('normalizes its links, so that a group never gets a second row', async () => {
+    const legacy = await insertAccount(t, 'lexus_kyiv_1', { daily_posts_count: 1, last_stats_reset: '2026-11-24T08:00:00Z' });
+    const bound = await insertBoundTarget(t, 't.me/autobazar_ua', legacy, { joined_at: '2026-11-10T09:00:00Z' });
+    await insertTarget(t, 'https://t.me/Kharkiv_Auto');
+    const report = await importNow();
+    expect(report.targets.linksNormalized).toEqual([
+      { from: 't.me/autobazar_ua', to: '@autobazar_ua' },
+      { from: 'https://t.me/Kharkiv_Auto', to: '@kharkiv_auto' },
+    ]);
+    expect(report.targets).toMatchObject({ created: 7, unchanged: 2 });
+    expect(report.accounts).toMatchObject({ created: ['lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'], unchanged: 0 });
+    expect(await t.query(`SELECT id, assigned_account_id, daily_posts_in_group FROM targets WHERE link = '@autobazar_ua'`)).toEqual([
+      { id: bound, assigned_account_id: legacy, daily_posts_in_group: 0 },
+    ]);
+    expect(await storedText(t, 'targets', 'joined_at', bound)).toBe('2026-11-10T09:00:00.000');
+    expect(await t.query<{ n: number }>('SELECT count(*)::int AS n FROM targets')).toEqual([{ n: 9 }]);
+  });
+
+  it('reports two rows that are one group and leaves both alone', async () => {
+    await insertTarget(t, 't.me/kharkiv_auto');
+    await insertTarget(t, '@kharkiv_auto');
+    const report = await importNow();
+    expect(report.conflicts).toEqual([
+      'database: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" are one group; left as they are, merge them by hand',
+    ]);
+    expect(await t.query(`SELECT link FROM targets WHERE link LIKE '%kharkiv%' ORDER BY id`)).toEqual([{ link: 't.me/kharkiv_auto' }, { link: '@kharkiv_auto' }]);
+  });
+
+  it('writes all or nothing: a failure half-way leaves the database as it was', async () => {
+    await insertAccount(t, 'someone_else');
+    const before = await dumpDatabase(t);
+    // The database refuses one of the groups, after the accounts were already written.
+    await t.query(`CREATE FUNCTION refuse_kharkiv() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.link = '@kharkiv_auto' THEN RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER refuse_kharkiv BEFORE INSERT ON targets FOR EACH ROW EXECUTE FUNCTION refuse_kharkiv()`);
+    try {
+      await expect(importNow()).rejects.toThrow('disk full (simulated)');
+      expect(await dumpDatabase(t)).toEqual(before);
+    } finally {
+      await t.query('DROP TRIGGER refuse_kharkiv ON targets; DROP FUNCTION refuse_kharkiv()');
+    }
+  });
+});
