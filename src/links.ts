@@ -117,7 +117,13 @@ export function parseGroupLink(input: string): GroupLink {
       throw new InvalidLinkError(input, `is not a Telegram link (host "${host}")`);
     }
     // Query strings (?start=, ?comment=) and fragments are dropped.
-    return fromTelegramPath(input, decodeURIComponent(url.pathname));
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      throw new InvalidLinkError(input, 'has a badly percent-encoded path');
+    }
+    return fromTelegramPath(input, pathname);
   }
 
   // A bare name: "autobazar".

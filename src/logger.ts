@@ -7,13 +7,39 @@ import type { LogLevel } from './config';
 
 export type { Logger } from 'pino';
 
-/** Keys whose values never reach a log line, at any depth we log. */
-export const SECRET_KEYS = [
+/** Keys whose values never reach a log line, at any depth. */
+export const SECRET_KEYS = new Set([
   'session_string', 'sessionString', 'string_session', 'stringSession', 'api_hash', 'apiHash',
-  'password', 'proxy', 'authKey', 'auth_key', 'phoneCode',
-];
+  'password', 'proxy', 'authKey', 'auth_key', 'phoneCode', 'phone_code',
+]);
 
-const redactPaths = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
+/** Error fields that may carry a query's bound values (TypeORM's QueryFailedError). */
+const ERROR_FIELDS_DROPPED = ['parameters'];
+
+/**
+ * A copy of a log record with every secret key's value replaced, however deep it sits
+ * (an entity with its account inside a list inside an error is still covered). Errors are
+ * serialized first, without the parameters a failed query was given.
+ */
+export function redactSecrets(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return value;
+  if (depth > 20) return '[too deep]';
+  if (seen.has(value)) return '[circular]';
+  seen.add(value);
+  if (value instanceof Error) {
+    const serialized = pino.stdSerializers.err(value) as unknown as Record<string, unknown>;
+    for (const field of ERROR_FIELDS_DROPPED) delete serialized[field];
+    return redactSecrets(serialized, depth + 1, seen);
+  }
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
+  if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1, seen));
+  const copy: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    copy[key] = SECRET_KEYS.has(key) && inner !== null && inner !== undefined ? '[redacted]' : redactSecrets(inner, depth + 1, seen);
+  }
+  return copy;
+}
 
 export interface LoggerOptions {
   level?: LogLevel;
@@ -30,8 +56,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     level: options.level ?? 'info',
     base: { service: 'lexus' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: redactPaths, censor: '[redacted]' },
-    formatters: { level: (label) => ({ level: label }) },
+    // Errors are serialized by redactSecrets (formatters.log runs before serializers).
+    serializers: { err: (err: unknown) => err },
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: (record) => redactSecrets(record) as Record<string, unknown>,
+    },
   };
   if (options.destination) return pino(base, options.destination);
   const fd = options.fd ?? 1;

@@ -55,9 +55,10 @@ export const GROUP_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_in_group', 
 /**
  * Rule 4: the account may talk to Telegram now: not banned, and any FloodWait has run out.
  * A wait that has passed counts as over even before anyone clears the 'flood_wait' status.
+ * A NULL status is the column's default, 'active'.
  */
 export const accountMayActSql = (a: string) =>
-  `(${a}.status IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
+  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
 
 /** Rules 3 and 4: the account may post now. */
 export const accountMayPostSql = (a: string) =>

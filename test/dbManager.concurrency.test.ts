@@ -45,12 +45,14 @@ describe('under concurrency', () => {
     for (let i = 0; i < 3; i++) accounts.push(await insertAccount(t, `acc_${i}`));
     for (let i = 0; i < 36; i++) await insertBoundTarget(t, `@group_${i}`, accounts[i % 3]!);
     t.clock.set('2026-03-10T23:59:59.500Z');
-    const before = Array.from({ length: 60 }, (_, i) => t.db.reservePostSlot({ accountId: accounts[i % 3]! }));
+    // 30 attempts per account on each side of midnight, for 12 groups (24 slots) each: the
+    // account limit (20) is what stops them.
+    const before = Array.from({ length: 90 }, (_, i) => t.db.reservePostSlot({ accountId: accounts[i % 3]! }));
     // A second manager whose clock is already past midnight races the first one. Once a
     // counter has started the new day, the late clock's reservations on it are refused: they
     // would be dated on the old day but counted on the new one.
     const late = new DbManager(t.dataSource, { clock: { now: () => new Date('2026-03-11T00:00:00.500Z') } });
-    const after = Array.from({ length: 60 }, (_, i) => late.reservePostSlot({ accountId: accounts[i % 3]! }));
+    const after = Array.from({ length: 90 }, (_, i) => late.reservePostSlot({ accountId: accounts[i % 3]! }));
     const resets = [late.resetDailyCountersIfNeeded(), late.resetDailyCountersIfNeeded()];
     await Promise.all([...before, ...after, ...resets]);
     const perDay = await t.query<{ day: string; account_id: number; target_id: number; n: number }>(
@@ -78,6 +80,31 @@ describe('under concurrency', () => {
       const history = perDay.filter((r) => r.target_id === row.id && r.day === row.day).reduce((sum, r) => sum + r.n, 0);
       expect(row.n).toBe(history);
     }
+  });
+
+  it('reservations, resets and reads racing just after midnight never deadlock and never exceed a limit', async () => {
+    const accounts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      accounts.push(await insertAccount(t, `acc_${i}`, { daily_posts_count: 20, last_stats_reset: '2026-03-10T22:00:00Z' }));
+    }
+    for (let i = 0; i < 48; i++) {
+      await insertBoundTarget(t, `@group_${i}`, accounts[i % 4]!, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-10T22:00:00Z' });
+    }
+    t.clock.set('2026-03-11T00:00:01.000Z');
+    const calls: Promise<unknown>[] = [];
+    for (let round = 0; round < 8; round++) {
+      for (const a of accounts) for (let k = 0; k < 4; k++) calls.push(t.db.reservePostSlot({ accountId: a }));
+      calls.push(t.db.resetDailyCountersIfNeeded(), t.db.getGroupsReadyForPosting('ukraine_cars', 10));
+    }
+    const results = await Promise.allSettled(calls);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    const perAccount = await t.query<{ account_id: number; n: number }>(
+      `SELECT account_id, count(*)::int AS n FROM post_history GROUP BY account_id`,
+    );
+    for (const row of perAccount) expect(row.n).toBeLessThanOrEqual(20);
+    const perGroup = await reservedPerGroup();
+    for (const n of perGroup.values()) expect(n).toBeLessThanOrEqual(2);
+    expect(perAccount.reduce((sum, r) => sum + r.n, 0)).toBeGreaterThan(0);
   });
 
   it('20 parallel assignGroup calls for one new group: one winner, and the group is bound to it', async () => {

@@ -65,11 +65,25 @@ describe('assignGroup', () => {
     expect(await t.db.getGroupsReadyForPosting()).toEqual([]);
   });
 
-  it('binds a group that had an error, with a fresh warm-up', async () => {
+  it('binds a group whose join failed before, with a fresh warm-up', async () => {
     const a = await insertAccount(t, 'acc_a');
-    await insertTarget(t, '@flaky_group', { status: 'error', joined_at: '2026-01-01T00:00:00Z' });
+    await insertTarget(t, '@flaky_group', { status: 'error' });
     expect(await t.db.assignGroup('@flaky_group', a)).toBe(true);
     expect(await storedText(t, 'targets', 'warmup_ends_at', 1)).toBe('2026-03-11T09:00:00.000');
+  });
+
+  it('refuses an unbound group that another account of ours was in: joined before, or posted to', async () => {
+    const a = await insertAccount(t, 'acc_a');
+    const b = await insertAccount(t, 'acc_b');
+    await insertTarget(t, '@was_joined', { status: 'error', joined_at: '2026-01-01T00:00:00Z' });
+    const posted = await insertTarget(t, '@was_posted_to', { status: 'new' });
+    // The old system's history: b posted there, the binding was lost since.
+    await t.query('ALTER TABLE post_history DISABLE TRIGGER post_history_only_bound_account');
+    await t.query(`INSERT INTO post_history (account_id, target_id, status) VALUES ($1, $2, 'success')`, [b, posted]);
+    await t.query('ALTER TABLE post_history ENABLE TRIGGER post_history_only_bound_account');
+    expect(await t.db.assignGroup('@was_joined', a)).toBe(false);
+    expect(await t.db.assignGroup('@was_posted_to', a)).toBe(false);
+    expect(await t.db.assignGroup('@was_posted_to', b)).toBe(true);
   });
 
   it('throws on a bad link and on an unknown account instead of returning false', async () => {
@@ -136,13 +150,21 @@ describe('getGroupsReadyForPosting', () => {
   it('lets each excluded group in once its one rule is lifted', async () => {
     const ids = await world();
     t.clock.set('2026-03-10T09:00:01.000Z'); // the FloodWait ends; the warm-up (at 09:00:00.001) too
-    const ready = (await t.db.getGroupsReadyForPosting()).map((g) => g.id);
-    expect(ready).toEqual(expect.arrayContaining([ids.ready, ids.accountWaiting, ids.warming]));
-    expect(ready).not.toContain(ids.groupFull);
+    const ready = (await t.db.getGroupsReadyForPosting()).map((g) => g.id).sort((x, y) => x - y);
+    expect(ready).toEqual([ids.ready, ids.warming, ids.accountWaiting].sort((x, y) => x - y));
     t.clock.set('2026-03-11T00:00:00.000Z'); // a new UTC day: both limits start again
     expect((await t.db.getGroupsReadyForPosting()).map((g) => g.id).sort((x, y) => x - y)).toEqual(
       [ids.ready, ids.warming, ids.groupFull, ids.accountFull, ids.accountWaiting].sort((x, y) => x - y),
     );
+  });
+
+  it('a FloodWait time in the future stops an account whatever its status says', async () => {
+    const a = await insertAccount(t, 'acc', { status: 'active', next_allowed_action_time: '2026-03-10T09:00:00.001Z' });
+    const g = await insertBoundTarget(t, '@g', a);
+    expect(await t.db.getGroupsReadyForPosting()).toEqual([]);
+    expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).toBeNull();
+    t.clock.advance(1);
+    expect((await t.db.getGroupsReadyForPosting()).map((x) => x.id)).toEqual([g]);
   });
 
   it('holds the warm-up to the millisecond, and to joined_at + 24 h even if warmup_ends_at says earlier', async () => {
@@ -281,6 +303,14 @@ describe('reservePostSlot and settlePost', () => {
     expect(await t.db.reservePostSlot({ accountId: a })).toBeNull();
     t.clock.set('2026-03-11T00:00:00.000Z');
     expect(await t.db.reservePostSlot({ accountId: a })).not.toBeNull();
+  });
+
+  it('reserves only in the niche asked for (default ukraine_cars)', async () => {
+    const a = await insertAccount(t, 'acc');
+    const villas = await insertBoundTarget(t, '@bali_villas_group', a, { niche: 'bali_villas' });
+    expect(await t.db.reservePostSlot({ accountId: a })).toBeNull();
+    expect(await t.db.reservePostSlot({ accountId: a, targetId: villas })).toBeNull();
+    expect((await t.db.reservePostSlot({ accountId: a, niche: 'bali_villas' }))?.targetId).toBe(villas);
   });
 
   it('without a group, picks the account\'s ready group that waited longest', async () => {

@@ -213,7 +213,7 @@ describe('lexus import into a database the old system filled', () => {
     await insertTarget(t, '@kharkiv_auto');
     const report = await importNow();
     expect(report.conflicts).toEqual([
-      'database: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" are one group; left as they are, merge them by hand',
+      'database: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" (id 2) are one group; left as they are, merge them by hand',
     ]);
     expect(await t.query(`SELECT link FROM targets WHERE link LIKE '%kharkiv%' ORDER BY id`)).toEqual([{ link: 't.me/kharkiv_auto' }, { link: '@kharkiv_auto' }]);
   });

@@ -56,6 +56,7 @@ describe('normalizeGroupLink', () => {
     ['t.me/addstickers/pack', 'Telegram "addstickers" link'],
     ['t.me/share/url', 'Telegram "share" link'],
     ['tg://settings', 'names no group'],
+    ['https://t.me/%E0%A4%A', 'badly percent-encoded'],
   ])('rejects %j', (input, reason) => {
     let error: unknown;
     try {

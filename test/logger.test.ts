@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { Account, Target } from '../src/db/entities';
 import { createLogger } from '../src/logger';
 
 function capture() {
@@ -20,6 +21,30 @@ describe('logger', () => {
     const entry = JSON.parse(lines[0]!);
     expect(entry).toMatchObject({ level: 'info', event: 'post.sent', account: 'lexus_1', msg: 'posted', service: 'lexus' });
     expect(new Date(entry.time).toISOString()).toBe(entry.time);
+  });
+
+  it('redacts secrets at any depth: an entity in a list in an object', () => {
+    const { lines, log } = capture();
+    const account = Object.assign(new Account(), { id: 1, sessionName: 'lexus_1', sessionString: '1Ab-SECRET', apiHash: 'SECRET-hash', proxy: null });
+    const target = Object.assign(new Target(), { id: 5, link: '@g', assignedAccount: account });
+    log.info({ event: 'ready', ready: [target], nested: { a: { b: { c: { d: { password: 'SECRET-pw' } } } } } });
+    expect(lines[0]).not.toContain('SECRET');
+    const entry = JSON.parse(lines[0]!);
+    expect(entry.ready[0].assignedAccount).toMatchObject({ sessionName: 'lexus_1', sessionString: '[redacted]', apiHash: '[redacted]', proxy: null });
+    expect(entry.nested.a.b.c.d.password).toBe('[redacted]');
+  });
+
+  it('logs an error with its message and stack, but not the values a failed query was given', () => {
+    const { lines, log } = capture();
+    const error = Object.assign(new Error('duplicate key value violates unique constraint'), {
+      query: 'UPDATE accounts SET session_string = $1 WHERE id = $2',
+      parameters: ['1Ab-SECRET-session', 7],
+    });
+    log.error({ event: 'fatal', err: error }, error.message);
+    expect(lines[0]).not.toContain('SECRET');
+    const entry = JSON.parse(lines[0]!);
+    expect(entry.err).toMatchObject({ type: 'Error', message: 'duplicate key value violates unique constraint', query: expect.any(String) });
+    expect(entry.err.stack).toContain('logger.test.ts');
   });
 
   it('redacts secrets wherever they sit in a logged object', () => {

@@ -95,10 +95,12 @@ describe('the migrations', () => {
 
     expect(await runMigrations(t.dataSource)).toEqual(MIGRATION_NAMES);
 
-    // Every row and value as it was; accounts gain the added columns, empty.
+    // Every row and value as it was; accounts gain the added columns, empty; the one link the
+    // old system stored un-normalized is normalized.
     expect(await dump()).toEqual({
       ...before,
       accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null })),
+      targets: before.targets.map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });
     expect(seedColumnsOnly(await describeSchema(t))).toEqual(schemaBefore);
     const indexes = (await t.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`)).map((r) => r.indexname);
@@ -160,5 +162,32 @@ describe('the entities', () => {
     const t = await database({ before: SEED_DDL + LEGACY_ROWS });
     const diff = await t.dataSource.driver.createSchemaBuilder().log();
     expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+  });
+});
+
+describe('links the old system stored', () => {
+  it('are normalized, so that the daemon finds the group and never gives it to a second account', async () => {
+    const t = await database({ migrate: false, before: SEED_DDL + LEGACY_ROWS + `
+      INSERT INTO targets (link, niche, status, assigned_account_id, joined_at, warmup_ends_at)
+      VALUES ('https://t.me/Lviv_Cars', 'ukraine_cars', 'joined', 1, '2026-03-01 12:00:00', '2026-03-02 12:00:00'),
+             ('t.me/c/123/45', 'ukraine_cars', 'new', NULL, NULL, NULL);` });
+    await runMigrations(t.dataSource);
+    expect(await t.query('SELECT link FROM targets ORDER BY id')).toEqual([
+      { link: '@autobazar_ua' }, { link: '@kyiv_cars' }, { link: '@lviv_cars' }, { link: 't.me/c/123/45' },
+    ]);
+    const [other] = await t.query<{ id: number }>(`INSERT INTO accounts (session_name) VALUES ('other') RETURNING id`);
+    expect(await t.db.assignGroup('https://t.me/lviv_cars', other!.id)).toBe(false);
+    expect(await t.db.assignGroup('@LVIV_CARS', 1)).toBe(true);
+    expect(await t.query<{ n: number }>('SELECT count(*)::int AS n FROM targets')).toEqual([{ n: 4 }]);
+  });
+
+  it('stop the migration when one group has two rows, naming them, and change nothing', async () => {
+    const t = await database({ migrate: false, before: SEED_DDL + LEGACY_ROWS + `
+      INSERT INTO targets (link, niche, status) VALUES ('@kyiv_cars', 'ukraine_cars', 'new');` });
+    await expect(runMigrations(t.dataSource)).rejects.toThrow(
+      'the database holds one group under two links: targets rows "t.me/kyiv_cars" (id 2) and "@kyiv_cars" (id 3) are one group',
+    );
+    expect(await t.query('SELECT link FROM targets ORDER BY id')).toEqual([{ link: '@autobazar_ua' }, { link: 't.me/kyiv_cars' }, { link: '@kyiv_cars' }]);
+    expect((await t.query<{ name: string }>('SELECT name FROM lexus_migrations ORDER BY id')).map((m) => m.name)).toEqual(MIGRATION_NAMES.slice(0, 2));
   });
 });

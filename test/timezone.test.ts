@@ -64,6 +64,19 @@ describe(`timestamps with TZ=${process.env.TZ}`, () => {
     }
   });
 
+  it('reads timestamps right on a shared database set to another DateStyle', async () => {
+    await t.query(`ALTER DATABASE ${t.connection.database} SET datestyle = 'SQL, DMY'`);
+    const app = createDataSource(t.connection, { poolSize: 1 });
+    await app.initialize();
+    try {
+      const [row] = await app.query(`SELECT CAST('2026-03-08 10:30:00.5' AS timestamp) AS at`);
+      expect((row.at as Date).toISOString()).toBe('2026-03-08T10:30:00.500Z');
+    } finally {
+      await app.destroy();
+      await t.query(`ALTER DATABASE ${t.connection.database} RESET datestyle`);
+    }
+  });
+
   it('the limits\' day is the UTC day, not the host\'s', async () => {
     const a = await insertAccount(t, 'acc');
     t.clock.set('2026-03-10T06:00:00.000Z');

@@ -42,6 +42,8 @@ export interface ReserveSlotInput {
   accountId: number;
   /** The group to post to; without it, the account's ready group that waited longest. */
   targetId?: number;
+  /** Only a group of this niche; default 'ukraine_cars'. */
+  niche?: string;
   messageContent?: string | null;
   photoPath?: string | null;
 }
@@ -101,7 +103,8 @@ export class DbManager {
 
   /**
    * Runs `work` in one transaction, with a DbManager whose every method takes part in it.
-   * Nested calls join the outer transaction.
+   * Nested calls join the outer transaction. Never talk to Telegram inside it: a reservation
+   * is only counted once committed, and rows stay locked until then.
    */
   async inTransaction<T>(work: (db: DbManager) => Promise<T>): Promise<T> {
     return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock }, runner)));
@@ -120,8 +123,9 @@ export class DbManager {
    * Binds a group to the account that has just joined it (rule 1) and starts its warm-up
    * (rule 2): status 'joined', warmup_ends_at = joined_at + 24 h. Creates the target if missing.
    *
-   * Returns false when the group is bound to another account, banned, or orphaned (joined but
-   * unbound); true when it is now bound to this account. Binding it again to the same account
+   * Returns false when the group is bound to another account, banned, or was ever joined or
+   * posted to by another account (its account was deleted, or the old system's history says
+   * so); true when it is now bound to this account. Binding it again to the same account
    * changes nothing: the warm-up never restarts. One statement, so of two concurrent calls for
    * one new group from different accounts exactly one wins.
    */
@@ -145,7 +149,13 @@ export class DbManager {
          updated_at = EXCLUDED.updated_at
        WHERE t.status IS DISTINCT FROM 'banned'
          AND (t.assigned_account_id = EXCLUDED.assigned_account_id
-              OR (t.assigned_account_id IS NULL AND (t.status IS NULL OR t.status IN ('new', 'error'))))
+              -- Unbound: only a group no account of ours has been in (no join, no post) is free.
+              OR (t.assigned_account_id IS NULL
+                  AND (t.status IS NULL OR t.status IN ('new', 'error'))
+                  AND t.joined_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM post_history h
+                                   WHERE h.target_id = t.id AND h.account_id <> EXCLUDED.assigned_account_id
+                                     AND h.status IN ('success', 'pending', 'unknown'))))
        RETURNING t.id`,
       { link, niche: options.niche ?? DEFAULT_NICHE, accountId, joinedAt: joinedAt ? sqlTime(joinedAt) : now, now },
     );
@@ -188,6 +198,7 @@ export class DbManager {
            FROM accounts a
            JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
           WHERE a.id = :accountId
+            AND t.niche = :niche
             ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
             AND ${accountMayPostSql('a')}
           ORDER BY ${READY_ORDER_SQL('t')}
@@ -211,6 +222,7 @@ export class DbManager {
                  (SELECT link FROM slot) AS link`,
       {
         accountId: input.accountId,
+        niche: input.niche ?? DEFAULT_NICHE,
         ...(input.targetId === undefined ? {} : { targetId: input.targetId }),
         messageContent: input.messageContent ?? null,
         photoPath: input.photoPath ?? null,
@@ -379,9 +391,10 @@ export class DbManager {
   /**
    * Rule 3's midnight: counters last reset before today's UTC midnight go back to 0. One
    * statement per table, touching only counters that are not already 0; idempotent and safe to
-   * run concurrently (a row reset meanwhile no longer matches). Statuses are left alone: a
-   * banned account stays banned. Every method that reads the counters treats a stale one as 0
-   * anyway, so correctness never depends on this having run.
+   * run concurrently. Rows locked by a reservation at that moment are skipped rather than
+   * waited for (waiting could deadlock with it): every method that reads the counters treats a
+   * stale one as 0 anyway, so correctness never depends on this having run, and the
+   * reservation resets the counter itself. Statuses are left alone: a banned account stays banned.
    */
   async resetDailyCountersIfNeeded(): Promise<CounterResetResult> {
     const now = this.now();
@@ -389,16 +402,20 @@ export class DbManager {
       this.runner,
       `UPDATE accounts
           SET daily_posts_count = 0, last_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
-        WHERE daily_posts_count <> 0
-          AND (last_stats_reset IS NULL OR last_stats_reset < ${TODAY_UTC_SQL})`,
+        WHERE id IN (SELECT id FROM accounts
+                      WHERE daily_posts_count <> 0
+                        AND (last_stats_reset IS NULL OR last_stats_reset < ${TODAY_UTC_SQL})
+                      FOR UPDATE SKIP LOCKED)`,
       { now },
     );
     const targets = await sql(
       this.runner,
       `UPDATE targets
           SET daily_posts_in_group = 0, last_group_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
-        WHERE daily_posts_in_group <> 0
-          AND (last_group_stats_reset IS NULL OR last_group_stats_reset < ${TODAY_UTC_SQL})`,
+        WHERE id IN (SELECT id FROM targets
+                      WHERE daily_posts_in_group <> 0
+                        AND (last_group_stats_reset IS NULL OR last_group_stats_reset < ${TODAY_UTC_SQL})
+                      FOR UPDATE SKIP LOCKED)`,
       { now },
     );
     return { accounts: accounts.rowCount, targets: targets.rowCount };

@@ -38,7 +38,9 @@ export function createDataSource(connection: PostgresConnection, options: DataSo
     applicationName: options.applicationName ?? 'lexus',
     extra: {
       types: utcTimestampTypes,
-      options: '-c TimeZone=UTC',
+      // UTC for now() defaults; ISO so that timestamps reach the type parser in the form it
+      // reads, whatever DateStyle a shared database was set up with.
+      options: '-c TimeZone=UTC -c DateStyle=ISO,MDY',
       connectionTimeoutMillis: 10_000,
     },
   });

@@ -61,8 +61,9 @@ export class Target {
 
   /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
   isWarmupFinished(now: Date): boolean {
-    const ends = this.warmupEndsAt ?? (this.joinedAt ? new Date(this.joinedAt.getTime() + WARMUP_MS) : null);
-    return ends !== null && ends.getTime() <= now.getTime();
+    // As rules.targetWarmupOverSql: the later of warmup_ends_at and joined_at + 24 h.
+    const ends = Math.max(this.warmupEndsAt?.getTime() ?? -Infinity, this.joinedAt ? this.joinedAt.getTime() + WARMUP_MS : -Infinity);
+    return ends !== -Infinity && ends <= now.getTime();
   }
 }
 

@@ -10,7 +10,7 @@ import type { Clock } from '../clock';
 import { DbManager } from '../db/DbManager';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
-import { InvalidLinkError, normalizeGroupLink } from '../links';
+import { describeCollision, normalizeStoredLinks } from '../db/normalizeStoredLinks';
 import { WARMUP_MS } from '../rules';
 import type { ImportAccount, OldSystem } from './readOldSystem';
 
@@ -120,37 +120,12 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
   return ids;
 }
 
-/**
- * Rows the old system stored with links in another form ("t.me/x") get their normalized form
- * ("@x"), so that one group never has two rows (and so possibly two accounts).
- */
-async function normalizeStoredLinks(runner: QueryRunner, now: string, report: ImportReport): Promise<void> {
-  const { rows } = await sql<{ id: number; link: string }>(
-    runner,
-    `SELECT id, link FROM targets
-      WHERE link !~ '^@[a-z][a-z0-9_]{3,31}$' AND link NOT LIKE 'https://t.me/+%'
-      ORDER BY id FOR UPDATE`,
-  );
-  for (const row of rows) {
-    let normalized: string;
-    try {
-      normalized = normalizeGroupLink(row.link);
-    } catch (error) {
-      if (!(error instanceof InvalidLinkError)) throw error;
-      report.warnings.push(`database: targets row ${row.id}: ${error.message}; left as it is`);
-      continue;
-    }
-    if (normalized === row.link) continue;
-    const { rows: moved } = await sql(
-      runner,
-      `UPDATE targets SET link = :normalized, updated_at = CAST(:now AS timestamp)
-        WHERE id = :id AND NOT EXISTS (SELECT 1 FROM targets WHERE link = :normalized)
-        RETURNING id`,
-      { id: row.id, normalized, now },
-    );
-    if (moved.length === 1) report.targets.linksNormalized.push({ from: row.link, to: normalized });
-    else report.conflicts.push(`database: targets rows "${row.link}" (id ${row.id}) and "${normalized}" are one group; left as they are, merge them by hand`);
-  }
+/** Rows written in another form since the migration (e.g. by the old system) get normalized links too. */
+async function normalizeLinks(runner: QueryRunner, now: Date, report: ImportReport): Promise<void> {
+  const result = await normalizeStoredLinks(runner, now);
+  report.targets.linksNormalized.push(...result.normalized.map(({ from, to }) => ({ from, to })));
+  for (const c of result.collisions) report.conflicts.push(`database: ${describeCollision(c)}; left as they are, merge them by hand`);
+  for (const i of result.invalid) report.warnings.push(`database: targets row ${i.id}: ${i.reason}; left as it is`);
 }
 
 async function writeTargets(runner: QueryRunner, data: OldSystem, now: string, report: ImportReport): Promise<void> {
@@ -267,7 +242,7 @@ export async function writeImport(dataSource: DataSource, data: OldSystem, optio
     try {
       await sql(runner, 'SELECT pg_advisory_xact_lock(:key)', { key: IMPORT_LOCK_KEY });
       const ids = await writeAccounts(runner, data.accounts, now, report);
-      await normalizeStoredLinks(runner, now, report);
+      await normalizeLinks(runner, options.clock.now(), report);
       await writeTargets(runner, data, now, report);
       await writeBindings(runner, data, ids, new DbManager(dataSource, { clock: options.clock }, runner), report);
       report.database = await countDatabase(runner);
