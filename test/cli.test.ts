@@ -127,6 +127,16 @@ describe('lexus', () => {
     expect(events(run).find((e) => e.event === 'startup.no_accounts')?.msg).toContain('lexus import');
   });
 
+  it('import --json writes the examples and prints a report without a secret', async () => {
+    const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: url });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({ ok: true, dryRun: false, bindings: { created: 3 } });
+    expect(run.stdout + run.stderr).not.toMatch(/example-proxy-password|0123456789abcdef0123456789abcdef|1ApWapz/);
+    // Logs went to stderr, so stdout is the report alone.
+    expect(run.stderr).toContain('"event":"import.done"');
+  });
+
   it('start with no database configured brings up the embedded PostgreSQL, and reuses its data next time', async () => {
     const env = { LEXUS_EMBEDDED_PG_DIR: path.join(cwd, 'pgdata'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()) };
     const first = await lexus(['start'], env);

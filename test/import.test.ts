@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StringSession } from 'telegram/sessions';
-import { useTestDatabase } from './helpers/database';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { runMigrations } from '../src/db/database';
+import { createTestDatabase, useTestDatabase } from './helpers/database';
 import { dumpDatabase, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
 import { copyExamples, runImport, type OldSystemCopy } from './helpers/oldSystem';
 
@@ -84,8 +87,11 @@ describe('lexus import on the examples', () => {
     expect((await t.db.getGroupsReadyForPosting('kyiv_cars')).map((g) => g.link)).toEqual(['@avto_kyiv_rynok']);
   });
 
-  it('reports what the seed\'s verification queries would show', async () => {
+  it('reports what the seed\'s verification queries would show, and no secret', async () => {
     const report = await importNow();
+    const config = await old.json('accounts_config.json');
+    const text = JSON.stringify(report);
+    for (const secret of ['example-proxy-password', config[0].string_session, config[0].api_hash, '1ApWapz']) expect(text).not.toContain(secret);
     expect(report.database).toEqual({ accounts: 4, targetsByNiche: { ukraine_cars: 7, kyiv_cars: 2 }, boundTargets: 3 });
   });
 
@@ -190,6 +196,36 @@ describe('lexus import never moves a binding', () => {
 });
 
 describe('lexus import into a database the old system filled', () => {
+  it('works on a database made by the seed\'s DDL, keeping its rows and bindings', async () => {
+    const legacy = await createTestDatabase({
+      migrate: false,
+      start: NOW,
+      before:
+        readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8') +
+        `INSERT INTO accounts (session_name, phone, session_string, status, daily_posts_count, last_stats_reset)
+         VALUES ('lexus_kyiv_1', '+380501112233', NULL, 'active', 4, '2026-11-24 09:00:00');
+         INSERT INTO targets (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, daily_posts_in_group, last_group_stats_reset)
+         VALUES ('t.me/AutoBazar_UA', 'ukraine_cars', 'joined', 1, '2026-11-01 08:00:00', '2026-11-02 08:00:00', 1, '2026-11-24 09:00:00');
+         INSERT INTO post_history (account_id, target_id, message_content, status, created_at)
+         VALUES (1, 1, 'Продається Lexus IS 250', 'success', '2026-11-24 09:00:00');`,
+    });
+    try {
+      await runMigrations(legacy.dataSource);
+      const report = await runImport(legacy.dataSource, old.dir, legacy.clock);
+      expect(report.accounts).toMatchObject({ created: ['lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'], updated: [{ sessionName: 'lexus_kyiv_1', fields: ['session_string', 'api_id', 'api_hash'] }] });
+      expect(report.bindings).toEqual({ created: 2, alreadyBound: 1 });
+      expect(report.targets).toMatchObject({ created: 8, unchanged: 1, linksNormalized: [] });
+      expect(await legacy.query(`SELECT id, link, assigned_account_id, daily_posts_in_group FROM targets WHERE link = '@autobazar_ua'`)).toEqual([
+        { id: 1, link: '@autobazar_ua', assigned_account_id: 1, daily_posts_in_group: 1 },
+      ]);
+      expect(await storedText(legacy, 'targets', 'joined_at', 1)).toBe('2026-11-01T08:00:00.000');
+      expect(await legacy.query(`SELECT daily_posts_count FROM accounts WHERE id = 1`)).toEqual([{ daily_posts_count: 4 }]);
+      expect(await legacy.query(`SELECT status, message_content FROM post_history`)).toEqual([{ status: 'success', message_content: 'Продається Lexus IS 250' }]);
+    } finally {
+      await legacy.close();
+    }
+  });
+
   it('normalizes its links, so that a group never gets a second row', async () => {
     const legacy = await insertAccount(t, 'lexus_kyiv_1', { daily_posts_count: 1, last_stats_reset: '2026-11-24T08:00:00Z' });
     const bound = await insertBoundTarget(t, 't.me/autobazar_ua', legacy, { joined_at: '2026-11-10T09:00:00Z' });
