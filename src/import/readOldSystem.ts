@@ -190,6 +190,17 @@ async function readText(dir: string, file: string, findings: Findings, required:
   }
 }
 
+/** The normalized link, or undefined after reporting why `input` is not a group link. */
+function normalizeOrReport(file: string, input: string, where: { line?: number | undefined; key?: string | undefined }, findings: Findings): string | undefined {
+  try {
+    return normalizeGroupLink(input);
+  } catch (error) {
+    if (!(error instanceof InvalidLinkError)) throw error;
+    findings.error(file, error.message, where);
+    return undefined;
+  }
+}
+
 interface TargetLine {
   link: string;
   line: number;
@@ -201,12 +212,8 @@ function readTargets(text: string, findings: Findings): TargetLine[] {
   lines.forEach((raw, index) => {
     const entry = raw.trim();
     if (entry === '' || entry.startsWith('#')) return;
-    try {
-      result.push({ link: normalizeGroupLink(entry), line: index + 1 });
-    } catch (error) {
-      if (!(error instanceof InvalidLinkError)) throw error;
-      findings.error(FILES.targets, error.message, { line: index + 1 });
-    }
+    const link = normalizeOrReport(FILES.targets, entry, { line: index + 1 }, findings);
+    if (link) result.push({ link, line: index + 1 });
   });
   return result;
 }
@@ -222,14 +229,8 @@ function readNiches(doc: JsonDocument, findings: Findings): Map<string, { niche:
       findings.error(FILES.niches, niche.error.issues[0]!.message, where);
       continue;
     }
-    let link: string;
-    try {
-      link = normalizeGroupLink(key);
-    } catch (error) {
-      if (!(error instanceof InvalidLinkError)) throw error;
-      findings.error(FILES.niches, error.message, where);
-      continue;
-    }
+    const link = normalizeOrReport(FILES.niches, key, where, findings);
+    if (!link) continue;
     const earlier = niches.get(link);
     if (earlier && earlier.niche !== niche.data) {
       findings.error(FILES.niches, `is the same group as ${JSON.stringify(earlier.key)}, with another niche ("${niche.data}" and "${earlier.niche}")`, where);
@@ -373,14 +374,8 @@ function readAssignments(doc: JsonDocument, names: AccountNames, now: Date, find
     const where = { line: doc.lineOf([key]), key: JSON.stringify(key) };
     const entry = check(assignmentSchema, rawEntry, FILES.assignments, doc, findings, [key]);
     if (!entry) continue;
-    let link: string;
-    try {
-      link = normalizeGroupLink(key);
-    } catch (error) {
-      if (!(error instanceof InvalidLinkError)) throw error;
-      findings.error(FILES.assignments, error.message, where);
-      continue;
-    }
+    const link = normalizeOrReport(FILES.assignments, key, where, findings);
+    if (!link) continue;
     const sessionName = entry.account_name ?? entry.account;
     if (!sessionName) {
       findings.error(FILES.assignments, 'names no account (account_name or account)', where);
