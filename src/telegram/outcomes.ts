@@ -1,0 +1,53 @@
+/**
+ * What a Telegram call came to. Every GramJS result or error becomes exactly one of these
+ * (errorTable.ts holds the mapping), so the daemon decides by kind, never by error text.
+ */
+
+/** Why a group will not have us; each is final for that group (SPEC: never get around it). */
+export type GroupRefusal =
+  | 'banned' // USER_BANNED_IN_CHANNEL: the group banned this account
+  | 'read_only' // CHAT_WRITE_FORBIDDEN, CHAT_RESTRICTED, a broadcast channel: members may not write
+  | 'admin_required' // CHAT_ADMIN_REQUIRED
+  | 'private' // CHANNEL_PRIVATE: no access
+  | 'removed' // CHANNEL_INVALID, USER_NOT_PARTICIPANT: the account is not (or no longer) in it
+  | 'full'; // USERS_TOO_MUCH
+
+export type Failure =
+  /** FLOOD_WAIT_X: this account must wait `seconds` before talking to Telegram again. */
+  | { kind: 'account_flood_wait'; seconds: number; error: string }
+  /** SLOWMODE_WAIT_X: this group must wait `seconds`; the account may go on elsewhere. */
+  | { kind: 'group_slow_mode'; seconds: number; error: string }
+  | { kind: 'group_refuses'; reason: GroupRefusal; error: string }
+  /** The link leads nowhere: username invalid or free, invite invalid or expired, not a group. */
+  | { kind: 'link_dead'; error: string }
+  /** CHAT_SEND_MEDIA_FORBIDDEN, CHAT_SEND_PHOTOS_FORBIDDEN: text only in this group. */
+  | { kind: 'media_forbidden'; error: string }
+  /** PEER_FLOOD: Telegram's anti-spam limits this account; stop it for a long time. */
+  | { kind: 'account_limited'; error: string }
+  /** CHANNELS_TOO_MUCH: the account is in too many chats to join another. */
+  | { kind: 'too_many_channels'; error: string }
+  /** Revoked, unregistered, deactivated, banned or duplicated: needs a new login, or is gone. */
+  | { kind: 'session_dead'; error: string }
+  /** The message itself is wrong (too long, bad media). */
+  | { kind: 'message_invalid'; error: string }
+  /**
+   * Network, timeout, Telegram 5xx, anything unknown: try again later. `uncertain`: the request
+   * may have reached Telegram and taken effect (a post that timed out may have been sent).
+   */
+  | { kind: 'transient'; error: string; uncertain: boolean }
+  /** Our side cannot make this call: no API credentials, a proxy type GramJS cannot use. */
+  | { kind: 'misconfigured'; error: string };
+
+export type ConnectOutcome = { kind: 'connected'; userId: string; username: string | null } | Failure;
+
+export type JoinOutcome =
+  | { kind: 'joined'; telegramId: string | null; title: string | null }
+  /** USER_ALREADY_PARTICIPANT or already in: the join succeeded before. */
+  | { kind: 'already_member'; telegramId: string | null; title: string | null }
+  /** INVITE_REQUEST_SENT: an admin must approve; not a member yet. */
+  | { kind: 'join_request_pending'; error: string }
+  | Failure;
+
+export type PostOutcome = { kind: 'sent'; messageId: number | null } | Failure;
+
+export type OutcomeKind = ConnectOutcome['kind'] | JoinOutcome['kind'] | PostOutcome['kind'];
