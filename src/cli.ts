@@ -14,8 +14,12 @@ import { formatFinding } from './import/findings';
 import { formatImportReport } from './import/formatReport';
 import { readOldSystem } from './import/readOldSystem';
 import { writeImport } from './import/writeImport';
+import { LoginError, login, logout } from './telegram/login';
+import { terminalPrompts } from './terminalPrompts';
 
 export const EXIT_OK = 0;
+/** The login or logout did not succeed (wrong code, Telegram refused); nothing stored. */
+export const EXIT_FAILED = 1;
 /** EX_DATAERR: the input files are wrong; nothing was written. */
 export const EXIT_DATA = 65;
 export const EXIT_SOFTWARE = 70;
@@ -125,6 +129,49 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   return EXIT_OK;
 }
 
+async function loginCommand(ctx: Context, sessionName: string, options: { phone?: string }): Promise<number> {
+  const db = await open(ctx, 'lexus login');
+  const prompts = terminalPrompts();
+  try {
+    const deps = { dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram };
+    const result = await login(deps, sessionName, prompts, options.phone);
+    ctx.log.info({ event: 'account.login', account: sessionName, created: result.created }, 'session stored');
+    process.stdout.write(
+      `Logged in as ${result.username ? `@${result.username}` : 'a user without a username'} (Telegram id ${result.userId}); ` +
+        `session stored for account "${sessionName}"${result.created ? ' (new account)' : ''}.\n`,
+    );
+    return EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof LoginError)) throw error;
+    process.stderr.write(`lexus login: ${error.message}\n`);
+    return EXIT_FAILED;
+  } finally {
+    prompts.close();
+    await db.close();
+  }
+}
+
+async function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
+  const db = await open(ctx, 'lexus logout');
+  try {
+    const deps = { dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram };
+    const result = await logout(deps, sessionName);
+    ctx.log.info({ event: 'account.logout', account: sessionName, revoked: result.revoked }, 'session cleared');
+    process.stdout.write(
+      result.revoked
+        ? `Session of "${sessionName}" revoked on Telegram and cleared.\n`
+        : `Session of "${sessionName}" was already dead (${result.reason}); cleared.\n`,
+    );
+    return EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof LoginError)) throw error;
+    process.stderr.write(`lexus logout: ${error.message}\n`);
+    return EXIT_FAILED;
+  } finally {
+    await db.close();
+  }
+}
+
 export function buildProgram(run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>): Command {
   const program = new Command('lexus')
     .description('Lexus Promotion: places a car-sale ad in Telegram groups from a fleet of accounts, every rule kept by PostgreSQL.')
@@ -151,10 +198,22 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
         'is listed with its file and line, and nothing is written).',
     )
     .action((options: ImportOptions) => run((ctx) => importCommand(ctx, options), 'stderr'));
+  program
+    .command('login')
+    .argument('<session_name>', 'the account (created if missing)')
+    .description("log an account in to Telegram (phone, code, 2FA password) and store its session")
+    .option('--phone <PHONE>', 'the phone number, e.g. +380501234567 (else the stored one, else asked)')
+    .addHelpText('after', '\nIn Docker: docker compose -f docker-compose.lexus.yml run --rm lexus login NAME')
+    .action((sessionName: string, options: { phone?: string }) => run((ctx) => loginCommand(ctx, sessionName, options), 'stderr'));
+  program
+    .command('logout')
+    .argument('<session_name>', 'the account')
+    .description("revoke an account's Telegram session and clear it")
+    .action((sessionName: string) => run((ctx) => logoutCommand(ctx, sessionName), 'stderr'));
   program.addHelpText(
     'after',
     '\nConfiguration comes from the environment and .env (see .env.example).\n' +
-      'Exit codes: 0 ok, 78 bad configuration, 70 other failure.',
+      'Exit codes: 0 ok, 1 login/logout refused, 64 bad command line, 65 bad input files, 70 other failure, 78 bad configuration.',
   );
   return program;
 }

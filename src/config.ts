@@ -34,6 +34,8 @@ export interface Config {
   inDocker: boolean;
   /** Folder of the old system's files for `lexus import`; default the current directory. */
   dataDir: string;
+  /** TG_API_ID / TG_API_HASH, for accounts without their own (both set, or neither). */
+  telegram: { apiId: number | null; apiHash: string | null };
 }
 
 export interface ConfigProblem {
@@ -65,11 +67,13 @@ export const CONFIG_VARIABLES = {
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent; default info',
   LOG_PRETTY: '1 for human-readable logs, 0 for JSON lines; default: human-readable on a terminal',
   LEXUS_DATA_DIR: "folder of the old system's files for `lexus import`; default the current directory",
+  TG_API_ID: 'Telegram API id (my.telegram.org) for accounts imported without their own; default none',
+  TG_API_HASH: 'Telegram API hash that goes with TG_API_ID; default none',
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
 
-const SECRET_VARIABLES = new Set<string>(['DATABASE_URL', 'POSTGRES_PASSWORD']);
+const SECRET_VARIABLES = new Set<string>(['DATABASE_URL', 'POSTGRES_PASSWORD', 'TG_API_HASH']);
 
 /** Detects a Docker (or compatible) container, to choose the compose service as default host. */
 export function detectDocker(): boolean {
@@ -100,6 +104,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: z.enum(['0', '1', 'true', 'false']).optional(),
   LEXUS_DATA_DIR: z.string().default('.'),
+  TG_API_ID: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').positive('must be a positive whole number').optional(),
+  TG_API_HASH: z.string().regex(/^[0-9a-f]{32}$/i, 'must be 32 hexadecimal characters').optional(),
 });
 
 /** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
@@ -179,6 +185,10 @@ export function loadConfig(
     );
   }
   const v = parsed.data;
+  if ((v.TG_API_ID === undefined) !== (v.TG_API_HASH === undefined)) {
+    const missing = v.TG_API_ID === undefined ? 'TG_API_ID' : 'TG_API_HASH';
+    throw new ConfigError([{ variable: missing, message: 'TG_API_ID and TG_API_HASH go together: set both or neither' }]);
+  }
   const inDocker = options.inDocker ?? detectDocker();
   const cwd = options.cwd ?? process.cwd();
 
@@ -212,6 +222,7 @@ export function loadConfig(
     logPretty: v.LOG_PRETTY === undefined ? undefined : v.LOG_PRETTY === '1' || v.LOG_PRETTY === 'true',
     inDocker,
     dataDir: path.resolve(cwd, v.LEXUS_DATA_DIR),
+    telegram: { apiId: v.TG_API_ID ?? null, apiHash: v.TG_API_HASH ?? null },
   };
 }
 

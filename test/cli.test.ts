@@ -68,6 +68,19 @@ describe('lexus', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('migrate');
     expect(run.stdout).toContain('start');
+    for (const command of ['import', 'login', 'logout']) expect(run.stdout).toContain(command);
+  });
+
+  it('login without Telegram API credentials says which variables to set, and stores nothing', async () => {
+    const run = await lexus(['login', 'lexus_new', '--phone', '+380501112233'], { DATABASE_URL: url });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('lexus login: no Telegram API credentials: set TG_API_ID and TG_API_HASH');
+  });
+
+  it('TG_API_ID without TG_API_HASH is a configuration error', async () => {
+    const run = await lexus(['login', 'x'], { DATABASE_URL: url, TG_API_ID: '12345' });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('TG_API_HASH: TG_API_ID and TG_API_HASH go together');
   });
 
   it('an unknown command is a usage error', async () => {
@@ -101,14 +114,20 @@ describe('lexus', () => {
   });
 
   it('migrate creates the schema, then finds it up to date, never logging the password', async () => {
-    const first = await lexus(['migrate'], { DATABASE_URL: url });
-    expect(first.code).toBe(0);
-    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
-    const second = await lexus(['migrate'], { DATABASE_URL: url });
-    expect(second.code).toBe(0);
-    expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
-    const password = database.connection.password!;
-    expect(first.stdout + first.stderr + second.stdout).not.toContain(password);
+    const fresh = await createEmptyDatabase();
+    const c = fresh.connection;
+    const freshUrl = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+    try {
+      const first = await lexus(['migrate'], { DATABASE_URL: freshUrl });
+      expect(first.code).toBe(0);
+      expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
+      const second = await lexus(['migrate'], { DATABASE_URL: freshUrl });
+      expect(second.code).toBe(0);
+      expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
+      expect(first.stdout + first.stderr + second.stdout).not.toContain(c.password!);
+    } finally {
+      await fresh.drop();
+    }
   });
 
   it('an unreachable database exits 70 with a message naming where it tried', async () => {

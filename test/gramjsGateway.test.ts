@@ -112,7 +112,7 @@ describe('the GramJS gateway', () => {
 
   it('joins an invite link with messages.ImportChatInvite and the hash byte for byte', async () => {
     const { session, requests } = harness((r) => {
-      if (r instanceof Api.messages.CheckChatInvite) return new Api.ChatInvite({ title: 'Private cars', photo: new Api.PhotoEmpty({ id: bigInt(0) }), participantsCount: 100, megagroup: true });
+      if (r instanceof Api.messages.CheckChatInvite) return new Api.ChatInvite({ title: 'Private cars', photo: new Api.PhotoEmpty({ id: bigInt(0) }), participantsCount: 100, megagroup: true, color: 0 });
       if (r instanceof Api.messages.ImportChatInvite) return updatesWith(channel(777, { left: false, title: 'Private cars' }));
       return me();
     });
@@ -134,7 +134,7 @@ describe('the GramJS gateway', () => {
 
   it('Telegram\'s errors on join become outcomes, with the wait carried', async () => {
     const { session } = harness((r) => {
-      if (r instanceof Api.messages.CheckChatInvite) return new Api.ChatInvite({ title: 'x', photo: new Api.PhotoEmpty({ id: bigInt(0) }), participantsCount: 1, megagroup: true, requestNeeded: true });
+      if (r instanceof Api.messages.CheckChatInvite) return new Api.ChatInvite({ title: 'x', photo: new Api.PhotoEmpty({ id: bigInt(0) }), participantsCount: 1, megagroup: true, requestNeeded: true, color: 0 });
       if (r instanceof Api.messages.ImportChatInvite) return errors.RPCMessageToError(new Api.RpcError({ errorCode: 400, errorMessage: 'INVITE_REQUEST_SENT' }), r);
       if (r instanceof Api.contacts.ResolveUsername) return errors.RPCMessageToError(new Api.RpcError({ errorCode: 420, errorMessage: 'FLOOD_WAIT_1800' }), r);
       return me();

@@ -52,11 +52,11 @@ describe('the Telegram error table', () => {
     ['USER_DEACTIVATED', { kind: 'session_dead' }, 401],
     ['USER_DEACTIVATED_BAN', { kind: 'session_dead' }, 401],
     ['AUTH_KEY_DUPLICATED', { kind: 'session_dead' }, 406],
-  ] as const)('%s', (errorMessage, expected, code = 400) => {
-    const wire = fromTelegram(errorMessage, code);
+  ] as [string, object, number?][])('%s', (errorMessage, expected, code) => {
+    const wire = fromTelegram(errorMessage, code ?? 400);
     expect(wire).toBeInstanceOf(errors.RPCError);
     expect(classify(wire)).toMatchObject(expected);
-    expect(classify(new errors.RPCError(errorMessage, request, code))).toMatchObject(expected);
+    expect(classify(new errors.RPCError(errorMessage, request, code ?? 400))).toMatchObject(expected);
     const outcome = classify(wire);
     if ('error' in outcome) expect(outcome.error).toBe(errorMessage);
   });
