@@ -41,7 +41,7 @@ function setUp(logTo: 'stdout' | 'stderr' = 'stdout'): Context {
   return { config, log };
 }
 
-async function open(ctx: Context, applicationName: string): Promise<Database> {
+async function open(ctx: Context, applicationName: string, migrate = true): Promise<Database> {
   const { config, log } = ctx;
   if (config.database.mode === 'embedded') {
     log.info(
@@ -50,15 +50,18 @@ async function open(ctx: Context, applicationName: string): Promise<Database> {
     );
   }
   const db = await openDatabase(config, {
-    migrate: true,
+    migrate,
     applicationName,
+    log,
     onEmbeddedLog: (line) => log.debug({ event: 'db.embedded.log' }, line),
   });
   log.info({ event: 'db.ready', database: db.description, embedded_started: db.embedded?.started ?? false }, 'database ready');
-  log.info(
-    { event: 'db.migrated', ran: db.migrationsRun },
-    db.migrationsRun.length ? `migrations run: ${db.migrationsRun.join(', ')}` : 'schema up to date',
-  );
+  if (migrate) {
+    log.info(
+      { event: 'db.migrated', ran: db.migrationsRun },
+      db.migrationsRun.length ? `migrations run: ${db.migrationsRun.join(', ')}` : 'schema up to date',
+    );
+  }
   return db;
 }
 

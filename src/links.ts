@@ -82,6 +82,7 @@ export function parseGroupLink(input: string): GroupLink {
   const trimmed = input.trim();
   if (trimmed === '') throw new InvalidLinkError(input, 'is empty');
   if (/\s/.test(trimmed)) throw new InvalidLinkError(input, 'contains white space');
+  if (/[\u200B-\u200F\u2060\uFEFF\u00AD]/.test(trimmed)) throw new InvalidLinkError(input, 'contains an invisible character (copied from a web page?)');
 
   if (trimmed.startsWith('@')) return fromUsername(input, trimmed.slice(1));
 

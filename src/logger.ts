@@ -13,8 +13,11 @@ export const SECRET_KEYS = new Set([
   'password', 'proxy', 'authKey', 'auth_key', 'phoneCode', 'phone_code',
 ]);
 
-/** Error fields that may carry a query's bound values (TypeORM's QueryFailedError). */
-const ERROR_FIELDS_DROPPED = ['parameters'];
+/**
+ * Error fields that may carry row values: a failed query's parameters (TypeORM's
+ * QueryFailedError), and PostgreSQL's detail ("Failing row contains (...)").
+ */
+const ERROR_FIELDS_DROPPED = ['parameters', 'detail'];
 
 /**
  * A copy of a log record with every secret key's value replaced, however deep it sits

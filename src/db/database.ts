@@ -8,6 +8,8 @@ import { entitySchemas } from './entities';
 import { migrations } from './migrations';
 import { utcTimestampTypes } from './postgresTypes';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embeddedPostgres';
+import { typeormLogger } from './typeormLogger';
+import type { Logger } from '../logger';
 
 export const MIGRATIONS_TABLE = 'lexus_migrations';
 /** pg_advisory_lock key that serialises migrations across processes ("lexus" in ASCII). */
@@ -16,6 +18,8 @@ const MIGRATION_LOCK_KEY = 0x6c65787573;
 export interface DataSourceOptions {
   poolSize?: number;
   applicationName?: string;
+  /** Where TypeORM's own messages go (debug level); default nowhere. */
+  log?: Logger;
 }
 
 /** A DataSource (not yet initialised) for one PostgreSQL connection. Never `synchronize`. */
@@ -34,6 +38,7 @@ export function createDataSource(connection: PostgresConnection, options: DataSo
     synchronize: false,
     migrationsRun: false,
     logging: false,
+    logger: typeormLogger(options.log),
     poolSize: options.poolSize ?? 10,
     applicationName: options.applicationName ?? 'lexus',
     extra: {
@@ -85,6 +90,7 @@ export interface OpenDatabaseOptions {
   /** Called for each line the embedded server prints. */
   onEmbeddedLog?: (line: string) => void;
   applicationName?: string;
+  log?: Logger;
 }
 
 /**
@@ -106,6 +112,7 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
   }
   const dataSource = createDataSource(connection, {
     poolSize: config.dbPoolSize,
+    ...(options.log ? { log: options.log } : {}),
     ...(options.applicationName ? { applicationName: options.applicationName } : {}),
   });
   try {

@@ -43,6 +43,22 @@ export function parseJson(file: string, text: string, findings: Findings): JsonD
     }
     return undefined;
   }
+  // A key given twice would silently mean its last value: which one did the person want?
+  const visit = (node: Node): void => {
+    if (node.type === 'object') {
+      const first = new Map<string, number>();
+      for (const property of node.children ?? []) {
+        const keyNode = property.children?.[0];
+        if (!keyNode || typeof keyNode.value !== 'string') continue;
+        const line = lineAt(source, property.offset).line;
+        const earlier = first.get(keyNode.value);
+        if (earlier === undefined) first.set(keyNode.value, line);
+        else findings.error(file, `the key ${JSON.stringify(keyNode.value)} is given twice (lines ${earlier} and ${line}): keep one`, { line });
+      }
+    }
+    for (const child of node.children ?? []) visit(child);
+  };
+  visit(root);
   return {
     value: getNodeValue(root),
     lineOf(path) {

@@ -94,9 +94,14 @@ const accountSchema = z.looseObject({
   phone: z
     .union([z.string(), z.number()], { error: 'must be a text or a number' })
     .nullish()
-    .transform((v) => (v === undefined || v === null ? null : String(v).replace(/[\s()-]/g, '')))
+    .transform((v) => {
+      const digits = v === undefined || v === null ? '' : String(v).replace(/[\s().-]/g, '');
+      if (digits === '') return null;
+      // International format, as Telegram shows it: +380501112233.
+      return digits.startsWith('+') ? digits : `+${digits}`;
+    })
     .refine((v) => v === null || v.length <= 20, 'must be at most 20 characters')
-    .refine((v) => v === null || /^\+?\d+$/.test(v), 'must be a phone number'),
+    .refine((v) => v === null || /^\+\d{6,19}$/.test(v), 'must be a phone number like +380501112233'),
   api_id: z
     .union([z.number(), z.string().trim()], { error: 'must be a whole number' })
     .nullish()
@@ -109,12 +114,16 @@ const accountSchema = z.looseObject({
   proxy: z.string({ error: 'must be a text like socks5://user:pass@host:port' }).trim().nullish(),
 });
 
+/** An account that is not imported (not in allowed_accounts): only its name must be usable. */
+const otherAccountSchema = z.looseObject({ session_name: accountSchema.shape.session_name });
+
 const accountsFileSchema = z.array(z.unknown(), { error: 'must be a JSON array of accounts' });
 const nichesFileSchema = z.record(z.string(), z.unknown(), { error: 'must be a JSON object { "link": "niche" }' });
 const nicheValue = z.string({ error: 'the niche must be a text' }).trim().min(1, 'the niche must not be empty').max(100, 'the niche must be at most 100 characters');
-const whitelistSchema = z.looseObject({
-  allowed_accounts: z.array(z.string({ error: 'must be a session name' }).trim(), { error: 'must be a list of session names' }).optional(),
-});
+const whitelistSchema = z.object(
+  { allowed_accounts: z.array(z.string({ error: 'must be a session name' }).trim(), { error: 'must be a list of session names' }).optional() },
+  { error: 'must be a JSON object { "allowed_accounts": [...] }' },
+);
 const assignmentsFileSchema = z.record(z.string(), z.unknown(), { error: 'must be a JSON object { "link": { "account_name": …, "joined_at": … } }' });
 const assignmentSchema = z.looseObject({
   account_name: z.string({ error: 'must be a text' }).trim().min(1).nullish(),
@@ -143,6 +152,25 @@ function check<T>(
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Two names for one Telegram account (the same session or phone) would be driven as two
+ * accounts: AUTH_KEY_DUPLICATED, and twice the daily limit.
+ */
+function reportSharedIdentities(accounts: ImportAccount[], findings: Findings): void {
+  const seen = new Map<string, string>();
+  for (const account of accounts) {
+    for (const [what, value] of [
+      ['session', account.sessionString],
+      ['phone', account.phone],
+    ] as const) {
+      if (!value) continue;
+      const other = seen.get(`${what}:${value}`);
+      if (other) findings.error(FILES.accounts, `"${account.sessionName}" has the same ${what} as "${other}": one Telegram account under two names`);
+      else seen.set(`${what}:${value}`, account.sessionName);
+    }
+  }
+}
+
 const PROXY_SCHEMES = new Set(['socks5:', 'socks5h:', 'socks4:', 'http:', 'https:']);
 
 /** Why a proxy URL is unusable, or null. Never quotes the URL: it may hold a password. */
@@ -161,19 +189,22 @@ function proxyProblem(proxy: string): string | null {
 
 /** ISO-8601; a time without a zone is UTC, as the old system wrote datetime.utcnow(). */
 export function parseJoinTime(text: string): Date | null {
-  const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
+  const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
   if (!iso) return null;
   const [, y, mo, d, h, mi, s = '00', frac = '', zone] = iso;
-  const ms = frac ? Math.round(Number(`0${frac}`) * 1000) : 0;
-  let zoneText = 'Z';
-  if (zone && zone.toUpperCase() !== 'Z') zoneText = zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-  const date = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}.${String(ms).padStart(3, '0')}${zoneText}`);
-  if (Number.isNaN(date.getTime())) return null;
-  // Reject 2026-02-31 and the like, which Date would roll over.
-  if (!zone || zone.toUpperCase() === 'Z') {
-    if (date.getUTCDate() !== Number(d) || date.getUTCMonth() + 1 !== Number(mo)) return null;
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number];
+  // The wall time itself must exist (no 31 February, no 25:00), whatever the zone.
+  const wall = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  if (wall.getUTCMonth() !== month - 1 || wall.getUTCDate() !== day || wall.getUTCHours() !== hour || wall.getUTCMinutes() !== minute) return null;
+  // Milliseconds are truncated, never rounded up into the next second.
+  const ms = Number(frac.slice(0, 3).padEnd(3, '0'));
+  let offsetMinutes = 0;
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.replace(/[+:-]/g, '');
+    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
   }
-  return date;
+  return new Date(wall.getTime() + ms - offsetMinutes * 60_000);
 }
 
 async function readText(dir: string, file: string, findings: Findings, required: boolean): Promise<string | undefined> {
@@ -183,7 +214,12 @@ async function readText(dir: string, file: string, findings: Findings, required:
     return undefined;
   }
   try {
-    return await readFile(full, 'utf8');
+    const bytes = await readFile(full);
+    if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff) || bytes.subarray(0, 64).includes(0)) {
+      findings.error(file, 'is UTF-16 (as Windows PowerShell writes files), not UTF-8: save it as UTF-8');
+      return undefined;
+    }
+    return bytes.toString('utf8');
   } catch (error) {
     findings.error(file, `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     return undefined;
@@ -262,13 +298,42 @@ function accountProblem(account: z.infer<typeof accountSchema>, byName: Map<stri
   return proxy ? { key: 'proxy', message: proxy } : null;
 }
 
-function readAccounts(doc: JsonDocument, findings: Findings): AccountList | undefined {
+/** The session names as written, before any checking (for the whitelist's sake). */
+function rawAccountNames(doc: JsonDocument): string[] {
+  return Array.isArray(doc.value)
+    ? doc.value.flatMap((entry) => {
+        const name = (entry as { session_name?: unknown } | null)?.session_name;
+        return typeof name === 'string' ? [name.trim()] : [];
+      })
+    : [];
+}
+
+/**
+ * Checks every account of accounts_config.json that will be imported (`isImported`); of the
+ * others only the name, so that a Bali account's odd phone cannot block the Lexus import.
+ */
+function readAccounts(doc: JsonDocument, isImported: (name: string) => boolean, findings: Findings): AccountList | undefined {
   const list = check(accountsFileSchema, doc.value, FILES.accounts, doc, findings);
   if (!list) return undefined;
   const accounts: AccountEntry[] = [];
   const broken = new Set<string>();
   const byName = new Map<string, number>();
   list.forEach((entry, index) => {
+    const name = (entry as { session_name?: unknown } | null)?.session_name;
+    if (typeof name === 'string' && !isImported(name.trim())) {
+      const other = check(otherAccountSchema, entry, FILES.accounts, doc, findings, [index]);
+      if (!other) return;
+      const first = byName.get(other.session_name);
+      if (first !== undefined) {
+        findings.error(FILES.accounts, `"${other.session_name}" is already the session_name of [${first}]`, {
+          line: doc.lineOf([index, 'session_name']),
+          key: formatKeyPath([index, 'session_name']),
+        });
+      } else {
+        byName.set(other.session_name, index);
+      }
+      return;
+    }
     const account = check(accountSchema, entry, FILES.accounts, doc, findings, [index]);
     if (!account) {
       const name = (entry as { session_name?: unknown } | null)?.session_name;
@@ -287,26 +352,30 @@ function readAccounts(doc: JsonDocument, findings: Findings): AccountList | unde
   return { valid: accounts, broken };
 }
 
-function readWhitelist(doc: JsonDocument | undefined, accounts: AccountList, findings: Findings): Set<string> | undefined {
+/**
+ * allowed_accounts, or undefined for "every account" (missing file or empty list: a warning).
+ * A name that matches an account only in letter case is an error: the account would silently
+ * be left out.
+ */
+function readWhitelist(doc: JsonDocument | undefined, accountNames: string[], findings: Findings): Set<string> | undefined {
   if (!doc) {
     findings.warn(FILES.whitelist, `missing: EVERY account of ${FILES.accounts} is imported as a Lexus account`);
     return undefined;
   }
   const whitelist = check(whitelistSchema, doc.value, FILES.whitelist, doc, findings);
-  if (!whitelist) return undefined;
+  if (!whitelist) return new Set();
   const names = whitelist.allowed_accounts ?? [];
   if (names.length === 0) {
     findings.warn(FILES.whitelist, `allowed_accounts is missing or empty: EVERY account of ${FILES.accounts} is imported as a Lexus account`);
     return undefined;
   }
-  const known = new Set(accounts.valid.map((a) => a.session_name));
+  const known = new Set(accountNames);
   names.forEach((name, i) => {
-    if (!known.has(name) && !accounts.broken.has(name)) {
-      findings.warn(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; nothing to import for it`, {
-        line: doc.lineOf(['allowed_accounts', i]),
-        key: formatKeyPath(['allowed_accounts', i]),
-      });
-    }
+    if (known.has(name)) return;
+    const where = { line: doc.lineOf(['allowed_accounts', i]), key: formatKeyPath(['allowed_accounts', i]) };
+    const sameLetters = accountNames.find((other) => other.toLowerCase() === name.toLowerCase());
+    if (sameLetters) findings.error(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; did you mean "${sameLetters}"?`, where);
+    else if (accountNames.length > 0) findings.warn(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; nothing to import for it`, where);
   });
   return new Set(names);
 }
@@ -376,6 +445,14 @@ function readAssignments(doc: JsonDocument, names: AccountNames, now: Date, find
     if (!entry) continue;
     const link = normalizeOrReport(FILES.assignments, key, where, findings);
     if (!link) continue;
+    if (entry.account_name && entry.account && entry.account_name !== entry.account) {
+      findings.error(FILES.assignments, `account_name "${entry.account_name}" and account "${entry.account}" disagree`, where);
+      continue;
+    }
+    if (entry.joined_at && entry.joined_at_iso && entry.joined_at !== entry.joined_at_iso) {
+      findings.error(FILES.assignments, `joined_at "${entry.joined_at}" and joined_at_iso "${entry.joined_at_iso}" disagree`, where);
+      continue;
+    }
     const sessionName = entry.account_name ?? entry.account;
     if (!sessionName) {
       findings.error(FILES.assignments, 'names no account (account_name or account)', where);
@@ -441,12 +518,13 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
   const niches = nichesDoc ? readNiches(nichesDoc, findings) : new Map<string, { niche: string; key: string }>();
 
   const accountsDoc = accountsText === undefined ? undefined : parseJson(FILES.accounts, accountsText, findings);
-  const accountList = accountsDoc ? readAccounts(accountsDoc, findings) : undefined;
-  const accountEntries = accountList?.valid ?? [];
   const whitelistDoc = whitelistText === undefined ? undefined : parseJson(FILES.whitelist, whitelistText, findings);
   const whitelistBroken = whitelistText !== undefined && !whitelistDoc;
-  const whitelist = whitelistBroken ? new Set<string>() : readWhitelist(whitelistDoc, accountList ?? { valid: [], broken: new Set() }, findings);
-  const chosen = accountEntries.filter((a) => !whitelist || whitelist.has(a.session_name));
+  const whitelist = whitelistBroken ? new Set<string>() : readWhitelist(whitelistDoc, accountsDoc ? rawAccountNames(accountsDoc) : [], findings);
+  const isImported = (name: string) => !whitelist || whitelist.has(name);
+  const accountList = accountsDoc ? readAccounts(accountsDoc, isImported, findings) : undefined;
+  const accountEntries = accountList?.valid ?? [];
+  const chosen = accountEntries.filter((a) => isImported(a.session_name));
 
   const accounts: ImportAccount[] = [];
   for (const entry of chosen) {
@@ -460,6 +538,7 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
       ...session,
     });
   }
+  reportSharedIdentities(accounts, findings);
 
   const assignmentsDoc = assignmentsText === undefined ? undefined : parseJson(FILES.assignments, assignmentsText, findings);
   const assignments = assignmentsDoc
@@ -467,7 +546,7 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
         assignmentsDoc,
         {
           imported: new Set(chosen.map((a) => a.session_name)),
-          inFile: new Set(accountEntries.map((a) => a.session_name)),
+          inFile: new Set(accountsDoc ? rawAccountNames(accountsDoc) : []),
           unknowable: (name) => !accountList || whitelistBroken || accountList.broken.has(name),
         },
         now,
@@ -507,7 +586,7 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
 
   if (findings.errors.length > 0) return { data: undefined, findings };
   return {
-    data: { dir: root, accountsInFile: accountEntries.length, accounts, targets: [...targets.values()], assignments, duplicates },
+    data: { dir: root, accountsInFile: Array.isArray(accountsDoc?.value) ? accountsDoc.value.length : 0, accounts, targets: [...targets.values()], assignments, duplicates },
     findings,
   };
 }
