@@ -13,7 +13,8 @@ import { systemClock } from './clock';
 import { formatFinding } from './import/findings';
 import { formatImportReport } from './import/formatReport';
 import { readOldSystem } from './import/readOldSystem';
-import { writeImport } from './import/writeImport';
+import { ImportRefusedError, writeImport } from './import/writeImport';
+import { StoredLinkCollisionError } from './db/normalizeStoredLinks';
 import { LoginError, login, logout } from './telegram/login';
 import { terminalPrompts } from './terminalPrompts';
 
@@ -100,8 +101,7 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   const dir = options.dir ? path.resolve(options.dir) : ctx.config.dataDir;
   const { data, findings } = await readOldSystem(dir, systemClock.now());
   const warnings = findings.warnings.map(formatFinding);
-  if (!data) {
-    const errors = findings.errors.map(formatFinding);
+  const refuse = (errors: string[]) => {
     if (options.json) process.stdout.write(JSON.stringify({ ok: false, dir, errors, warnings }, null, 2) + '\n');
     else {
       process.stderr.write(`lexus import: ${dir}: ${errors.length} problem${errors.length === 1 ? '' : 's'}; nothing was written\n`);
@@ -109,10 +109,14 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
       for (const line of warnings) process.stderr.write(`  warning: ${line}\n`);
     }
     return EXIT_DATA;
-  }
-  const db = await open(ctx, 'lexus import');
+  };
+  if (!data) return refuse(findings.errors.map(formatFinding));
+  const dryRun = options.dryRun ?? false;
+  let db: Database | undefined;
   try {
-    const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun: options.dryRun ?? false, warnings });
+    // A dry run writes nothing, migrations included: they run inside its rolled-back transaction.
+    db = await open(ctx, 'lexus import', !dryRun);
+    const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun, migrateInTransaction: dryRun, warnings });
     ctx.log.info(
       {
         event: 'import.done',
@@ -126,10 +130,14 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
       report.dryRun ? 'import checked (dry run)' : 'import written',
     );
     process.stdout.write((options.json ? JSON.stringify({ ok: true, ...report }, null, 2) : formatImportReport(report)) + '\n');
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof ImportRefusedError) return refuse(error.problems);
+    if (error instanceof StoredLinkCollisionError) return refuse([`database: ${error.message}`]);
+    throw error;
   } finally {
-    await db.close();
+    await db?.close();
   }
-  return EXIT_OK;
 }
 
 async function loginCommand(ctx: Context, sessionName: string, options: { phone?: string }): Promise<number> {

@@ -8,12 +8,17 @@
  * case-sensitive and kept byte for byte.
  */
 
+/** The input in quotes, with invisible characters spelled out (\u200b), so a person can see them. */
+function quote(input: string): string {
+  return JSON.stringify(input).replace(/[\u00AD\u200B-\u200F\u2060\uFEFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export class InvalidLinkError extends Error {
   constructor(
     readonly input: string,
     reason: string,
   ) {
-    super(`${JSON.stringify(input)} ${reason}`);
+    super(`${quote(input)} ${reason}`);
     this.name = 'InvalidLinkError';
   }
 }

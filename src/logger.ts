@@ -11,6 +11,8 @@ export type { Logger } from 'pino';
 export const SECRET_KEYS = new Set([
   'session_string', 'sessionString', 'string_session', 'stringSession', 'api_hash', 'apiHash',
   'password', 'proxy', 'authKey', 'auth_key', 'phoneCode', 'phone_code',
+  // A database error's row values: a failed query's parameters, "Failing row contains (...)".
+  'parameters', 'detail',
 ]);
 
 /**

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES } from '../src/db/migrations';
-import { createEmptyDatabase } from './helpers/database';
+import { readFileSync } from 'node:fs';
+import { createEmptyDatabase, createTestDatabase } from './helpers/database';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
 
@@ -154,6 +155,34 @@ describe('lexus', () => {
     expect(run.stdout + run.stderr).not.toMatch(/example-proxy-password|0123456789abcdef0123456789abcdef|1ApWapz/);
     // Logs went to stderr, so stdout is the report alone.
     expect(run.stderr).toContain('"event":"import.done"');
+  });
+
+  it('import --dry-run writes nothing, not even migrations, to a database the old system made', async () => {
+    const seed = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8');
+    const legacy = await createTestDatabase({
+      migrate: false,
+      before: seed + `INSERT INTO targets (link, niche) VALUES ('t.me/AutoBazar_UA', 'ukraine_cars');`,
+    });
+    try {
+      const snapshot = async () => ({
+        tables: await legacy.query(`SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`),
+        indexes: await legacy.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`),
+        targets: await legacy.query('SELECT CAST(t AS text) AS row FROM targets t ORDER BY id'),
+        accounts: await legacy.query('SELECT CAST(a AS text) AS row FROM accounts a ORDER BY id'),
+      });
+      const before = await snapshot();
+      const c = legacy.connection;
+      const legacyUrl = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+      const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--dry-run', '--json'], { DATABASE_URL: legacyUrl });
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({
+        ok: true, dryRun: true, accounts: { created: ['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'] },
+        targets: { created: 8, linksNormalized: [], unchanged: 1 },
+      });
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await legacy.close();
+    }
   });
 
   it('start with no database configured brings up the embedded PostgreSQL, and reuses its data next time', async () => {

@@ -3,6 +3,7 @@ import { StringSession } from 'telegram/sessions';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runMigrations } from '../src/db/database';
+import { encodeTelethonStringSession } from '../src/import/telethonSession';
 import { createTestDatabase, useTestDatabase } from './helpers/database';
 import { dumpDatabase, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
 import { copyExamples, runImport, type OldSystemCopy } from './helpers/oldSystem';
@@ -51,7 +52,10 @@ describe('lexus import on the examples', () => {
 
   it('creates every group once, normalized, with its niche', async () => {
     const report = await importNow();
-    expect(report.targets).toMatchObject({ groups: 9, duplicatesMerged: 1, created: 9, nicheChanged: 0, unchanged: 0, byNiche: { ukraine_cars: 7, kyiv_cars: 2 } });
+    expect(report.targets).toMatchObject({
+      groups: 9, duplicatesMerged: 1, created: 9, nicheChanged: 0, unchanged: 0,
+      byNiche: { ukraine_cars: { groups: 7, created: 7, nicheChanged: 0 }, kyiv_cars: { groups: 2, created: 2, nicheChanged: 0 } },
+    });
     expect(await t.query('SELECT link, niche, status FROM targets ORDER BY link')).toEqual([
       { link: '@autobazar_ua', niche: 'ukraine_cars', status: 'joined' },
       { link: '@avto_kyiv_rynok', niche: 'kyiv_cars', status: 'joined' },
@@ -117,6 +121,21 @@ describe('lexus import on the examples', () => {
 });
 
 describe('lexus import, run again on changed files', () => {
+  it('keeps a session made by lexus login since, while the files still hold the old one', async () => {
+    await importNow();
+    await t.query(`UPDATE accounts SET session_string = '1FRESH-FROM-LOGIN' WHERE session_name = 'lexus_kyiv_1'`);
+    const again = await importNow();
+    expect(again.accounts).toMatchObject({ updated: [], unchanged: 4 });
+    expect(await t.query(`SELECT session_string FROM accounts WHERE session_name = 'lexus_kyiv_1'`)).toEqual([{ session_string: '1FRESH-FROM-LOGIN' }]);
+    // A session that really changed in the files does replace it, with a warning.
+    const accounts = await old.json('accounts_config.json');
+    accounts[0].string_session = encodeTelethonStringSession({ dcId: 2, serverAddress: '149.154.167.50', port: 443, authKey: Buffer.alloc(256, 9) });
+    await old.writeJson('accounts_config.json', accounts);
+    const third = await importNow();
+    expect(third.accounts.updated).toEqual([{ sessionName: 'lexus_kyiv_1', fields: ['session_string'] }]);
+    expect(third.warnings).toContain('accounts_config.json: "lexus_kyiv_1": the files\' new session replaces the one in the database (made since the last import)');
+  });
+
   it('updates a changed phone and session; a value the files leave out keeps the database\'s', async () => {
     await importNow();
     const accounts = await old.json('accounts_config.json');
@@ -142,9 +161,30 @@ describe('lexus import, run again on changed files', () => {
     await old.writeJson('group_niches.json', { '@kyiv_premium_auto': 'premium', 't.me/avto_kyiv_rynok': 'kyiv_cars' });
     const report = await importNow();
     expect(report.targets).toMatchObject({ created: 0, nicheChanged: 1, unchanged: 8 });
+    expect(report.targets.byNiche.premium).toEqual({ groups: 1, created: 0, nicheChanged: 1 });
     expect(await t.query(`SELECT link, niche FROM targets WHERE link IN ('@kyiv_premium_auto', '@kharkiv_auto') ORDER BY link`)).toEqual([
       { link: '@kharkiv_auto', niche: 'kharkiv_cars' },
       { link: '@kyiv_premium_auto', niche: 'premium' },
+    ]);
+  });
+
+  it('checks only the name of an account it does not import', async () => {
+    const accounts = await old.json('accounts_config.json');
+    accounts[4].phone = 'ask Wayan';
+    accounts[4].api_id = 'n/a';
+    await old.writeJson('accounts_config.json', accounts);
+    expect((await importNow()).accounts).toMatchObject({ inFile: 5, imported: 4 });
+  });
+
+  it('stores phones in international format, and an empty phone as none', async () => {
+    const accounts = await old.json('accounts_config.json');
+    accounts[0].phone = 380501112233;
+    accounts[1].phone = '';
+    await old.writeJson('accounts_config.json', accounts);
+    await importNow();
+    expect(await t.query(`SELECT session_name, phone FROM accounts WHERE session_name IN ('lexus_kyiv_1', 'lexus_kyiv_2') ORDER BY id`)).toEqual([
+      { session_name: 'lexus_kyiv_1', phone: '+380501112233' },
+      { session_name: 'lexus_kyiv_2', phone: null },
     ]);
   });
 
@@ -244,14 +284,29 @@ describe('lexus import into a database the old system filled', () => {
     expect(await t.query<{ n: number }>('SELECT count(*)::int AS n FROM targets')).toEqual([{ n: 9 }]);
   });
 
-  it('reports two rows that are one group and leaves both alone', async () => {
-    await insertTarget(t, 't.me/kharkiv_auto');
+  it('refuses to write while one group has two rows, even when only one of them is bound', async () => {
+    const other = await insertAccount(t, 'lexus_kyiv_2');
+    await insertBoundTarget(t, 't.me/Kharkiv_Auto', other);
     await insertTarget(t, '@kharkiv_auto');
-    const report = await importNow();
-    expect(report.conflicts).toEqual([
-      'database: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" (id 2) are one group; left as they are, merge them by hand',
-    ]);
-    expect(await t.query(`SELECT link FROM targets WHERE link LIKE '%kharkiv%' ORDER BY id`)).toEqual([{ link: 't.me/kharkiv_auto' }, { link: '@kharkiv_auto' }]);
+    const assignments = await old.json('group_account_assignments.json');
+    assignments['@kharkiv_auto'] = { account_name: 'lexus_kyiv_1' };
+    await old.writeJson('group_account_assignments.json', assignments);
+    const before = await dumpDatabase(t);
+    await expect(importNow()).rejects.toThrow(
+      'the database holds one group under two links: targets rows "t.me/Kharkiv_Auto" (id 1) and "@kharkiv_auto" (id 2) are one group',
+    );
+    expect(await dumpDatabase(t)).toEqual(before);
+  });
+
+  it('refuses an account that is in the database already under another name', async () => {
+    const config = await old.json('accounts_config.json');
+    const id = await insertAccount(t, 'old_name_for_kyiv_1');
+    await t.query('UPDATE accounts SET session_string = $1 WHERE id = $2', [config[0].string_session, id]);
+    const before = await dumpDatabase(t);
+    await expect(importNow()).rejects.toThrow(
+      'accounts_config.json: "lexus_kyiv_1" has the same session as the account "old_name_for_kyiv_1" in the database: one Telegram account under two names',
+    );
+    expect(await dumpDatabase(t)).toEqual(before);
   });
 
   it('writes all or nothing: a failure half-way leaves the database as it was', async () => {

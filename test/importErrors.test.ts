@@ -181,6 +181,53 @@ const cases: [string, Breakage, string[]][] = [
       'group_niches.json:4: "@Kharkiv_Auto": is the same group as "t.me/kharkiv_auto", with another niche ("b" and "a")',
     ],
   ],
+  [
+    'a key given twice in one JSON object',
+    (old) =>
+      old.write(
+        'group_account_assignments.json',
+        '{\n  "@autobazar_ua": { "account_name": "lexus_kyiv_1" },\n  "@autobazar_ua": { "account_name": "lexus_kyiv_2" }\n}\n',
+      ),
+    ['group_account_assignments.json:3: the key "@autobazar_ua" is given twice (lines 2 and 3): keep one'],
+  ],
+  [
+    'account_name and account that disagree',
+    async (old) => {
+      const assignments = await old.json('group_account_assignments.json');
+      assignments['@autobazar_ua'].account = 'lexus_kyiv_2';
+      await old.writeJson('group_account_assignments.json', assignments);
+    },
+    ['group_account_assignments.json:2: "@autobazar_ua": account_name "lexus_kyiv_1" and account "lexus_kyiv_2" disagree'],
+  ],
+  [
+    'one Telegram account under two names',
+    async (old) => {
+      const accounts = await old.json('accounts_config.json');
+      accounts[3].string_session = accounts[0].string_session;
+      await old.writeJson('accounts_config.json', accounts);
+    },
+    ['accounts_config.json: "lexus_lviv_4" has the same session as "lexus_kyiv_1": one Telegram account under two names'],
+  ],
+  [
+    'a whitelist name that differs from the account only in letter case',
+    (old) => old.writeJson('lexus_accounts_config.json', { allowed_accounts: ['lexus_kyiv_1', 'Lexus_Kyiv_2'] }),
+    ['lexus_accounts_config.json:4: allowed_accounts[1]: "Lexus_Kyiv_2" is not in accounts_config.json; did you mean "lexus_kyiv_2"?'],
+  ],
+  [
+    'a whitelist with a misspelled key (it would import every account)',
+    (old) => old.writeJson('lexus_accounts_config.json', { allowed: ['lexus_kyiv_1'] }),
+    ['lexus_accounts_config.json:1: has the key "allowed"; the list of Lexus accounts goes under "allowed_accounts"'],
+  ],
+  [
+    'a file saved as UTF-16',
+    (old) => old.write('targets.txt', Buffer.from('\ufeff@autobazar_ua\n', 'utf16le')),
+    ['targets.txt: is UTF-16 (as Windows PowerShell writes files), not UTF-8: save it as UTF-8'],
+  ],
+  [
+    'a link with an invisible character copied from a web page',
+    (old) => old.write('targets.txt', '@autobazar\u200b_ua\n'),
+    ['targets.txt:1: "@autobazar\\u200b_ua" contains an invisible character (copied from a web page?)'],
+  ],
 ];
 
 describe('lexus import refuses broken input', () => {

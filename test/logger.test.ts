@@ -39,6 +39,8 @@ describe('logger', () => {
     const error = Object.assign(new Error('duplicate key value violates unique constraint'), {
       query: 'UPDATE accounts SET session_string = $1 WHERE id = $2',
       parameters: ['1Ab-SECRET-session', 7],
+      detail: 'Failing row contains (7, +380, 1Ab-SECRET-session, ...)',
+      driverError: Object.assign(new Error('duplicate key'), { detail: 'Failing row contains (1Ab-SECRET-session)' }),
     });
     log.error({ event: 'fatal', err: error }, error.message);
     expect(lines[0]).not.toContain('SECRET');

@@ -9,7 +9,7 @@ const SEED_DDL = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'
 
 // What the old Python system could have left behind: accounts, bound and unbound groups, history.
 /** Columns the daemon adds to the seed's tables (migration AccountConnectionSettings). */
-const ADDED_COLUMNS = ['accounts.api_id', 'accounts.api_hash', 'accounts.proxy'];
+const ADDED_COLUMNS = ['accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256'];
 
 const LEGACY_ROWS = `
   INSERT INTO accounts (phone, session_string, session_name, status, daily_posts_count, last_stats_reset, created_at)
@@ -74,6 +74,7 @@ describe('the migrations', () => {
       ['api_id', 'integer', 'YES'],
       ['api_hash', 'character varying', 'YES'],
       ['proxy', 'text', 'YES'],
+      ['imported_session_sha256', 'character varying', 'YES'],
     ]);
     const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
     expect(fks.sort()).toEqual([
@@ -99,7 +100,7 @@ describe('the migrations', () => {
     // old system stored un-normalized is normalized.
     expect(await dump()).toEqual({
       ...before,
-      accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null })),
+      accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null })),
       targets: before.targets.map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });
     expect(seedColumnsOnly(await describeSchema(t))).toEqual(schemaBefore);

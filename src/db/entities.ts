@@ -33,6 +33,8 @@ export class Account {
   apiId!: number | null;
   apiHash!: string | null;
   proxy!: string | null;
+  /** SHA-256 of the session the last import brought in (see the ImportedSessionHash migration). */
+  importedSessionSha256!: string | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -110,6 +112,7 @@ export const AccountSchema = new EntitySchema<Account>({
     apiId: { name: 'api_id', type: 'int', nullable: true },
     apiHash: { name: 'api_hash', type: 'varchar', length: 64, nullable: true },
     proxy: { type: 'text', nullable: true },
+    importedSessionSha256: { name: 'imported_session_sha256', type: 'varchar', length: 64, nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },

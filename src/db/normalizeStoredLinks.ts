@@ -50,6 +50,17 @@ export async function normalizeStoredLinks(runner: QueryRunner, now: Date): Prom
   return result;
 }
 
+/** One group stored under two links: a person must merge the rows before anything binds it. */
+export class StoredLinkCollisionError extends Error {
+  constructor(readonly collisions: StoredLinksResult['collisions']) {
+    super(
+      `the database holds one group under two links: ${collisions.map(describeCollision).join('; ')}. ` +
+        'Merge each pair by hand (keep the row bound to an account, move or delete the other), then start again.',
+    );
+    this.name = 'StoredLinkCollisionError';
+  }
+}
+
 export function describeCollision(c: StoredLinksResult['collisions'][number]): string {
   return `targets rows "${c.link}" (id ${c.id}) and "${c.normalized}" (id ${c.otherId}) are one group`;
 }

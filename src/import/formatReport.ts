@@ -23,9 +23,12 @@ export function formatImportReport(r: ImportReport): string {
     `Groups     ${t.groups} in the files${t.duplicatesMerged ? ` (${plural(t.duplicatesMerged, 'duplicate line')} merged)` : ''}: ` +
       `${t.created} created, ${t.nicheChanged} niche changed, ${t.unchanged} unchanged`,
   );
-  lines.push(`           by niche: ${byNiche(t.byNiche)}`);
+  const niches = Object.entries(t.byNiche)
+    .sort(([x], [y]) => x.localeCompare(y))
+    .map(([niche, c]) => `${niche} ${c.groups} (${c.created} created${c.nicheChanged ? `, ${c.nicheChanged} moved here` : ''})`);
+  lines.push(`           by niche: ${niches.join(', ') || 'none'}`);
   for (const n of t.linksNormalized) lines.push(`           link normalized in the database: ${n.from} -> ${n.to}`);
-  lines.push(`Bindings   ${r.bindings.created} groups bound, ${r.bindings.alreadyBound} already bound`);
+  lines.push(`Bindings   ${plural(r.bindings.created, 'group')} bound, ${r.bindings.alreadyBound} already bound`);
   lines.push(`Conflicts  ${r.conflicts.length === 0 ? 'none' : r.conflicts.length}`);
   for (const c of r.conflicts) lines.push(`  ${c}`);
   if (r.warnings.length) {

@@ -120,9 +120,14 @@ const otherAccountSchema = z.looseObject({ session_name: accountSchema.shape.ses
 const accountsFileSchema = z.array(z.unknown(), { error: 'must be a JSON array of accounts' });
 const nichesFileSchema = z.record(z.string(), z.unknown(), { error: 'must be a JSON object { "link": "niche" }' });
 const nicheValue = z.string({ error: 'the niche must be a text' }).trim().min(1, 'the niche must not be empty').max(100, 'the niche must be at most 100 characters');
-const whitelistSchema = z.object(
+const whitelistSchema = z.strictObject(
   { allowed_accounts: z.array(z.string({ error: 'must be a session name' }).trim(), { error: 'must be a list of session names' }).optional() },
-  { error: 'must be a JSON object { "allowed_accounts": [...] }' },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `has the key ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; the list of Lexus accounts goes under "allowed_accounts"`
+        : 'must be a JSON object { "allowed_accounts": [...] }',
+  },
 );
 const assignmentsFileSchema = z.record(z.string(), z.unknown(), { error: 'must be a JSON object { "link": { "account_name": …, "joined_at": … } }' });
 const assignmentSchema = z.looseObject({
@@ -518,9 +523,11 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
   const niches = nichesDoc ? readNiches(nichesDoc, findings) : new Map<string, { niche: string; key: string }>();
 
   const accountsDoc = accountsText === undefined ? undefined : parseJson(FILES.accounts, accountsText, findings);
+  const errorsBeforeWhitelist = findings.errors.length;
   const whitelistDoc = whitelistText === undefined ? undefined : parseJson(FILES.whitelist, whitelistText, findings);
-  const whitelistBroken = whitelistText !== undefined && !whitelistDoc;
-  const whitelist = whitelistBroken ? new Set<string>() : readWhitelist(whitelistDoc, accountsDoc ? rawAccountNames(accountsDoc) : [], findings);
+  const whitelist = whitelistText !== undefined && !whitelistDoc ? new Set<string>() : readWhitelist(whitelistDoc, accountsDoc ? rawAccountNames(accountsDoc) : [], findings);
+  // A whitelist with an error says nothing sure about which accounts are imported.
+  const whitelistBroken = findings.errors.length > errorsBeforeWhitelist;
   const isImported = (name: string) => !whitelist || whitelist.has(name);
   const accountList = accountsDoc ? readAccounts(accountsDoc, isImported, findings) : undefined;
   const accountEntries = accountList?.valid ?? [];

@@ -10,7 +10,9 @@ import type { Clock } from '../clock';
 import { DbManager } from '../db/DbManager';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
-import { describeCollision, normalizeStoredLinks } from '../db/normalizeStoredLinks';
+import { createHash } from 'node:crypto';
+import { MigrationExecutor } from 'typeorm';
+import { StoredLinkCollisionError, normalizeStoredLinks } from '../db/normalizeStoredLinks';
 import { WARMUP_MS } from '../rules';
 import type { ImportAccount, OldSystem } from './readOldSystem';
 
@@ -31,8 +33,8 @@ export interface ImportReport {
     created: number;
     nicheChanged: number;
     unchanged: number;
-    /** Groups per niche among those the files name. */
-    byNiche: Record<string, number>;
+    /** Per niche, among the groups the files name: how many, created, niche changed to it. */
+    byNiche: Record<string, { groups: number; created: number; nicheChanged: number }>;
     /** Links of existing rows rewritten to their normalized form. */
     linksNormalized: { from: string; to: string }[];
   };
@@ -46,13 +48,15 @@ export interface ImportReport {
 /** Serialises imports: two at once would race on the same rows. */
 const IMPORT_LOCK_KEY = 0x6c78696d70; // "lximp"
 
-const ACCOUNT_FIELDS = {
-  phone: 'phone',
-  sessionString: 'session_string',
-  apiId: 'api_id',
-  apiHash: 'api_hash',
-  proxy: 'proxy',
-} as const satisfies Partial<Record<keyof ImportAccount, string>>;
+/** The import refuses to write: nothing was written. Each problem is one line for the person. */
+export class ImportRefusedError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the import was refused:\n  ${problems.join('\n  ')}`);
+    this.name = 'ImportRefusedError';
+  }
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 interface AccountRow {
   id: number;
@@ -62,32 +66,69 @@ interface AccountRow {
   api_id: number | null;
   api_hash: string | null;
   proxy: string | null;
+  imported_session_sha256: string | null;
+}
+
+/** The same Telegram account already in the database under another name: refuse. */
+async function refuseSharedIdentities(runner: QueryRunner, accounts: ImportAccount[]): Promise<void> {
+  const sessions = accounts.flatMap((a) => (a.sessionString ? [a.sessionString] : []));
+  const phones = accounts.flatMap((a) => (a.phone ? [a.phone] : []));
+  const { rows } = await sql<{ session_name: string; session_string: string | null; phone: string | null }>(
+    runner,
+    `SELECT session_name, session_string, phone FROM accounts
+      WHERE session_name <> ALL(CAST(:names AS text[]))
+        AND (session_string = ANY(CAST(:sessions AS text[])) OR phone = ANY(CAST(:phones AS text[])))`,
+    { names: accounts.map((a) => a.sessionName), sessions, phones },
+  );
+  const problems = rows.map((row) => {
+    const same = accounts.find((a) => (a.sessionString && a.sessionString === row.session_string) || (a.phone && a.phone === row.phone))!;
+    const what = same.sessionString && same.sessionString === row.session_string ? 'session' : 'phone';
+    return `accounts_config.json: "${same.sessionName}" has the same ${what} as the account "${row.session_name}" in the database: one Telegram account under two names`;
+  });
+  if (problems.length) throw new ImportRefusedError(problems);
+}
+
+/**
+ * Which session an existing account gets. The files' session replaces the database's only if
+ * the files changed it since the last import: a session `lexus login` made meanwhile stays.
+ */
+function sessionUpdate(account: ImportAccount, row: AccountRow): { session: string; hash: string } | null {
+  if (!account.sessionString) return null;
+  const hash = sha256(account.sessionString);
+  if (hash === row.imported_session_sha256) return null;
+  return { session: account.sessionString, hash };
 }
 
 /**
  * Accounts: created, or updated where the files give a value that differs. A value the files
- * leave out (no proxy, no session) keeps what the database has: a re-import never erases a
- * session made since by `lexus login`. Statuses are left alone. Returns ids by session name.
+ * leave out (no proxy, no session) keeps what the database has, with a warning. Statuses are
+ * left alone. Returns ids by session name.
  */
 async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now: string, report: ImportReport): Promise<Map<string, number>> {
+  await refuseSharedIdentities(runner, accounts);
   const { rows: existing } = await sql<AccountRow>(
     runner,
-    `SELECT id, session_name, phone, session_string, api_id, api_hash, proxy
+    `SELECT id, session_name, phone, session_string, api_id, api_hash, proxy, imported_session_sha256
        FROM accounts WHERE session_name = ANY(CAST(:names AS text[])) FOR UPDATE`,
     { names: accounts.map((a) => a.sessionName) },
   );
   const byName = new Map(existing.map((row) => [row.session_name, row]));
   const ids = new Map<string, number>();
   for (const account of accounts) {
-    const values = { phone: account.phone, sessionString: account.sessionString, apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy };
     const row = byName.get(account.sessionName);
     if (!row) {
       const { rows } = await sql<{ id: number }>(
         runner,
-        `INSERT INTO accounts (session_name, phone, session_string, api_id, api_hash, proxy, status, daily_posts_count, created_at, updated_at)
-         VALUES (:sessionName, :phone, :sessionString, :apiId, :apiHash, :proxy, 'active', 0, CAST(:now AS timestamp), CAST(:now AS timestamp))
+        `INSERT INTO accounts (session_name, phone, session_string, imported_session_sha256, api_id, api_hash, proxy,
+                               status, daily_posts_count, created_at, updated_at)
+         VALUES (:sessionName, :phone, :session, :hash, :apiId, :apiHash, :proxy,
+                 'active', 0, CAST(:now AS timestamp), CAST(:now AS timestamp))
          RETURNING id`,
-        { sessionName: account.sessionName, ...values, now },
+        {
+          sessionName: account.sessionName, phone: account.phone, session: account.sessionString,
+          hash: account.sessionString ? sha256(account.sessionString) : null,
+          apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, now,
+        },
       );
       ids.set(account.sessionName, rows[0]!.id);
       report.accounts.created.push(account.sessionName);
@@ -95,26 +136,41 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
       continue;
     }
     ids.set(account.sessionName, row.id);
-    const changed = (Object.keys(ACCOUNT_FIELDS) as (keyof typeof ACCOUNT_FIELDS)[]).filter(
-      (field) => values[field] !== null && values[field] !== row[ACCOUNT_FIELDS[field]],
-    );
-    if (changed.length > 0) {
+    const session = sessionUpdate(account, row);
+    const changed: string[] = [];
+    if (account.phone !== null && account.phone !== row.phone) changed.push('phone');
+    if (session && session.session !== row.session_string) changed.push('session_string');
+    if (account.apiId !== null && account.apiId !== row.api_id) changed.push('api_id');
+    if (account.apiHash !== null && account.apiHash !== row.api_hash) changed.push('api_hash');
+    if (account.proxy !== null && account.proxy !== row.proxy) changed.push('proxy');
+    if (session && row.session_string && row.session_string !== account.sessionString && row.imported_session_sha256 !== null) {
+      report.warnings.push(`${account.sessionSource ?? 'accounts_config.json'}: "${account.sessionName}": the files' new session replaces the one in the database (made since the last import)`);
+    }
+    if (account.proxy === null && row.proxy !== null) {
+      report.warnings.push(`accounts_config.json: "${account.sessionName}" has no proxy; the database's proxy is kept (clear it by hand if it should go)`);
+    }
+    // The bookkeeping hash is written even when the session itself is unchanged (a first import
+    // over a database that already had it), without counting as a change.
+    if (changed.length > 0 || (session && session.hash !== row.imported_session_sha256)) {
       await sql(
         runner,
         `UPDATE accounts
             SET phone = COALESCE(:phone, phone),
-                session_string = COALESCE(:sessionString, session_string),
+                session_string = COALESCE(:session, session_string),
+                imported_session_sha256 = COALESCE(:hash, imported_session_sha256),
                 api_id = COALESCE(:apiId, api_id),
                 api_hash = COALESCE(:apiHash, api_hash),
                 proxy = COALESCE(:proxy, proxy),
-                updated_at = CAST(:now AS timestamp)
+                updated_at = CASE WHEN CAST(:changed AS boolean) THEN CAST(:now AS timestamp) ELSE updated_at END
           WHERE id = :id`,
-        { id: row.id, ...values, now },
+        {
+          id: row.id, phone: account.phone, session: session?.session ?? null, hash: session?.hash ?? null,
+          apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, changed: changed.length > 0, now,
+        },
       );
-      report.accounts.updated.push({ sessionName: account.sessionName, fields: changed.map((f) => ACCOUNT_FIELDS[f]) });
-    } else {
-      report.accounts.unchanged++;
     }
+    if (changed.length > 0) report.accounts.updated.push({ sessionName: account.sessionName, fields: changed });
+    else report.accounts.unchanged++;
     if (!account.sessionString && !row.session_string) report.accounts.needsLogin.push(account.sessionName);
   }
   return ids;
@@ -123,8 +179,9 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
 /** Rows written in another form since the migration (e.g. by the old system) get normalized links too. */
 async function normalizeLinks(runner: QueryRunner, now: Date, report: ImportReport): Promise<void> {
   const result = await normalizeStoredLinks(runner, now);
+  // One group under two rows could be bound to two accounts: nothing is written until a person merges them.
+  if (result.collisions.length > 0) throw new StoredLinkCollisionError(result.collisions);
   report.targets.linksNormalized.push(...result.normalized.map(({ from, to }) => ({ from, to })));
-  for (const c of result.collisions) report.conflicts.push(`database: ${describeCollision(c)}; left as they are, merge them by hand`);
   for (const i of result.invalid) report.warnings.push(`database: targets row ${i.id}: ${i.reason}; left as it is`);
 }
 
@@ -149,10 +206,16 @@ async function writeTargets(runner: QueryRunner, data: OldSystem, now: string, r
     { links: given.map((t) => t.link), niches: given.map((t) => t.niche), now },
   );
   const createdSet = new Set(created.map((r) => r.link));
-  report.targets.created = created.length;
-  report.targets.nicheChanged = changed.filter((r) => !createdSet.has(r.link)).length;
-  report.targets.unchanged = data.targets.length - report.targets.created - report.targets.nicheChanged;
-  for (const t of data.targets) report.targets.byNiche[t.niche] = (report.targets.byNiche[t.niche] ?? 0) + 1;
+  const changedSet = new Set(changed.map((r) => r.link).filter((link) => !createdSet.has(link)));
+  report.targets.created = createdSet.size;
+  report.targets.nicheChanged = changedSet.size;
+  report.targets.unchanged = data.targets.length - createdSet.size - changedSet.size;
+  for (const t of data.targets) {
+    const counts = (report.targets.byNiche[t.niche] ??= { groups: 0, created: 0, nicheChanged: 0 });
+    counts.groups++;
+    if (createdSet.has(t.link)) counts.created++;
+    if (changedSet.has(t.link)) counts.nicheChanged++;
+  }
 }
 
 async function writeBindings(runner: QueryRunner, data: OldSystem, ids: Map<string, number>, db: DbManager, report: ImportReport): Promise<void> {
@@ -209,7 +272,13 @@ async function countDatabase(runner: QueryRunner): Promise<ImportReport['databas
 
 export interface WriteImportOptions {
   clock: Clock;
+  /** Run the import and roll it back: the report says what a real run would do. */
   dryRun?: boolean;
+  /**
+   * Run pending migrations inside the import's transaction (for a dry run on a database that
+   * was never migrated: they are rolled back with the rest).
+   */
+  migrateInTransaction?: boolean;
   /** Warnings found while reading the files, carried into the report. */
   warnings?: string[];
 }
@@ -241,6 +310,11 @@ export async function writeImport(dataSource: DataSource, data: OldSystem, optio
     await runner.startTransaction();
     try {
       await sql(runner, 'SELECT pg_advisory_xact_lock(:key)', { key: IMPORT_LOCK_KEY });
+      if (options.migrateInTransaction) {
+        const executor = new MigrationExecutor(dataSource, runner);
+        executor.transaction = 'none';
+        await executor.executePendingMigrations();
+      }
       const ids = await writeAccounts(runner, data.accounts, now, report);
       await normalizeLinks(runner, options.clock.now(), report);
       await writeTargets(runner, data, now, report);

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { describeCollision, normalizeStoredLinks } from '../normalizeStoredLinks';
+import { StoredLinkCollisionError, normalizeStoredLinks } from '../normalizeStoredLinks';
 
 /**
  * Gives rows the old system wrote their normalized links (see normalizeStoredLinks). Two rows
@@ -12,12 +12,7 @@ export class NormalizeStoredLinks1764200000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     const { collisions } = await normalizeStoredLinks(q, new Date());
-    if (collisions.length > 0) {
-      throw new Error(
-        `the database holds one group under two links: ${collisions.map(describeCollision).join('; ')}. ` +
-          'Merge each pair by hand (keep the row bound to an account, move or delete the other), then start again.',
-      );
-    }
+    if (collisions.length > 0) throw new StoredLinkCollisionError(collisions);
   }
 
   async down(): Promise<void> {
