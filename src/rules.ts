@@ -72,9 +72,20 @@ export const accountMayPostSql = (a: string) =>
 export const targetWarmupOverSql = (t: string) =>
   `(GREATEST(${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours') <= CAST(:now AS timestamp))`;
 
-/** Rules 1-3 for the group: joined, bound to account `a`, warmed up, under its daily limit. */
+/** Telegram's slow mode for the group (SLOWMODE_WAIT) has run out. */
+export const targetSlowModeOverSql = (t: string) =>
+  `(${t}.next_post_allowed_at IS NULL OR ${t}.next_post_allowed_at <= CAST(:now AS timestamp))`;
+
+/**
+ * Rules 1-3 for the group: joined, bound to account `a`, warmed up, under its daily limit, and
+ * out of any slow mode.
+ */
 export const targetMayReceivePostFromSql = (t: string, a: string) =>
-  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT})`;
+  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT} AND ${targetSlowModeOverSql(t)})`;
+
+/** The daemon's spacing (LEXUS_GROUP_MIN_GAP_HOURS): the group's last post is :minGapMs old. */
+export const targetGapKeptSql = (t: string) =>
+  `(${t}.last_post_at IS NULL OR ${t}.last_post_at <= CAST(:now AS timestamp) - CAST(:minGapMs AS integer) * interval '1 millisecond')`;
 
 /** The order in which ready groups are served: never posted first, then the longest waiting. */
 export const READY_ORDER: ReadonlyArray<{ column: string; direction: 'ASC' | 'DESC'; nulls?: 'NULLS FIRST' | 'NULLS LAST' }> = [

@@ -9,7 +9,10 @@ const SEED_DDL = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'
 
 // What the old Python system could have left behind: accounts, bound and unbound groups, history.
 /** Columns the daemon adds to the seed's tables (migration AccountConnectionSettings). */
-const ADDED_COLUMNS = ['accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256'];
+const ADDED_COLUMNS = [
+  'accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256', 'accounts.status_reason',
+  'targets.status_reason', 'targets.next_post_allowed_at', 'targets.join_claimed_by', 'targets.join_retry_at',
+];
 
 const LEGACY_ROWS = `
   INSERT INTO accounts (phone, session_string, session_name, status, daily_posts_count, last_stats_reset, created_at)
@@ -59,8 +62,8 @@ afterEach(async () => {
 });
 
 const seedColumnsOnly = (schema: Awaited<ReturnType<typeof describeSchema>>) => ({
-  ...schema,
   columns: schema.columns.filter((c) => !ADDED_COLUMNS.includes(`${c.table_name}.${c.column_name}`)),
+  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by')),
 });
 
 describe('the migrations', () => {
@@ -75,11 +78,17 @@ describe('the migrations', () => {
       ['api_hash', 'character varying', 'YES'],
       ['proxy', 'text', 'YES'],
       ['imported_session_sha256', 'character varying', 'YES'],
+      ['status_reason', 'text', 'YES'],
+      ['status_reason', 'text', 'YES'],
+      ['next_post_allowed_at', 'timestamp without time zone', 'YES'],
+      ['join_claimed_by', 'integer', 'YES'],
+      ['join_retry_at', 'timestamp without time zone', 'YES'],
     ]);
     const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
     expect(fks.sort()).toEqual([
       'FOREIGN KEY (account_id) REFERENCES accounts(id) ON DELETE CASCADE',
       'FOREIGN KEY (assigned_account_id) REFERENCES accounts(id) ON DELETE SET NULL',
+      'FOREIGN KEY (join_claimed_by) REFERENCES accounts(id) ON DELETE SET NULL',
       'FOREIGN KEY (target_id) REFERENCES targets(id) ON DELETE CASCADE',
     ]);
   });
@@ -88,7 +97,7 @@ describe('the migrations', () => {
     const t = await database({ migrate: false, before: SEED_DDL + LEGACY_ROWS });
     const dump = async () => ({
       accounts: await t.query('SELECT * FROM accounts ORDER BY id'),
-      targets: await t.query('SELECT * FROM targets ORDER BY id'),
+      targets: await t.query<Record<string, unknown>>('SELECT * FROM targets ORDER BY id'),
       history: await t.query('SELECT * FROM post_history ORDER BY id'),
     });
     const before = await dump();
@@ -100,8 +109,10 @@ describe('the migrations', () => {
     // old system stored un-normalized is normalized.
     expect(await dump()).toEqual({
       ...before,
-      accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null })),
-      targets: before.targets.map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
+      accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null, status_reason: null })),
+      targets: before.targets
+        .map((t) => ({ ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null }))
+        .map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });
     expect(seedColumnsOnly(await describeSchema(t))).toEqual(schemaBefore);
     const indexes = (await t.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`)).map((r) => r.indexname);

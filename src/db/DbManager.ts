@@ -23,9 +23,11 @@ import {
   ACCOUNT_COUNT_ONE_POST_SQL,
   GROUP_COUNT_ONE_POST_SQL,
   accountMayPostSql,
+  targetGapKeptSql,
   targetMayReceivePostFromSql,
 } from '../rules';
 import { Target, type PostStatus } from './entities';
+import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
 import { sql } from './sql';
 
@@ -44,6 +46,14 @@ export interface ReserveSlotInput {
   targetId?: number;
   /** Only a group of this niche; default 'ukraine_cars'. */
   niche?: string;
+  /** Only a group whose last post is at least this old (the daemon's spacing); default 0. */
+  minGapMs?: number;
+  /**
+   * The backend pid of the connection holding this account's advisory lock (accountLocks.ts):
+   * the reservation is refused unless that connection still holds it, so a process that lost
+   * the account to another one cannot post from it any more.
+   */
+  lockHolderPid?: number;
   messageContent?: string | null;
   photoPath?: string | null;
 }
@@ -140,6 +150,9 @@ export class DbManager {
                CAST(:joinedAt AS timestamp) + interval '${WARMUP_HOURS} hours', CAST(:now AS timestamp), CAST(:now AS timestamp))
        ON CONFLICT (link) DO UPDATE SET
          status = 'joined',
+         status_reason = NULL,
+         join_claimed_by = NULL,
+         join_retry_at = NULL,
          assigned_account_id = EXCLUDED.assigned_account_id,
          -- Newly bound: the warm-up starts now. Already bound to this account: it never restarts.
          joined_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.joined_at
@@ -151,7 +164,8 @@ export class DbManager {
          AND (t.assigned_account_id = EXCLUDED.assigned_account_id
               -- Unbound: only a group no account of ours has been in (no join, no post) is free.
               OR (t.assigned_account_id IS NULL
-                  AND (t.status IS NULL OR t.status IN ('new', 'error'))
+                  AND (t.status IS NULL OR t.status IN ('new', 'error', 'requested'))
+                  AND (t.join_claimed_by IS NULL OR t.join_claimed_by = EXCLUDED.assigned_account_id)
                   AND t.joined_at IS NULL
                   AND NOT EXISTS (SELECT 1 FROM post_history h
                                    WHERE h.target_id = t.id AND h.account_id <> EXCLUDED.assigned_account_id
@@ -199,7 +213,9 @@ export class DbManager {
            JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
           WHERE a.id = :accountId
             AND t.niche = :niche
+            AND ${targetGapKeptSql('t')}
             ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
+            ${input.lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`}
             AND ${accountMayPostSql('a')}
           ORDER BY ${READY_ORDER_SQL('t')}
           LIMIT 1
@@ -223,6 +239,8 @@ export class DbManager {
       {
         accountId: input.accountId,
         niche: input.niche ?? DEFAULT_NICHE,
+        minGapMs: Math.max(0, Math.round(input.minGapMs ?? 0)),
+        ...(input.lockHolderPid === undefined ? {} : { lockHolderPid: input.lockHolderPid }),
         ...(input.targetId === undefined ? {} : { targetId: input.targetId }),
         messageContent: input.messageContent ?? null,
         photoPath: input.photoPath ?? null,

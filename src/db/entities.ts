@@ -10,7 +10,8 @@ import { EntitySchema } from 'typeorm';
 import { WARMUP_MS } from '../rules';
 
 export type AccountStatus = 'active' | 'banned' | 'flood_wait';
-export type TargetStatus = 'new' | 'joined' | 'error' | 'banned';
+/** The seed's, plus 'requested': a join request waits for an admin's approval. */
+export type TargetStatus = 'new' | 'joined' | 'error' | 'banned' | 'requested';
 /**
  * 'success', 'error', 'flood_wait', 'skipped' are the seed's. The daemon adds two for its
  * reserve-then-settle flow: 'pending' (slot reserved, not settled yet) and 'unknown' (the
@@ -35,6 +36,8 @@ export class Account {
   proxy!: string | null;
   /** SHA-256 of the session the last import brought in (see the ImportedSessionHash migration). */
   importedSessionSha256!: string | null;
+  /** Why the account stopped (dead session, Telegram's limits), for ops. */
+  statusReason!: string | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -60,6 +63,12 @@ export class Target {
   lastGroupStatsReset!: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
+  /** Added by the daemon: why the group stopped, its slow mode, the account joining it. */
+  statusReason!: string | null;
+  nextPostAllowedAt!: Date | null;
+  joinClaimedBy!: number | null;
+  joinClaimer?: Account | null;
+  joinRetryAt!: Date | null;
 
   /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
   isWarmupFinished(now: Date): boolean {
@@ -113,6 +122,7 @@ export const AccountSchema = new EntitySchema<Account>({
     apiHash: { name: 'api_hash', type: 'varchar', length: 64, nullable: true },
     proxy: { type: 'text', nullable: true },
     importedSessionSha256: { name: 'imported_session_sha256', type: 'varchar', length: 64, nullable: true },
+    statusReason: { name: 'status_reason', type: 'text', nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },
@@ -139,6 +149,10 @@ export const TargetSchema = new EntitySchema<Target>({
     lastGroupStatsReset: { name: 'last_group_stats_reset', type: 'timestamp', nullable: true },
     createdAt,
     updatedAt,
+    statusReason: { name: 'status_reason', type: 'text', nullable: true },
+    nextPostAllowedAt: { name: 'next_post_allowed_at', type: 'timestamp', nullable: true },
+    joinClaimedBy: { name: 'join_claimed_by', type: 'int', nullable: true },
+    joinRetryAt: { name: 'join_retry_at', type: 'timestamp', nullable: true },
   },
   relations: {
     assignedAccount: {
@@ -148,8 +162,15 @@ export const TargetSchema = new EntitySchema<Target>({
       onDelete: 'SET NULL',
       nullable: true,
     },
+    joinClaimer: {
+      type: 'many-to-one',
+      target: 'Account',
+      joinColumn: { name: 'join_claimed_by', foreignKeyConstraintName: 'targets_join_claimed_by_fkey' },
+      onDelete: 'SET NULL',
+      nullable: true,
+    },
   },
-  indices: migrationIndexes('targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx'),
+  indices: migrationIndexes('targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx', 'targets_join_queue_idx'),
 });
 
 export const PostHistorySchema = new EntitySchema<PostHistory>({

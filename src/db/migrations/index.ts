@@ -2,6 +2,7 @@ import { InitialSchema1764000000000 } from './1764000000000-InitialSchema';
 import { AccountConnectionSettings1764100000000 } from './1764100000000-AccountConnectionSettings';
 import { NormalizeStoredLinks1764200000000 } from './1764200000000-NormalizeStoredLinks';
 import { ImportedSessionHash1764300000000 } from './1764300000000-ImportedSessionHash';
+import { DaemonState1764400000000 } from './1764400000000-DaemonState';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -9,6 +10,7 @@ export const migrations = [
   AccountConnectionSettings1764100000000,
   NormalizeStoredLinks1764200000000,
   ImportedSessionHash1764300000000,
+  DaemonState1764400000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);

@@ -1,0 +1,102 @@
+/**
+ * Which process drives which account. Each daemon holds one dedicated connection and takes a
+ * session-level advisory lock per account it drives (pg_try_advisory_lock(LOCK_CLASS, account
+ * id)). Telegram refuses one session used by two processes (AUTH_KEY_DUPLICATED), so one
+ * account is only ever driven by one process; a process that dies loses its connection, and
+ * with it its locks, and another process takes the accounts over on its next round.
+ *
+ * The lock is also a fence: reservePostSlot({ lockHolderPid }) checks in the same statement that
+ * the lock is still held by that connection.
+ */
+import pg from 'pg';
+import type { PostgresConnection } from '../config';
+import { utcTimestampTypes } from './postgresTypes';
+
+/** First key of the daemon's advisory locks ("lx" in ASCII); the second is the account id. */
+export const ACCOUNT_LOCK_CLASS = 0x6c78;
+
+/** SQL: the connection with backend pid :lockHolderPid holds account `a`'s lock. */
+export const accountLockHeldSql = (a: string) =>
+  `EXISTS (SELECT 1 FROM pg_locks l
+            WHERE l.locktype = 'advisory' AND l.classid = ${ACCOUNT_LOCK_CLASS} AND l.objid = ${a}.id
+              AND l.objsubid = 2 AND l.granted AND l.pid = CAST(:lockHolderPid AS integer))`;
+
+export class AccountLocks {
+  private client: pg.Client | undefined;
+  private pid: number | undefined;
+  private readonly held = new Set<number>();
+
+  constructor(private readonly connection: PostgresConnection) {}
+
+  /** The backend pid holding the locks; undefined while not connected. */
+  get holderPid(): number | undefined {
+    return this.pid;
+  }
+
+  heldAccounts(): number[] {
+    return [...this.held];
+  }
+
+  holds(accountId: number): boolean {
+    return this.held.has(accountId);
+  }
+
+  /** Connects the lock connection if needed. A new connection holds no lock. */
+  private async ensureConnected(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client({
+      ...this.connection,
+      password: this.connection.password ?? '',
+      ssl: this.connection.ssl === false ? false : { rejectUnauthorized: this.connection.ssl === 'verify' },
+      types: utcTimestampTypes,
+      application_name: 'lexus account locks',
+      keepAlive: true,
+      // The server notices a vanished process (and frees its accounts) within about 30 s.
+      options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
+    });
+    client.on('error', () => this.lost());
+    client.on('end', () => this.lost());
+    await client.connect();
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    this.client = client;
+    this.pid = rows[0]!.pid;
+    return client;
+  }
+
+  /** The connection is gone: so are the locks. */
+  private lost(): void {
+    this.client = undefined;
+    this.pid = undefined;
+    this.held.clear();
+  }
+
+  /**
+   * Tries to take the lock of each account not held yet; returns the accounts held now. Throws
+   * when the database cannot be reached (nothing is held then).
+   */
+  async acquire(accountIds: number[]): Promise<number[]> {
+    const client = await this.ensureConnected();
+    const wanted = accountIds.filter((id) => !this.held.has(id));
+    if (wanted.length > 0) {
+      const { rows } = await client.query<{ id: number; got: boolean }>(
+        'SELECT id, pg_try_advisory_lock($1, id) AS got FROM unnest($2::int[]) AS id',
+        [ACCOUNT_LOCK_CLASS, wanted],
+      );
+      for (const row of rows) if (row.got) this.held.add(row.id);
+    }
+    return this.heldAccounts();
+  }
+
+  /** Gives one account up (it is gone or banned). */
+  async release(accountId: number): Promise<void> {
+    if (!this.held.delete(accountId) || !this.client) return;
+    await this.client.query('SELECT pg_advisory_unlock($1, $2)', [ACCOUNT_LOCK_CLASS, accountId]).catch(() => undefined);
+  }
+
+  /** Gives every account up and closes the connection. */
+  async close(): Promise<void> {
+    const client = this.client;
+    this.lost();
+    if (client) await client.end().catch(() => undefined);
+  }
+}
