@@ -111,7 +111,7 @@ describe('the migrations', () => {
       ...before,
       accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null, status_reason: null })),
       targets: (before.targets as Record<string, unknown>[])
-        .map((t) => ({ ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null }))
+        .map((t): Record<string, unknown> => ({ ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null }))
         .map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });
     expect(seedColumnsOnly(await describeSchema(t))).toEqual(schemaBefore);
