@@ -36,6 +36,29 @@ export interface Config {
   dataDir: string;
   /** TG_API_ID / TG_API_HASH, for accounts without their own (both set, or neither). */
   telegram: { apiId: number | null; apiHash: string | null };
+  daemon: DaemonSettings;
+}
+
+/** How the posting daemon paces itself (`lexus start`). */
+export interface DaemonSettings {
+  niches: string[];
+  /** Random pause between two actions of one account. */
+  actionDelayMs: { min: number; max: number };
+  /** Accounts acting at the same moment, at most. */
+  maxParallelAccounts: number;
+  joinsPerAccountPerDay: number;
+  /** Hours between two posts in one group. */
+  groupMinGapMs: number;
+  /** No joins or posts from `start` to `end` o'clock (local hours in `timeZone`); null: off. */
+  quietHours: { start: number; end: number } | null;
+  timeZone: string;
+  /** How long an account limited by Telegram (PEER_FLOOD) pauses. */
+  peerFloodPauseMs: number;
+  messagesFile: string;
+  /** Folder the messages' photo paths are relative to (their lexus_assets/ is in it). */
+  baseDir: string;
+  /** How long SIGTERM waits for the action in flight. */
+  shutdownGraceMs: number;
 }
 
 export interface ConfigProblem {
@@ -69,6 +92,17 @@ export const CONFIG_VARIABLES = {
   LEXUS_DATA_DIR: "folder of the old system's files for `lexus import`; default the current directory",
   TG_API_ID: 'Telegram API id (my.telegram.org) for accounts imported without their own; default none',
   TG_API_HASH: 'Telegram API hash that goes with TG_API_ID; default none',
+  LEXUS_NICHES: 'niches the daemon joins and posts in, comma-separated; default ukraine_cars',
+  LEXUS_ACTION_DELAY_S: 'random pause between two actions of one account, MIN-MAX seconds; default 30-90',
+  LEXUS_MAX_PARALLEL_ACCOUNTS: 'accounts acting at the same moment, at most; default 5',
+  LEXUS_JOINS_PER_DAY: 'joins per account per UTC day; default 10',
+  LEXUS_GROUP_MIN_GAP_HOURS: 'hours between two posts in one group; default 4',
+  LEXUS_QUIET_HOURS: 'no joins or posts in these hours, e.g. 23-07 (in LEXUS_TIMEZONE); default off',
+  LEXUS_TIMEZONE: 'time zone of LEXUS_QUIET_HOURS; default Europe/Kyiv',
+  LEXUS_PEER_FLOOD_PAUSE_HOURS: 'pause of an account Telegram limits (PEER_FLOOD); default 24',
+  LEXUS_MESSAGES_FILE: 'the ad variants; default config/messages/cars/messages.json',
+  LEXUS_BASE_DIR: 'folder the photo paths of the messages are relative to; default the current directory',
+  LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -106,6 +140,45 @@ const envSchema = z.object({
   LEXUS_DATA_DIR: z.string().default('.'),
   TG_API_ID: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').positive('must be a positive whole number').optional(),
   TG_API_HASH: z.string().regex(/^[0-9a-f]{32}$/i, 'must be 32 hexadecimal characters').optional(),
+  LEXUS_NICHES: z
+    .string()
+    .default('ukraine_cars')
+    .transform((v) => [...new Set(v.split(',').map((n) => n.trim()).filter(Boolean))])
+    .refine((v) => v.length > 0, 'must name at least one niche'),
+  LEXUS_ACTION_DELAY_S: z
+    .string()
+    .default('30-90')
+    .transform((v) => /^(\d+)\s*-\s*(\d+)$/.exec(v) ?? /^(\d+)()$/.exec(v))
+    .refine((m) => m !== null, 'must be MIN-MAX seconds, e.g. 30-90')
+    .transform((m) => ({ min: Number(m![1]) * 1000, max: Number(m![2] || m![1]) * 1000 }))
+    .refine((d) => d.min <= d.max, 'MIN must not be more than MAX'),
+  LEXUS_MAX_PARALLEL_ACCOUNTS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(5),
+  LEXUS_JOINS_PER_DAY: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, 'must not be negative').max(50, 'must be at most 50').default(10),
+  LEXUS_GROUP_MIN_GAP_HOURS: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24, 'must be at most 24').default(4),
+  LEXUS_QUIET_HOURS: z
+    .string()
+    .regex(/^([01]?\d|2[0-3])-([01]?\d|2[0-3])$/, 'must be START-END hours, e.g. 23-07')
+    .transform((v) => {
+      const [start, end] = v.split('-').map(Number) as [number, number];
+      return { start, end };
+    })
+    .refine((q) => q.start !== q.end, 'START and END must differ')
+    .optional(),
+  LEXUS_TIMEZONE: z
+    .string()
+    .default('Europe/Kyiv')
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone, e.g. Europe/Kyiv'),
+  LEXUS_PEER_FLOOD_PAUSE_HOURS: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(24 * 30, 'must be at most 720').default(24),
+  LEXUS_MESSAGES_FILE: z.string().default('config/messages/cars/messages.json'),
+  LEXUS_BASE_DIR: z.string().default('.'),
+  LEXUS_SHUTDOWN_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(20),
 });
 
 /** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
@@ -223,6 +296,19 @@ export function loadConfig(
     inDocker,
     dataDir: path.resolve(cwd, v.LEXUS_DATA_DIR),
     telegram: { apiId: v.TG_API_ID ?? null, apiHash: v.TG_API_HASH ?? null },
+    daemon: {
+      niches: v.LEXUS_NICHES,
+      actionDelayMs: v.LEXUS_ACTION_DELAY_S,
+      maxParallelAccounts: v.LEXUS_MAX_PARALLEL_ACCOUNTS,
+      joinsPerAccountPerDay: v.LEXUS_JOINS_PER_DAY,
+      groupMinGapMs: v.LEXUS_GROUP_MIN_GAP_HOURS * 3_600_000,
+      quietHours: v.LEXUS_QUIET_HOURS ?? null,
+      timeZone: v.LEXUS_TIMEZONE,
+      peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * 3_600_000,
+      messagesFile: path.resolve(cwd, v.LEXUS_MESSAGES_FILE),
+      baseDir: path.resolve(cwd, v.LEXUS_BASE_DIR),
+      shutdownGraceMs: v.LEXUS_SHUTDOWN_GRACE_S * 1000,
+    },
   };
 }
 

@@ -1,0 +1,255 @@
+/**
+ * The daemon's own database operations, beside the seed's API in DbManager: the join queue,
+ * what happens to an account or a group after Telegram's answer, and crash recovery. Each is one
+ * function with its SQL in full; "now" comes from the caller's clock.
+ */
+import type { DataSource } from 'typeorm';
+import { DEFAULT_NICHE, TODAY_UTC_SQL, accountMayActSql } from '../rules';
+import { sqlTime } from './postgresTypes';
+import { sql, type Runner } from './sql';
+
+export interface DrivableAccount {
+  id: number;
+  sessionName: string;
+  sessionString: string;
+  apiId: number | null;
+  apiHash: string | null;
+  proxy: string | null;
+  boundGroups: number;
+}
+
+/** Accounts a daemon may drive: not banned, with a session. Fewest bound groups first (joins go to them). */
+export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[]> {
+  const { rows } = await sql<{ id: number; session_name: string; session_string: string; api_id: number | null; api_hash: string | null; proxy: string | null; bound: number }>(
+    db,
+    `SELECT a.id, a.session_name, a.session_string, a.api_id, a.api_hash, a.proxy,
+            (SELECT count(*)::int FROM targets t WHERE t.assigned_account_id = a.id) AS bound
+       FROM accounts a
+      WHERE COALESCE(a.status, 'active') IN ('active', 'flood_wait') AND a.session_string IS NOT NULL
+      ORDER BY bound, a.id`,
+  );
+  return rows.map((r) => ({
+    id: r.id, sessionName: r.session_name, sessionString: r.session_string, apiId: r.api_id, apiHash: r.api_hash, proxy: r.proxy, boundGroups: r.bound,
+  }));
+}
+
+/** Whether the account may talk to Telegram now (rule 4), as the database sees it. */
+export async function accountMayAct(db: Runner, accountId: number, now: Date): Promise<boolean> {
+  const { rows } = await sql<{ ok: boolean }>(db, `SELECT ${accountMayActSql('a')} AS ok FROM accounts a WHERE a.id = :accountId`, {
+    accountId,
+    now: sqlTime(now),
+  });
+  return rows[0]?.ok ?? false;
+}
+
+/**
+ * A crashed process may have left reservations of this account unsettled: the post may or may
+ * not have gone out, so they become 'unknown' and stay counted (never re-sent blindly).
+ * Run when a process takes the account over.
+ */
+export async function markAbandonedSlotsUnknown(db: Runner, accountId: number, now: Date): Promise<number> {
+  const { rows } = await sql<{ target_id: number }>(
+    db,
+    `UPDATE post_history
+        SET status = 'unknown', error_message = 'the process stopped between reserving and settling this post'
+      WHERE account_id = :accountId AND status = 'pending'
+      RETURNING target_id`,
+    { accountId },
+  );
+  if (rows.length > 0) {
+    await sql(db, `UPDATE targets SET last_post_at = GREATEST(last_post_at, CAST(:now AS timestamp)) WHERE id = ANY(CAST(:ids AS int[]))`, {
+      ids: rows.map((r) => r.target_id),
+      now: sqlTime(now),
+    });
+  }
+  return rows.length;
+}
+
+/** Joins this account tried since today's UTC midnight, and whether Telegram said it is in too many chats. */
+export async function joinBudgetUsed(db: Runner, accountId: number, now: Date): Promise<{ joinsToday: number; tooManyChannelsRecently: boolean }> {
+  const { rows } = await sql<{ joins: number; too_many: boolean }>(
+    db,
+    `SELECT count(*) FILTER (WHERE created_at >= ${TODAY_UTC_SQL})::int AS joins,
+            bool_or(outcome = 'too_many_channels' AND created_at > CAST(:now AS timestamp) - interval '24 hours') AS too_many
+       FROM join_history WHERE account_id = :accountId`,
+    { accountId, now: sqlTime(now) },
+  );
+  return { joinsToday: rows[0]?.joins ?? 0, tooManyChannelsRecently: rows[0]?.too_many ?? false };
+}
+
+export interface JoinClaim {
+  targetId: number;
+  link: string;
+}
+
+/**
+ * Claims one group for this account to join: first one it claimed before and must finish (a
+ * join whose answer was lost, a join request due to be asked again), else a new group of its
+ * niches nobody claimed. One statement; SKIP LOCKED so that several daemons never wait on each
+ * other. The claim is what keeps any other account away from the group.
+ */
+export async function claimJoinTarget(db: Runner, accountId: number, niches: string[], now: Date): Promise<JoinClaim | null> {
+  const { rows } = await sql<{ id: number; link: string }>(
+    db,
+    `UPDATE targets SET join_claimed_by = :accountId, updated_at = CAST(:now AS timestamp)
+      WHERE id = (
+        SELECT id FROM targets
+         WHERE status IN ('new', 'requested') AND assigned_account_id IS NULL AND joined_at IS NULL
+           AND niche = ANY(CAST(:niches AS text[]))
+           AND (join_claimed_by IS NULL OR join_claimed_by = :accountId)
+           AND (join_retry_at IS NULL OR join_retry_at <= CAST(:now AS timestamp))
+         ORDER BY (join_claimed_by IS NOT NULL) DESC, id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+      RETURNING id, link`,
+    { accountId, niches: niches.length ? niches : [DEFAULT_NICHE], now: sqlTime(now) },
+  );
+  const row = rows[0];
+  return row ? { targetId: row.id, link: row.link } : null;
+}
+
+export async function recordJoinAttempt(db: Runner, accountId: number, targetId: number, outcome: string, errorMessage: string | null, now: Date): Promise<void> {
+  await sql(
+    db,
+    `INSERT INTO join_history (account_id, target_id, outcome, error_message, created_at)
+     VALUES (:accountId, :targetId, :outcome, :errorMessage, CAST(:now AS timestamp))`,
+    { accountId, targetId, outcome, errorMessage, now: sqlTime(now) },
+  );
+}
+
+/** The group's Telegram id and title, learnt when joining. */
+export async function setTargetIdentity(db: Runner, targetId: number, telegramId: string | null, title: string | null, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET telegram_id = COALESCE(CAST(:telegramId AS bigint), telegram_id), title = COALESCE(:title, title),
+            updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId`,
+    { targetId, telegramId, title, now: sqlTime(now) },
+  );
+}
+
+/**
+ * The claim goes back: this account will not join the group now (its FloodWait, its chat
+ * limit), and another account may. Only for joins that certainly did not happen.
+ */
+export async function releaseJoinClaim(db: Runner, targetId: number, accountId: number, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET join_claimed_by = NULL, updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND join_claimed_by = :accountId AND status = 'new'`,
+    { targetId, accountId, now: sqlTime(now) },
+  );
+}
+
+/** A join request waits for an admin: ask again (by the same account only) after `retryAt`. */
+export async function markJoinRequested(db: Runner, targetId: number, accountId: number, retryAt: Date, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET status = 'requested', status_reason = 'join request sent; an admin must approve it',
+            join_claimed_by = :accountId, join_retry_at = CAST(:retryAt AS timestamp), updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND assigned_account_id IS NULL`,
+    { targetId, accountId, retryAt: sqlTime(retryAt), now: sqlTime(now) },
+  );
+}
+
+/** Retry a join later (a transient failure): the claim stays with this account. */
+export async function postponeJoin(db: Runner, targetId: number, retryAt: Date, now: Date): Promise<void> {
+  await sql(db, `UPDATE targets SET join_retry_at = CAST(:retryAt AS timestamp), updated_at = CAST(:now AS timestamp) WHERE id = :targetId`, {
+    targetId,
+    retryAt: sqlTime(retryAt),
+    now: sqlTime(now),
+  });
+}
+
+/**
+ * The group is done with for good: 'error' (the link leads nowhere) or 'banned' (it banned us, is
+ * read-only, private). No account ever tries it again: that would get around the group's decision.
+ */
+export async function closeTarget(db: Runner, targetId: number, status: 'error' | 'banned', reason: string, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET status = :status, status_reason = :reason, join_retry_at = NULL, updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId`,
+    { targetId, status, reason, now: sqlTime(now) },
+  );
+}
+
+/** Slow mode: the group takes no post before `until`. */
+export async function setTargetSlowMode(db: Runner, targetId: number, until: Date, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:until AS timestamp)), updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId`,
+    { targetId, until: sqlTime(until), now: sqlTime(now) },
+  );
+}
+
+/** A dead session (revoked, deactivated, duplicated): the account stops until `lexus login`. */
+export async function banAccount(db: Runner, accountId: number, reason: string, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`,
+    { accountId, reason, now: sqlTime(now) },
+  );
+}
+
+export async function setAccountStatusReason(db: Runner, accountId: number, reason: string | null, now: Date): Promise<void> {
+  await sql(db, `UPDATE accounts SET status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`, {
+    accountId,
+    reason,
+    now: sqlTime(now),
+  });
+}
+
+/** The text of the last post sent (or maybe sent) to a group, to rotate variants. */
+export async function lastMessageSentTo(db: Runner, targetId: number): Promise<string | null> {
+  const { rows } = await sql<{ message_content: string | null }>(
+    db,
+    `SELECT message_content FROM post_history
+      WHERE target_id = :targetId AND status IN ('success', 'unknown', 'pending') AND message_content IS NOT NULL
+      ORDER BY created_at DESC, id DESC LIMIT 1`,
+    { targetId },
+  );
+  return rows[0]?.message_content ?? null;
+}
+
+/** What a pending slot will send, written before sending so that history says it even after a crash. */
+export async function describeSlot(db: Runner, slotId: number, messageContent: string, photoPath: string | null): Promise<void> {
+  await sql(db, `UPDATE post_history SET message_content = :messageContent, photo_path = :photoPath WHERE id = :slotId AND status = 'pending'`, {
+    slotId,
+    messageContent,
+    photoPath,
+  });
+}
+
+export interface DailySummary {
+  day: string;
+  postsByAccount: Record<string, number>;
+  joins: number;
+  floodWaits: number;
+  groupsLost: number;
+}
+
+/** The UTC day before `now`: posts per account, joins, FloodWaits, groups that banned us. */
+export async function summarizeDay(db: DataSource, now: Date): Promise<DailySummary> {
+  const params = { now: sqlTime(now) };
+  const day = `${TODAY_UTC_SQL} - interval '1 day'`;
+  const { rows: posts } = await sql<{ session_name: string; n: number }>(
+    db,
+    `SELECT a.session_name, count(*)::int AS n FROM post_history h JOIN accounts a ON a.id = h.account_id
+      WHERE h.status = 'success' AND h.created_at >= ${day} AND h.created_at < ${TODAY_UTC_SQL}
+      GROUP BY a.session_name ORDER BY a.session_name`,
+    params,
+  );
+  const { rows: counts } = await sql<{ joins: number; waits: number; lost: number; day: string }>(
+    db,
+    `SELECT (SELECT count(*)::int FROM join_history WHERE outcome IN ('joined', 'already_member') AND created_at >= ${day} AND created_at < ${TODAY_UTC_SQL}) AS joins,
+            (SELECT count(*)::int FROM post_history WHERE status = 'flood_wait' AND created_at >= ${day} AND created_at < ${TODAY_UTC_SQL})
+              + (SELECT count(*)::int FROM join_history WHERE outcome = 'account_flood_wait' AND created_at >= ${day} AND created_at < ${TODAY_UTC_SQL}) AS waits,
+            (SELECT count(*)::int FROM targets WHERE status = 'banned' AND updated_at >= ${day} AND updated_at < ${TODAY_UTC_SQL}) AS lost,
+            to_char(${day}, 'YYYY-MM-DD') AS day`,
+    params,
+  );
+  const c = counts[0]!;
+  return { day: c.day, postsByAccount: Object.fromEntries(posts.map((p) => [p.session_name, p.n])), joins: c.joins, floodWaits: c.waits, groupsLost: c.lost };
+}

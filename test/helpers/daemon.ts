@@ -1,0 +1,85 @@
+/** A daemon on the test database, the fake Telegram and the test's manual clock. */
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { DaemonSettings } from '../../src/config';
+import { AccountLocks } from '../../src/db/accountLocks';
+import { Daemon } from '../../src/daemon/daemon';
+import { loadMessages } from '../../src/daemon/messages';
+import { createLogger } from '../../src/logger';
+import { FakeTelegram } from '../../src/telegram/fakeGateway';
+import type { TestDatabase } from './database';
+
+export const EXAMPLES = path.resolve(__dirname, '../../examples');
+
+export const TEST_SETTINGS: DaemonSettings = {
+  niches: ['ukraine_cars'],
+  actionDelayMs: { min: 30_000, max: 90_000 },
+  maxParallelAccounts: 5,
+  joinsPerAccountPerDay: 10,
+  groupMinGapMs: 4 * 3_600_000,
+  quietHours: null,
+  timeZone: 'Europe/Kyiv',
+  peerFloodPauseMs: 24 * 3_600_000,
+  messagesFile: path.join(EXAMPLES, 'config/messages/cars/messages.json'),
+  baseDir: EXAMPLES,
+  shutdownGraceMs: 20_000,
+};
+
+/** A small deterministic generator (mulberry32). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface DaemonHarness {
+  daemon: Daemon;
+  fake: FakeTelegram;
+  logs: Record<string, unknown>[];
+  /** Runs the daemon for `ms` of virtual time, jumping from one due action to the next. */
+  runFor(ms: number): Promise<void>;
+}
+
+export function makeDaemon(t: TestDatabase, options: { settings?: Partial<DaemonSettings>; fake?: FakeTelegram; seed?: number } = {}): DaemonHarness {
+  const settings = { ...TEST_SETTINGS, ...options.settings };
+  const fake = options.fake ?? new FakeTelegram({ clock: t.clock });
+  const logs: Record<string, unknown>[] = [];
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _e, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
+        done();
+      },
+    }),
+  });
+  const daemon = new Daemon({
+    dataSource: t.dataSource,
+    locks: new AccountLocks(t.connection),
+    gateway: fake,
+    clock: t.clock,
+    log,
+    settings,
+    messages: loadMessages(settings.messagesFile, settings.baseDir),
+    random: seeded(options.seed ?? 1),
+  });
+  return {
+    daemon,
+    fake,
+    logs,
+    async runFor(ms: number) {
+      const end = t.clock.now().getTime() + ms;
+      while (t.clock.now().getTime() < end) {
+        await daemon.tick();
+        await daemon.idle();
+        const next = Math.min(daemon.nextWakeAt() ?? Infinity, t.clock.now().getTime() + 15 * 60_000, end);
+        t.clock.set(new Date(Math.max(next, t.clock.now().getTime() + 1_000)));
+      }
+    },
+  };
+}
