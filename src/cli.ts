@@ -8,6 +8,14 @@ import { ConfigError, EXIT_CONFIG, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './db/database';
 import { summarizeFleet } from './db/fleetSummary';
+import { AccountLocks } from './db/accountLocks';
+import { Daemon } from './daemon/daemon';
+import { MessagesError, loadMessages } from './daemon/messages';
+import { runDaemon } from './daemon/run';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './rules';
+import { FakeTelegram } from './telegram/fakeGateway';
+import type { TelegramGateway } from './telegram/gateway';
+import { GramjsGateway } from './telegram/gramjsGateway';
 import path from 'node:path';
 import { systemClock } from './clock';
 import { formatFinding } from './import/findings';
@@ -73,22 +81,56 @@ async function migrateCommand(ctx: Context): Promise<number> {
 }
 
 async function startCommand(ctx: Context): Promise<number> {
-  const { log } = ctx;
+  const { log, config } = ctx;
+  const settings = config.daemon;
   const db = await open(ctx, 'lexus start');
+  let messages;
   try {
-    const fleet = await summarizeFleet(db.dataSource);
-    log.info({ event: 'startup.summary', accounts: fleet.accountsByStatus, targets: fleet.targetsByStatus }, 'fleet at start-up');
-    if (fleet.accountCount === 0) {
-      log.warn(
-        { event: 'startup.no_accounts' },
-        'no accounts are configured yet. Next step: import the old system\'s files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`).',
-      );
-    }
-    log.info({ event: 'startup.done' }, 'database checked; the join/warm-up/post loop is not part of this version yet, exiting');
-  } finally {
+    messages = loadMessages(settings.messagesFile, settings.baseDir);
+  } catch (error) {
     await db.close();
+    if (!(error instanceof MessagesError)) throw error;
+    process.stderr.write(`lexus: the messages are not usable:\n  ${error.problems.join('\n  ')}\n`);
+    return EXIT_CONFIG;
   }
-  return EXIT_OK;
+  const fleet = await summarizeFleet(db.dataSource);
+  log.info(
+    {
+      event: 'startup.summary',
+      accounts: fleet.accountsByStatus,
+      targets: fleet.targetsByStatus,
+      niches: settings.niches,
+      limits: { posts_per_group_per_day: GROUP_DAILY_POST_LIMIT, posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT, joins_per_account_per_day: settings.joinsPerAccountPerDay, warmup_hours: WARMUP_HOURS, group_min_gap_hours: settings.groupMinGapMs / 3_600_000 },
+      variants: messages.length,
+    },
+    `starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants`,
+  );
+  if ((fleet.accountsByStatus.active ?? 0) + (fleet.accountsByStatus.flood_wait ?? 0) === 0) {
+    log.warn(
+      { event: 'startup.no_accounts' },
+      "no usable account yet: import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`); the daemon keeps running and picks accounts up when they appear",
+    );
+  }
+  let gateway: TelegramGateway;
+  if (settings.fakeTelegram) {
+    log.warn({ event: 'startup.fake_telegram' }, 'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted');
+    gateway = new FakeTelegram({ clock: systemClock, latencyMs: 200 });
+  } else {
+    gateway = new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log });
+  }
+  const daemon = new Daemon({ dataSource: db.dataSource, locks: new AccountLocks(db.connection), gateway, clock: systemClock, log, settings, messages });
+  return new Promise<number>((resolve) => {
+    runDaemon({
+      daemon,
+      clock: systemClock,
+      log,
+      graceMs: settings.shutdownGraceMs,
+      onExit: async (code) => {
+        await db.close();
+        resolve(code);
+      },
+    });
+  });
 }
 
 interface ImportOptions {

@@ -59,6 +59,8 @@ export interface DaemonSettings {
   baseDir: string;
   /** How long SIGTERM waits for the action in flight. */
   shutdownGraceMs: number;
+  /** Talk to the in-memory fake Telegram instead of the real one (trying the daemon out). */
+  fakeTelegram: boolean;
 }
 
 export interface ConfigProblem {
@@ -103,6 +105,7 @@ export const CONFIG_VARIABLES = {
   LEXUS_MESSAGES_FILE: 'the ad variants; default config/messages/cars/messages.json',
   LEXUS_BASE_DIR: 'folder the photo paths of the messages are relative to; default the current directory',
   LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
+  LEXUS_FAKE_TELEGRAM: '1: the daemon talks to an in-memory fake Telegram (nothing reaches Telegram), to try it without accounts; default 0',
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -179,6 +182,7 @@ const envSchema = z.object({
   LEXUS_MESSAGES_FILE: z.string().default('config/messages/cars/messages.json'),
   LEXUS_BASE_DIR: z.string().default('.'),
   LEXUS_SHUTDOWN_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(20),
+  LEXUS_FAKE_TELEGRAM: z.enum(['0', '1']).default('0'),
 });
 
 /** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
@@ -308,6 +312,7 @@ export function loadConfig(
       messagesFile: path.resolve(cwd, v.LEXUS_MESSAGES_FILE),
       baseDir: path.resolve(cwd, v.LEXUS_BASE_DIR),
       shutdownGraceMs: v.LEXUS_SHUTDOWN_GRACE_S * 1000,
+      fakeTelegram: v.LEXUS_FAKE_TELEGRAM === '1',
     },
   };
 }

@@ -75,6 +75,8 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
 
 export interface Database {
   dataSource: DataSource;
+  /** Where it connects (secrets included: never log it). */
+  connection: PostgresConnection;
   /** Where the data lives, without the password. */
   description: string;
   /** Set when an embedded server backs this database. */
@@ -134,6 +136,7 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
   let closed = false;
   return {
     dataSource,
+    connection,
     description: describeDatabase(config.database),
     embedded,
     migrationsRun,

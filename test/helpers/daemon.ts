@@ -23,6 +23,7 @@ export const TEST_SETTINGS: DaemonSettings = {
   messagesFile: path.join(EXAMPLES, 'config/messages/cars/messages.json'),
   baseDir: EXAMPLES,
   shutdownGraceMs: 20_000,
+  fakeTelegram: false,
 };
 
 /** A small deterministic generator (mulberry32). */
