@@ -105,12 +105,6 @@ async function startCommand(ctx: Context): Promise<number> {
     },
     `starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants`,
   );
-  if ((fleet.accountsByStatus.active ?? 0) + (fleet.accountsByStatus.flood_wait ?? 0) === 0) {
-    log.warn(
-      { event: 'startup.no_accounts' },
-      "no usable account yet: import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`); the daemon keeps running and picks accounts up when they appear",
-    );
-  }
   let gateway: TelegramGateway;
   if (settings.fakeTelegram) {
     log.warn({ event: 'startup.fake_telegram' }, 'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted');
@@ -130,6 +124,12 @@ async function startCommand(ctx: Context): Promise<number> {
         resolve(code);
       },
     });
+    if ((fleet.accountsByStatus.active ?? 0) + (fleet.accountsByStatus.flood_wait ?? 0) === 0) {
+      log.warn(
+        { event: 'startup.no_accounts' },
+        "no usable account yet: import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`); the daemon keeps running and picks accounts up when they appear",
+      );
+    }
   });
 }
 

