@@ -10,6 +10,7 @@ import bigInt from 'big-integer';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger';
 import { encodeTelethonStringSession } from '../src/import/telethonSession';
+import { LogLevel } from 'telegram/extensions/Logger';
 import { GramjsGateway, GramjsLogger, type GatewayTimeouts } from '../src/telegram/gramjsGateway';
 import type { AccountCredentials } from '../src/telegram/gateway';
 
@@ -26,7 +27,11 @@ const updatesWith = (chat: Api.Channel) => new Api.Updates({ updates: [], users:
 
 type Answer = (request: Api.AnyRequest) => unknown;
 
-function harness(answer: Answer, options: { timeouts?: Partial<GatewayTimeouts>; account?: Partial<AccountCredentials>; logLines?: string[] } = {}) {
+function harness(
+  answer: Answer,
+  options: { timeouts?: Partial<GatewayTimeouts>; account?: Partial<AccountCredentials>; logLines?: string[]; connect?: () => Promise<boolean> } = {},
+) {
+  const destroyed: TelegramClient[] = [];
   const requests: Api.AnyRequest[] = [];
   const clients: TelegramClient[] = [];
   const record = async (request: Api.AnyRequest) => {
@@ -47,16 +52,18 @@ function harness(answer: Answer, options: { timeouts?: Partial<GatewayTimeouts>;
     createClient: (session, apiId, apiHash, params) => {
       const client = new TelegramClient(session, apiId, apiHash, params);
       // The network: no socket is opened, every request is recorded and answered.
-      client.connect = async () => true;
+      client.connect = options.connect ?? (async () => true);
       client.invoke = record as TelegramClient['invoke'];
       client.getSender = (async () => ({ send: record, isConnected: () => true })) as unknown as TelegramClient['getSender'];
-      client.destroy = async () => undefined;
+      client.destroy = async () => {
+        destroyed.push(client);
+      };
       clients.push(client);
       return client;
     },
   });
   const session = gateway.session({ ...ACCOUNT, ...options.account });
-  return { session, requests, clients };
+  return { session, requests, clients, destroyed };
 }
 
 const me = () => [new Api.User({ id: bigInt(42), accessHash: bigInt(1), self: true, username: 'lexus_seller' })];
@@ -216,14 +223,72 @@ describe('the GramJS gateway', () => {
     expect(await missing.session.post({ link: '@g_one' }, { text: 'x', photoPath: '/nonexistent/photo.jpg' })).toMatchObject({ kind: 'misconfigured' });
   });
 
-  it('routes GramJS\'s own log lines into ours', async () => {
+  it('routes GramJS\'s own log lines into ours, and never lets it print raw errors itself', async () => {
     const lines: string[] = [];
     const { session, clients } = harness(() => me(), { logLines: lines });
     await session.connect();
     const gramjsLog = (clients[0] as unknown as { _log: GramjsLogger })._log;
     expect(gramjsLog).toBeInstanceOf(GramjsLogger);
+    // GramJS prints error objects with console.error only when its logger "can send" errors.
+    expect(gramjsLog.canSend(LogLevel.ERROR)).toBe(false);
+    gramjsLog.warn('Unexpected answer from the server');
     gramjsLog.warn('Disconnecting from 149.154.167.51');
-    const entry = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'Disconnecting from 149.154.167.51');
-    expect(entry).toMatchObject({ level: 'warn', event: 'gramjs', account: 'lexus_kyiv_1' });
+    gramjsLog.error('Socket closed');
+    const entries = lines.map((l) => JSON.parse(l));
+    expect(entries.find((l) => l.msg === 'Unexpected answer from the server')).toMatchObject({ level: 'warn', event: 'gramjs', account: 'lexus_kyiv_1' });
+    expect(entries.find((l) => l.msg === 'Disconnecting from 149.154.167.51')).toMatchObject({ level: 'debug' });
+    expect(entries.find((l) => l.msg === 'Socket closed')).toMatchObject({ level: 'error' });
+  });
+
+  it('a FloodWait while uploading the photo is reported, not slept through', async () => {
+    const { session, requests } = harness((r) => {
+      if (r instanceof Api.contacts.ResolveUsername) return new Api.contacts.ResolvedPeer({ peer: new Api.PeerChannel({ channelId: bigInt(60) }), chats: [channel(60, { left: false })], users: [] });
+      if (r instanceof Api.upload.SaveFilePart) return errors.RPCMessageToError(new Api.RpcError({ errorCode: 420, errorMessage: 'FLOOD_WAIT_2' }), r);
+      return me();
+    });
+    expect(await session.post({ link: '@g_one' }, { text: 'x', photoPath: PHOTO })).toEqual({ kind: 'account_flood_wait', seconds: 2, error: 'FLOOD_WAIT_2' });
+    expect(requests.some((r) => r instanceof Api.messages.SendMedia)).toBe(false);
+  });
+
+  it('a connection GramJS gives up on is transient, and the client is dropped', async () => {
+    const { session, clients, destroyed } = harness(() => me(), { connect: async () => false });
+    expect(await session.connect()).toEqual({ kind: 'transient', error: 'cannot reach Telegram (connection retries exhausted)', uncertain: false });
+    expect(destroyed).toEqual([clients[0]]);
+    // The next attempt builds a new client.
+    await session.connect();
+    expect(clients).toHaveLength(2);
+  });
+
+  it('a post that timed out drops the client, so nothing it started carries on', async () => {
+    const { session, clients, destroyed } = harness(
+      (r) => {
+        if (r instanceof Api.contacts.ResolveUsername) return new Api.contacts.ResolvedPeer({ peer: new Api.PeerChannel({ channelId: bigInt(62) }), chats: [channel(62, { left: false })], users: [] });
+        if (r instanceof Api.messages.SendMessage) return new Promise(() => undefined);
+        return me();
+      },
+      { timeouts: { postMs: 50 } },
+    );
+    await session.connect();
+    expect(await session.post({ link: '@g_one' }, { text: 'x', photoPath: null })).toMatchObject({ kind: 'transient', uncertain: true });
+    expect(destroyed).toEqual([clients[0]]);
+  });
+
+  it('a lookup that fails while posting never closes the group; a stale peer is looked up again', async () => {
+    let resolves = 0;
+    const { session } = harness((r) => {
+      if (r instanceof Api.contacts.ResolveUsername) {
+        resolves++;
+        if (r.username === 'renamed_group') return errors.RPCMessageToError(new Api.RpcError({ errorCode: 400, errorMessage: 'USERNAME_NOT_OCCUPIED' }), r);
+        return new Api.contacts.ResolvedPeer({ peer: new Api.PeerChannel({ channelId: bigInt(61) }), chats: [channel(61, { left: false })], users: [] });
+      }
+      if (r instanceof Api.messages.SendMessage) return errors.RPCMessageToError(new Api.RpcError({ errorCode: 400, errorMessage: 'PEER_ID_INVALID' }), r);
+      return me();
+    });
+    expect(await session.post({ link: '@renamed_group' }, { text: 'x', photoPath: null })).toEqual({
+      kind: 'transient', error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)', uncertain: false,
+    });
+    expect(await session.post({ link: '@g_two' }, { text: 'x', photoPath: null })).toEqual({ kind: 'transient', error: 'PEER_ID_INVALID', uncertain: false });
+    await session.post({ link: '@g_two' }, { text: 'x', photoPath: null });
+    expect(resolves).toBe(3);
   });
 });

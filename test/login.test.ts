@@ -84,7 +84,7 @@ describe('lexus login', () => {
     expect(await login(d, 'lexus_new', prompts)).toEqual({ accountId: 1, created: true, userId: '4242', username: 'lexus_seller' });
     expect(prompts.said).toEqual(['Wrong code, try again.']);
     expect(await t.query('SELECT session_name, phone, status, session_string FROM accounts')).toEqual([
-      { session_name: 'lexus_new', phone: null, status: 'active', session_string: NEW_SESSION },
+      { session_name: 'lexus_new', phone: '+380501112233', status: 'active', session_string: NEW_SESSION },
     ]);
     expect(fake.made).toEqual([{ apiId: 111, apiHash: 'a'.repeat(32), sessionString: '', proxy: null }]);
     expect(lines.join('')).not.toContain(NEW_SESSION);
@@ -112,6 +112,28 @@ describe('lexus login', () => {
       new LoginError('Telegram asks to wait 3600 s before trying again (FLOOD_WAIT_3600)'),
     );
     expect(await t.query('SELECT * FROM accounts')).toEqual([]);
+  });
+});
+
+describe('lexus login stops when nobody answers', () => {
+  it('does not send an old code again after the input is closed', async () => {
+    const fake = fakeTelegramLogin();
+    let codes = 0;
+    const prompts = scriptedPrompts({});
+    prompts.code = async () => {
+      codes++;
+      if (codes === 1) return '00000';
+      throw new Error('no answer: the input was closed');
+    };
+    await expect(login(deps(fake).deps, 'lexus_new', prompts)).rejects.toThrow('the login was abandoned (no answer)');
+    expect(codes).toBe(2);
+    expect(await t.query('SELECT * FROM accounts')).toEqual([]);
+  });
+
+  it('asks again for an empty answer', async () => {
+    const prompts = scriptedPrompts({ codes: ['', '12345'] });
+    await login(deps(fakeTelegramLogin()).deps, 'lexus_new', prompts);
+    expect(prompts.said).toEqual(['An answer is needed.']);
   });
 });
 

@@ -72,6 +72,12 @@ describe('the Telegram error table', () => {
     expect(classify(fromTelegram('CHAT_WRITE_FORBIDDEN', 403), true)).toMatchObject({ kind: 'group_refuses' });
   });
 
+  it('Telegram\'s own timeout (-503) and RANDOM_ID_DUPLICATE may mean the message went out', () => {
+    expect(classify(fromTelegram('Timeout', -503), true)).toEqual({ kind: 'transient', error: 'Timeout', uncertain: true });
+    expect(classify(fromTelegram('RANDOM_ID_DUPLICATE', 500), true)).toEqual({ kind: 'transient', error: 'RANDOM_ID_DUPLICATE', uncertain: true });
+    expect(classify(fromTelegram('PEER_ID_INVALID', 400), true)).toEqual({ kind: 'transient', error: 'PEER_ID_INVALID', uncertain: false });
+  });
+
   it('timeouts and network errors are transient, uncertain when the request may have gone out', () => {
     expect(classify(new TimeoutError('sendFile', 60000), true)).toEqual({ kind: 'transient', error: 'sendFile timed out after 60000 ms', uncertain: true });
     expect(classify(new Error('Not connected'), false)).toEqual({ kind: 'transient', error: 'Not connected', uncertain: false });

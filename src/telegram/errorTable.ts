@@ -36,7 +36,6 @@ export const TELEGRAM_ERRORS: Readonly<Record<string, Rule>> = {
   INVITE_HASH_INVALID: simple('link_dead'),
   INVITE_HASH_EXPIRED: simple('link_dead'),
   INVITE_HASH_EMPTY: simple('link_dead'),
-  PEER_ID_INVALID: simple('link_dead'),
   // The group refuses us.
   CHANNEL_PRIVATE: refuses('private'),
   CHANNEL_INVALID: refuses('removed'),
@@ -98,8 +97,12 @@ export function classifyTelegramError(error: unknown, context: ClassifyContext):
     if (rule) return rule(text, seconds);
     // 401 is Telegram's "unauthorized" family: whatever its text, the session cannot be used.
     if (error.code === 401) return { kind: 'session_dead', error: text };
-    // Telegram answered with an error we do not know: a 5xx may still have been executed.
-    return { kind: 'transient', error: text, uncertain: (error.code ?? 0) >= 500 && context.uncertain };
+    // RANDOM_ID_DUPLICATE: a message with this random id was sent already.
+    if (text === 'RANDOM_ID_DUPLICATE') return { kind: 'transient', error: text, uncertain: context.uncertain };
+    // Telegram answered with an error we do not know: a 5xx, or a negative code (Telegram's own
+    // timeout, -503), may still have been executed.
+    const serverSide = (error.code ?? 0) >= 500 || (error.code ?? 0) < 0;
+    return { kind: 'transient', error: text, uncertain: serverSide && context.uncertain };
   }
   return { kind: 'transient', error: text, uncertain: context.uncertain };
 }

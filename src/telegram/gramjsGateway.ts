@@ -11,13 +11,15 @@
  * - Posting: plain text (no parse mode, no link preview); a photo goes with sendFile and the text
  *   as its caption.
  */
-import { access } from 'node:fs/promises';
 import { Api, TelegramClient, utils } from 'telegram';
 import { Logger as GramjsBaseLogger, LogLevel } from 'telegram/extensions/Logger';
 import { StringSession } from 'telegram/sessions';
 import type { TelegramClientParams } from 'telegram/client/telegramBaseClient';
 import type { Logger } from '../logger';
-import { parseGroupLink } from '../links';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { generateRandomLong } from 'telegram/Helpers';
+import { parseGroupLink, type GroupLink } from '../links';
 import { classifyTelegramError, describeTelegramError } from './errorTable';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ConnectOutcome, Failure, JoinOutcome, PostOutcome } from './outcomes';
@@ -44,18 +46,32 @@ export interface GramjsGatewayOptions {
   createClient?: ClientFactory;
 }
 
-/** GramJS's log lines, into ours: its info is chatty (connections), so it becomes debug. */
+/**
+ * GramJS's log lines, into ours: its info is chatty (connections), so it becomes debug, and so do
+ * its warnings about ordinary disconnects. GramJS also prints raw errors with console.error
+ * whenever its logger "can send" errors, and those objects can hold a proxy's password: so this
+ * logger says it cannot, and takes GramJS's error lines through error() itself.
+ */
 export class GramjsLogger extends GramjsBaseLogger {
   constructor(private readonly target: Logger) {
     super(target.isLevelEnabled('debug') ? LogLevel.INFO : LogLevel.WARN);
   }
 
+  override canSend(level: LogLevel): boolean {
+    return level !== LogLevel.ERROR && super.canSend(level);
+  }
+
+  override error(message: string): void {
+    this.log(LogLevel.ERROR, message);
+  }
+
   override log(level: LogLevel, message: string): void {
     const fields = { event: 'gramjs' };
-    if (level === LogLevel.ERROR) this.target.error(fields, message);
-    else if (level === LogLevel.WARN) this.target.warn(fields, message);
-    else if (level === LogLevel.INFO) this.target.debug(fields, message);
-    else this.target.trace(fields, message);
+    const text = String(message);
+    if (level === LogLevel.ERROR) this.target.error(fields, text);
+    else if (level === LogLevel.WARN && !/^(Disconnecting|Connection closed)/.test(text)) this.target.warn(fields, text);
+    else if (level === LogLevel.WARN || level === LogLevel.INFO) this.target.debug(fields, text);
+    else this.target.trace(fields, text);
   }
 }
 
@@ -94,6 +110,17 @@ function isBroadcast(chat: Chat | Api.ChatInvite): boolean {
   return Boolean(chat.broadcast) && !chat.megagroup;
 }
 
+/** The id of the message a send created, from whichever form of Updates Telegram answered. */
+function messageIdOf(result: unknown): number | null {
+  if (result instanceof Api.UpdateShortSentMessage) return result.id;
+  const updates = (result as { updates?: unknown[] } | undefined)?.updates ?? [];
+  for (const update of updates) {
+    if (update instanceof Api.UpdateMessageID) return update.id;
+    if ((update instanceof Api.UpdateNewChannelMessage || update instanceof Api.UpdateNewMessage) && 'id' in update.message) return update.message.id;
+  }
+  return null;
+}
+
 function chatOf(updates: unknown): Chat | undefined {
   const chats = (updates as { chats?: unknown[] } | undefined)?.chats ?? [];
   return chats.find(isChat);
@@ -130,8 +157,10 @@ class GramjsSession implements TelegramSession {
   /** The client, built on first use; a Failure when this account cannot have one. */
   private clientOrFailure(): TelegramClient | Failure {
     if (this.client) return this.client;
-    const apiId = this.account.apiId ?? this.options.apiId ?? null;
-    const apiHash = this.account.apiHash ?? this.options.apiHash ?? null;
+    // Both from the account, or both from TG_API_ID / TG_API_HASH: never one of each.
+    const own = this.account.apiId !== null && this.account.apiHash !== null;
+    const apiId = own ? this.account.apiId : (this.options.apiId ?? null);
+    const apiHash = own ? this.account.apiHash : (this.options.apiHash ?? null);
     if (!apiId || !apiHash) {
       return { kind: 'misconfigured', error: 'no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash' };
     }
@@ -153,22 +182,44 @@ class GramjsSession implements TelegramSession {
       connectionRetries: 3,
       retryDelay: 1000,
       requestRetries: 2,
+      reconnectRetries: 5,
       autoReconnect: true,
       deviceModel: 'Lexus Promotion',
       baseLogger: new GramjsLogger(this.log),
       ...(proxy ? { proxy } : {}),
     });
+    // Errors of GramJS's update loop: their text only (the objects may hold the proxy).
+    this.client.onError = async (error: Error) => {
+      this.log.warn({ event: 'gramjs.error', error: describeTelegramError(error) }, 'GramJS reported an error');
+    };
     return this.client;
+  }
+
+  /** Drops the client after a failure or a timeout, so nothing it started carries on. */
+  private async reset(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.peers.clear();
+    if (client) await withTimeout(client.destroy(), this.timeouts.disconnectMs, 'disconnect').catch(() => undefined);
   }
 
   async connect(): Promise<ConnectOutcome> {
     const client = this.clientOrFailure();
     if (!(client instanceof TelegramClient)) return client;
     try {
-      await withTimeout(client.connect(), this.timeouts.connectMs, 'connect');
-      const me = await withTimeout(client.getMe(), this.timeouts.connectMs, 'getMe');
+      // One deadline for the whole connection. GramJS's connect() answers false (it does not
+      // throw) when its retries ran out.
+      const me = await withTimeout(
+        (async () => {
+          if ((await client.connect()) === false) throw new Error('cannot reach Telegram (connection retries exhausted)');
+          return client.getMe();
+        })(),
+        this.timeouts.connectMs,
+        'connect',
+      );
       return { kind: 'connected', userId: String(me.id), username: me.username ?? null };
     } catch (error) {
+      await this.reset();
       return asFailure(error, false);
     }
   }
@@ -180,15 +231,26 @@ class GramjsSession implements TelegramSession {
   /** The group a username names, or a link_dead failure (free, a user, a bot). */
   private async resolveUsername(client: TelegramClient, username: string): Promise<Chat | Failure> {
     const resolved = await this.invoke(client, new Api.contacts.ResolveUsername({ username }), this.timeouts.joinMs);
-    const chat = resolved.chats.find(isChat);
-    if (!chat || resolved.peer instanceof Api.PeerUser) return { kind: 'link_dead', error: `@${username} is not a group` };
+    if (resolved.peer instanceof Api.PeerUser) return { kind: 'link_dead', error: `@${username} is not a group` };
+    const peerId = resolved.peer instanceof Api.PeerChannel ? resolved.peer.channelId : resolved.peer instanceof Api.PeerChat ? resolved.peer.chatId : undefined;
+    const match = resolved.chats.find((c) => peerId !== undefined && 'id' in c && c.id.equals(peerId));
+    if (match instanceof Api.ChannelForbidden || match instanceof Api.ChatForbidden) {
+      return { kind: 'group_refuses', reason: 'private', error: `@${username}: no access (the group banned or removed this account)` };
+    }
+    const chat = isChat(match) ? match : resolved.chats.find(isChat);
+    if (!chat) return { kind: 'link_dead', error: `@${username} is not a group` };
     return chat;
   }
 
   async join(group: GroupRef): Promise<JoinOutcome> {
     const client = this.clientOrFailure();
     if (!(client instanceof TelegramClient)) return client;
-    const link = parseGroupLink(group.link);
+    let link: GroupLink;
+    try {
+      link = parseGroupLink(group.link);
+    } catch (error) {
+      return { kind: 'link_dead', error: (error as Error).message };
+    }
     try {
       if (link.kind === 'username') {
         const chat = await this.resolveUsername(client, link.username);
@@ -239,12 +301,39 @@ class GramjsSession implements TelegramSession {
     return this.peers.get(group.link)!;
   }
 
+  /**
+   * Uploads a photo through invoke() on the main connection, part by part. (GramJS's sendFile
+   * uploads over a second connection whose loop sleeps through FloodWaits and retries behind a
+   * timeout; invoke() reports every wait.)
+   */
+  private async uploadPhoto(client: TelegramClient, file: string): Promise<Api.InputFile> {
+    const bytes = await readFile(file);
+    const partSize = 512 * 1024;
+    const fileId = generateRandomLong();
+    const parts = Math.max(1, Math.ceil(bytes.length / partSize));
+    for (let part = 0; part < parts; part++) {
+      await client.invoke(new Api.upload.SaveFilePart({ fileId, filePart: part, bytes: bytes.subarray(part * partSize, (part + 1) * partSize) }));
+    }
+    return new Api.InputFile({ id: fileId, parts, name: path.basename(file), md5Checksum: '' });
+  }
+
+  private async send(client: TelegramClient, peer: Api.TypeInputPeer, message: OutgoingMessage): Promise<number | null> {
+    const randomId = generateRandomLong();
+    const result = message.photoPath
+      ? await client.invoke(
+          new Api.messages.SendMedia({ peer, media: new Api.InputMediaUploadedPhoto({ file: await this.uploadPhoto(client, message.photoPath) }), message: message.text, randomId }),
+        )
+      : await client.invoke(new Api.messages.SendMessage({ peer, message: message.text, noWebpage: true, randomId }));
+    return messageIdOf(result);
+  }
+
   async post(group: GroupRef, message: OutgoingMessage): Promise<PostOutcome> {
     const client = this.clientOrFailure();
     if (!(client instanceof TelegramClient)) return client;
     if (message.photoPath) {
       try {
-        await access(message.photoPath);
+        const info = await stat(message.photoPath);
+        if (info.size > 10 * 1024 * 1024) return { kind: 'message_invalid', error: `photo ${message.photoPath} is over 10 MB` };
       } catch {
         return { kind: 'misconfigured', error: `photo ${message.photoPath} cannot be read` };
       }
@@ -253,22 +342,28 @@ class GramjsSession implements TelegramSession {
     try {
       peer = await this.peerFor(client, group);
     } catch (error) {
-      return asFailure(error, false);
+      const failure = asFailure(error, false);
+      // A failed lookup says nothing sure about the group (a renamed group, a revoked invite we
+      // joined through): never let it close the group for good.
+      if (failure.kind === 'link_dead') return { kind: 'transient', error: `cannot find the group by its link (${failure.error})`, uncertain: false };
+      return failure;
     }
-    if ('kind' in peer) return peer;
+    if ('kind' in peer) {
+      return peer.kind === 'link_dead' ? { kind: 'transient', error: `cannot find the group by its link (${peer.error})`, uncertain: false } : peer;
+    }
     try {
-      const sent = message.photoPath
-        ? await withTimeout(
-            client.sendFile(peer, { file: message.photoPath, caption: message.text, parseMode: false, forceDocument: false, workers: 1 }),
-            this.timeouts.postMs,
-            'sendFile',
-          )
-        : await withTimeout(client.sendMessage(peer, { message: message.text, parseMode: false, linkPreview: false }), this.timeouts.postMs, 'sendMessage');
-      return { kind: 'sent', messageId: sent?.id ?? null };
+      const messageId = await withTimeout(this.send(client, peer, message), this.timeouts.postMs, message.photoPath ? 'sendMedia' : 'sendMessage');
+      return { kind: 'sent', messageId };
     } catch (error) {
       // Telegram's own error means it refused; anything else (a timeout, a dropped connection)
       // may have happened after the message went out.
-      return asFailure(error, true);
+      const failure = asFailure(error, true);
+      if (failure.kind === 'transient') {
+        if (failure.error === 'PEER_ID_INVALID') this.peers.delete(group.link);
+        // Nothing the timed-out call started may carry on: the next action reconnects.
+        if (failure.uncertain) await this.reset();
+      }
+      return failure;
     }
   }
 

@@ -118,14 +118,38 @@ export interface LoginResult {
 export async function login(deps: LoginDeps, sessionName: string, prompts: LoginPrompts, phoneOption?: string): Promise<LoginResult> {
   const account = await findAccount(deps, sessionName);
   const client = clientFor(deps, account, '');
-  const phone = phoneOption ?? account?.phone ?? null;
+  let phone = phoneOption ?? account?.phone ?? null;
   let failure: string | undefined;
+  /**
+   * Asks until the answer is not empty. If the person cannot answer (input closed, Ctrl-C),
+   * the login stops: GramJS would otherwise send the previous code again and again, and
+   * Telegram blocks logins for a phone that does that.
+   */
+  const answer = async (ask: () => Promise<string>): Promise<string> => {
+    for (;;) {
+      let text: string;
+      try {
+        text = (await ask()).trim();
+      } catch {
+        failure = 'the login was abandoned (no answer)';
+        return '';
+      }
+      if (text !== '' || failure) return text;
+      prompts.say('An answer is needed.');
+    }
+  };
   try {
+    // GramJS's start() waits for a connection forever; so connect first, with a deadline.
+    if ((await withTimeout(client.connect(), 30_000, 'connect')) === false) throw new LoginError('cannot reach Telegram');
     await client.start({
-      phoneNumber: async () => phone ?? (await prompts.phone()).trim(),
-      phoneCode: async () => (await prompts.code()).trim(),
-      password: async (hint) => prompts.password(hint),
+      phoneNumber: async () => {
+        phone ??= await answer(() => prompts.phone());
+        return phone;
+      },
+      phoneCode: () => answer(() => prompts.code()),
+      password: (hint) => answer(() => prompts.password(hint)),
       onError: async (error) => {
+        if (failure) return true;
         const text = describeTelegramError(error);
         if (RETRYABLE.has(text)) {
           prompts.say(text === 'PASSWORD_HASH_INVALID' ? 'Wrong password, try again.' : 'Wrong code, try again.');
@@ -150,7 +174,7 @@ export async function login(deps: LoginDeps, sessionName: string, prompts: Login
          status = CASE WHEN a.status = 'banned' THEN 'active' ELSE a.status END,
          updated_at = EXCLUDED.updated_at
        RETURNING id`,
-      { sessionName, phone: phone ?? null, session: saved, now: sqlTime(deps.clock.now()) },
+      { sessionName, phone: phone && phone.length <= 20 ? phone : null, session: saved, now: sqlTime(deps.clock.now()) },
     );
     return { accountId: rows[0]!.id, created: account === undefined, userId: me.id.toString(), username: me.username ?? null };
   } catch (error) {
