@@ -34,7 +34,8 @@ describe('the fake Telegram', () => {
   });
 
   it('answers from scripts per account, group and count, then falls back to the default', async () => {
-    const fake = new FakeTelegram()
+    const clock = new ManualClock('2026-05-01T10:00:00Z');
+    const fake = new FakeTelegram({ clock })
       .on({ op: 'post', link: '@slow_group', times: 1, outcome: { kind: 'group_slow_mode', seconds: 300, error: 'SLOWMODE_WAIT_300' } })
       .on({ op: 'join', account: 'a2', outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' } })
       .on({ op: 'post', outcome: (call) => (call.message?.photoPath ? { kind: 'media_forbidden', error: 'CHAT_SEND_PHOTOS_FORBIDDEN' } : undefined) });
@@ -45,6 +46,7 @@ describe('the fake Telegram', () => {
     await a1.join({ link: '@slow_group' });
     expect(await a2.join({ link: '@slow_group' })).toMatchObject({ kind: 'account_flood_wait', seconds: 60 });
     expect(await a1.post({ link: '@slow_group' }, text)).toMatchObject({ kind: 'group_slow_mode', seconds: 300 });
+    clock.advance(300_000);
     expect(await a1.post({ link: '@slow_group' }, { text: 'x', photoPath: '/p.jpg' })).toMatchObject({ kind: 'media_forbidden' });
     expect(await a1.post({ link: '@slow_group' }, text)).toMatchObject({ kind: 'sent' });
   });
@@ -65,5 +67,38 @@ describe('the fake Telegram', () => {
       ['disconnect', '2026-05-01T10:00:01.700Z', undefined],
     ]);
     expect(waits).toEqual([100, 100, 1500]);
+  });
+
+  it('holds Telegram\'s decisions against later calls, and lists every call made against one', async () => {
+    const clock = new ManualClock('2026-05-01T10:00:00Z');
+    const fake = new FakeTelegram({ clock })
+      .on({ op: 'post', link: '@strict', times: 1, outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } })
+      .on({ op: 'post', link: '@busy', times: 1, outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' } })
+      .on({ op: 'post', link: '@lossy', times: 1, outcome: { kind: 'transient', error: 'timeout', uncertain: true }, delivers: true });
+    const s = fake.session(account('a1'));
+    await s.connect();
+    for (const link of ['@strict', '@busy', '@lossy', '@other']) await s.join({ link });
+    await s.post({ link: '@strict' }, text);
+    expect(await s.post({ link: '@strict' }, text)).toMatchObject({ kind: 'group_refuses', reason: 'banned' });
+    await s.post({ link: '@busy' }, text);
+    clock.advance(59_000);
+    expect(await s.post({ link: '@other' }, text)).toEqual({ kind: 'account_flood_wait', seconds: 1, error: 'FLOOD_WAIT_1' });
+    clock.advance(1_000);
+    expect(await s.post({ link: '@lossy' }, text)).toMatchObject({ kind: 'transient', uncertain: true });
+    expect(await s.post({ link: '@other' }, text)).toMatchObject({ kind: 'sent' });
+    expect(fake.violations().map((v) => [v.what, v.link])).toEqual([
+      ['call to a group that refused this account', '@strict'],
+      ['action during a FloodWait', '@other'],
+    ]);
+    expect(fake.sent().map((c) => c.link)).toEqual(['@lossy', '@other']);
+  });
+
+  it('refuses a caption or a text Telegram would refuse', async () => {
+    const fake = new FakeTelegram();
+    const s = fake.session(account('a1'));
+    await s.connect();
+    await s.join({ link: '@g_one' });
+    expect(await s.post({ link: '@g_one' }, { text: 'x'.repeat(1025), photoPath: '/p.jpg' })).toEqual({ kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' });
+    expect(await s.post({ link: '@g_one' }, { text: 'x'.repeat(4097), photoPath: null })).toEqual({ kind: 'message_invalid', error: 'MESSAGE_TOO_LONG' });
   });
 });

@@ -6,7 +6,13 @@
  * Without a script it behaves like a polite, working Telegram: sessions connect (but a session
  * already connected elsewhere gets AUTH_KEY_DUPLICATED, as on the real one), joins succeed
  * (a second join says already_member), posts to a group the account is in are sent, and a post
- * to a group it is not in is refused.
+ * to a group it is not in is refused; a caption over 1024 or a text over 4096 characters is
+ * refused as Telegram does.
+ *
+ * Telegram's answers have consequences, as on the real one: after a FloodWait the account gets
+ * FLOOD_WAIT with the time left until it is over, after a slow mode the group too, and a group
+ * that refused an account keeps refusing it. Every call made against such a decision is listed
+ * by violations(), for the simulator's checks.
  */
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock } from '../clock';
@@ -22,6 +28,15 @@ export interface FakeCall {
   link?: string;
   message?: OutgoingMessage;
   outcome?: ConnectOutcome | JoinOutcome | PostOutcome;
+  /** The post reached the group (a 'sent', or an uncertain failure scripted as delivered). */
+  delivered?: boolean;
+}
+
+export interface FakeViolation {
+  at: Date;
+  account: string;
+  link?: string;
+  what: 'action during a FloodWait' | 'post during slow mode' | 'call to a group that refused this account';
 }
 
 type OutcomeOf<Op extends FakeOp> = Op extends 'connect' ? ConnectOutcome : Op extends 'join' ? JoinOutcome : PostOutcome;
@@ -33,6 +48,8 @@ export interface FakeRule<Op extends FakeOp = FakeOp> {
   link?: string;
   /** How many calls it answers; default every one. */
   times?: number;
+  /** For a post: the message reached the group although the answer says otherwise (a lost answer). */
+  delivers?: boolean;
   outcome: OutcomeOf<Op> | ((call: FakeCall) => OutcomeOf<Op> | undefined);
 }
 
@@ -60,6 +77,12 @@ export class FakeTelegram implements TelegramGateway {
   /** Live (connected) sessions per account name. */
   private readonly live = new Map<string, number>();
   private nextMessageId = 1;
+  /** Until when each account must wait (FloodWait), each group (slow mode), in ms. */
+  private readonly accountWaits = new Map<string, number>();
+  private readonly groupWaits = new Map<string, number>();
+  /** Groups that refused an account, as "account link". */
+  private readonly refusals = new Set<string>();
+  private readonly violationList: FakeViolation[] = [];
   readonly clock: Clock;
 
   constructor(private readonly options: FakeTelegramOptions = {}) {
@@ -84,9 +107,14 @@ export class FakeTelegram implements TelegramGateway {
     return this.memberships.get(link)?.has(account) ?? false;
   }
 
-  /** The posts that went out. */
+  /** The posts that reached their group (including uncertain ones scripted as delivered). */
   sent(): FakeCall[] {
-    return this.calls.filter((c) => c.op === 'post' && c.outcome?.kind === 'sent');
+    return this.calls.filter((c) => c.op === 'post' && c.delivered);
+  }
+
+  /** Calls made against Telegram's decisions (a FloodWait, a slow mode, a refusal). */
+  violations(): FakeViolation[] {
+    return [...this.violationList];
   }
 
   session(account: AccountCredentials): TelegramSession {
@@ -105,20 +133,60 @@ export class FakeTelegram implements TelegramGateway {
     this.calls.push(call);
     const latency = typeof this.options.latencyMs === 'function' ? this.options.latencyMs(op, account) : (this.options.latencyMs ?? 0);
     if (latency > 0) await (this.options.sleep ?? realSleep)(latency);
-    let outcome: OutcomeOf<Op> | undefined;
-    for (const rule of this.rules) {
-      if (rule.left <= 0 || rule.op !== op) continue;
-      if (rule.account !== undefined && rule.account !== account) continue;
-      if (rule.link !== undefined && rule.link !== group?.link) continue;
-      const scripted = typeof rule.outcome === 'function' ? rule.outcome(call) : rule.outcome;
-      if (scripted === undefined) continue;
-      rule.left--;
-      outcome = scripted as OutcomeOf<Op>;
-      break;
+    const at = call.at.getTime();
+    let outcome: OutcomeOf<Op> | undefined = this.enforced(op, account, group, at) as OutcomeOf<Op> | undefined;
+    let delivers = false;
+    if (!outcome) {
+      for (const rule of this.rules) {
+        if (rule.left <= 0 || rule.op !== op) continue;
+        if (rule.account !== undefined && rule.account !== account) continue;
+        if (rule.link !== undefined && rule.link !== group?.link) continue;
+        const scripted = typeof rule.outcome === 'function' ? rule.outcome(call) : rule.outcome;
+        if (scripted === undefined) continue;
+        rule.left--;
+        outcome = scripted as OutcomeOf<Op>;
+        delivers = rule.delivers ?? false;
+        break;
+      }
     }
     outcome ??= fallback();
     call.outcome = outcome;
+    call.delivered = op === 'post' && (outcome.kind === 'sent' || delivers);
+    this.remember(account, group, outcome, at);
     return outcome;
+  }
+
+  /** Telegram's standing decisions: a call against one is answered as Telegram would, and listed. */
+  private enforced(op: FakeOp, account: string, group: GroupRef | undefined, at: number): ConnectOutcome | JoinOutcome | PostOutcome | undefined {
+    if (op === 'connect') return undefined;
+    const accountWait = this.accountWaits.get(account) ?? 0;
+    if (accountWait > at) {
+      this.violationList.push({ at: new Date(at), account, ...(group ? { link: group.link } : {}), what: 'action during a FloodWait' });
+      const seconds = Math.ceil((accountWait - at) / 1000);
+      return { kind: 'account_flood_wait', seconds, error: `FLOOD_WAIT_${seconds}` };
+    }
+    if (!group) return undefined;
+    if (this.refusals.has(`${account} ${group.link}`)) {
+      this.violationList.push({ at: new Date(at), account, link: group.link, what: 'call to a group that refused this account' });
+      return { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' };
+    }
+    const groupWait = this.groupWaits.get(group.link) ?? 0;
+    if (op === 'post' && groupWait > at) {
+      this.violationList.push({ at: new Date(at), account, link: group.link, what: 'post during slow mode' });
+      const seconds = Math.ceil((groupWait - at) / 1000);
+      return { kind: 'group_slow_mode', seconds, error: `SLOWMODE_WAIT_${seconds}` };
+    }
+    return undefined;
+  }
+
+  private remember(account: string, group: GroupRef | undefined, outcome: ConnectOutcome | JoinOutcome | PostOutcome, at: number): void {
+    if (outcome.kind === 'account_flood_wait') this.accountWaits.set(account, Math.max(this.accountWaits.get(account) ?? 0, at + outcome.seconds * 1000));
+    if (!group) return;
+    if (outcome.kind === 'group_slow_mode') this.groupWaits.set(group.link, Math.max(this.groupWaits.get(group.link) ?? 0, at + outcome.seconds * 1000));
+    if (outcome.kind === 'group_refuses' && outcome.reason !== 'removed') {
+      this.refusals.add(`${account} ${group.link}`);
+      this.memberships.get(group.link)?.delete(account);
+    }
   }
 
   /** @internal */
@@ -137,8 +205,10 @@ export class FakeTelegram implements TelegramGateway {
   }
 
   /** @internal */
-  defaultPost(account: string, link: string): PostOutcome {
+  defaultPost(account: string, link: string, message: OutgoingMessage): PostOutcome {
     if (!this.isMember(link, account)) return { kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' };
+    if (message.photoPath && message.text.length > 1024) return { kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' };
+    if (message.text.length > 4096) return { kind: 'message_invalid', error: 'MESSAGE_TOO_LONG' };
     return { kind: 'sent', messageId: this.nextMessageId++ };
   }
 
@@ -196,7 +266,7 @@ class FakeSession implements TelegramSession {
 
   async post(group: GroupRef, message: OutgoingMessage): Promise<PostOutcome> {
     return this.telegram.answer('post', this.sessionName, group, message, () =>
-      this.connected ? this.telegram.defaultPost(this.sessionName, group.link) : this.notConnected<PostOutcome>(),
+      this.connected ? this.telegram.defaultPost(this.sessionName, group.link, message) : this.notConnected<PostOutcome>(),
     );
   }
 
