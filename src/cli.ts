@@ -108,7 +108,7 @@ async function startCommand(ctx: Context): Promise<number> {
   let gateway: TelegramGateway;
   if (settings.fakeTelegram) {
     log.warn({ event: 'startup.fake_telegram' }, 'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted');
-    gateway = new FakeTelegram({ clock: systemClock, latencyMs: 200 });
+    gateway = new FakeTelegram({ clock: systemClock, latencyMs: 200, membersEverywhere: true });
   } else {
     gateway = new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log });
   }
