@@ -295,7 +295,8 @@ export class Daemon {
     const notSent = (status: 'error' | 'flood_wait' | 'skipped', error: string) => this.db.settlePost(slot.id, { outcome: 'not_sent', status, errorMessage: error });
     switch (outcome.kind) {
       case 'sent':
-        await this.db.settlePost(slot.id, { outcome: 'sent' });
+        // The post went out: its record must not be lost to a brief database outage.
+        await this.persistently(() => this.db.settlePost(slot.id, { outcome: 'sent' }));
         state.failures = 0;
         this.log.info({ event: 'post.sent', ...fields, variant: variant.name }, `posted to ${slot.link}`);
         this.schedule(state);
@@ -415,6 +416,23 @@ export class Daemon {
         await postponeJoin(ds, claim.targetId, new Date(done.getTime() + 10 * MINUTE), done);
         this.log.warn({ event: 'group.join_failed', ...fields, error: 'error' in outcome ? outcome.error : undefined }, `could not join ${claim.link}; will retry`);
         this.backoff(state);
+    }
+  }
+
+  /**
+   * Runs a database write again while the database is briefly unreachable (up to about a
+   * minute). If it never succeeds the slot stays 'pending', and whoever drives the account next
+   * marks it 'unknown': counted, never re-sent.
+   */
+  private async persistently<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (attempt >= 6 || this.stopping) throw error;
+        this.log.warn({ event: 'db.retry', attempt, error: (error as Error).message }, 'database write failed; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (attempt - 1)));
+      }
     }
   }
 

@@ -1,0 +1,130 @@
+/**
+ * The daemon when the world around it fails: its PostgreSQL restarts under it, and ops stop it
+ * with SIGTERM in the middle of its work.
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/clock';
+import { createDataSource, runMigrations } from '../src/db/database';
+import { startEmbeddedPostgres } from '../src/db/embeddedPostgres';
+import type { TestDatabase } from './helpers/database';
+import { createTestDatabase } from './helpers/database';
+import { makeDaemon } from './helpers/daemon';
+import { insertAccount, insertBoundTarget } from './helpers/fixtures';
+import pg from 'pg';
+
+const BIN = path.resolve(__dirname, '../bin/lexus.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe('the daemon and its database', () => {
+  it('rides out a PostgreSQL restart: logs it once, waits, carries on, loses no history', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-restart-'));
+    await chmod(dir, 0o755);
+    const options = { dataDir: path.join(dir, 'data'), port: await freePort(), database: 'lexus' };
+    let server = await startEmbeddedPostgres(options);
+    const dataSource = createDataSource(server.connection, { poolSize: 5 });
+    await dataSource.initialize();
+    await runMigrations(dataSource);
+    const raw = new pg.Pool({ ...server.connection, ssl: false, max: 2 });
+    const t = {
+      connection: server.connection,
+      dataSource,
+      clock: new ManualClock('2026-03-10T06:00:00.000Z'),
+      query: async (text: string, values?: unknown[]) => (await raw.query(text, values)).rows,
+    } as unknown as TestDatabase;
+    raw.on('error', () => undefined);
+    try {
+      const h = makeDaemon(t);
+      const id = await insertAccount(t, 'acc_1');
+      await t.query(`UPDATE accounts SET session_string = '1fake' WHERE id = $1`, [id]);
+      for (const link of ['@g_one', '@g_two', '@g_three']) {
+        await insertBoundTarget(t, link, id, { joined_at: '2026-03-08T06:00:00Z' });
+        h.fake.addMember(link, 'acc_1');
+      }
+      await h.runFor(5 * 60_000);
+      const before = h.fake.sent().length;
+      expect(before).toBeGreaterThan(0);
+
+      await server.stop();
+      await h.runFor(30 * 60_000);
+      expect(h.logs.filter((l) => l.event === 'db.down')).toHaveLength(1);
+      expect(h.fake.sent().length).toBe(before);
+
+      server = await startEmbeddedPostgres(options);
+      await h.runFor(6 * 3_600_000);
+      expect(h.logs.filter((l) => l.event === 'db.back')).toHaveLength(1);
+      expect(h.fake.sent().length).toBeGreaterThan(before);
+      const history = await t.query(`SELECT status, count(*)::int AS n FROM post_history GROUP BY status`);
+      expect(history).toEqual([{ status: 'success', n: h.fake.sent().length }]);
+      await h.daemon.stop(1000);
+    } finally {
+      await raw.end().catch(() => undefined);
+      await dataSource.destroy().catch(() => undefined);
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('lexus start under SIGTERM', () => {
+  it('finishes the action in flight within the grace period, exits 0 and leaves no pending slot', async () => {
+    const t = await createTestDatabase();
+    try {
+      const id = await insertAccount(t, 'acc_1');
+      await t.query(`UPDATE accounts SET session_string = '1fake' WHERE id = $1`, [id]);
+      const now = Date.now();
+      for (let i = 1; i <= 5; i++) await insertBoundTarget(t, `@g_${i}_ready`, id, { joined_at: new Date(now - 48 * 3_600_000).toISOString() });
+      const c = t.connection;
+      const url = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+      const result = await new Promise<{ code: number | null; stdout: string; stopMs: number }>((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, 'start'], {
+          env: {
+            PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1',
+            LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
+            LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
+          },
+        });
+        let stdout = '';
+        let signalledAt = 0;
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`no post within 60 s:\n${stdout}`));
+        }, 60_000);
+        child.stdout.on('data', (chunk) => {
+          stdout += String(chunk);
+          // Stop it right after a post, while it is busy with the next one.
+          if (!signalledAt && stdout.includes('"event":"post.sent"')) {
+            signalledAt = Date.now();
+            setTimeout(() => child.kill('SIGTERM'), 100);
+          }
+        });
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stopMs: Date.now() - signalledAt });
+        });
+      });
+      expect(result.code).toBe(0);
+      expect(result.stopMs).toBeLessThan(12_000);
+      const events = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).event);
+      expect(events).toEqual(expect.arrayContaining(['daemon.signal', 'daemon.stopping', 'daemon.stopped']));
+      expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'pending'`)).toEqual([{ n: 0 }]);
+      const sent = result.stdout.split('\n').filter((l) => l.includes('"event":"post.sent"')).length;
+      expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'success'`)).toEqual([{ n: sent }]);
+    } finally {
+      await t.close();
+    }
+  });
+});
