@@ -95,6 +95,9 @@ describe('the daemon under Telegram\'s answers', () => {
     expect(posts.length).toBeGreaterThan(1);
     for (const post of posts.slice(1)) expect(post.at.getTime()).toBeGreaterThanOrEqual(wait!.until.getTime());
     expect(h.logs.find((l) => l.event === 'account.flood_wait')).toMatchObject({ account: 'acc_1', wait_s: 3600 });
+    // Cleared once it was over.
+    expect(await t.query(`SELECT status, next_allowed_action_time FROM accounts`)).toEqual([{ status: 'active', next_allowed_action_time: null }]);
+    expect(h.logs.some((l) => l.event === 'account.flood_wait_over')).toBe(true);
   });
 
   it('waits out a group\'s slow mode while the account goes on with its other groups', async () => {

@@ -225,6 +225,10 @@ export class Daemon {
       this.schedule(state);
       return;
     }
+    // A FloodWait whose time has passed: the account is back to 'active'.
+    if (await this.db.clearAccountFloodWait(account.id)) {
+      this.log.info({ event: 'account.flood_wait_over', account: account.sessionName }, 'FloodWait over; acting again');
+    }
     const session = await this.connected(state);
     if (!session) return;
     for (const niche of this.deps.settings.niches) {
