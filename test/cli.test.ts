@@ -231,6 +231,27 @@ describe('lexus', () => {
     }
   });
 
+  it('import on a database holding one group under two links refuses, exit 65, also with --json', async () => {
+    const seed = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8');
+    const legacy = await createTestDatabase({
+      migrate: false,
+      before: seed + `INSERT INTO targets (link, niche) VALUES ('t.me/kharkiv_auto', 'ukraine_cars'), ('@kharkiv_auto', 'ukraine_cars');`,
+    });
+    try {
+      const c = legacy.connection;
+      const legacyUrl = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+      const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: legacyUrl });
+      expect(run.code).toBe(65);
+      expect(JSON.parse(run.stdout)).toMatchObject({
+        ok: false,
+        errors: [expect.stringContaining('database: the database holds one group under two links: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" (id 2)')],
+      });
+      expect(await legacy.query('SELECT count(*)::int AS n FROM accounts')).toEqual([{ n: 0 }]);
+    } finally {
+      await legacy.close();
+    }
+  });
+
   it('start with no database configured brings up the embedded PostgreSQL, and reuses its data next time', async () => {
     const env = { LEXUS_EMBEDDED_PG_DIR: path.join(cwd, 'pgdata'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()) };
     const first = await startUntil(env, 'startup.no_accounts');

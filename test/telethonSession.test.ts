@@ -78,3 +78,15 @@ describe('Telethon sessions', () => {
     }
   });
 });
+
+describe('a .session file written by Python\'s sqlite3 with Telethon 1.x\'s schema', () => {
+  it('converts to the session Telethon holds (IPv6 data centre)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const file = readFileSync(path.resolve(__dirname, 'fixtures/telethon-v7.session'));
+    const parts = await readTelethonSessionFile(file);
+    const expected = Buffer.concat(Array.from({ length: 8 }, (_, i) => createHash('sha256').update(`telethon fixture ${i}`).digest()));
+    expect(parts).toEqual({ dcId: 4, serverAddress: '2001:67c:4e8:f004::a', port: 443, authKey: expected });
+    expect(await gramjsReads(encodeTelethonStringSession(parts!))).toEqual({ dcId: 4, serverAddress: '2001:67c:4e8:f004::a', port: 443, key: expected });
+  });
+});
