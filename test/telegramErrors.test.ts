@@ -52,6 +52,9 @@ describe('the Telegram error table', () => {
     ['USER_DEACTIVATED', { kind: 'session_dead' }, 401],
     ['USER_DEACTIVATED_BAN', { kind: 'session_dead' }, 401],
     ['AUTH_KEY_DUPLICATED', { kind: 'session_dead' }, 406],
+    ['CHAT_FORBIDDEN', { kind: 'group_refuses', reason: 'private' }],
+    ['TOPIC_CLOSED', { kind: 'group_refuses', reason: 'read_only' }],
+    ['CHAT_SEND_PLAIN_FORBIDDEN', { kind: 'message_invalid' }],
   ] as [string, object, number?][])('%s', (errorMessage, expected, code) => {
     const wire = fromTelegram(errorMessage, code ?? 400);
     expect(wire).toBeInstanceOf(errors.RPCError);

@@ -44,13 +44,17 @@ export const TELEGRAM_ERRORS: Readonly<Record<string, Rule>> = {
   USER_BANNED_IN_CHANNEL: refuses('banned'),
   CHAT_WRITE_FORBIDDEN: refuses('read_only'),
   CHAT_RESTRICTED: refuses('read_only'),
-  CHAT_SEND_PLAIN_FORBIDDEN: refuses('read_only'),
+  CHAT_FORBIDDEN: refuses('private'),
+  TOPIC_CLOSED: refuses('read_only'),
+  // Posting there costs Stars: as good as read-only for us.
+  ALLOW_PAYMENT_REQUIRED: refuses('read_only'),
   CHAT_ADMIN_REQUIRED: refuses('admin_required'),
   USERS_TOO_MUCH: refuses('full'),
   // Text only.
   CHAT_SEND_MEDIA_FORBIDDEN: simple('media_forbidden'),
   CHAT_SEND_PHOTOS_FORBIDDEN: simple('media_forbidden'),
-  // The message itself.
+  // The message itself (a group that takes no plain text may still take a photo).
+  CHAT_SEND_PLAIN_FORBIDDEN: simple('message_invalid'),
   MESSAGE_TOO_LONG: simple('message_invalid'),
   MEDIA_CAPTION_TOO_LONG: simple('message_invalid'),
   MESSAGE_EMPTY: simple('message_invalid'),

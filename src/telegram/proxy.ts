@@ -33,6 +33,7 @@ export function parseProxy(url: string, timeoutSeconds = 10): GramjsProxy {
       };
     case 'mtproxy:':
       if (!user) throw new ProxyError('an MTProxy URL is mtproxy://SECRET@host:port');
+      if (/^ee/i.test(user)) throw new ProxyError('GramJS cannot use a fake-TLS MTProxy (a secret starting with ee)');
       return { ip, port, secret: user, MTProxy: true, timeout: timeoutSeconds };
     default:
       throw new ProxyError(`GramJS cannot use a ${parsed.protocol.replace(':', '').toUpperCase()} proxy; use socks5://, socks4:// or mtproxy://`);
