@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './db/database';
 import { summarizeFleet } from './db/fleetSummary';
 import { AccountLocks } from './db/accountLocks';
+import { loadDrivableAccounts } from './db/daemonQueries';
 import { Daemon } from './daemon/daemon';
 import { MessagesError, loadMessages } from './daemon/messages';
 import { runDaemon } from './daemon/run';
@@ -94,6 +95,7 @@ async function startCommand(ctx: Context): Promise<number> {
     return EXIT_CONFIG;
   }
   const fleet = await summarizeFleet(db.dataSource);
+  const drivable = (await loadDrivableAccounts(db.dataSource)).length;
   log.info(
     {
       event: 'startup.summary',
@@ -124,10 +126,10 @@ async function startCommand(ctx: Context): Promise<number> {
         resolve(code);
       },
     });
-    if ((fleet.accountsByStatus.active ?? 0) + (fleet.accountsByStatus.flood_wait ?? 0) === 0) {
+    if (drivable === 0) {
       log.warn(
         { event: 'startup.no_accounts' },
-        "no usable account yet: import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`); the daemon keeps running and picks accounts up when they appear",
+        "no usable account yet (active, with a session): import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`); the daemon keeps running and picks accounts up when they appear",
       );
     }
   });

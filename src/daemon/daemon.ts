@@ -30,7 +30,7 @@ import {
   setTargetSlowMode,
   type DrivableAccount,
 } from '../db/daemonQueries';
-import { DbManager, type PostSlot } from '../db/DbManager';
+import { DbManager, SlotAlreadySettledError, type PostSlot, type SettleOutcome } from '../db/DbManager';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { JoinOutcome, PostOutcome } from '../telegram/outcomes';
@@ -47,6 +47,10 @@ const BACKOFF_MAX_MS = 30 * MINUTE;
 const JOIN_REQUEST_RETRY_MS = 12 * HOUR;
 /** Our side cannot act for this account (credentials, proxy): look again after this long. */
 const MISCONFIGURED_RETRY_MS = HOUR;
+/** A group whose post failed (not its own refusal) is left alone this long, so others go first. */
+const GROUP_RETRY_MS = 30 * MINUTE;
+/** A group that refused our message as it is (media, length): left alone this long. */
+const GROUP_REFUSED_MS = 6 * HOUR;
 
 export interface DaemonDeps {
   dataSource: DataSource;
@@ -63,9 +67,22 @@ export interface DaemonDeps {
 interface AccountState {
   account: DrivableAccount;
   session: TelegramSession | undefined;
+  /** The credentials the session was made with (a new login or proxy needs a new session). */
+  connectedWith: string | undefined;
   nextActionAt: number;
   busy: boolean;
   failures: number;
+  /** The lock was lost while an action ran: the account is dropped when it ends. */
+  lost: boolean;
+}
+
+const credentialsOf = (a: DrivableAccount) => JSON.stringify([a.sessionString, a.apiId, a.apiHash, a.proxy]);
+
+/** Errors that mean "the database is not reachable right now", worth trying again. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? (error as { driverError?: { code?: string } }).driverError?.code ?? '';
+  const message = error instanceof Error ? error.message : String(error);
+  return /^(08|57P0)/.test(code) || /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH)/.test(code) || /Connection terminated|connection timeout|not queryable|timeout exceeded/i.test(message);
 }
 
 export class Daemon {
@@ -75,6 +92,7 @@ export class Daemon {
   private readonly random: () => number;
   private stopping = false;
   private databaseDown = false;
+  private round: Promise<void> | undefined;
   /** When the last scheduling round finished (the health check reads it). */
   lastTickAt: Date | undefined;
 
@@ -116,7 +134,14 @@ export class Daemon {
    * an action for each account whose pause is over. Does not wait for the actions (idle() does).
    */
   async tick(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.round) return;
+    this.round = this.runRound().finally(() => {
+      this.round = undefined;
+    });
+    return this.round;
+  }
+
+  private async runRound(): Promise<void> {
     const now = this.now();
     let drivable: DrivableAccount[];
     let held: number[];
@@ -130,27 +155,39 @@ export class Daemon {
       this.databaseDown = true;
       return;
     }
+    if (this.stopping) return;
     const byId = new Map(drivable.map((a) => [a.id, a]));
     for (const [id, state] of this.accounts) {
       if (byId.has(id) && held.includes(id)) continue;
-      if (state.busy) continue;
-      await this.dropAccount(state, 'no longer driven by this process');
+      if (state.busy) {
+        // The lock is gone (or the account is): its session stops at once, even mid-action,
+        // since another process may drive the account now.
+        if (!held.includes(id) && !state.lost) {
+          state.lost = true;
+          this.log.warn({ event: 'account.lock_lost', account: state.account.sessionName }, 'lost this account to another process; stopping its session now');
+          await state.session?.disconnect();
+          state.session = undefined;
+        }
+        continue;
+      }
+      await this.dropAccount(state, held.includes(id) ? 'no longer drivable' : 'its lock was lost');
     }
     for (const id of held) {
       const account = byId.get(id);
       if (!account) continue;
       const state = this.accounts.get(id);
       if (state) {
-        if (state.account.sessionString !== account.sessionString && !state.busy) {
-          // A new login: the old session is gone.
-          await state.session?.disconnect();
+        state.account = account;
+        if (!state.busy && state.session && state.connectedWith !== credentialsOf(account)) {
+          // A new login, proxy or API key: the old session goes.
+          await state.session.disconnect();
           state.session = undefined;
         }
-        state.account = account;
         continue;
       }
       await this.takeOver(account, now);
     }
+    if (this.stopping) return;
     this.lastTickAt = now;
     if (this.deps.settings.quietHours && inQuietHours(now, this.deps.settings.quietHours, this.deps.settings.timeZone)) return;
     const due = [...this.accounts.values()]
@@ -177,7 +214,7 @@ export class Daemon {
       return;
     }
     // Spread the first actions over the first pause, rather than all at once.
-    const state: AccountState = { account, session: undefined, nextActionAt: 0, busy: false, failures: 0 };
+    const state: AccountState = { account, session: undefined, connectedWith: undefined, nextActionAt: 0, busy: false, failures: 0, lost: false };
     this.schedule(state, Math.floor(this.random() * this.deps.settings.actionDelayMs.min));
     this.accounts.set(account.id, state);
     this.log.info({ event: 'account.driven', account: account.sessionName }, 'driving this account');
@@ -197,8 +234,9 @@ export class Daemon {
         this.log.error({ event: 'action.failed', account: state.account.sessionName, err: error }, (error as Error).message);
         this.backoff(state);
       })
-      .finally(() => {
+      .finally(async () => {
         state.busy = false;
+        if (state.lost && this.accounts.get(state.account.id) === state) await this.dropAccount(state, 'its lock was lost');
         this.inflight.delete(action);
       });
     this.inflight.add(action);
@@ -238,6 +276,7 @@ export class Daemon {
         return;
       }
     }
+    if (state.lost) return;
     await this.join(state, session);
   }
 
@@ -256,6 +295,7 @@ export class Daemon {
     switch (outcome.kind) {
       case 'connected':
         state.session = session;
+        state.connectedWith = credentialsOf(account);
         this.log.info({ event: 'account.connected', ...fields }, 'connected to Telegram');
         return session;
       case 'session_dead':
@@ -281,8 +321,19 @@ export class Daemon {
 
   private async post(state: AccountState, session: TelegramSession, slot: PostSlot, niche: string): Promise<void> {
     const ds = this.deps.dataSource;
-    const variant = chooseVariant(this.deps.messages, await lastMessageSentTo(ds, slot.targetId), slot.targetId);
-    await describeSlot(ds, slot.id, variant.text, variant.photoPath);
+    let variant: MessageVariant;
+    try {
+      variant = chooseVariant(this.deps.messages, await lastMessageSentTo(ds, slot.targetId), slot.targetId);
+      await describeSlot(ds, slot.id, variant.text, variant.photoPath);
+    } catch (error) {
+      // Nothing was sent: the slot goes back.
+      await this.settleSlot(slot, { outcome: 'not_sent', status: 'error', errorMessage: (error as Error).message });
+      throw error;
+    }
+    if (state.lost) {
+      await this.settleSlot(slot, { outcome: 'not_sent', status: 'skipped', errorMessage: 'the account was taken over by another process' });
+      return;
+    }
     let outcome: PostOutcome = await session.post({ link: slot.link }, { text: variant.text, photoPath: variant.photoPath });
     if (outcome.kind === 'media_forbidden' && variant.photoPath) {
       // Text only in this group: once more without the photo.
@@ -293,53 +344,77 @@ export class Daemon {
     await this.settle(state, slot, niche, variant, outcome);
   }
 
+  /** Settles a slot, through a brief outage; a slot another process settled meanwhile is left as it is. */
+  private async settleSlot(slot: PostSlot, result: SettleOutcome): Promise<void> {
+    try {
+      await this.persistently(() => this.db.settlePost(slot.id, result));
+    } catch (error) {
+      if (!(error instanceof SlotAlreadySettledError)) throw error;
+      this.log.warn({ event: 'post.settled_elsewhere', post_id: slot.id, outcome: result.outcome }, 'the post was settled by another process meanwhile');
+    }
+  }
+
+  /** The group takes no post from us before `ms` from now (slow mode, or a failure that is not its fault). */
+  private async holdGroup(slot: PostSlot, ms: number): Promise<void> {
+    const now = this.now();
+    await this.persistently(() => setTargetSlowMode(this.deps.dataSource, slot.targetId, new Date(now.getTime() + ms), now));
+  }
+
+  /**
+   * What Telegram's answer to a post means. Its consequence (a FloodWait, a closed group, a slow
+   * mode, a banned account) is stored first, so that a failure to record the post itself can
+   * never make the daemon act against the answer.
+   */
   private async settle(state: AccountState, slot: PostSlot, niche: string, variant: MessageVariant, outcome: PostOutcome): Promise<void> {
     const now = this.now();
+    const ds = this.deps.dataSource;
     const fields = { account: state.account.sessionName, target: slot.link, niche, post_id: slot.id, outcome: outcome.kind };
-    const notSent = (status: 'error' | 'flood_wait' | 'skipped', error: string) => this.db.settlePost(slot.id, { outcome: 'not_sent', status, errorMessage: error });
+    const notSent = (status: 'error' | 'flood_wait' | 'skipped', error: string) => this.settleSlot(slot, { outcome: 'not_sent', status, errorMessage: error });
     switch (outcome.kind) {
       case 'sent':
         // The post went out: its record must not be lost to a brief database outage.
-        await this.persistently(() => this.db.settlePost(slot.id, { outcome: 'sent' }));
+        await this.settleSlot(slot, { outcome: 'sent' });
         state.failures = 0;
         this.log.info({ event: 'post.sent', ...fields, variant: variant.name }, `posted to ${slot.link}`);
         this.schedule(state);
         return;
       case 'account_flood_wait':
-        await notSent('flood_wait', outcome.error);
         await this.floodWait(state, outcome.seconds, outcome.error);
+        await notSent('flood_wait', outcome.error);
         return;
       case 'group_slow_mode':
+        await this.holdGroup(slot, outcome.seconds * SECOND);
         await notSent('skipped', outcome.error);
-        await setTargetSlowMode(this.deps.dataSource, slot.targetId, new Date(now.getTime() + outcome.seconds * SECOND), now);
         this.log.info({ event: 'group.slow_mode', ...fields, wait_s: outcome.seconds }, `slow mode in ${slot.link}: it waits ${outcome.seconds} s`);
         this.schedule(state);
         return;
       case 'group_refuses':
+        await this.persistently(() => closeTarget(ds, slot.targetId, 'banned', `${outcome.reason}: ${outcome.error}`, now));
         await notSent('error', outcome.error);
-        await closeTarget(this.deps.dataSource, slot.targetId, 'banned', `${outcome.reason}: ${outcome.error}`, now);
         this.log.warn({ event: 'group.banned', ...fields, reason: outcome.reason, error: outcome.error }, `${slot.link} refuses us (${outcome.reason}); never tried again`);
         this.schedule(state);
         return;
       case 'link_dead':
+        await this.persistently(() => closeTarget(ds, slot.targetId, 'error', outcome.error, now));
         await notSent('error', outcome.error);
-        await closeTarget(this.deps.dataSource, slot.targetId, 'error', outcome.error, now);
         this.log.warn({ event: 'group.dead_link', ...fields, error: outcome.error }, `${slot.link} leads nowhere; never tried again`);
         this.schedule(state);
         return;
       case 'session_dead':
-        await notSent('error', outcome.error);
         await this.sessionDead(state, outcome.error);
+        await notSent('error', outcome.error);
         return;
       case 'account_limited':
-        await notSent('error', outcome.error);
         await this.limited(state, outcome.error);
+        await notSent('error', outcome.error);
         return;
       case 'transient':
         if (outcome.uncertain) {
-          await this.db.settlePost(slot.id, { outcome: 'unknown', errorMessage: outcome.error });
+          await this.settleSlot(slot, { outcome: 'unknown', errorMessage: outcome.error });
           this.log.warn({ event: 'post.unknown', ...fields, error: outcome.error }, 'the post may or may not have gone out; it counts as made and is not sent again');
         } else {
+          // Not this group's fault, maybe; it waits a while so the account goes on with others.
+          await this.holdGroup(slot, GROUP_RETRY_MS);
           await notSent('error', outcome.error);
           this.log.warn({ event: 'post.failed', ...fields, error: outcome.error }, 'could not post; will retry later');
         }
@@ -347,6 +422,7 @@ export class Daemon {
         return;
       default:
         // media_forbidden after the text-only retry, message_invalid, misconfigured, too_many_channels.
+        await this.holdGroup(slot, GROUP_REFUSED_MS);
         await notSent('error', outcome.error);
         this.log.error({ event: 'post.refused', ...fields, error: outcome.error, variant: variant.name }, `could not post: ${outcome.error}`);
         this.backoff(state);
@@ -369,8 +445,25 @@ export class Daemon {
     }
     const outcome: JoinOutcome = await session.join({ link: claim.link });
     const done = this.now();
-    await recordJoinAttempt(ds, account.id, claim.targetId, outcome.kind, 'error' in outcome ? outcome.error : null, done);
     const fields = { account: account.sessionName, target: claim.link, outcome: outcome.kind };
+    try {
+      await this.handleJoin(state, claim, outcome, done, fields);
+    } finally {
+      await recordJoinAttempt(ds, account.id, claim.targetId, outcome.kind, 'error' in outcome ? outcome.error : null, done).catch((error: unknown) =>
+        this.log.warn({ event: 'db.error', ...fields, error: (error as Error).message }, 'could not record the join attempt'),
+      );
+    }
+  }
+
+  private async handleJoin(
+    state: AccountState,
+    claim: { targetId: number; link: string },
+    outcome: JoinOutcome,
+    done: Date,
+    fields: { account: string; target: string; outcome: string },
+  ): Promise<void> {
+    const { account } = state;
+    const ds = this.deps.dataSource;
     switch (outcome.kind) {
       case 'joined':
       case 'already_member':
@@ -433,7 +526,7 @@ export class Daemon {
       try {
         return await write();
       } catch (error) {
-        if (attempt >= 6 || this.stopping) throw error;
+        if (attempt >= 6 || this.stopping || !isConnectionError(error)) throw error;
         this.log.warn({ event: 'db.retry', attempt, error: (error as Error).message }, 'database write failed; trying again');
         await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (attempt - 1)));
       }
@@ -442,7 +535,9 @@ export class Daemon {
 
   private async floodWait(state: AccountState, seconds: number, error: string): Promise<void> {
     const now = this.now();
-    const until = await this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + seconds * SECOND));
+    // Kept in memory first: whatever happens to the database write, this process waits.
+    state.nextActionAt = Math.max(state.nextActionAt, now.getTime() + seconds * SECOND);
+    const until = await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + seconds * SECOND)));
     this.log.warn({ event: 'account.flood_wait', account: state.account.sessionName, wait_s: seconds, until: until.toISOString(), error }, `FloodWait: ${seconds} s`);
     state.nextActionAt = Math.max(until.getTime(), now.getTime());
   }
@@ -450,7 +545,8 @@ export class Daemon {
   private async limited(state: AccountState, error: string): Promise<void> {
     const now = this.now();
     const pause = this.deps.settings.peerFloodPauseMs;
-    await this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + pause));
+    state.nextActionAt = now.getTime() + pause;
+    await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + pause)));
     await setAccountStatusReason(this.deps.dataSource, state.account.id, `limited by Telegram (${error})`, now);
     this.log.warn(
       { event: 'account.limited', account: state.account.sessionName, wait_s: pause / SECOND, error },
@@ -460,7 +556,8 @@ export class Daemon {
   }
 
   private async sessionDead(state: AccountState, error: string): Promise<void> {
-    await banAccount(this.deps.dataSource, state.account.id, `session dead: ${error}`, this.now());
+    state.nextActionAt = Infinity;
+    await this.persistently(() => banAccount(this.deps.dataSource, state.account.id, `session dead: ${error}`, this.now()));
     this.log.error(
       { event: 'account.session_dead', account: state.account.sessionName, error },
       `the session is dead (${error}): account stopped; log it in again with lexus login ${state.account.sessionName}`,
@@ -474,6 +571,7 @@ export class Daemon {
    */
   async stop(graceMs: number): Promise<boolean> {
     this.stopping = true;
+    await this.round?.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       this.idle().then(() => true),

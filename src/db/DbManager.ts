@@ -90,6 +90,14 @@ export interface CounterResetResult {
   targets: number;
 }
 
+/** settlePost on a slot that is settled already (by this process, or marked unknown by another). */
+export class SlotAlreadySettledError extends Error {
+  constructor(readonly slotId: number) {
+    super(`post slot ${slotId} is already settled`);
+    this.name = 'SlotAlreadySettledError';
+  }
+}
+
 export class NotFoundError extends Error {
   constructor(message: string) {
     super(message);
@@ -284,7 +292,7 @@ export class DbManager {
         { slotId, status, errorMessage: result.outcome === 'sent' ? null : (result.errorMessage ?? null) },
       );
       const reservedAt = settled[0]?.reserved_at;
-      if (!reservedAt) throw new Error(`post slot ${slotId} is already settled`);
+      if (!reservedAt) throw new SlotAlreadySettledError(slotId);
 
       if (result.outcome === 'not_sent') {
         // Give the slot back, but only to a counter that still counts the reservation's day.

@@ -25,6 +25,7 @@ export class AccountLocks {
   private client: pg.Client | undefined;
   private pid: number | undefined;
   private readonly held = new Set<number>();
+  private closed = false;
 
   constructor(private readonly connection: PostgresConnection) {}
 
@@ -43,6 +44,7 @@ export class AccountLocks {
 
   /** Connects the lock connection if needed. A new connection holds no lock. */
   private async ensureConnected(): Promise<pg.Client> {
+    if (this.closed) throw new Error('the account locks are closed');
     if (this.client) return this.client;
     const client = new pg.Client({
       ...this.connection,
@@ -51,6 +53,11 @@ export class AccountLocks {
       types: utcTimestampTypes,
       application_name: 'lexus account locks',
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      // A connection that died silently is noticed within seconds, long before the server
+      // (tcp_keepalives below, about 25 s) lets another process take the accounts.
+      query_timeout: 5_000,
+      connectionTimeoutMillis: 5_000,
       // The server notices a vanished process (and frees its accounts) within about 30 s.
       options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
     });
@@ -76,6 +83,19 @@ export class AccountLocks {
    */
   async acquire(accountIds: number[]): Promise<number[]> {
     const client = await this.ensureConnected();
+    try {
+      // What the database says this connection holds, every round: the truth, not our memory.
+      const { rows: holding } = await client.query<{ id: number }>(
+        `SELECT objid::int AS id FROM pg_locks
+          WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND granted`,
+        [ACCOUNT_LOCK_CLASS],
+      );
+      this.held.clear();
+      for (const row of holding) this.held.add(row.id);
+    } catch (error) {
+      await this.drop();
+      throw error;
+    }
     const wanted = accountIds.filter((id) => !this.held.has(id));
     if (wanted.length > 0) {
       const { rows } = await client.query<{ id: number; got: boolean }>(
@@ -93,10 +113,16 @@ export class AccountLocks {
     await this.client.query('SELECT pg_advisory_unlock($1, $2)', [ACCOUNT_LOCK_CLASS, accountId]).catch(() => undefined);
   }
 
-  /** Gives every account up and closes the connection. */
-  async close(): Promise<void> {
+  /** Ends a connection that failed (its locks go with it). */
+  private async drop(): Promise<void> {
     const client = this.client;
     this.lost();
     if (client) await client.end().catch(() => undefined);
+  }
+
+  /** Gives every account up and closes the connection; no lock is taken after this. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.drop();
   }
 }

@@ -184,12 +184,21 @@ export async function setTargetSlowMode(db: Runner, targetId: number, until: Dat
   );
 }
 
-/** A dead session (revoked, deactivated, duplicated): the account stops until `lexus login`. */
+/**
+ * A dead session (revoked, deactivated, duplicated): the account stops until `lexus login`, and
+ * the groups it was about to join (or asked to join) go back to the queue for another account.
+ */
 export async function banAccount(db: Runner, accountId: number, reason: string, now: Date): Promise<void> {
   await sql(
     db,
     `UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`,
     { accountId, reason, now: sqlTime(now) },
+  );
+  await sql(
+    db,
+    `UPDATE targets SET join_claimed_by = NULL, join_retry_at = NULL, status = 'new', status_reason = NULL, updated_at = CAST(:now AS timestamp)
+      WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL`,
+    { accountId, now: sqlTime(now) },
   );
 }
 
