@@ -170,6 +170,48 @@ describe('the daemon under Telegram\'s answers', () => {
   });
 });
 
+describe('the daemon when a group keeps failing, or Telegram limits the account', () => {
+  it('a group that keeps failing does not block the account\'s other groups', async () => {
+    const h = daemon({ settings: { groupMinGapMs: 0 } });
+    const { links } = await readyFleet(h, 1, 3);
+    const broken = links[0]![0]!;
+    h.fake.on({ op: 'post', link: broken, outcome: { kind: 'transient', error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)', uncertain: false } });
+    await h.runFor(12 * HOUR);
+    const sentTo = new Set(h.fake.sent().map((c) => c.link));
+    expect([...sentTo].sort()).toEqual([links[0]![1]!, links[0]![2]!].sort());
+    // The broken group is tried now and then, not on every action.
+    expect(h.fake.calls.filter((c) => c.op === 'post' && c.link === broken).length).toBeLessThanOrEqual(12 * 2 + 1);
+  });
+
+  it('PEER_FLOOD pauses the account for the configured time, with a warning', async () => {
+    const h = daemon();
+    await readyFleet(h, 1, 2);
+    h.fake.on({ op: 'post', times: 1, outcome: { kind: 'account_limited', error: 'PEER_FLOOD' } });
+    await h.runFor(23 * HOUR);
+    expect(h.fake.calls.filter((c) => c.op === 'post')).toHaveLength(1);
+    expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([{ status: 'flood_wait', status_reason: 'limited by Telegram (PEER_FLOOD)' }]);
+    expect(h.logs.find((l) => l.event === 'account.limited')).toMatchObject({ level: 'warn', wait_s: 86400 });
+    await h.runFor(2 * HOUR);
+    expect(h.fake.sent().length).toBeGreaterThan(0);
+  });
+
+  it('the groups a dead account was joining go back to the queue for the others', async () => {
+    const h = daemon();
+    await fleet(t, 2, 2);
+    h.fake.on({ op: 'join', account: 'acc_1', times: 1, outcome: { kind: 'transient', error: 'timeout', uncertain: true } });
+    h.fake.on({ op: 'join', account: 'acc_1', outcome: { kind: 'session_dead', error: 'SESSION_REVOKED' } });
+    await h.runFor(3 * HOUR);
+    expect(await t.query(`SELECT status FROM accounts WHERE session_name = 'acc_1'`)).toEqual([{ status: 'banned' }]);
+    const bound = await t.query<{ link: string; session_name: string }>(
+      `SELECT t.link, a.session_name FROM targets t JOIN accounts a ON a.id = t.assigned_account_id ORDER BY t.link`,
+    );
+    expect(bound).toEqual([
+      { link: '@group_001', session_name: 'acc_2' },
+      { link: '@group_002', session_name: 'acc_2' },
+    ]);
+  });
+});
+
 describe('the daemon over days', () => {
   it('never breaks a limit, posts up to them, spaces posts, rotates variants, and needs no cron at midnight', async () => {
     const h = daemon();
@@ -270,8 +312,8 @@ describe('the daemon with others and after crashes', () => {
     await crashing.daemon.tick();
     await new Promise((r) => setTimeout(r, 200));
     expect(await t.query(`SELECT status FROM post_history`)).toEqual([{ status: 'pending' }]);
-    // The process dies: its connection (and so its lock on the account) is gone.
-    await crashing.daemon['deps'].locks.close();
+    // The process dies: its connection (and so its lock) is gone, and so are its Telegram sessions.
+    await crashing.daemon.stop(10);
     fake.session = session;
     const heir = daemon({ fake });
     await heir.runFor(2 * HOUR);
@@ -279,6 +321,52 @@ describe('the daemon with others and after crashes', () => {
     expect(fake.calls.filter((c) => c.op === 'post' && c.link === links[0]![0]!)).toHaveLength(1);
     expect(await t.query(`SELECT daily_posts_count FROM accounts`)).toEqual([{ daily_posts_count: 1 }]);
     expect(heir.logs.find((l) => l.event === 'post.unknown')).toMatchObject({ account: 'acc_1', count: 1 });
+    // The account itself is fine: no AUTH_KEY_DUPLICATED, still active.
+    expect(fake.calls.filter((c) => c.outcome?.kind === 'session_dead')).toEqual([]);
+    expect(await t.query(`SELECT status FROM accounts`)).toEqual([{ status: 'active' }]);
     release();
+  });
+
+  it('a process whose lock connection is cut stops the account\'s session before another takes it over', async () => {
+    const fake = new FakeTelegram({ clock: t.clock });
+    let release: () => void = () => undefined;
+    const hang = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const first = daemon({ fake, seed: 1 });
+    await readyFleet(first, 1, 3);
+    const session = fake.session.bind(fake);
+    fake.session = (account) => {
+      const s = session(account);
+      const post = s.post.bind(s);
+      s.post = async (group, message) => {
+        await hang;
+        return post(group, message);
+      };
+      return s;
+    };
+    for (let i = 0; i < 3; i++) {
+      await first.daemon.tick();
+      t.clock.advance(60_000);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await t.query(`SELECT status FROM post_history`)).toEqual([{ status: 'pending' }]);
+    // The server cuts the first process's lock connection: its lock is free at once.
+    await t.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lexus account locks'`);
+    fake.session = session;
+    const second = daemon({ fake, seed: 2 });
+    await second.daemon.tick();
+    expect(second.daemon.drivenAccounts()).toEqual(['acc_1']);
+    // The first process notices on its next rounds and stops the session mid-action.
+    await first.daemon.tick();
+    await first.daemon.tick();
+    expect(first.logs.some((l) => l.event === 'account.lock_lost')).toBe(true);
+    await second.runFor(2 * HOUR);
+    release();
+    await first.daemon.idle();
+    expect(fake.calls.filter((c) => c.outcome?.kind === 'session_dead')).toEqual([]);
+    expect(await t.query(`SELECT status FROM accounts`)).toEqual([{ status: 'active' }]);
+    expect(fake.sent().filter((c) => c.account === 'acc_1').length).toBeGreaterThan(0);
+    expect(fake.violations()).toEqual([]);
   });
 });

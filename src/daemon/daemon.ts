@@ -51,6 +51,12 @@ const MISCONFIGURED_RETRY_MS = HOUR;
 const GROUP_RETRY_MS = 30 * MINUTE;
 /** A group that refused our message as it is (media, length): left alone this long. */
 const GROUP_REFUSED_MS = 6 * HOUR;
+/**
+ * A process that takes an account over waits this long before its first action: the process
+ * that had it (if alive but cut off) notices the lost lock within a round or two and stops its
+ * session first, so Telegram never sees the session twice (AUTH_KEY_DUPLICATED).
+ */
+const TAKEOVER_GRACE_MS = 15 * SECOND;
 
 export interface DaemonDeps {
   dataSource: DataSource;
@@ -215,7 +221,7 @@ export class Daemon {
     }
     // Spread the first actions over the first pause, rather than all at once.
     const state: AccountState = { account, session: undefined, connectedWith: undefined, nextActionAt: 0, busy: false, failures: 0, lost: false };
-    this.schedule(state, Math.floor(this.random() * this.deps.settings.actionDelayMs.min));
+    this.schedule(state, TAKEOVER_GRACE_MS + Math.floor(this.random() * this.deps.settings.actionDelayMs.min));
     this.accounts.set(account.id, state);
     this.log.info({ event: 'account.driven', account: account.sessionName }, 'driving this account');
   }
