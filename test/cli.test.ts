@@ -4,13 +4,13 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES } from '../src/db/migrations';
 import { readFileSync } from 'node:fs';
 import { createEmptyDatabase, createTestDatabase } from './helpers/database';
+import { databaseUrl, freePort } from './helpers/net';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
 
@@ -33,15 +33,6 @@ function lexus(args: string[], env: Record<string, string> = {}): Promise<Run> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
 let url: string;
@@ -50,7 +41,7 @@ beforeAll(async () => {
   await chmod(cwd, 0o755);
   database = await createEmptyDatabase();
   const c = database.connection;
-  url = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+  url = databaseUrl(c);
 });
 afterAll(async () => {
   await database?.drop();
@@ -155,7 +146,7 @@ describe('lexus', () => {
   it('migrate creates the schema, then finds it up to date, never logging the password', async () => {
     const fresh = await createEmptyDatabase();
     const c = fresh.connection;
-    const freshUrl = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+    const freshUrl = databaseUrl(c);
     try {
       const first = await lexus(['migrate'], { DATABASE_URL: freshUrl });
       expect(first.code).toBe(0);
@@ -218,7 +209,7 @@ describe('lexus', () => {
       });
       const before = await snapshot();
       const c = legacy.connection;
-      const legacyUrl = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+      const legacyUrl = databaseUrl(c);
       const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--dry-run', '--json'], { DATABASE_URL: legacyUrl });
       expect(run.code, run.stderr).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({
@@ -239,7 +230,7 @@ describe('lexus', () => {
     });
     try {
       const c = legacy.connection;
-      const legacyUrl = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+      const legacyUrl = databaseUrl(c);
       const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: legacyUrl });
       expect(run.code).toBe(65);
       expect(JSON.parse(run.stdout)).toMatchObject({

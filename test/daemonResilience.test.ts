@@ -4,7 +4,6 @@
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,18 +15,10 @@ import { createTestDatabase } from './helpers/database';
 import { makeDaemon } from './helpers/daemon';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
 import pg from 'pg';
+import { databaseUrl, freePort } from './helpers/net';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 describe('the daemon and its database', () => {
   it('rides out a PostgreSQL restart: logs it once, waits, carries on, loses no history', async () => {
@@ -88,7 +79,7 @@ describe('lexus start under SIGTERM', () => {
       const now = Date.now();
       for (let i = 1; i <= 5; i++) await insertBoundTarget(t, `@g_${i}_ready`, id, { joined_at: new Date(now - 48 * 3_600_000).toISOString() });
       const c = t.connection;
-      const url = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+      const url = databaseUrl(c);
       const result = await new Promise<{ code: number | null; stdout: string; stopMs: number }>((resolve, reject) => {
         const child = spawn(process.execPath, [BIN, 'start'], {
           env: {

@@ -4,12 +4,12 @@
  * folder on a free port, removed at the end.
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { parseDatabaseUrl, type PostgresConnection } from '../src/config';
 import { startEmbeddedPostgres } from '../src/db/embeddedPostgres';
+import { freePort } from './helpers/net';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,18 +17,6 @@ declare module 'vitest' {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let shared: Promise<{ connection: PostgresConnection; stop: () => Promise<void> }> | undefined;
 let users = 0;

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 import { dumpDatabase } from './helpers/fixtures';
 import { copyExamples, runImport, type OldSystemCopy } from './helpers/oldSystem';
+import { databaseUrl } from './helpers/net';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
 
@@ -17,7 +18,7 @@ let baseline: Record<string, string[]>;
 beforeAll(async () => {
   t = await createTestDatabase({ start: '2026-11-24T12:00:00.000Z' });
   const c = t.connection;
-  url = `postgresql://${c.user}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}`;
+  url = databaseUrl(c);
   // A database that already holds a good import: a broken one must not touch it.
   const good = await copyExamples();
   await runImport(t.dataSource, good.dir, t.clock);
