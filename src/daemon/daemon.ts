@@ -444,7 +444,9 @@ export class Daemon {
       this.schedule(state);
       return;
     }
-    const claim = await claimJoinTarget(ds, account.id, this.deps.settings.niches, now);
+    const pid = this.deps.locks.holderPid;
+    if (pid === undefined) return;
+    const claim = await claimJoinTarget(ds, account.id, this.deps.settings.niches, now, pid);
     if (!claim) {
       this.schedule(state);
       return;

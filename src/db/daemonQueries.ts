@@ -5,6 +5,7 @@
  */
 import type { DataSource } from 'typeorm';
 import { DEFAULT_NICHE, TODAY_UTC_SQL, accountMayActSql } from '../rules';
+import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
 
@@ -88,11 +89,14 @@ export interface JoinClaim {
  * niches nobody claimed. One statement; SKIP LOCKED so that several daemons never wait on each
  * other. The claim is what keeps any other account away from the group.
  */
-export async function claimJoinTarget(db: Runner, accountId: number, niches: string[], now: Date): Promise<JoinClaim | null> {
+export async function claimJoinTarget(db: Runner, accountId: number, niches: string[], now: Date, lockHolderPid?: number): Promise<JoinClaim | null> {
+  // Rule 4 and the account's lock are checked in the statement itself, as for posts.
   const { rows } = await sql<{ id: number; link: string }>(
     db,
     `UPDATE targets SET join_claimed_by = :accountId, updated_at = CAST(:now AS timestamp)
-      WHERE id = (
+      WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = :accountId AND ${accountMayActSql('a')}
+                      ${lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`})
+        AND id = (
         SELECT id FROM targets
          WHERE status IN ('new', 'requested') AND assigned_account_id IS NULL AND joined_at IS NULL
            AND niche = ANY(CAST(:niches AS text[]))
@@ -102,7 +106,7 @@ export async function claimJoinTarget(db: Runner, accountId: number, niches: str
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
       RETURNING id, link`,
-    { accountId, niches: niches.length ? niches : [DEFAULT_NICHE], now: sqlTime(now) },
+    { accountId, niches: niches.length ? niches : [DEFAULT_NICHE], now: sqlTime(now), ...(lockHolderPid === undefined ? {} : { lockHolderPid }) },
   );
   const row = rows[0];
   return row ? { targetId: row.id, link: row.link } : null;
