@@ -18,13 +18,13 @@ import { FakeTelegram } from './telegram/fakeGateway';
 import type { TelegramGateway } from './telegram/gateway';
 import { GramjsGateway } from './telegram/gramjsGateway';
 import path from 'node:path';
-import { systemClock } from './clock';
+import { HOUR_MS, systemClock } from './clock';
 import { formatFinding } from './import/findings';
 import { formatImportReport } from './import/formatReport';
 import { readOldSystem } from './import/readOldSystem';
 import { ImportRefusedError, writeImport } from './import/writeImport';
 import { StoredLinkCollisionError } from './db/normalizeStoredLinks';
-import { LoginError, login, logout } from './telegram/login';
+import { LoginError, login, logout, type LoginDeps } from './telegram/login';
 import { terminalPrompts } from './terminalPrompts';
 
 export const EXIT_OK = 0;
@@ -102,7 +102,7 @@ async function startCommand(ctx: Context): Promise<number> {
       accounts: fleet.accountsByStatus,
       targets: fleet.targetsByStatus,
       niches: settings.niches,
-      limits: { posts_per_group_per_day: GROUP_DAILY_POST_LIMIT, posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT, joins_per_account_per_day: settings.joinsPerAccountPerDay, warmup_hours: WARMUP_HOURS, group_min_gap_hours: settings.groupMinGapMs / 3_600_000 },
+      limits: { posts_per_group_per_day: GROUP_DAILY_POST_LIMIT, posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT, joins_per_account_per_day: settings.joinsPerAccountPerDay, warmup_hours: WARMUP_HOURS, group_min_gap_hours: settings.groupMinGapMs / HOUR_MS },
       variants: messages.length,
     },
     `starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants`,
@@ -184,47 +184,49 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   }
 }
 
-async function loginCommand(ctx: Context, sessionName: string, options: { phone?: string }): Promise<number> {
-  const db = await open(ctx, 'lexus login');
-  const prompts = terminalPrompts();
+/**
+ * Runs a session command (login, logout) on the database: what it prints on success, or its
+ * LoginError on stderr and exit 1.
+ */
+async function sessionCommand(ctx: Context, name: 'login' | 'logout', work: (deps: LoginDeps) => Promise<string>): Promise<number> {
+  const db = await open(ctx, `lexus ${name}`);
   try {
-    const deps = { dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram };
-    const result = await login(deps, sessionName, prompts, options.phone);
-    ctx.log.info({ event: 'account.login', account: sessionName, created: result.created }, 'session stored');
-    process.stdout.write(
-      `Logged in as ${result.username ? `@${result.username}` : 'a user without a username'} (Telegram id ${result.userId}); ` +
-        `session stored for account "${sessionName}"${result.created ? ' (new account)' : ''}.\n`,
-    );
+    const said = await work({ dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram });
+    process.stdout.write(`${said}\n`);
     return EXIT_OK;
   } catch (error) {
     if (!(error instanceof LoginError)) throw error;
-    process.stderr.write(`lexus login: ${error.message}\n`);
+    process.stderr.write(`lexus ${name}: ${error.message}\n`);
     return EXIT_FAILED;
   } finally {
-    prompts.close();
     await db.close();
   }
 }
 
-async function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
-  const db = await open(ctx, 'lexus logout');
-  try {
-    const deps = { dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram };
+function loginCommand(ctx: Context, sessionName: string, options: { phone?: string }): Promise<number> {
+  return sessionCommand(ctx, 'login', async (deps) => {
+    const prompts = terminalPrompts();
+    try {
+      const result = await login(deps, sessionName, prompts, options.phone);
+      ctx.log.info({ event: 'account.login', account: sessionName, created: result.created }, 'session stored');
+      return (
+        `Logged in as ${result.username ? `@${result.username}` : 'a user without a username'} (Telegram id ${result.userId}); ` +
+        `session stored for account "${sessionName}"${result.created ? ' (new account)' : ''}.`
+      );
+    } finally {
+      prompts.close();
+    }
+  });
+}
+
+function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
+  return sessionCommand(ctx, 'logout', async (deps) => {
     const result = await logout(deps, sessionName);
     ctx.log.info({ event: 'account.logout', account: sessionName, revoked: result.revoked }, 'session cleared');
-    process.stdout.write(
-      result.revoked
-        ? `Session of "${sessionName}" revoked on Telegram and cleared.\n`
-        : `Session of "${sessionName}" was already dead (${result.reason}); cleared.\n`,
-    );
-    return EXIT_OK;
-  } catch (error) {
-    if (!(error instanceof LoginError)) throw error;
-    process.stderr.write(`lexus logout: ${error.message}\n`);
-    return EXIT_FAILED;
-  } finally {
-    await db.close();
-  }
+    return result.revoked
+      ? `Session of "${sessionName}" revoked on Telegram and cleared.`
+      : `Session of "${sessionName}" was already dead (${result.reason}); cleared.`;
+  });
 }
 
 export function buildProgram(run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>): Command {

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { HOUR_MS } from './clock';
 
 export const EXIT_CONFIG = 78;
 
@@ -305,10 +306,10 @@ export function loadConfig(
       actionDelayMs: v.LEXUS_ACTION_DELAY_S,
       maxParallelAccounts: v.LEXUS_MAX_PARALLEL_ACCOUNTS,
       joinsPerAccountPerDay: v.LEXUS_JOINS_PER_DAY,
-      groupMinGapMs: v.LEXUS_GROUP_MIN_GAP_HOURS * 3_600_000,
+      groupMinGapMs: v.LEXUS_GROUP_MIN_GAP_HOURS * HOUR_MS,
       quietHours: v.LEXUS_QUIET_HOURS ?? null,
       timeZone: v.LEXUS_TIMEZONE,
-      peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * 3_600_000,
+      peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * HOUR_MS,
       messagesFile: path.resolve(cwd, v.LEXUS_MESSAGES_FILE),
       baseDir: path.resolve(cwd, v.LEXUS_BASE_DIR),
       shutdownGraceMs: v.LEXUS_SHUTDOWN_GRACE_S * 1000,

@@ -11,6 +11,7 @@
  *                               day; a counter last reset before today's UTC midnight counts as 0
  *   Rule 4  FloodWait           accountMayAct: next_allowed_action_time <= now
  */
+import { HOUR_MS } from './clock';
 
 export const DEFAULT_NICHE = 'ukraine_cars';
 /** Rule 3: posts per group per UTC day. */
@@ -19,7 +20,7 @@ export const GROUP_DAILY_POST_LIMIT = 2;
 export const ACCOUNT_DAILY_POST_LIMIT = 20;
 /** Rule 2: silence after joining a group. */
 export const WARMUP_HOURS = 24;
-export const WARMUP_MS = WARMUP_HOURS * 60 * 60 * 1000;
+export const WARMUP_MS = WARMUP_HOURS * HOUR_MS;
 
 /** Start of the UTC day that contains :now, and of the day after, as SQL. */
 export const TODAY_UTC_SQL = `date_trunc('day', CAST(:now AS timestamp))`;

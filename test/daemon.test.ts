@@ -239,13 +239,20 @@ describe('the daemon over days', () => {
     expect(await t.query(`SELECT status, count(*)::int AS n FROM post_history GROUP BY status`)).toEqual([{ status: 'success', n: sent.length }]);
   });
 
-  it('keeps quiet hours', async () => {
-    const h = daemon({ settings: { quietHours: { start: 22, end: 8 }, timeZone: 'UTC' } });
+  it('keeps quiet hours, in LEXUS_TIMEZONE', async () => {
+    // Tokyo is UTC+9 all year: quiet 22-08 there is 13:00-23:00 UTC.
+    const h = daemon({ settings: { quietHours: { start: 22, end: 8 }, timeZone: 'Asia/Tokyo' } });
     await readyFleet(h, 1, 6);
     await h.runFor(26 * HOUR);
     const calls = h.fake.calls.filter((c) => c.op === 'post' || c.op === 'join');
     expect(calls.length).toBeGreaterThan(0);
-    for (const call of calls) expect(call.at.getUTCHours() >= 8 && call.at.getUTCHours() < 22).toBe(true);
+    for (const call of calls) {
+      const tokyoHour = (call.at.getUTCHours() + 9) % 24;
+      expect(tokyoHour >= 8 && tokyoHour < 22).toBe(true);
+    }
+    // Something happened on both sides of the quiet night.
+    expect(calls.some((c) => c.at.getUTCHours() < 13)).toBe(true);
+    expect(calls.some((c) => c.at.getTime() >= Date.parse('2026-03-10T23:00:00Z'))).toBe(true);
   });
 
   it('the midnight job resets the counters and logs yesterday', async () => {

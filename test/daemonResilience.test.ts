@@ -96,10 +96,10 @@ describe('lexus start under SIGTERM', () => {
         }, 60_000);
         child.stdout.on('data', (chunk) => {
           stdout += String(chunk);
-          // Stop it right after a post, while it is busy with the next one.
-          if (!signalledAt && stdout.includes('"event":"post.sent"')) {
+          // Stop it as soon as it has connected: its first post (200 ms on the fake) is in flight.
+          if (!signalledAt && stdout.includes('"event":"account.connected"')) {
             signalledAt = Date.now();
-            setTimeout(() => child.kill('SIGTERM'), 100);
+            child.kill('SIGTERM');
           }
         });
         child.on('exit', (code) => {
@@ -109,8 +109,13 @@ describe('lexus start under SIGTERM', () => {
       });
       expect(result.code).toBe(0);
       expect(result.stopMs).toBeLessThan(12_000);
-      const events = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).event);
+      const lines = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const events = lines.map((l) => l.event);
       expect(events).toEqual(expect.arrayContaining(['daemon.signal', 'daemon.stopping', 'daemon.stopped']));
+      // The post in flight at the signal was finished and recorded, then the daemon stopped.
+      expect(events.indexOf('post.sent')).toBeGreaterThan(events.indexOf('daemon.signal'));
+      expect(events.indexOf('daemon.stopped')).toBeGreaterThan(events.indexOf('post.sent'));
+      expect(lines.find((l) => l.event === 'daemon.stopped')).toMatchObject({ clean: true });
       expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'pending'`)).toEqual([{ n: 0 }]);
       const sent = result.stdout.split('\n').filter((l) => l.includes('"event":"post.sent"')).length;
       expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'success'`)).toEqual([{ n: sent }]);

@@ -8,7 +8,7 @@
  * the simulator drive the same code on virtual time. `runDaemon` (run.ts) calls it every second.
  */
 import type { DataSource } from 'typeorm';
-import type { Clock } from '../clock';
+import { HOUR_MS, MINUTE_MS, SECOND_MS, type Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { AccountLocks } from '../db/accountLocks';
 import {
@@ -37,26 +37,23 @@ import type { JoinOutcome, PostOutcome } from '../telegram/outcomes';
 import { chooseVariant, type MessageVariant } from './messages';
 import { inQuietHours } from './quietHours';
 
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
 /** Backoff after a transient failure: 30 s, doubling, at most 30 min. */
-const BACKOFF_BASE_MS = 30 * SECOND;
-const BACKOFF_MAX_MS = 30 * MINUTE;
+const BACKOFF_BASE_MS = 30 * SECOND_MS;
+const BACKOFF_MAX_MS = 30 * MINUTE_MS;
 /** A join request is asked again (by the same account) after this long. */
-const JOIN_REQUEST_RETRY_MS = 12 * HOUR;
+const JOIN_REQUEST_RETRY_MS = 12 * HOUR_MS;
 /** Our side cannot act for this account (credentials, proxy): look again after this long. */
-const MISCONFIGURED_RETRY_MS = HOUR;
+const MISCONFIGURED_RETRY_MS = HOUR_MS;
 /** A group whose post failed (not its own refusal) is left alone this long, so others go first. */
-const GROUP_RETRY_MS = 30 * MINUTE;
+const GROUP_RETRY_MS = 30 * MINUTE_MS;
 /** A group that refused our message as it is (media, length): left alone this long. */
-const GROUP_REFUSED_MS = 6 * HOUR;
+const GROUP_REFUSED_MS = 6 * HOUR_MS;
 /**
  * A process that takes an account over waits this long before its first action: the process
  * that had it (if alive but cut off) notices the lost lock within a round or two and stops its
  * session first, so Telegram never sees the session twice (AUTH_KEY_DUPLICATED).
  */
-const TAKEOVER_GRACE_MS = 15 * SECOND;
+const TAKEOVER_GRACE_MS = 15 * SECOND_MS;
 
 export interface DaemonDeps {
   dataSource: DataSource;
@@ -389,7 +386,7 @@ export class Daemon {
         await notSent('flood_wait', outcome.error);
         return;
       case 'group_slow_mode':
-        await this.holdGroup(slot, outcome.seconds * SECOND);
+        await this.holdGroup(slot, outcome.seconds * SECOND_MS);
         await notSent('skipped', outcome.error);
         this.log.info({ event: 'group.slow_mode', ...fields, wait_s: outcome.seconds }, `slow mode in ${slot.link}: it waits ${outcome.seconds} s`);
         this.schedule(state);
@@ -518,7 +515,7 @@ export class Daemon {
         return;
       default:
         // transient (the join may have happened: the same account asks again), misconfigured, ...
-        await postponeJoin(ds, claim.targetId, new Date(done.getTime() + 10 * MINUTE), done);
+        await postponeJoin(ds, claim.targetId, new Date(done.getTime() + 10 * MINUTE_MS), done);
         this.log.warn({ event: 'group.join_failed', ...fields, error: 'error' in outcome ? outcome.error : undefined }, `could not join ${claim.link}; will retry`);
         this.backoff(state);
     }
@@ -544,8 +541,8 @@ export class Daemon {
   private async floodWait(state: AccountState, seconds: number, error: string): Promise<void> {
     const now = this.now();
     // Kept in memory first: whatever happens to the database write, this process waits.
-    state.nextActionAt = Math.max(state.nextActionAt, now.getTime() + seconds * SECOND);
-    const until = await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + seconds * SECOND)));
+    state.nextActionAt = Math.max(state.nextActionAt, now.getTime() + seconds * SECOND_MS);
+    const until = await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + seconds * SECOND_MS)));
     this.log.warn({ event: 'account.flood_wait', account: state.account.sessionName, wait_s: seconds, until: until.toISOString(), error }, `FloodWait: ${seconds} s`);
     state.nextActionAt = Math.max(until.getTime(), now.getTime());
   }
@@ -557,8 +554,8 @@ export class Daemon {
     await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + pause)));
     await setAccountStatusReason(this.deps.dataSource, state.account.id, `limited by Telegram (${error})`, now);
     this.log.warn(
-      { event: 'account.limited', account: state.account.sessionName, wait_s: pause / SECOND, error },
-      `Telegram limits this account (${error}); paused for ${pause / HOUR} h`,
+      { event: 'account.limited', account: state.account.sessionName, wait_s: pause / SECOND_MS, error },
+      `Telegram limits this account (${error}); paused for ${pause / HOUR_MS} h`,
     );
     state.nextActionAt = now.getTime() + pause;
   }

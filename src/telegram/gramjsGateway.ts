@@ -338,19 +338,17 @@ class GramjsSession implements TelegramSession {
         return { kind: 'misconfigured', error: `photo ${message.photoPath} cannot be read` };
       }
     }
+    // A failed lookup says nothing sure about the group (a renamed group, a revoked invite we
+    // joined through): never let it close the group for good.
+    const lookupFailed = (failure: Failure): Failure =>
+      failure.kind === 'link_dead' ? { kind: 'transient', error: `cannot find the group by its link (${failure.error})`, uncertain: false } : failure;
     let peer: Api.TypeInputPeer | Failure;
     try {
       peer = await this.peerFor(client, group);
     } catch (error) {
-      const failure = asFailure(error, false);
-      // A failed lookup says nothing sure about the group (a renamed group, a revoked invite we
-      // joined through): never let it close the group for good.
-      if (failure.kind === 'link_dead') return { kind: 'transient', error: `cannot find the group by its link (${failure.error})`, uncertain: false };
-      return failure;
+      return lookupFailed(asFailure(error, false));
     }
-    if ('kind' in peer) {
-      return peer.kind === 'link_dead' ? { kind: 'transient', error: `cannot find the group by its link (${peer.error})`, uncertain: false } : peer;
-    }
+    if ('kind' in peer) return lookupFailed(peer);
     try {
       const messageId = await withTimeout(this.send(client, peer, message), this.timeouts.postMs, message.photoPath ? 'sendMedia' : 'sendMessage');
       return { kind: 'sent', messageId };

@@ -49,5 +49,3 @@ export type JoinOutcome =
   | Failure;
 
 export type PostOutcome = { kind: 'sent'; messageId: number | null } | Failure;
-
-export type OutcomeKind = ConnectOutcome['kind'] | JoinOutcome['kind'] | PostOutcome['kind'];
