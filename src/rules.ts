@@ -24,7 +24,7 @@ export const WARMUP_MS = WARMUP_HOURS * HOUR_MS;
 
 /** Start of the UTC day that contains :now, and of the day after, as SQL. */
 export const TODAY_UTC_SQL = `date_trunc('day', CAST(:now AS timestamp))`;
-const TOMORROW_UTC_SQL = `(${TODAY_UTC_SQL} + interval '1 day')`;
+export const TOMORROW_UTC_SQL = `(${TODAY_UTC_SQL} + interval '1 day')`;
 
 /**
  * Rule 3's counters are the seed's (count, last reset) pairs, read lazily: a counter last reset
@@ -87,6 +87,23 @@ export const targetMayReceivePostFromSql = (t: string, a: string) =>
 /** The daemon's spacing (LEXUS_GROUP_MIN_GAP_HOURS): the group's last post is :minGapMs old. */
 export const targetGapKeptSql = (t: string) =>
   `(${t}.last_post_at IS NULL OR ${t}.last_post_at <= CAST(:now AS timestamp) - CAST(:minGapMs AS integer) * interval '1 millisecond')`;
+
+/**
+ * When the group may next receive a post, whatever the account (rules 2 and 3, slow mode and the
+ * daemon's spacing): the latest of its warm-up's end, its slow mode's end, its last post plus
+ * :minGapMs, and tomorrow's UTC midnight when today's posts are used up. NULL: never (no
+ * warm-up start). For the daemon's idle sleep only; the reservation decides.
+ */
+export const targetNextPostAtSql = (t: string) =>
+  `(CASE WHEN GREATEST(${t}.warmup_ends_at, ${t}.joined_at) IS NULL THEN NULL ELSE GREATEST(
+      ${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours', ${t}.next_post_allowed_at,
+      ${t}.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond',
+      CASE WHEN COALESCE(${groupPostsTodaySql(t)}, ${GROUP_DAILY_POST_LIMIT}) >= ${GROUP_DAILY_POST_LIMIT} THEN ${TOMORROW_UTC_SQL} END) END)`;
+
+/** When the account may next post, whatever the group (rules 3 and 4). NULL: no limit on it now. */
+export const accountNextPostAtSql = (a: string) =>
+  `GREATEST(${a}.next_allowed_action_time,
+      CASE WHEN COALESCE(${accountPostsTodaySql(a)}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${ACCOUNT_DAILY_POST_LIMIT} THEN ${TOMORROW_UTC_SQL} END)`;
 
 /** The order in which ready groups are served: never posted first, then the longest waiting. */
 export const READY_ORDER: ReadonlyArray<{ column: string; direction: 'ASC' | 'DESC'; nulls?: 'NULLS FIRST' | 'NULLS LAST' }> = [

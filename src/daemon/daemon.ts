@@ -22,6 +22,7 @@ import {
   loadDrivableAccounts,
   markAbandonedSlotsUnknown,
   markJoinRequested,
+  nextChanceAt,
   postponeJoin,
   recordJoinAttempt,
   releaseJoinClaim,
@@ -54,6 +55,12 @@ const GROUP_REFUSED_MS = 6 * HOUR_MS;
  * session first, so Telegram never sees the session twice (AUTH_KEY_DUPLICATED).
  */
 const TAKEOVER_GRACE_MS = 15 * SECOND_MS;
+/**
+ * An account with nothing to do sleeps until the database says something becomes possible (a
+ * warm-up ends, midnight, a FloodWait runs out), but looks again at least this often, so that
+ * groups added meanwhile or a binding reset by hand are noticed.
+ */
+const IDLE_RECHECK_MS = HOUR_MS;
 
 export interface DaemonDeps {
   dataSource: DataSource;
@@ -245,6 +252,31 @@ export class Daemon {
     this.inflight.add(action);
   }
 
+  /**
+   * Nothing to do now: sleep until the database's next chance for this account (at least one
+   * pause, at most IDLE_RECHECK_MS), with a little spread so that accounts waiting for the same
+   * instant (midnight) do not all wake at once.
+   */
+  private async rest(state: AccountState): Promise<void> {
+    const now = this.now().getTime();
+    const { settings } = this.deps;
+    const chance = await nextChanceAt(this.deps.dataSource, {
+      accountId: state.account.id,
+      niches: settings.niches,
+      minGapMs: settings.groupMinGapMs,
+      joinsPerDay: settings.joinsPerAccountPerDay,
+      now: new Date(now),
+    });
+    const spread = Math.floor(this.random() * settings.actionDelayMs.min);
+    const wake = Math.min(chance === null ? Infinity : chance.getTime() + spread, now + IDLE_RECHECK_MS);
+    this.schedule(state, Math.max(this.pause(), wake - now));
+  }
+
+  /** Actions in flight now. */
+  busyActions(): number {
+    return this.inflight.size;
+  }
+
   /** When the next account is due (ms since the epoch); undefined when none is driven. */
   nextWakeAt(): number | undefined {
     const times = [...this.accounts.values()].map((s) => s.nextActionAt);
@@ -263,7 +295,7 @@ export class Daemon {
     const pid = this.deps.locks.holderPid;
     if (!this.deps.locks.holds(account.id) || pid === undefined) return;
     if (!(await accountMayAct(this.deps.dataSource, account.id, now))) {
-      this.schedule(state);
+      await this.rest(state);
       return;
     }
     // A FloodWait whose time has passed: the account is back to 'active'.
@@ -438,14 +470,14 @@ export class Daemon {
     const now = this.now();
     const budget = await joinBudgetUsed(ds, account.id, now);
     if (budget.tooManyChannelsRecently || budget.joinsToday >= this.deps.settings.joinsPerAccountPerDay) {
-      this.schedule(state);
+      await this.rest(state);
       return;
     }
     const pid = this.deps.locks.holderPid;
     if (pid === undefined) return;
     const claim = await claimJoinTarget(ds, account.id, this.deps.settings.niches, now, pid);
     if (!claim) {
-      this.schedule(state);
+      await this.rest(state);
       return;
     }
     const outcome: JoinOutcome = await session.join({ link: claim.link });

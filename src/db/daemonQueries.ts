@@ -4,7 +4,7 @@
  * function with its SQL in full; "now" comes from the caller's clock.
  */
 import type { DataSource } from 'typeorm';
-import { DEFAULT_NICHE, TODAY_UTC_SQL, accountMayActSql } from '../rules';
+import { DEFAULT_NICHE, TODAY_UTC_SQL, TOMORROW_UTC_SQL, accountMayActSql, accountNextPostAtSql, targetNextPostAtSql } from '../rules';
 import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
@@ -76,6 +76,56 @@ export async function joinBudgetUsed(db: Runner, accountId: number, now: Date): 
     { accountId, now: sqlTime(now) },
   );
   return { joinsToday: rows[0]?.joins ?? 0, tooManyChannelsRecently: rows[0]?.too_many ?? false };
+}
+
+export interface NextChanceInput {
+  accountId: number;
+  niches: string[];
+  minGapMs: number;
+  joinsPerDay: number;
+  now: Date;
+}
+
+/**
+ * The earliest instant at which this account could post or join, as far as the database knows
+ * now (null: nothing in sight). An account with nothing to do sleeps until then instead of
+ * asking every minute; the reservation and the join claim still decide when it wakes.
+ * A join is possible when the account is under its daily join budget, not told "too many chats"
+ * in the last 24 h, and a group of its niches waits to be joined (by it, or by anyone).
+ */
+export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<Date | null> {
+  const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
+    db,
+    `SELECT CASE WHEN ready.at IS NULL THEN NULL ELSE GREATEST(ready.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) END AS post_at,
+            CASE WHEN waiting.at IS NULL THEN NULL ELSE GREATEST(
+                   waiting.at, a.next_allowed_action_time, CAST(:now AS timestamp),
+                   CASE WHEN joins.today >= :joinsPerDay THEN ${TOMORROW_UTC_SQL} END,
+                   joins.too_many_until) END AS join_at
+       FROM accounts a
+       CROSS JOIN LATERAL (
+         SELECT min(${targetNextPostAtSql('t')}) AS at FROM targets t
+          WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) ready
+       CROSS JOIN LATERAL (
+         SELECT min(COALESCE(t.join_retry_at, CAST(:now AS timestamp))) AS at FROM targets t
+          WHERE t.status IN ('new', 'requested') AND t.assigned_account_id IS NULL AND t.joined_at IS NULL
+            AND t.niche = ANY(CAST(:niches AS text[])) AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)) waiting
+       CROSS JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL}) AS today,
+                max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until
+           FROM join_history h WHERE h.account_id = a.id) joins
+      WHERE a.id = :accountId AND COALESCE(a.status, 'active') IN ('active', 'flood_wait')`,
+    {
+      accountId: input.accountId,
+      niches: input.niches.length ? input.niches : [DEFAULT_NICHE],
+      minGapMs: Math.max(0, Math.round(input.minGapMs)),
+      joinsPerDay: input.joinsPerDay,
+      now: sqlTime(input.now),
+    },
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const times = [row.post_at, row.join_at].filter((t): t is Date => t !== null).map((t) => t.getTime());
+  return times.length ? new Date(Math.min(...times)) : null;
 }
 
 export interface JoinClaim {
