@@ -26,6 +26,7 @@ import { ImportRefusedError, writeImport } from './import/writeImport';
 import { StoredLinkCollisionError } from './db/normalizeStoredLinks';
 import { LoginError, login, logout, type LoginDeps } from './telegram/login';
 import { terminalPrompts } from './terminalPrompts';
+import { chaosLevel, runSimulateCommand, wholeNumber, type SimulateOptions } from './simulate/command';
 
 export const EXIT_OK = 0;
 /** The login or logout did not succeed (wrong code, Telegram refused); nothing stored. */
@@ -81,17 +82,24 @@ async function migrateCommand(ctx: Context): Promise<number> {
   return EXIT_OK;
 }
 
+/** The ad's variants, or undefined after saying on stderr why they are not usable. */
+function loadMessagesOrSay(config: Config): ReturnType<typeof loadMessages> | undefined {
+  try {
+    return loadMessages(config.daemon.messagesFile, config.daemon.baseDir);
+  } catch (error) {
+    if (!(error instanceof MessagesError)) throw error;
+    process.stderr.write(`lexus: the messages are not usable:\n  ${error.problems.join('\n  ')}\n`);
+    return undefined;
+  }
+}
+
 async function startCommand(ctx: Context): Promise<number> {
   const { log, config } = ctx;
   const settings = config.daemon;
   const db = await open(ctx, 'lexus start');
-  let messages;
-  try {
-    messages = loadMessages(settings.messagesFile, settings.baseDir);
-  } catch (error) {
+  const messages = loadMessagesOrSay(config);
+  if (!messages) {
     await db.close();
-    if (!(error instanceof MessagesError)) throw error;
-    process.stderr.write(`lexus: the messages are not usable:\n  ${error.problems.join('\n  ')}\n`);
     return EXIT_CONFIG;
   }
   const fleet = await summarizeFleet(db.dataSource);
@@ -133,6 +141,16 @@ async function startCommand(ctx: Context): Promise<number> {
       );
     }
   });
+}
+
+async function simulateCommand(ctx: Context, options: SimulateOptions): Promise<number> {
+  const messages = loadMessagesOrSay(ctx.config);
+  if (!messages) return EXIT_CONFIG;
+  const result = await runSimulateCommand(ctx.config, messages, options, {
+    out: (text) => process.stdout.write(text),
+    progress: (text) => (options.json ? process.stderr : process.stdout).write(`${text}\n`),
+  });
+  return result.violations === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 interface ImportOptions {
@@ -243,6 +261,26 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .description('start the daemon (embedded PostgreSQL when no database is configured)')
     .action(() => run(startCommand));
   program
+    .command('simulate')
+    .description('run the real daemon against a fake Telegram on virtual time, in a scratch database, and check every rule')
+    .option('--accounts <N>', 'accounts in the fleet', wholeNumber('--accounts', 1, 10_000), 10)
+    .option('--groups <N>', 'groups to join and post in', wholeNumber('--groups', 1, 1_000_000), 300)
+    .option('--days <N>', 'simulated days', wholeNumber('--days', 1, 90), 7)
+    .option('--seed <N>', 'the same seed, the same faults and pacing', wholeNumber('--seed', 0, 2 ** 32 - 1), 1)
+    .option('--chaos <LEVEL>', 'what goes wrong: none, some or heavy', chaosLevel, 'some')
+    .option('--replicas <N>', 'daemon processes sharing the database', wholeNumber('--replicas', 1, 10), 1)
+    .option('--json', 'print the report as JSON (progress goes to stderr)')
+    .option('--html <FILE>', 'also write the report with a chart of posts and joins per hour')
+    .option('--log <FILE>', "write the daemons' own log (JSON lines) to FILE")
+    .option('--keep-database', 'keep the scratch database afterwards, to look into it')
+    .addHelpText(
+      'after',
+      '\nUses the daemon settings of the environment (LEXUS_ACTION_DELAY_S, LEXUS_JOINS_PER_DAY, ...) and the\n' +
+        'messages file. The scratch database is created on the configured server (the embedded one when none\n' +
+        'is configured) and dropped at the end. Exit 0 when no rule was broken, 1 when one was.',
+    )
+    .action((options: SimulateOptions) => run((ctx) => simulateCommand(ctx, options), 'stderr'));
+  program
     .command('import')
     .description("import the old file-based system's accounts, groups and bindings (all or nothing)")
     .option('--dir <DIR>', 'folder of the old system (default: LEXUS_DATA_DIR, else the current directory)')
@@ -270,7 +308,7 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
   program.addHelpText(
     'after',
     '\nConfiguration comes from the environment and .env (see .env.example).\n' +
-      'Exit codes: 0 ok, 1 login/logout refused, 64 bad command line, 65 bad input files, 70 other failure, 78 bad configuration.',
+      'Exit codes: 0 ok, 1 login/logout refused or a rule broken in a simulation, 64 bad command line, 65 bad input files, 70 other failure, 78 bad configuration.',
   );
   return program;
 }

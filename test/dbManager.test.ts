@@ -209,7 +209,7 @@ describe('reservePostSlot and settlePost', () => {
   it('reserves: a pending history row, counted against both limits at once', async () => {
     const { a, g } = await readyPair();
     const slot = await t.db.reservePostSlot({ accountId: a, targetId: g, messageContent: 'Продається Lexus IS 250', photoPath: 'lexus_assets/1.jpg' });
-    expect(slot).toEqual({ id: 1, accountId: a, targetId: g, link: '@g', reservedAt: t.clock.now() });
+    expect(slot).toEqual({ id: 1, accountId: a, targetId: g, link: '@g', reservedAt: t.clock.now(), lastMessage: null });
     expect(await counters(t, a, g)).toEqual({ account: 1, group: 1 });
     expect(await t.query('SELECT status, message_content, photo_path FROM post_history')).toEqual([
       { status: 'pending', message_content: 'Продається Lexus IS 250', photo_path: 'lexus_assets/1.jpg' },

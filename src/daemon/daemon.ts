@@ -18,7 +18,6 @@ import {
   closeTarget,
   describeSlot,
   joinBudgetUsed,
-  lastMessageSentTo,
   loadDrivableAccounts,
   markAbandonedSlotsUnknown,
   markJoinRequested,
@@ -37,6 +36,7 @@ import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { JoinOutcome, PostOutcome } from '../telegram/outcomes';
 import { chooseVariant, type MessageVariant } from './messages';
 import { inQuietHours } from './quietHours';
+import { seeded } from '../random';
 
 /** Backoff after a transient failure: 30 s, doubling, at most 30 min. */
 const BACKOFF_BASE_MS = 30 * SECOND_MS;
@@ -60,7 +60,8 @@ const TAKEOVER_GRACE_MS = 15 * SECOND_MS;
  * warm-up ends, midnight, a FloodWait runs out), but looks again at least this often, so that
  * groups added meanwhile or a binding reset by hand are noticed.
  */
-const IDLE_RECHECK_MS = HOUR_MS;
+const IDLE_RECHECK_MS = 2 * HOUR_MS;
+const DEFAULT_REFRESH_MS = 5 * SECOND_MS;
 
 export interface DaemonDeps {
   dataSource: DataSource;
@@ -72,6 +73,12 @@ export interface DaemonDeps {
   messages: MessageVariant[];
   /** [0, 1); injectable for deterministic runs. */
   random?: () => number;
+  /**
+   * How often a round re-reads the accounts and checks its locks (clock time); default 5 s,
+   * well within the 15 s a process taking an account over waits. Rounds in between only start
+   * the actions due.
+   */
+  refreshEveryMs?: number;
 }
 
 interface AccountState {
@@ -84,6 +91,10 @@ interface AccountState {
   failures: number;
   /** The lock was lost while an action ran: the account is dropped when it ends. */
   lost: boolean;
+  /** This account's own random numbers (pacing), so that accounts do not draw from one another's. */
+  random: () => number;
+  /** It sleeps with nothing to do and wakes only to look again (IDLE_RECHECK_MS). */
+  resting: boolean;
 }
 
 const credentialsOf = (a: DrivableAccount) => JSON.stringify([a.sessionString, a.apiId, a.apiHash, a.proxy]);
@@ -103,6 +114,7 @@ export class Daemon {
   private stopping = false;
   private databaseDown = false;
   private round: Promise<void> | undefined;
+  private lastRefreshAt: number | undefined;
   /** When the last scheduling round finished (the health check reads it). */
   lastTickAt: Date | undefined;
 
@@ -124,19 +136,19 @@ export class Daemon {
     return [...this.accounts.values()].map((s) => s.account.sessionName).sort();
   }
 
-  private pause(): number {
+  private pause(state: AccountState): number {
     const { min, max } = this.deps.settings.actionDelayMs;
-    return min + Math.floor(this.random() * (max - min + 1));
+    return min + Math.floor(state.random() * (max - min + 1));
   }
 
-  private schedule(state: AccountState, delayMs = this.pause()): void {
+  private schedule(state: AccountState, delayMs = this.pause(state)): void {
     state.nextActionAt = this.now().getTime() + delayMs;
   }
 
   private backoff(state: AccountState): void {
     state.failures++;
     const delay = Math.min(BACKOFF_BASE_MS * 2 ** (state.failures - 1), BACKOFF_MAX_MS);
-    this.schedule(state, delay + Math.floor(this.random() * delay * 0.2));
+    this.schedule(state, delay + Math.floor(state.random() * delay * 0.2));
   }
 
   /**
@@ -153,6 +165,24 @@ export class Daemon {
 
   private async runRound(): Promise<void> {
     const now = this.now();
+    if (this.lastRefreshAt === undefined || now.getTime() - this.lastRefreshAt >= (this.deps.refreshEveryMs ?? DEFAULT_REFRESH_MS)) {
+      if (!(await this.refresh(now))) return;
+      this.lastRefreshAt = now.getTime();
+    }
+    if (this.stopping) return;
+    this.lastTickAt = now;
+    if (this.deps.settings.quietHours && inQuietHours(now, this.deps.settings.quietHours, this.deps.settings.timeZone)) return;
+    const due = [...this.accounts.values()]
+      .filter((s) => !s.busy && s.nextActionAt <= now.getTime())
+      .sort((x, y) => x.account.boundGroups - y.account.boundGroups || x.nextActionAt - y.nextActionAt);
+    for (const state of due) {
+      if (this.inflight.size >= this.deps.settings.maxParallelAccounts || this.stopping) break;
+      this.start(state);
+    }
+  }
+
+  /** Re-reads the accounts, checks the locks, takes over new accounts and drops lost ones. */
+  private async refresh(now: Date): Promise<boolean> {
     let drivable: DrivableAccount[];
     let held: number[];
     try {
@@ -163,9 +193,9 @@ export class Daemon {
     } catch (error) {
       if (!this.databaseDown) this.log.error({ event: 'db.down', error: (error as Error).message }, 'database unreachable; retrying until it is back');
       this.databaseDown = true;
-      return;
+      return false;
     }
-    if (this.stopping) return;
+    if (this.stopping) return false;
     const byId = new Map(drivable.map((a) => [a.id, a]));
     for (const [id, state] of this.accounts) {
       if (byId.has(id) && held.includes(id)) continue;
@@ -197,16 +227,7 @@ export class Daemon {
       }
       await this.takeOver(account, now);
     }
-    if (this.stopping) return;
-    this.lastTickAt = now;
-    if (this.deps.settings.quietHours && inQuietHours(now, this.deps.settings.quietHours, this.deps.settings.timeZone)) return;
-    const due = [...this.accounts.values()]
-      .filter((s) => !s.busy && s.nextActionAt <= now.getTime())
-      .sort((x, y) => x.account.boundGroups - y.account.boundGroups || x.nextActionAt - y.nextActionAt);
-    for (const state of due) {
-      if (this.inflight.size >= this.deps.settings.maxParallelAccounts || this.stopping) break;
-      this.start(state);
-    }
+    return true;
   }
 
   private async takeOver(account: DrivableAccount, now: Date): Promise<void> {
@@ -224,8 +245,12 @@ export class Daemon {
       return;
     }
     // Spread the first actions over the first pause, rather than all at once.
-    const state: AccountState = { account, session: undefined, connectedWith: undefined, nextActionAt: 0, busy: false, failures: 0, lost: false };
-    this.schedule(state, TAKEOVER_GRACE_MS + Math.floor(this.random() * this.deps.settings.actionDelayMs.min));
+    const state: AccountState = {
+      account, session: undefined, connectedWith: undefined, nextActionAt: 0, busy: false, failures: 0, lost: false,
+      random: seeded(Math.floor(this.random() * 2 ** 32)),
+      resting: false,
+    };
+    this.schedule(state, TAKEOVER_GRACE_MS + Math.floor(state.random() * this.deps.settings.actionDelayMs.min));
     this.accounts.set(account.id, state);
     this.log.info({ event: 'account.driven', account: account.sessionName }, 'driving this account');
   }
@@ -255,9 +280,9 @@ export class Daemon {
   /**
    * Nothing to do now: sleep until the database's next chance for this account (at least one
    * pause, at most IDLE_RECHECK_MS), with a little spread so that accounts waiting for the same
-   * instant (midnight) do not all wake at once.
+   * instant (midnight) do not all wake at once. Returns false when the chance is now.
    */
-  private async rest(state: AccountState): Promise<void> {
+  private async rest(state: AccountState): Promise<boolean> {
     const now = this.now().getTime();
     const { settings } = this.deps;
     const chance = await nextChanceAt(this.deps.dataSource, {
@@ -267,9 +292,16 @@ export class Daemon {
       joinsPerDay: settings.joinsPerAccountPerDay,
       now: new Date(now),
     });
-    const spread = Math.floor(this.random() * settings.actionDelayMs.min);
-    const wake = Math.min(chance === null ? Infinity : chance.getTime() + spread, now + IDLE_RECHECK_MS);
-    this.schedule(state, Math.max(this.pause(), wake - now));
+    if (state.resting && chance !== null && chance.getTime() <= now) {
+      state.resting = false;
+      return false;
+    }
+    const spread = Math.floor(state.random() * settings.actionDelayMs.min);
+    const wake = chance === null ? Infinity : chance.getTime() + spread;
+    // Waking at the chance itself is an ordinary action; waking at the cap only looks again.
+    state.resting = wake > now + IDLE_RECHECK_MS;
+    this.schedule(state, Math.max(this.pause(state), Math.min(wake, now + IDLE_RECHECK_MS) - now));
+    return true;
   }
 
   /** Actions in flight now. */
@@ -277,10 +309,15 @@ export class Daemon {
     return this.inflight.size;
   }
 
-  /** When the next account is due (ms since the epoch); undefined when none is driven. */
+  /** When the next account not acting now is due (ms since the epoch); undefined when none is. */
   nextWakeAt(): number | undefined {
-    const times = [...this.accounts.values()].map((s) => s.nextActionAt);
+    const times = [...this.accounts.values()].filter((s) => !s.busy).map((s) => s.nextActionAt);
     return times.length ? Math.min(...times) : undefined;
+  }
+
+  /** Resolves when one of the actions in flight ends (at once when none is). */
+  async anyActionEnds(): Promise<void> {
+    if (this.inflight.size > 0) await Promise.race([...this.inflight]);
   }
 
   /** Waits for the actions in flight. */
@@ -294,13 +331,13 @@ export class Daemon {
     const now = this.now();
     const pid = this.deps.locks.holderPid;
     if (!this.deps.locks.holds(account.id) || pid === undefined) return;
-    if (!(await accountMayAct(this.deps.dataSource, account.id, now))) {
+    // Woken only to look again: one question, and back to sleep unless something changed.
+    if (state.resting && (await this.rest(state))) return;
+    const { mayAct, floodWaitEnded } = await accountMayAct(this.deps.dataSource, account.id, now);
+    if (floodWaitEnded) this.log.info({ event: 'account.flood_wait_over', account: account.sessionName }, 'FloodWait over; acting again');
+    if (!mayAct) {
       await this.rest(state);
       return;
-    }
-    // A FloodWait whose time has passed: the account is back to 'active'.
-    if (await this.db.clearAccountFloodWait(account.id)) {
-      this.log.info({ event: 'account.flood_wait_over', account: account.sessionName }, 'FloodWait over; acting again');
     }
     const session = await this.connected(state);
     if (!session) return;
@@ -358,7 +395,7 @@ export class Daemon {
     const ds = this.deps.dataSource;
     let variant: MessageVariant;
     try {
-      variant = chooseVariant(this.deps.messages, await lastMessageSentTo(ds, slot.targetId), slot.targetId);
+      variant = chooseVariant(this.deps.messages, slot.lastMessage, slot.targetId);
       await describeSlot(ds, slot.id, variant.text, variant.photoPath);
     } catch (error) {
       // Nothing was sent: the slot goes back.

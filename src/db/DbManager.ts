@@ -31,6 +31,15 @@ import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
 import { sql } from './sql';
 
+/** Ends account :accountId's FloodWait if its time has passed (status back to 'active'); RETURNING id. */
+export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
+  UPDATE accounts
+     SET status = 'active', next_allowed_action_time = NULL, updated_at = CAST(:now AS timestamp)
+   WHERE id = :accountId
+     AND status = 'flood_wait'
+     AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
+   RETURNING id`;
+
 export interface DbManagerOptions {
   clock?: Clock;
 }
@@ -66,6 +75,8 @@ export interface PostSlot {
   targetId: number;
   link: string;
   reservedAt: Date;
+  /** The text last sent (or maybe sent) to this group before, so that the next one differs. */
+  lastMessage: string | null;
 }
 
 export type SettleOutcome =
@@ -213,7 +224,7 @@ export class DbManager {
    * bound account.
    */
   async reservePostSlot(input: ReserveSlotInput): Promise<PostSlot | null> {
-    const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date }>(
+    const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date; last_message: string | null }>(
       this.runner,
       `WITH slot AS (
          SELECT a.id AS account_id, t.id AS target_id, t.link
@@ -243,7 +254,10 @@ export class DbManager {
        SELECT slot.account_id, slot.target_id, :messageContent, :photoPath, 'pending', CAST(:now AS timestamp)
          FROM slot
        RETURNING id, account_id, target_id, created_at,
-                 (SELECT link FROM slot) AS link`,
+                 (SELECT link FROM slot) AS link,
+                 (SELECT h.message_content FROM post_history h
+                   WHERE h.target_id = post_history.target_id AND h.status IN ('success', 'unknown', 'pending') AND h.message_content IS NOT NULL
+                   ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_message`,
       {
         accountId: input.accountId,
         niche: input.niche ?? DEFAULT_NICHE,
@@ -257,7 +271,7 @@ export class DbManager {
     );
     const row = rows[0];
     if (!row) return null;
-    return { id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, reservedAt: row.created_at };
+    return { id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, reservedAt: row.created_at, lastMessage: row.last_message };
   }
 
   /**
@@ -268,6 +282,33 @@ export class DbManager {
    */
   async settlePost(slotId: number, result: SettleOutcome): Promise<void> {
     const now = this.now();
+    if (result.outcome !== 'not_sent') {
+      // Sent, or maybe sent: the slot stays spent and the group's last post is now. One
+      // statement, locking in the reservation's order (account, then group, then the row).
+      const { rows } = await sql<{ found: boolean; settled: boolean }>(
+        this.runner,
+        `WITH slot AS (
+           SELECT h.account_id, h.target_id
+             FROM post_history h
+             JOIN accounts a ON a.id = h.account_id
+             JOIN targets t ON t.id = h.target_id
+            WHERE h.id = :slotId
+            FOR UPDATE OF a, t
+         ), settled AS (
+           UPDATE post_history SET status = :status, error_message = :errorMessage
+            WHERE id = :slotId AND status = 'pending' AND EXISTS (SELECT 1 FROM slot)
+            RETURNING target_id
+         ), group_posted AS (
+           UPDATE targets SET last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+             FROM settled WHERE targets.id = settled.target_id
+         )
+         SELECT EXISTS (SELECT 1 FROM slot) AS found, EXISTS (SELECT 1 FROM settled) AS settled`,
+        { slotId, status: result.outcome === 'sent' ? 'success' : 'unknown', errorMessage: result.outcome === 'sent' ? null : (result.errorMessage ?? null), now },
+      );
+      if (!rows[0]?.found) throw new NotFoundError(`post slot ${slotId} does not exist`);
+      if (!rows[0].settled) throw new SlotAlreadySettledError(slotId);
+      return;
+    }
     await this.transaction(async (runner) => {
       // Lock in the reservation's order (account, then group) before touching the history row.
       const { rows: slots } = await sql<{ account_id: number; target_id: number }>(
@@ -282,44 +323,35 @@ export class DbManager {
       );
       const slot = slots[0];
       if (!slot) throw new NotFoundError(`post slot ${slotId} does not exist`);
-      const status = result.outcome === 'sent' ? 'success' : result.outcome === 'unknown' ? 'unknown' : result.status;
       const { rows: settled } = await sql<{ reserved_at: Date }>(
         runner,
         `UPDATE post_history
             SET status = :status, error_message = :errorMessage
           WHERE id = :slotId AND status = 'pending'
           RETURNING created_at AS reserved_at`,
-        { slotId, status, errorMessage: result.outcome === 'sent' ? null : (result.errorMessage ?? null) },
+        { slotId, status: result.status, errorMessage: result.errorMessage ?? null },
       );
       const reservedAt = settled[0]?.reserved_at;
       if (!reservedAt) throw new SlotAlreadySettledError(slotId);
 
-      if (result.outcome === 'not_sent') {
-        // Give the slot back, but only to a counter that still counts the reservation's day.
-        const params = { accountId: slot.account_id, targetId: slot.target_id, reservedAt: sqlTime(reservedAt), now };
-        await sql(
-          runner,
-          `UPDATE accounts
-              SET daily_posts_count = GREATEST(COALESCE(daily_posts_count, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
-            WHERE id = :accountId
-              AND date_trunc('day', last_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
-          params,
-        );
-        await sql(
-          runner,
-          `UPDATE targets
-              SET daily_posts_in_group = GREATEST(COALESCE(daily_posts_in_group, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
-            WHERE id = :targetId
-              AND date_trunc('day', last_group_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
-          params,
-        );
-      } else {
-        await sql(
-          runner,
-          `UPDATE targets SET last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp) WHERE id = :targetId`,
-          { targetId: slot.target_id, now },
-        );
-      }
+      // Not sent: the slot is given back, but only to a counter that still counts the reservation's day.
+      const params = { accountId: slot.account_id, targetId: slot.target_id, reservedAt: sqlTime(reservedAt), now };
+      await sql(
+        runner,
+        `UPDATE accounts
+            SET daily_posts_count = GREATEST(COALESCE(daily_posts_count, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
+          WHERE id = :accountId
+            AND date_trunc('day', last_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
+        params,
+      );
+      await sql(
+        runner,
+        `UPDATE targets
+            SET daily_posts_in_group = GREATEST(COALESCE(daily_posts_in_group, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
+          WHERE id = :targetId
+            AND date_trunc('day', last_group_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
+        params,
+      );
     });
   }
 
@@ -398,14 +430,7 @@ export class DbManager {
   async clearAccountFloodWait(accountId: number): Promise<boolean> {
     const { rows } = await sql<{ cleared: boolean }>(
       this.runner,
-      `WITH cleared AS (
-         UPDATE accounts
-            SET status = 'active', next_allowed_action_time = NULL, updated_at = CAST(:now AS timestamp)
-          WHERE id = :accountId
-            AND status = 'flood_wait'
-            AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
-          RETURNING id
-       )
+      `WITH cleared AS (${CLEAR_PASSED_FLOOD_WAIT_SQL})
        SELECT EXISTS (SELECT 1 FROM cleared) AS cleared FROM accounts WHERE id = :accountId`,
       { accountId, now: this.now() },
     );

@@ -6,6 +6,7 @@
 import type { DataSource } from 'typeorm';
 import { DEFAULT_NICHE, TODAY_UTC_SQL, TOMORROW_UTC_SQL, accountMayActSql, accountNextPostAtSql, targetNextPostAtSql } from '../rules';
 import { accountLockHeldSql } from './accountLocks';
+import { CLEAR_PASSED_FLOOD_WAIT_SQL } from './DbManager';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
 
@@ -19,12 +20,15 @@ export interface DrivableAccount {
   boundGroups: number;
 }
 
-/** Accounts a daemon may drive: not banned, with a session. Fewest bound groups first (joins go to them). */
+/**
+ * Accounts a daemon may drive: not banned, with a session. Fewest joined groups first (joins go
+ * to them); the count reads the index of each account's joined groups.
+ */
 export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[]> {
   const { rows } = await sql<{ id: number; session_name: string; session_string: string; api_id: number | null; api_hash: string | null; proxy: string | null; bound: number }>(
     db,
     `SELECT a.id, a.session_name, a.session_string, a.api_id, a.api_hash, a.proxy,
-            (SELECT count(*)::int FROM targets t WHERE t.assigned_account_id = a.id) AS bound
+            (SELECT count(*)::int FROM targets t WHERE t.assigned_account_id = a.id AND t.status = 'joined') AS bound
        FROM accounts a
       WHERE COALESCE(a.status, 'active') IN ('active', 'flood_wait') AND a.session_string IS NOT NULL
       ORDER BY bound, a.id`,
@@ -34,13 +38,18 @@ export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[
   }));
 }
 
-/** Whether the account may talk to Telegram now (rule 4), as the database sees it. */
-export async function accountMayAct(db: Runner, accountId: number, now: Date): Promise<boolean> {
-  const { rows } = await sql<{ ok: boolean }>(db, `SELECT ${accountMayActSql('a')} AS ok FROM accounts a WHERE a.id = :accountId`, {
-    accountId,
-    now: sqlTime(now),
-  });
-  return rows[0]?.ok ?? false;
+/**
+ * Whether the account may talk to Telegram now (rule 4), as the database sees it; a FloodWait
+ * whose time has passed is ended on the way (status back to 'active'), and said so.
+ */
+export async function accountMayAct(db: Runner, accountId: number, now: Date): Promise<{ mayAct: boolean; floodWaitEnded: boolean }> {
+  const { rows } = await sql<{ ok: boolean; cleared: boolean }>(
+    db,
+    `WITH cleared AS (${CLEAR_PASSED_FLOOD_WAIT_SQL})
+     SELECT ${accountMayActSql('a')} AS ok, EXISTS (SELECT 1 FROM cleared) AS cleared FROM accounts a WHERE a.id = :accountId`,
+    { accountId, now: sqlTime(now) },
+  );
+  return { mayAct: rows[0]?.ok ?? false, floodWaitEnded: rows[0]?.cleared ?? false };
 }
 
 /**
@@ -93,22 +102,31 @@ export interface NextChanceInput {
  * A join is possible when the account is under its daily join budget, not told "too many chats"
  * in the last 24 h, and a group of its niches waits to be joined (by it, or by anyone).
  */
+/** A group of :niches waiting to be joined by account a (or anyone), retry time aside. */
+const JOINABLE_SQL = `t.status IN ('new', 'requested') AND t.assigned_account_id IS NULL AND t.joined_at IS NULL
+                 AND t.niche = ANY(CAST(:niches AS text[])) AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)`;
+
 export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<Date | null> {
   const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
     db,
     `SELECT CASE WHEN ready.at IS NULL THEN NULL ELSE GREATEST(ready.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) END AS post_at,
-            CASE WHEN waiting.at IS NULL THEN NULL ELSE GREATEST(
-                   waiting.at, a.next_allowed_action_time, CAST(:now AS timestamp),
-                   CASE WHEN joins.today >= :joinsPerDay THEN ${TOMORROW_UTC_SQL} END,
-                   joins.too_many_until) END AS join_at
+            -- A join: only looked for within the budget; a group joinable now, else the next retry.
+            CASE WHEN joins.today < :joinsPerDay AND (joins.too_many_until IS NULL OR joins.too_many_until <= CAST(:now AS timestamp)) THEN
+              CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL} AND (t.join_retry_at IS NULL OR t.join_retry_at <= CAST(:now AS timestamp)))
+                   THEN GREATEST(a.next_allowed_action_time, CAST(:now AS timestamp))
+                   ELSE (SELECT GREATEST(a.next_allowed_action_time, r.at)
+                           FROM (SELECT min(t.join_retry_at) AS at FROM targets t WHERE ${JOINABLE_SQL} AND t.join_retry_at > CAST(:now AS timestamp)) r
+                          WHERE r.at IS NOT NULL)
+              END
+            ELSE
+              CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL})
+                   THEN GREATEST(a.next_allowed_action_time, CASE WHEN joins.today >= :joinsPerDay THEN ${TOMORROW_UTC_SQL} END, joins.too_many_until)
+              END
+            END AS join_at
        FROM accounts a
        CROSS JOIN LATERAL (
          SELECT min(${targetNextPostAtSql('t')}) AS at FROM targets t
           WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) ready
-       CROSS JOIN LATERAL (
-         SELECT min(COALESCE(t.join_retry_at, CAST(:now AS timestamp))) AS at FROM targets t
-          WHERE t.status IN ('new', 'requested') AND t.assigned_account_id IS NULL AND t.joined_at IS NULL
-            AND t.niche = ANY(CAST(:niches AS text[])) AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)) waiting
        CROSS JOIN LATERAL (
          SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL}) AS today,
                 max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until
@@ -140,21 +158,20 @@ export interface JoinClaim {
  * other. The claim is what keeps any other account away from the group.
  */
 export async function claimJoinTarget(db: Runner, accountId: number, niches: string[], now: Date, lockHolderPid?: number): Promise<JoinClaim | null> {
-  // Rule 4 and the account's lock are checked in the statement itself, as for posts.
+  // Rule 4 and the account's lock are checked in the statement itself, as for posts. The
+  // account's own claims come first (COALESCE asks for a new group only when there is none);
+  // each half walks its index in id order and stops at the first group not locked.
+  const claimable = `status IN ('new', 'requested') AND assigned_account_id IS NULL AND joined_at IS NULL
+           AND niche = ANY(CAST(:niches AS text[]))
+           AND (join_retry_at IS NULL OR join_retry_at <= CAST(:now AS timestamp))`;
   const { rows } = await sql<{ id: number; link: string }>(
     db,
     `UPDATE targets SET join_claimed_by = :accountId, updated_at = CAST(:now AS timestamp)
       WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = :accountId AND ${accountMayActSql('a')}
                       ${lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`})
-        AND id = (
-        SELECT id FROM targets
-         WHERE status IN ('new', 'requested') AND assigned_account_id IS NULL AND joined_at IS NULL
-           AND niche = ANY(CAST(:niches AS text[]))
-           AND (join_claimed_by IS NULL OR join_claimed_by = :accountId)
-           AND (join_retry_at IS NULL OR join_retry_at <= CAST(:now AS timestamp))
-         ORDER BY (join_claimed_by IS NOT NULL) DESC, id
-         LIMIT 1
-         FOR UPDATE SKIP LOCKED)
+        AND id = COALESCE(
+          (SELECT id FROM targets WHERE ${claimable} AND join_claimed_by = :accountId ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
+          (SELECT id FROM targets WHERE ${claimable} AND join_claimed_by IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED))
       RETURNING id, link`,
     { accountId, niches: niches.length ? niches : [DEFAULT_NICHE], now: sqlTime(now), ...(lockHolderPid === undefined ? {} : { lockHolderPid }) },
   );
@@ -262,18 +279,6 @@ export async function setAccountStatusReason(db: Runner, accountId: number, reas
     reason,
     now: sqlTime(now),
   });
-}
-
-/** The text of the last post sent (or maybe sent) to a group, to rotate variants. */
-export async function lastMessageSentTo(db: Runner, targetId: number): Promise<string | null> {
-  const { rows } = await sql<{ message_content: string | null }>(
-    db,
-    `SELECT message_content FROM post_history
-      WHERE target_id = :targetId AND status IN ('success', 'unknown', 'pending') AND message_content IS NOT NULL
-      ORDER BY created_at DESC, id DESC LIMIT 1`,
-    { targetId },
-  );
-  return rows[0]?.message_content ?? null;
 }
 
 /** What a pending slot will send, written before sending so that history says it even after a crash. */

@@ -7,6 +7,7 @@ import { Daemon } from '../../src/daemon/daemon';
 import { loadMessages } from '../../src/daemon/messages';
 import { createLogger } from '../../src/logger';
 import { FakeTelegram } from '../../src/telegram/fakeGateway';
+import { seeded } from '../../src/random';
 import type { TestDatabase } from './database';
 
 export const EXAMPLES = path.resolve(__dirname, '../../examples');
@@ -26,17 +27,7 @@ export const TEST_SETTINGS: DaemonSettings = {
   fakeTelegram: false,
 };
 
-/** A small deterministic generator (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from '../../src/random';
 
 export interface DaemonHarness {
   daemon: Daemon;

@@ -3,6 +3,7 @@ import { AccountConnectionSettings1764100000000 } from './1764100000000-AccountC
 import { NormalizeStoredLinks1764200000000 } from './1764200000000-NormalizeStoredLinks';
 import { ImportedSessionHash1764300000000 } from './1764300000000-ImportedSessionHash';
 import { DaemonState1764400000000 } from './1764400000000-DaemonState';
+import { JoinClaimsIndex1764500000000 } from './1764500000000-JoinClaimsIndex';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -11,6 +12,7 @@ export const migrations = [
   NormalizeStoredLinks1764200000000,
   ImportedSessionHash1764300000000,
   DaemonState1764400000000,
+  JoinClaimsIndex1764500000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);

@@ -1,0 +1,68 @@
+/** The simulation's report for a terminal: a table per day, the events, the invariant checks. */
+import type { SimulationResult } from './simulation';
+import type { DayReport } from './report';
+
+const COLUMNS: { title: string; width: number; value: (d: DayReport) => string }[] = [
+  { title: 'day', width: 3, value: (d) => String(d.day) },
+  { title: 'date', width: 10, value: (d) => d.date },
+  { title: 'joins', width: 6, value: (d) => String(d.joins) },
+  { title: 'posts', width: 6, value: (d) => String(d.posts) },
+  { title: 'max', width: 6, value: (d) => String(d.maxPosts) },
+  { title: 'util', width: 5, value: (d) => formatUtilization(d.utilization) },
+  { title: 'FloodWaits', width: 10, value: (d) => String(d.floodWaits) },
+  { title: 'bans', width: 4, value: (d) => String(d.groupBans) },
+  { title: 'sessions lost', width: 13, value: (d) => String(d.sessionsLost) },
+  { title: 'accounts active', width: 15, value: (d) => String(d.accountsActive) },
+];
+
+export function formatUtilization(u: number | null): string {
+  return u === null ? '-' : u.toFixed(3);
+}
+
+const row = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padEnd(COLUMNS[i]!.width) : c.padStart(COLUMNS[i]!.width))).join('  ');
+
+/** One line per simulated day, for the live progress. */
+export function formatDayLine(d: DayReport, days: number, elapsedMs: number): string {
+  return (
+    `day ${d.day}/${days} ${d.date}: ${d.joins} joins, ${d.posts} posts of ${d.maxPosts} allowed (utilization ${formatUtilization(d.utilization)}), ` +
+    `${d.floodWaits} FloodWaits, ${d.groupBans} bans, ${d.accountsActive} accounts active  [${(elapsedMs / 1000).toFixed(1)} s]`
+  );
+}
+
+export function formatSimulationReport(r: SimulationResult): string {
+  const o = r.options;
+  const lines: string[] = [];
+  lines.push(
+    `Simulated ${o.days} day${o.days === 1 ? '' : 's'} from ${o.start.slice(0, 10)}: ${o.accounts} accounts, ${o.groups} groups, ` +
+      `chaos ${o.chaos}, ${o.replicas} process${o.replicas === 1 ? '' : 'es'}, seed ${o.seed}`,
+    '',
+    row(COLUMNS.map((c) => c.title)),
+  );
+  for (const d of r.days) lines.push(row(COLUMNS.map((c) => c.value(d))));
+  const t = r.totals;
+  lines.push(
+    row(['', 'total', String(t.joins), String(t.posts), String(t.maxPosts), formatUtilization(t.utilization), String(t.floodWaits), String(t.groupBans), String(t.sessionsLost), '']),
+    '',
+    'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account, the gap between posts)',
+  );
+  if (r.events.length) {
+    lines.push('', 'Processes:');
+    for (const e of r.events) lines.push(`  ${e.at}  ${e.what}`);
+  }
+  lines.push('', "Invariants, checked from post_history and the fake Telegram's record:");
+  for (const check of r.invariants) {
+    if (check.violations.length === 0) {
+      lines.push(`  ok    ${check.name}`);
+      continue;
+    }
+    lines.push(`  FAIL  ${check.name}: ${check.violations.length} violation${check.violations.length === 1 ? '' : 's'}`);
+    for (const v of check.violations.slice(0, 20)) lines.push(`          ${v}`);
+    if (check.violations.length > 20) lines.push(`          ... and ${check.violations.length - 20} more (--json lists them all)`);
+  }
+  lines.push(
+    '',
+    `${r.violations === 0 ? 'No rule was broken' : `${r.violations} VIOLATION${r.violations === 1 ? '' : 'S'}`}. ` +
+      `${t.telegramCalls} calls to Telegram in ${(r.wallMs / 1000).toFixed(1)} s of wall time.`,
+  );
+  return `${lines.join('\n')}\n`;
+}

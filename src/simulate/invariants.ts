@@ -1,0 +1,120 @@
+/**
+ * The simulator's proof that the rules held, computed afresh from what happened, never from the
+ * daemon's own counters: `post_history` as stored, and the fake Telegram's record of every call
+ * and of what reached a group. Each check lists its violations; an empty list is a pass.
+ */
+import type { DataSource } from 'typeorm';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../rules';
+import { sql } from '../db/sql';
+import type { FakeCall, FakeTelegram } from '../telegram/fakeGateway';
+import type { SessionLedger } from './replica';
+
+export interface InvariantCheck {
+  name: string;
+  violations: string[];
+}
+
+/** The history rows that count as posts: sent, maybe sent, or about to be. */
+const COUNTED = `('success', 'unknown', 'pending')`;
+
+const day = (at: Date) => at.toISOString().slice(0, 10);
+
+/** Keys seen more than `limit` times, with their counts. */
+function overLimit(keys: string[], limit: number): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return [...counts].filter(([, n]) => n > limit);
+}
+
+export interface InvariantInput {
+  dataSource: DataSource;
+  calls: readonly FakeCall[];
+  fakeViolations: ReturnType<FakeTelegram['violations']>;
+  ledger: Pick<SessionLedger, 'overlaps'>;
+}
+
+export async function checkInvariants(input: InvariantInput): Promise<InvariantCheck[]> {
+  const ds = input.dataSource;
+  const { rows: history } = await sql<{ id: number; account: string; link: string; bound: string | null; created_at: Date; joined_at: Date | null }>(
+    ds,
+    `SELECT h.id, a.session_name AS account, t.link, b.session_name AS bound, h.created_at, t.joined_at
+       FROM post_history h
+       JOIN accounts a ON a.id = h.account_id
+       JOIN targets t ON t.id = h.target_id
+       LEFT JOIN accounts b ON b.id = t.assigned_account_id
+      WHERE h.status IN ${COUNTED}
+      ORDER BY h.id`,
+  );
+  const { rows: bindings } = await sql<{ link: string; bound: string }>(
+    ds,
+    `SELECT t.link, a.session_name AS bound FROM targets t JOIN accounts a ON a.id = t.assigned_account_id`,
+  );
+  const boundTo = new Map(bindings.map((b) => [b.link, b.bound]));
+  const delivered = input.calls.filter((c) => c.op === 'post' && c.delivered);
+  const at = (c: { at: Date }) => c.at.toISOString();
+
+  // Rule 1: only the bound account posts in a group.
+  const strangers = [
+    ...history.filter((h) => h.account !== h.bound).map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link}, bound to ${h.bound ?? 'nobody'}`),
+    ...delivered.filter((c) => boundTo.get(c.link!) !== c.account).map((c) => `${at(c)} Telegram got a post in ${c.link} from ${c.account}, bound to ${boundTo.get(c.link!) ?? 'nobody'}`),
+  ];
+
+  // Rule 3, per UTC day.
+  const groupDays = [
+    ...overLimit(history.map((h) => `${h.link} on ${day(h.created_at)} (post_history)`), GROUP_DAILY_POST_LIMIT),
+    ...overLimit(delivered.map((c) => `${c.link} on ${day(c.at)} (Telegram)`), GROUP_DAILY_POST_LIMIT),
+  ].map(([key, n]) => `${n} posts in ${key}`);
+  const accountDays = [
+    ...overLimit(history.map((h) => `${h.account} on ${day(h.created_at)} (post_history)`), ACCOUNT_DAILY_POST_LIMIT),
+    ...overLimit(delivered.map((c) => `${c.account} on ${day(c.at)} (Telegram)`), ACCOUNT_DAILY_POST_LIMIT),
+  ].map(([key, n]) => `${n} posts by ${key}`);
+
+  // Rule 2: silence for 24 h after joining, as stored and as Telegram saw the join.
+  const joinedAt = new Map<string, number>();
+  const warmup: string[] = history
+    .filter((h) => h.joined_at === null || h.created_at.getTime() < h.joined_at.getTime() + WARMUP_MS)
+    .map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link} at ${h.created_at.toISOString()}, joined ${h.joined_at?.toISOString() ?? 'never'}`);
+  for (const c of input.calls) {
+    const key = `${c.account} ${c.link}`;
+    if (c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member') && !joinedAt.has(key)) joinedAt.set(key, c.at.getTime());
+    if (c.op === 'post' && c.delivered) {
+      const joined = joinedAt.get(key);
+      if (joined === undefined || c.at.getTime() < joined + WARMUP_MS) {
+        warmup.push(`${at(c)} ${c.account} posted in ${c.link}, ${joined === undefined ? 'never joined' : `joined ${new Date(joined).toISOString()}`}`);
+      }
+    }
+  }
+
+  // Rule 4 and slow modes: Telegram's own record of calls made against its decisions.
+  const waits = input.fakeViolations
+    .filter((v) => v.what !== 'call to a group that refused this account')
+    .map((v) => `${v.at.toISOString()} ${v.account}${v.link ? ` ${v.link}` : ''}: ${v.what}`);
+
+  // A group that refused us (banned, read-only, ...) is never tried again, by any account.
+  const refusedAt = new Map<string, number>();
+  const afterRefusal: string[] = [];
+  for (const c of input.calls) {
+    if (!c.link || (c.op !== 'post' && c.op !== 'join')) continue;
+    const refused = refusedAt.get(c.link);
+    if (refused !== undefined && c.at.getTime() >= refused) afterRefusal.push(`${at(c)} ${c.account} ${c.op} in ${c.link}, which refused us at ${new Date(refused).toISOString()}`);
+    if (c.outcome?.kind === 'group_refuses' && refused === undefined) refusedAt.set(c.link, c.at.getTime());
+  }
+
+  // One process per session.
+  const twice = [
+    ...input.ledger.overlaps.map((o) => `${o.at.toISOString()} ${o.account}: used by ${o.replicas[1]} while ${o.replicas[0]} had it connected`),
+    ...input.calls
+      .filter((c) => c.op === 'connect' && c.outcome?.kind === 'session_dead' && c.outcome.error === 'AUTH_KEY_DUPLICATED')
+      .map((c) => `${at(c)} ${c.account}: Telegram saw the session twice (AUTH_KEY_DUPLICATED)`),
+  ];
+
+  return [
+    { name: 'posts only from the bound account', violations: strangers },
+    { name: `at most ${GROUP_DAILY_POST_LIMIT} posts per group per UTC day`, violations: groupDays },
+    { name: `at most ${ACCOUNT_DAILY_POST_LIMIT} posts per account per UTC day`, violations: accountDays },
+    { name: 'no post during the 24 h warm-up', violations: warmup },
+    { name: 'no action during a FloodWait or slow mode', violations: waits },
+    { name: 'no call to a group after it refused us', violations: afterRefusal },
+    { name: 'no session driven by two processes at once', violations: twice },
+  ];
+}

@@ -1,0 +1,112 @@
+/**
+ * What a simulation shows: per UTC day the joins, posts, FloodWaits, bans and active accounts,
+ * and the utilization, i.e. the posts Telegram received over the most the rules allowed for that
+ * population and those bindings. Posts and answers are counted from the fake Telegram's record
+ * (what really happened), bindings from the database.
+ */
+import type { DataSource } from 'typeorm';
+import { HOUR_MS } from '../clock';
+import { sql } from '../db/sql';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../rules';
+import type { FakeCall } from '../telegram/fakeGateway';
+
+const DAY_MS = 24 * HOUR_MS;
+
+export interface DayReport {
+  /** 1-based. */
+  day: number;
+  date: string;
+  joins: number;
+  posts: number;
+  /** The most the rules allowed that day for the groups bound by then (see policyMaximum). */
+  maxPosts: number;
+  utilization: number | null;
+  floodWaits: number;
+  /** Groups that refused us that day (banned, read-only). */
+  groupBans: number;
+  /** Sessions that died that day. */
+  sessionsLost: number;
+  /** Accounts that made at least one call to Telegram that day. */
+  accountsActive: number;
+}
+
+export interface HourPoint {
+  /** Hours since the start of the run. */
+  hour: number;
+  posts: number;
+  joins: number;
+}
+
+interface BindingRow {
+  account_id: number;
+  joined_at: Date;
+  closed_at: Date | null;
+  account_gone_at: Date | null;
+}
+
+/**
+ * The most posts the rules allow on day [dayStart, dayEnd) for these bindings: per account the
+ * smaller of 20 and the sum over its groups of what each group can take that day. A group takes
+ * nothing before its warm-up ends, after it refused us or its account's session died; within
+ * its window it takes 2 posts if the window is longer than the gap between two posts, else 1.
+ * FloodWaits, slow modes and quiet hours are not subtracted: under chaos, utilization says how
+ * much they cost.
+ */
+export function policyMaximum(bindings: readonly BindingRow[], dayStart: number, dayEnd: number, gapMs: number): number {
+  const perAccount = new Map<number, number>();
+  for (const b of bindings) {
+    const from = Math.max(dayStart, b.joined_at.getTime() + WARMUP_MS);
+    const to = Math.min(dayEnd, b.closed_at?.getTime() ?? Infinity, b.account_gone_at?.getTime() ?? Infinity);
+    if (from >= to) continue;
+    const posts = Math.min(GROUP_DAILY_POST_LIMIT, to - from > gapMs ? 2 : 1);
+    perAccount.set(b.account_id, (perAccount.get(b.account_id) ?? 0) + posts);
+  }
+  let total = 0;
+  for (const n of perAccount.values()) total += Math.min(ACCOUNT_DAILY_POST_LIMIT, n);
+  return total;
+}
+
+export async function loadBindings(ds: DataSource): Promise<BindingRow[]> {
+  const { rows } = await sql<BindingRow>(
+    ds,
+    `SELECT t.assigned_account_id AS account_id, t.joined_at,
+            CASE WHEN t.status IN ('banned', 'error') THEN t.updated_at END AS closed_at,
+            CASE WHEN a.status = 'banned' THEN a.updated_at END AS account_gone_at
+       FROM targets t JOIN accounts a ON a.id = t.assigned_account_id
+      WHERE t.joined_at IS NOT NULL`,
+  );
+  return rows;
+}
+
+const isJoin = (c: FakeCall) => c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+
+export async function dayReport(ds: DataSource, calls: readonly FakeCall[], startMs: number, day: number, gapMs: number): Promise<DayReport> {
+  const from = startMs + (day - 1) * DAY_MS;
+  const to = from + DAY_MS;
+  const inDay = calls.filter((c) => c.at.getTime() >= from && c.at.getTime() < to);
+  const posts = inDay.filter((c) => c.op === 'post' && c.delivered).length;
+  const maxPosts = policyMaximum(await loadBindings(ds), from, to, gapMs);
+  return {
+    day,
+    date: new Date(from).toISOString().slice(0, 10),
+    joins: inDay.filter(isJoin).length,
+    posts,
+    maxPosts,
+    utilization: maxPosts > 0 ? posts / maxPosts : null,
+    floodWaits: inDay.filter((c) => c.outcome?.kind === 'account_flood_wait').length,
+    groupBans: inDay.filter((c) => c.outcome?.kind === 'group_refuses').length,
+    sessionsLost: inDay.filter((c) => c.outcome?.kind === 'session_dead').length,
+    accountsActive: new Set(inDay.filter((c) => c.op !== 'disconnect').map((c) => c.account)).size,
+  };
+}
+
+export function hourly(calls: readonly FakeCall[], startMs: number, hours: number): HourPoint[] {
+  const points = Array.from({ length: hours }, (_, hour) => ({ hour, posts: 0, joins: 0 }));
+  for (const c of calls) {
+    const point = points[Math.floor((c.at.getTime() - startMs) / HOUR_MS)];
+    if (!point) continue;
+    if (c.op === 'post' && c.delivered) point.posts++;
+    else if (isJoin(c)) point.joins++;
+  }
+  return points;
+}

@@ -1,0 +1,285 @@
+/**
+ * `lexus simulate`: the real daemon (loop, scheduler, DbManager, PostgreSQL) against the fake
+ * Telegram on virtual time, so that a week passes in seconds. One or more daemon processes
+ * ("replicas") share a fresh database; chaos.ts decides what goes wrong; invariants.ts checks
+ * afterwards, from the history and Telegram's record, that no rule was broken.
+ *
+ * Time only moves when every process is waiting for Telegram or has nothing to do; then the
+ * clock jumps to the next thing due (a call's answer, an account's next action, midnight, a
+ * fault), waking one sleeper at a time. So the run is the same run at any speed.
+ */
+import type { DataSource } from 'typeorm';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../clock';
+import type { DaemonSettings, PostgresConnection } from '../config';
+import { createDataSource, runMigrations } from '../db/database';
+import { sql } from '../db/sql';
+import type { MessageVariant } from '../daemon/messages';
+import { midnight } from '../daemon/run';
+import type { Logger } from '../logger';
+import { hashed } from '../random';
+import { FakeTelegram } from '../telegram/fakeGateway';
+import { planChaos, scriptTelegram, type ChaosLevel, type ChaosPlan } from './chaos';
+import { checkInvariants, type InvariantCheck } from './invariants';
+import { Replica, SessionLedger } from './replica';
+import { dayReport, hourly, type DayReport, type HourPoint } from './report';
+import { VirtualClock } from './virtualClock';
+
+const DAY_MS = 24 * HOUR_MS;
+/**
+ * A process runs a round at least this often, and re-reads accounts and locks at most this
+ * often (the real daemon: every 5 s). Enough to take accounts over after a crash; the run
+ * stays fast.
+ */
+const ROUND_EVERY_MS = 5 * MINUTE_MS;
+/** A crashed or stopped process is back after this long (a supervisor's restart). */
+const RESTART_AFTER_MS = 45 * SECOND_MS;
+/** A day's line is printed this long after its midnight, once the actions of its last minute are settled. */
+const DAY_REPORT_DELAY_MS = 5 * MINUTE_MS;
+
+export interface SimulationOptions {
+  accounts: number;
+  groups: number;
+  days: number;
+  seed: number;
+  chaos: ChaosLevel;
+  replicas: number;
+  /** A fresh, empty database (it is migrated and filled here). */
+  connection: PostgresConnection;
+  settings: DaemonSettings;
+  messages: MessageVariant[];
+  /** The daemons' own log (silent by default). */
+  log: Logger;
+  /** UTC midnight the run starts at; default 2026-03-02. */
+  start?: Date;
+  /** Called as each simulated day ends. */
+  onDay?: (day: DayReport, elapsedMs: number) => void;
+}
+
+export interface SimulationEvent {
+  at: string;
+  what: string;
+}
+
+export interface SimulationResult {
+  options: { accounts: number; groups: number; days: number; seed: number; chaos: ChaosLevel; replicas: number; start: string };
+  days: DayReport[];
+  totals: { joins: number; posts: number; maxPosts: number; utilization: number | null; floodWaits: number; groupBans: number; sessionsLost: number; telegramCalls: number };
+  invariants: InvariantCheck[];
+  violations: number;
+  hourly: HourPoint[];
+  events: SimulationEvent[];
+  wallMs: number;
+}
+
+/** Accounts sim_001..., groups @ua_cars_00001..., straight into the fresh database. */
+async function populate(ds: DataSource, accounts: number, groups: number, now: Date): Promise<{ accounts: string[]; links: string[] }> {
+  const width = (n: number) => Math.max(3, String(n).length);
+  await sql(
+    ds,
+    `INSERT INTO accounts (session_name, session_string, phone, status, created_at, updated_at)
+     SELECT 'sim_' || lpad(i::text, :w, '0'), 'simulated-session-' || i, '+38050' || lpad(i::text, 7, '0'), 'active', CAST(:now AS timestamp), CAST(:now AS timestamp)
+       FROM generate_series(1, CAST(:n AS integer)) AS i`,
+    { n: accounts, w: width(accounts), now },
+  );
+  await sql(
+    ds,
+    `INSERT INTO targets (link, niche, status, created_at, updated_at)
+     SELECT '@ua_cars_' || lpad(i::text, :w, '0'), 'ukraine_cars', 'new', CAST(:now AS timestamp), CAST(:now AS timestamp)
+       FROM generate_series(1, CAST(:n AS integer)) AS i`,
+    { n: groups, w: width(groups) + 1, now },
+  );
+  // Fresh statistics, as autovacuum would gather them on a live database.
+  await sql(ds, `ANALYZE accounts, targets`);
+  const { rows: a } = await sql<{ session_name: string }>(ds, `SELECT session_name FROM accounts ORDER BY id`);
+  const { rows: t } = await sql<{ link: string }>(ds, `SELECT link FROM targets ORDER BY id`);
+  return { accounts: a.map((r) => r.session_name), links: t.map((r) => r.link) };
+}
+
+export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
+  const started = Date.now();
+  const startMs = (options.start ?? new Date('2026-03-02T00:00:00Z')).getTime();
+  const endMs = startMs + options.days * DAY_MS;
+  const clock = new VirtualClock(new Date(startMs));
+  const settings: DaemonSettings = { ...options.settings, niches: ['ukraine_cars'] };
+
+  const admin = createDataSource(options.connection, { poolSize: 2, applicationName: 'lexus simulate' });
+  await admin.initialize();
+  const replicas: Replica[] = [];
+  try {
+    await runMigrations(admin);
+    // A scratch database: commits need not wait for the disk (nothing here outlives the run).
+    await sql(admin, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`);
+    const population = await populate(admin, options.accounts, options.groups, clock.now());
+    const fake = new FakeTelegram({ clock });
+    const plan: ChaosPlan = planChaos(options.chaos, options.seed, population.accounts, population.links, startMs, endMs);
+    scriptTelegram(fake, plan);
+    const ledger = new SessionLedger();
+    const events: SimulationEvent[] = [];
+    const event = (what: string) => events.push({ at: clock.now().toISOString(), what });
+
+    // Faults in time order: crashes arm the next post of any process; restarts stop one.
+    const crashes = [...plan.crashes];
+    const restarts = [...plan.restarts];
+    let crashArmed = false;
+    const restartsDue: number[] = [];
+    let started_ = 0;
+    const startReplica = async () => {
+      const name = `p${++started_}`;
+      const replica = await Replica.start({
+        name,
+        connection: options.connection,
+        fake,
+        clock,
+        ledger,
+        settings,
+        messages: options.messages,
+        log: options.log,
+        seed: Math.floor(hashed(options.seed, 'replica', name) * 2 ** 32),
+        refreshEveryMs: ROUND_EVERY_MS,
+        crashNow: () => {
+          if (!crashArmed) return false;
+          crashArmed = false;
+          return true;
+        },
+      });
+      replicas.push(replica);
+      return replica;
+    };
+    for (let i = 0; i < options.replicas; i++) await startReplica();
+
+    const running = () => replicas.filter((r) => r.state !== 'gone');
+    const settle = async () => {
+      for (;;) {
+        const live = running();
+        if (process.env.SIMDEBUG) console.error('settle', clock.now().toISOString(), live.map((r) => [r.state, r.daemon.busyActions(), r.gateway.sleeping]), clock.sleeping);
+        if (live.every((r) => r.quiet())) return;
+        await Promise.race([clock.untilSomeoneSleeps(), ...live.map((r) => r.daemon.anyActionEnds()), ...live.flatMap((r) => (r.stopped ? [r.stopped] : []))]);
+      }
+    };
+
+    const days: DayReport[] = [];
+    let nextDay = startMs + DAY_MS;
+    let nextDayReport = nextDay + DAY_REPORT_DELAY_MS;
+    for (;;) {
+      const now = clock.now().getTime();
+      // Processes: a crash that happened, a stop that finished, a restart due.
+      for (const r of running()) {
+        if (r.gateway.crashed) {
+          await r.crash();
+          event(`${r.name} crashed between sending a post and recording it`);
+        }
+      }
+      for (const r of replicas) {
+        if (r.state === 'gone' && !r.replaced) {
+          // A supervisor (Docker's restart policy) starts a new process a little later.
+          r.replaced = true;
+          if (!r.gateway.crashed) event(`${r.name} stopped cleanly`);
+          restartsDue.push(now + RESTART_AFTER_MS);
+        }
+      }
+      while (restartsDue.length && restartsDue[0]! <= now) {
+        restartsDue.shift();
+        const r = await startReplica();
+        event(`${r.name} started`);
+      }
+      while (crashes.length && crashes[0]! <= now) {
+        crashes.shift();
+        crashArmed = true;
+      }
+      while (restarts.length && restarts[0]! <= now) {
+        restarts.shift();
+        const victim = running().find((r) => r.state === 'running' && r.daemon.drivenAccounts().length > 0) ?? running()[0];
+        if (victim) {
+          event(`${victim.name} got SIGTERM`);
+          victim.stop(settings.shutdownGraceMs);
+        }
+      }
+      if (now >= nextDay) {
+        const live = running().find((r) => r.state === 'running');
+        if (live) await midnight(live.daemon, clock, options.log);
+        nextDay += DAY_MS;
+      }
+      if (now >= nextDayReport || now >= endMs) {
+        const day = Math.round((nextDayReport - DAY_REPORT_DELAY_MS - startMs) / DAY_MS);
+        if (day <= options.days && days.length < day) {
+          const report = await dayReport(admin, fake.calls, startMs, day, settings.groupMinGapMs);
+          days.push(report);
+          options.onDay?.(report, Date.now() - started);
+        }
+        nextDayReport += DAY_MS;
+      }
+      if (now >= endMs && days.length >= options.days) break;
+
+      // One round for each process that has an account due (or has not looked for a while).
+      for (const r of running()) {
+        if (r.state !== 'running') continue;
+        if ((r.daemon.nextWakeAt() ?? Infinity) <= now || now - r.lastRoundAt >= ROUND_EVERY_MS) {
+          r.lastRoundAt = now;
+          await r.daemon.tick();
+        }
+      }
+      await settle();
+      if (running().some((r) => r.gateway.crashed)) continue;
+      // Wake the answers due, one at a time.
+      if (clock.wakeOne()) {
+        await settle();
+        continue;
+      }
+      // Then jump to the next thing due.
+      const candidates = [
+        clock.nextTimerAt() ?? Infinity,
+        ...running().map((r) => (r.state === 'running' ? Math.max(r.daemon.nextWakeAt() ?? Infinity, now + SECOND_MS) : Infinity)),
+        ...running().map((r) => (r.state === 'running' ? r.lastRoundAt + ROUND_EVERY_MS : Infinity)),
+        nextDay,
+        nextDayReport,
+        endMs,
+        crashes[0] ?? Infinity,
+        restarts[0] ?? Infinity,
+        restartsDue[0] ?? Infinity,
+      ];
+      const next = Math.min(...candidates);
+      if (process.env.SIMDEBUG) console.error('next', clock.now().toISOString(), candidates.map((c) => c - now));
+      clock.set(new Date(Math.max(next, now + 1)));
+    }
+
+    // The end: every process stops cleanly, then the checks.
+    for (const r of running()) if (r.state === 'running') r.stop(settings.shutdownGraceMs);
+    while (running().length > 0) {
+      await settle();
+      if (!clock.wakeOne()) {
+        const next = clock.nextTimerAt();
+        if (next === undefined) await Promise.all(running().map((r) => r.stopped));
+        else clock.set(new Date(next));
+      }
+    }
+    const invariants = await checkInvariants({ dataSource: admin, calls: fake.calls, fakeViolations: fake.violations(), ledger });
+    const sum = (f: (d: DayReport) => number) => days.reduce((a, d) => a + f(d), 0);
+    const posts = sum((d) => d.posts);
+    const maxPosts = sum((d) => d.maxPosts);
+    return {
+      options: {
+        accounts: options.accounts, groups: options.groups, days: options.days, seed: options.seed, chaos: options.chaos, replicas: options.replicas,
+        start: new Date(startMs).toISOString(),
+      },
+      days,
+      totals: {
+        joins: sum((d) => d.joins),
+        posts,
+        maxPosts,
+        utilization: maxPosts > 0 ? posts / maxPosts : null,
+        floodWaits: sum((d) => d.floodWaits),
+        groupBans: sum((d) => d.groupBans),
+        sessionsLost: sum((d) => d.sessionsLost),
+        telegramCalls: fake.calls.filter((c) => c.op !== 'disconnect').length,
+      },
+      invariants,
+      violations: invariants.reduce((n, c) => n + c.violations.length, 0),
+      hourly: hourly(fake.calls, startMs, options.days * 24),
+      events,
+      wallMs: Date.now() - started,
+    };
+  } finally {
+    for (const r of replicas) if (r.state !== 'gone') await r.crash().catch(() => undefined);
+    await admin.destroy();
+  }
+}
