@@ -79,6 +79,11 @@ export interface DaemonDeps {
    * the actions due.
    */
   refreshEveryMs?: number;
+  /**
+   * At most this many actions started per round (default: as many as the cap allows). The
+   * simulator starts one at a time so that two actions never race, and a seed replays exactly.
+   */
+  maxStartsPerRound?: number;
 }
 
 interface AccountState {
@@ -115,6 +120,8 @@ export class Daemon {
   private databaseDown = false;
   private round: Promise<void> | undefined;
   private lastRefreshAt: number | undefined;
+  /** Actions started since this process began. */
+  actionsStarted = 0;
   /** When the last scheduling round finished (the health check reads it). */
   lastTickAt: Date | undefined;
 
@@ -175,9 +182,12 @@ export class Daemon {
     const due = [...this.accounts.values()]
       .filter((s) => !s.busy && s.nextActionAt <= now.getTime())
       .sort((x, y) => x.account.boundGroups - y.account.boundGroups || x.nextActionAt - y.nextActionAt);
+    let starts = 0;
     for (const state of due) {
-      if (this.inflight.size >= this.deps.settings.maxParallelAccounts || this.stopping) break;
+      if (this.inflight.size >= this.deps.settings.maxParallelAccounts || this.stopping || starts >= (this.deps.maxStartsPerRound ?? Infinity)) break;
       this.start(state);
+      starts++;
+      this.actionsStarted++;
     }
   }
 

@@ -45,6 +45,11 @@ export class ReplicaGateway implements TelegramGateway {
   sleeping = 0;
   /** The process died: every call from it hangs for ever, as a dead process makes none. */
   crashed = false;
+  private die!: () => void;
+  /** Resolves when the process dies. */
+  readonly died = new Promise<void>((resolve) => {
+    this.die = resolve;
+  });
   private calls = 0;
 
   constructor(
@@ -93,6 +98,7 @@ export class ReplicaGateway implements TelegramGateway {
           const outcome = await inner.post(group, message);
           if (this.crashNow()) {
             this.crashed = true;
+            this.die();
             return never();
           }
           return outcome;
@@ -136,6 +142,8 @@ export class Replica {
   stopped: Promise<void> | undefined;
   /** A new process was started in its place. */
   replaced = false;
+  /** How its clean stop went. */
+  stopResult: string | undefined;
 
   private constructor(
     readonly name: string,
@@ -160,13 +168,18 @@ export class Replica {
       messages: o.messages,
       random: seeded(o.seed),
       refreshEveryMs: o.refreshEveryMs,
+      maxStartsPerRound: 1,
     });
     return new Replica(o.name, dataSource, locks, gateway, daemon);
   }
 
   /** Every action in flight is waiting for Telegram (virtual time): nothing runs in this process. */
   quiet(): boolean {
-    return this.state === 'gone' || this.daemon.busyActions() <= this.gateway.sleeping;
+    if (this.state === 'gone' || this.gateway.crashed) return true;
+    const busy = this.daemon.busyActions();
+    // A stop with nothing left in flight is closing its sessions and connections: wait for it.
+    if (this.state === 'stopping' && busy === 0) return false;
+    return busy <= this.gateway.sleeping;
   }
 
   /** A kill -9: no more code runs, sockets close, the database sees the connections go. */
@@ -181,9 +194,17 @@ export class Replica {
   /** SIGTERM: the daemon's own clean stop; `stopped` resolves when it is over. */
   stop(graceMs: number): void {
     this.state = 'stopping';
-    this.stopped = this.daemon.stop(graceMs).then(async () => {
-      await this.dataSource.destroy().catch(() => undefined);
-      this.state = 'gone';
-    });
+    this.stopped = this.daemon
+      .stop(graceMs)
+      .then((clean) => {
+        this.stopResult = clean ? 'clean' : 'an action was still running at the deadline';
+      })
+      .catch((error: unknown) => {
+        this.stopResult = `failed: ${(error as Error).message}`;
+      })
+      .finally(async () => {
+        await this.dataSource.destroy().catch(() => undefined);
+        this.state = 'gone';
+      });
   }
 }

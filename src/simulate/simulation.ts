@@ -151,9 +151,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const settle = async () => {
       for (;;) {
         const live = running();
-        if (process.env.SIMDEBUG) console.error('settle', clock.now().toISOString(), live.map((r) => [r.state, r.daemon.busyActions(), r.gateway.sleeping]), clock.sleeping);
         if (live.every((r) => r.quiet())) return;
-        await Promise.race([clock.untilSomeoneSleeps(), ...live.map((r) => r.daemon.anyActionEnds()), ...live.flatMap((r) => (r.stopped ? [r.stopped] : []))]);
+        await Promise.race([
+          clock.untilSomeoneSleeps(),
+          ...live.filter((r) => r.daemon.busyActions() > 0).map((r) => r.daemon.anyActionEnds()),
+          ...live.map((r) => r.gateway.died),
+          ...live.flatMap((r) => (r.stopped ? [r.stopped] : [])),
+        ]);
       }
     };
 
@@ -173,7 +177,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         if (r.state === 'gone' && !r.replaced) {
           // A supervisor (Docker's restart policy) starts a new process a little later.
           r.replaced = true;
-          if (!r.gateway.crashed) event(`${r.name} stopped cleanly`);
+          if (!r.gateway.crashed) event(`${r.name} stopped (${r.stopResult ?? 'unknown'})`);
           restartsDue.push(now + RESTART_AFTER_MS);
         }
       }
@@ -211,19 +215,31 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (now >= endMs && days.length >= options.days) break;
 
       // One round for each process that has an account due (or has not looked for a while).
+      // One action starts per round, so that actions never race: the same seed, the same run.
+      let startedOne = false;
       for (const r of running()) {
         if (r.state !== 'running') continue;
         if ((r.daemon.nextWakeAt() ?? Infinity) <= now || now - r.lastRoundAt >= ROUND_EVERY_MS) {
           r.lastRoundAt = now;
+          const before = r.daemon.actionsStarted;
           await r.daemon.tick();
+          startedOne ||= r.daemon.actionsStarted > before;
         }
       }
       await settle();
-      if (running().some((r) => r.gateway.crashed)) continue;
+      // A process that died or stopped meanwhile is dealt with before time moves on.
+      if (running().some((r) => r.gateway.crashed) || replicas.some((r) => r.state === 'gone' && !r.replaced)) continue;
       // Wake the answers due, one at a time.
       if (clock.wakeOne()) {
         await settle();
         continue;
+      }
+      // Another account due at this instant starts next.
+      if (startedOne) continue;
+      if (replicas.some((r) => r.state === 'stopping')) {
+        // Nothing in flight, a stop finishing: let it finish at this instant.
+        await settle();
+        if (replicas.some((r) => r.state === 'gone' && !r.replaced)) continue;
       }
       // Then jump to the next thing due.
       const candidates = [
@@ -238,7 +254,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         restartsDue[0] ?? Infinity,
       ];
       const next = Math.min(...candidates);
-      if (process.env.SIMDEBUG) console.error('next', clock.now().toISOString(), candidates.map((c) => c - now));
       clock.set(new Date(Math.max(next, now + 1)));
     }
 
