@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES } from '../src/db/migrations';
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { createEmptyDatabase, createTestDatabase } from './helpers/database';
 import { databaseUrl, freePort } from './helpers/net';
 
@@ -252,5 +253,39 @@ describe('lexus', () => {
     const second = await lexus(['migrate'], env);
     expect(second.code).toBe(0);
     expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
+  });
+
+  it('simulate runs in a scratch database, prints a day line each day and the report, writes the page, and drops the database', async () => {
+    const html = path.join(cwd, 'simulation.html');
+    const run = await lexus(['simulate', '--accounts', '2', '--groups', '8', '--days', '2', '--chaos', 'none', '--json', '--html', html], { DATABASE_URL: url, ...DAEMON_ENV });
+    expect(run.stderr).toMatch(/day 1\/2 2026-03-02: 8 joins, 0 posts/);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { violations: number; totals: { posts: number }; days: unknown[] };
+    expect(report.violations).toBe(0);
+    expect(report.days).toHaveLength(2);
+    expect(report.totals.posts).toBe(16);
+    expect(readFileSync(html, 'utf8')).toContain('<svg');
+    const t = await createTestDatabase({ migrate: false });
+    try {
+      // The configured database got no simulated account: the run's own database is gone.
+      expect(await t.query(`SELECT datname FROM pg_database WHERE datname LIKE 'lexus_simulation_%'`)).toEqual([]);
+      const configured = new pg.Client({ ...database.connection, ssl: false });
+      await configured.connect();
+      const tables = await configured.query(`SELECT to_regclass('accounts') IS NOT NULL AS has`);
+      const accounts = tables.rows[0].has ? (await configured.query(`SELECT session_name FROM accounts WHERE session_name LIKE 'sim_%'`)).rows : [];
+      await configured.end();
+      expect(accounts).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('simulate refuses a bad option with exit 64, naming it', async () => {
+    const run = await lexus(['simulate', '--chaos', 'wild'], { DATABASE_URL: url, ...DAEMON_ENV });
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain('--chaos must be one of none, some, heavy, not "wild"');
+    const days = await lexus(['simulate', '--days', '0'], { DATABASE_URL: url, ...DAEMON_ENV });
+    expect(days.code).toBe(64);
+    expect(days.stderr).toContain('--days must be a whole number from 1 to 90, not "0"');
   });
 });

@@ -1,0 +1,174 @@
+/**
+ * `lexus simulate`: the real daemon on virtual time. Its goals on small fleets (the full-size
+ * figures come from the command itself, see the README), and its checks shown to catch what
+ * they are for.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadMessages } from '../src/daemon/messages';
+import { createLogger } from '../src/logger';
+import { checkInvariants } from '../src/simulate/invariants';
+import { formatSimulationReport } from '../src/simulate/formatReport';
+import { renderHtml } from '../src/simulate/html';
+import { policyMaximum } from '../src/simulate/report';
+import { simulate, type SimulationOptions, type SimulationResult } from '../src/simulate/simulation';
+import type { FakeCall } from '../src/telegram/fakeGateway';
+import { createEmptyDatabase, useTestDatabase } from './helpers/database';
+import { TEST_SETTINGS } from './helpers/daemon';
+import { insertAccount, insertBoundTarget } from './helpers/fixtures';
+
+const messages = loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir);
+
+async function run(options: Partial<SimulationOptions>): Promise<SimulationResult> {
+  const database = await createEmptyDatabase();
+  try {
+    return await simulate({
+      accounts: 4, groups: 40, days: 3, seed: 7, chaos: 'none', replicas: 1,
+      connection: database.connection,
+      settings: { ...TEST_SETTINGS, maxParallelAccounts: 5 },
+      messages,
+      log: createLogger({ level: 'silent', pretty: false }),
+      ...options,
+    });
+  } finally {
+    await database.drop();
+  }
+}
+
+const HOUR = 3_600_000;
+
+describe('lexus simulate', () => {
+  it('without faults: joins, waits out the warm-up, then posts all the rules allow, breaking none', async () => {
+    const days: number[] = [];
+    const r = await run({ onDay: (d) => days.push(d.day) });
+    expect(days).toEqual([1, 2, 3]);
+    expect(r.violations).toBe(0);
+    expect(r.invariants.map((c) => c.violations.length)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    // Day 1: 10 joins per account, nothing to post (warm-up); then 20 posts per account a day.
+    expect(r.days[0]).toMatchObject({ joins: 40, posts: 0, maxPosts: 0 });
+    expect(r.days[1]).toMatchObject({ posts: 80, maxPosts: 80 });
+    expect(r.totals.utilization).toBeGreaterThanOrEqual(0.99);
+    expect(r.hourly).toHaveLength(72);
+    expect(r.hourly.reduce((n, h) => n + h.posts, 0)).toBe(r.totals.posts);
+  });
+
+  it('under heavy chaos with 3 processes on one database: crashes, restarts, faults, and no rule broken', async () => {
+    const r = await run({ accounts: 6, groups: 90, days: 4, chaos: 'heavy', replicas: 3, seed: 3 });
+    expect(r.violations).toBe(0);
+    expect(r.events.some((e) => e.what.includes('crashed between sending a post and recording it'))).toBe(true);
+    expect(r.events.some((e) => e.what.includes('got SIGTERM'))).toBe(true);
+    expect(r.totals.floodWaits).toBeGreaterThan(0);
+    expect(r.totals.groupBans).toBeGreaterThan(0);
+    expect(r.totals.posts).toBeGreaterThan(0);
+  });
+
+  it('replays exactly with the same seed, and differently with another', async () => {
+    const strip = (r: SimulationResult) => ({ ...r, wallMs: 0 });
+    const a = await run({ chaos: 'some', seed: 11, days: 2 });
+    const b = await run({ chaos: 'some', seed: 11, days: 2 });
+    const c = await run({ chaos: 'some', seed: 12, days: 2 });
+    expect(strip(b)).toEqual(strip(a));
+    expect(strip(c)).not.toEqual(strip(a));
+  });
+});
+
+describe('the report', () => {
+  it('counts what a group can take in a day: nothing in warm-up or after it refused us, 1 if the window is shorter than the gap', () => {
+    const day = Date.parse('2026-03-03T00:00:00Z');
+    const joined = (iso: string, extra: Partial<{ closed_at: Date; account_gone_at: Date }> = {}) => ({
+      account_id: 1, joined_at: new Date(iso), closed_at: null, account_gone_at: null, ...extra,
+    });
+    const max = (rows: ReturnType<typeof joined>[]) => policyMaximum(rows, day, day + 24 * HOUR, 4 * HOUR);
+    expect(max([joined('2026-03-01T10:00:00Z')])).toBe(2);
+    expect(max([joined('2026-03-02T21:00:00Z')])).toBe(1);
+    expect(max([joined('2026-03-03T01:00:00Z')])).toBe(0);
+    expect(max([joined('2026-03-01T10:00:00Z', { closed_at: new Date('2026-03-03T02:00:00Z') })])).toBe(1);
+    expect(max([joined('2026-03-01T10:00:00Z', { account_gone_at: new Date('2026-03-02T02:00:00Z') })])).toBe(0);
+    // 20 per account, whatever its groups could take.
+    expect(max(Array.from({ length: 15 }, () => joined('2026-03-01T10:00:00Z')))).toBe(20);
+  });
+
+  it('lists each broken rule in the text and the page', () => {
+    const r: SimulationResult = {
+      options: { accounts: 1, groups: 1, days: 1, seed: 1, chaos: 'none', replicas: 1, start: '2026-03-02T00:00:00.000Z' },
+      days: [{ day: 1, date: '2026-03-02', joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, accountsActive: 1 }],
+      totals: { joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, telegramCalls: 4 },
+      invariants: [{ name: 'at most 2 posts per group per UTC day', violations: ['3 posts in @g on 2026-03-02 (Telegram)'] }],
+      violations: 1,
+      hourly: [{ hour: 0, posts: 3, joins: 1 }],
+      events: [],
+      wallMs: 10,
+    };
+    const text = formatSimulationReport(r);
+    expect(text).toContain('FAIL  at most 2 posts per group per UTC day: 1 violation');
+    expect(text).toContain('3 posts in @g on 2026-03-02 (Telegram)');
+    expect(text).toContain('1 VIOLATION.');
+    const html = renderHtml(r);
+    expect(html).toContain('<svg');
+    expect(html).toContain('3 posts in @g on 2026-03-02 (Telegram)');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+});
+
+describe('the invariant checks', () => {
+  const t = useTestDatabase();
+  const at = (iso: string) => new Date(iso);
+  const post = (account: string, link: string, iso: string, delivered = true): FakeCall => ({
+    at: at(iso), account, op: 'post', link, outcome: delivered ? { kind: 'sent', messageId: 1 } : { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }, delivered,
+  });
+  const join = (account: string, link: string, iso: string): FakeCall => ({ at: at(iso), account, op: 'join', link, outcome: { kind: 'joined', telegramId: null, title: null } });
+
+  it('pass on a clean history', async () => {
+    const a = await insertAccount(t, 'acc_a');
+    await insertBoundTarget(t, '@g_one', a, { joined_at: '2026-03-08T09:00:00Z' });
+    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, 1, 'success', '2026-03-10T09:00:00')`, [a]);
+    const checks = await checkInvariants({
+      dataSource: t.dataSource,
+      calls: [join('acc_a', '@g_one', '2026-03-08T09:00:00Z'), post('acc_a', '@g_one', '2026-03-10T09:00:00Z')],
+      fakeViolations: [],
+      ledger: { overlaps: [] },
+    });
+    expect(checks.filter((c) => c.violations.length > 0)).toEqual([]);
+  });
+
+  it('catch every kind of violation, from the history and from Telegram\'s record', async () => {
+    const a = await insertAccount(t, 'acc_a');
+    await insertAccount(t, 'acc_b');
+    await insertBoundTarget(t, '@g_one', a, { joined_at: '2026-03-08T09:00:00Z' });
+    await insertBoundTarget(t, '@g_new', a, { joined_at: '2026-03-10T00:00:00Z' });
+    // Three posts in @g_one on one day; 21 by acc_a on one day; one in @g_new during its warm-up.
+    await t.query(
+      `INSERT INTO post_history (account_id, target_id, status, created_at)
+       SELECT CAST($1 AS integer), 1, 'success', '2026-03-10T01:00:00'::timestamp + i * interval '1 minute' FROM generate_series(1, 3) i
+       UNION ALL SELECT CAST($1 AS integer), 2, 'unknown', '2026-03-10T05:00:00'::timestamp + i * interval '1 minute' FROM generate_series(1, 18) i`,
+      [a],
+    );
+    const calls = [
+      join('acc_a', '@g_one', '2026-03-08T09:00:00Z'),
+      post('acc_b', '@g_one', '2026-03-10T10:00:00Z'),
+      post('acc_a', '@g_one', '2026-03-10T11:00:00Z', false),
+      post('acc_a', '@g_one', '2026-03-10T12:00:00Z'),
+      { at: at('2026-03-10T13:00:00Z'), account: 'acc_a', op: 'connect' as const, outcome: { kind: 'session_dead' as const, error: 'AUTH_KEY_DUPLICATED' } },
+    ];
+    const checks = await checkInvariants({
+      dataSource: t.dataSource,
+      calls,
+      fakeViolations: [{ at: at('2026-03-10T12:00:00Z'), account: 'acc_a', link: '@g_one', what: 'action during a FloodWait' }],
+      ledger: { overlaps: [{ at: at('2026-03-10T13:00:00Z'), account: 'acc_a', replicas: ['p1', 'p2'] }] },
+    });
+    const found = Object.fromEntries(checks.map((c) => [c.name, c.violations]));
+    expect(found['posts only from the bound account']).toEqual([
+      '2026-03-10T10:00:00.000Z Telegram got a post in @g_one from acc_b, bound to acc_a',
+    ]);
+    expect(found['at most 2 posts per group per UTC day']).toEqual([
+      '3 posts in @g_one on 2026-03-10 (post_history)',
+      '18 posts in @g_new on 2026-03-10 (post_history)',
+    ]);
+    expect(found['at most 20 posts per account per UTC day']).toEqual(['21 posts by acc_a on 2026-03-10 (post_history)']);
+    expect(found['no post during the 24 h warm-up']).toHaveLength(19); // 18 rows in @g_new, and acc_b never joined @g_one
+    expect(found['no action during a FloodWait or slow mode']).toEqual(['2026-03-10T12:00:00.000Z acc_a @g_one: action during a FloodWait']);
+    expect(found['no call to a group after it refused us']).toEqual([
+      '2026-03-10T12:00:00.000Z acc_a post in @g_one, which refused us at 2026-03-10T11:00:00.000Z',
+    ]);
+    expect(found['no session driven by two processes at once']).toHaveLength(2);
+  });
+});
