@@ -191,10 +191,36 @@ describe('getGroupsReadyForPosting', () => {
     expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 3)).map((g) => g.link)).toEqual(['@never_1', '@never_2', '@posted_long_ago']);
   });
 
-  it('counts a counter last reset before UTC midnight as 0, and resets it', async () => {
+  it('with a limit, finds ready groups beyond the first window of groups in serving order', async () => {
+    const a = await insertAccount(t, 'acc');
+    // 600 never-posted groups still in warm-up come first in serving order; the ready ones after.
+    await t.query(
+      `INSERT INTO targets (link, niche, status, assigned_account_id, joined_at, warmup_ends_at)
+       SELECT '@warming_' || i, 'ukraine_cars', 'joined', $1, '2026-03-10T08:00:00', '2026-03-11T08:00:00' FROM generate_series(1000, 1599) i`,
+      [a],
+    );
+    const ready = [
+      await insertBoundTarget(t, '@ready_one', a, { last_post_at: '2026-03-08T10:00:00Z' }),
+      await insertBoundTarget(t, '@ready_two', a, { last_post_at: '2026-03-08T09:00:00Z' }),
+      await insertBoundTarget(t, '@ready_three', a, { last_post_at: '2026-03-08T11:00:00Z' }),
+    ];
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 2)).map((x) => x.id)).toEqual([ready[1], ready[0]]);
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 10)).map((x) => x.id)).toEqual([ready[1], ready[0], ready[2]]);
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars')).map((x) => x.id)).toEqual([ready[1], ready[0], ready[2]]);
+  });
+
+  it('counts a counter last reset before UTC midnight as 0, and resets it on its first call of the day', async () => {
     const a = await insertAccount(t, 'acc', { daily_posts_count: 20, last_stats_reset: '2026-03-09T23:59:59Z' });
     const g = await insertBoundTarget(t, '@g', a, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-09T12:00:00Z' });
-    expect((await t.db.getGroupsReadyForPosting()).map((x) => x.id)).toEqual([g]);
+    const manager = new DbManager(t.dataSource, { clock: t.clock });
+    expect((await manager.getGroupsReadyForPosting()).map((x) => x.id)).toEqual([g]);
+    expect(await counters(t, a, g)).toEqual({ account: 0, group: 0 });
+    // Later the same day it does not reset again; a stale counter still reads as 0.
+    await t.query(`UPDATE accounts SET daily_posts_count = 20, last_stats_reset = '2026-03-09T23:59:59'`);
+    expect((await manager.getGroupsReadyForPosting()).map((x) => x.id)).toEqual([g]);
+    expect(await counters(t, a, g)).toEqual({ account: 20, group: 0 });
+    t.clock.set('2026-03-11T00:00:01Z');
+    expect((await manager.getGroupsReadyForPosting()).map((x) => x.id)).toEqual([g]);
     expect(await counters(t, a, g)).toEqual({ account: 0, group: 0 });
   });
 });

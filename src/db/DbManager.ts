@@ -11,8 +11,8 @@
  *   settlePost       sent -> 'success' and last_post_at; not sent -> the slot is given back;
  *                    unknown -> the slot stays spent.
  */
-import type { DataSource, QueryRunner } from 'typeorm';
-import { systemClock, type Clock } from '../clock';
+import type { DataSource, QueryRunner, SelectQueryBuilder } from 'typeorm';
+import { systemClock, utcDayStart, type Clock } from '../clock';
 import { normalizeGroupLink } from '../links';
 import {
   DEFAULT_NICHE,
@@ -39,6 +39,12 @@ export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
      AND status = 'flood_wait'
      AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
    RETURNING id`;
+
+/** Groups read per window by getGroupsReadyForPosting(niche, limit). */
+const READY_WINDOW = 500;
+
+/** The niche's bound, joined groups in serving order: what the ready index holds (alias w). */
+const READY_WINDOW_SQL = `w.niche = :niche AND w.status = 'joined' AND w.assigned_account_id IS NOT NULL ORDER BY ${READY_ORDER_SQL('w')}`;
 
 export interface DbManagerOptions {
   clock?: Clock;
@@ -121,6 +127,9 @@ export class DbManager {
   /** Where statements run: the pool, or the QueryRunner of the transaction this manager is in. */
   private readonly runner: DataSource | QueryRunner;
 
+  /** The UTC day (ms) getGroupsReadyForPosting last reset stale counters for. */
+  private countersResetFor: number | undefined;
+
   constructor(
     readonly dataSource: DataSource,
     options: DbManagerOptions = {},
@@ -202,7 +211,60 @@ export class DbManager {
    * its `assignedAccount`. Stale counters are reset first, and count as 0 regardless.
    */
   async getGroupsReadyForPosting(niche: string = DEFAULT_NICHE, limit?: number): Promise<Target[]> {
-    await this.resetDailyCountersIfNeeded();
+    // Once per UTC day is enough: a stale counter reads as 0 meanwhile (rules.ts).
+    const day = utcDayStart(this.clock.now()).getTime();
+    if (this.countersResetFor !== day) {
+      await this.resetDailyCountersIfNeeded();
+      this.countersResetFor = day;
+    }
+    if (limit === undefined) return this.readyQuery(niche).getMany();
+    // With a limit, the groups are read in serving order, a window of the index at a time, each
+    // checked on its own (the planner cannot know how many rows the rules keep, and would rather
+    // join and sort them all): a million groups cost what the first few hundred do.
+    const ids: number[] = [];
+    const size = Math.max(READY_WINDOW, limit * 4);
+    for (let offset = 0; ids.length < limit; offset += size) {
+      const [text, params] = this.readyIdsStatement(niche, limit - ids.length, { offset, size });
+      const { rows } = await sql<{ id: number; last: boolean }>(this.runner, text, params);
+      ids.push(...rows.filter((r) => r.id !== null).map((r) => r.id));
+      if (rows[0]?.last !== false) break;
+    }
+    if (ids.length === 0) return [];
+    // Then the rows themselves, by primary key (the check above was just made).
+    const query = this.dataSource
+      .createQueryBuilder(Target, 't', this.runner === this.dataSource ? undefined : (this.runner as QueryRunner))
+      .innerJoinAndSelect('t.assignedAccount', 'a')
+      .where('t.id IN (:...readyIds)', { readyIds: ids });
+    for (const { column, direction, nulls } of READY_ORDER) query.addOrderBy(`t.${column}`, direction, nulls);
+    return query.getMany();
+  }
+
+  /**
+   * The ids of the ready groups among one window of the niche's bound groups in serving order,
+   * each checked by its primary keys, and whether that window was the last. The benchmark
+   * explains it.
+   */
+  readyIdsStatement(niche: string, limit: number, window: { offset: number; size: number }): [string, Record<string, unknown>] {
+    return [
+      `WITH win AS (
+         SELECT w.id, w.last_post_at FROM targets w WHERE ${READY_WINDOW_SQL}
+          OFFSET CAST(:windowOffset AS integer) LIMIT CAST(:windowSize AS integer)
+       ), ready AS (
+         SELECT win.id, win.last_post_at FROM win
+          WHERE EXISTS (SELECT 1 FROM targets t JOIN accounts a ON a.id = t.assigned_account_id
+                         WHERE t.id = win.id AND ${targetMayReceivePostFromSql('t', 'a')} AND ${accountMayPostSql('a')}
+                        OFFSET 0)
+          ORDER BY ${READY_ORDER_SQL('win')}
+          LIMIT CAST(:limit AS integer)
+       )
+       SELECT ready.id, (SELECT count(*) FROM win) < CAST(:windowSize AS integer) AS last
+         FROM (SELECT 1) one LEFT JOIN ready ON true`,
+      { niche, now: this.now(), limit, windowOffset: window.offset, windowSize: window.size },
+    ];
+  }
+
+  /** getGroupsReadyForPosting's query, as a query builder. */
+  readyQuery(niche: string = DEFAULT_NICHE): SelectQueryBuilder<Target> {
     const query = this.dataSource
       .createQueryBuilder(Target, 't', this.runner === this.dataSource ? undefined : (this.runner as QueryRunner))
       .innerJoinAndSelect('t.assignedAccount', 'a')
@@ -211,8 +273,7 @@ export class DbManager {
       .andWhere(accountMayPostSql('a'))
       .setParameters({ niche, now: this.now() });
     for (const { column, direction, nulls } of READY_ORDER) query.addOrderBy(`t.${column}`, direction, nulls);
-    if (limit !== undefined) query.limit(limit);
-    return query.getMany();
+    return query;
   }
 
   /**
@@ -224,40 +285,48 @@ export class DbManager {
    * bound account.
    */
   async reservePostSlot(input: ReserveSlotInput): Promise<PostSlot | null> {
-    const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date; last_message: string | null }>(
-      this.runner,
+    const [text, params] = this.reserveStatement(input);
+    const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date; last_message: string | null }>(this.runner, text, params);
+    const row = rows[0];
+    if (!row) return null;
+    return { id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, reservedAt: row.created_at, lastMessage: row.last_message };
+  }
+
+  /** reservePostSlot's statement and its parameters (the benchmark explains it). */
+  reserveStatement(input: ReserveSlotInput): [string, Record<string, unknown>] {
+    return [
       `WITH slot AS (
-         SELECT a.id AS account_id, t.id AS target_id, t.link
-           FROM accounts a
-           JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
-          WHERE a.id = :accountId
-            AND t.niche = :niche
-            AND ${targetGapKeptSql('t')}
-            ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
-            ${input.lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`}
-            AND ${accountMayPostSql('a')}
-          ORDER BY ${READY_ORDER_SQL('t')}
-          LIMIT 1
-          FOR UPDATE OF a, t
-       ), count_for_account AS (
-         UPDATE accounts
-            SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+           SELECT a.id AS account_id, t.id AS target_id, t.link
+             FROM accounts a
+             JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
+            WHERE a.id = :accountId
+              AND t.niche = :niche
+              AND ${targetGapKeptSql('t')}
+              ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
+              ${input.lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`}
+              AND ${accountMayPostSql('a')}
+            ORDER BY ${READY_ORDER_SQL('t')}
+            LIMIT 1
+            FOR UPDATE OF a, t
+         ), count_for_account AS (
+           UPDATE accounts
+              SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+             FROM slot
+            WHERE accounts.id = slot.account_id
+         ), count_for_group AS (
+           UPDATE targets
+              SET ${GROUP_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+             FROM slot
+            WHERE targets.id = slot.target_id
+         )
+         INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, created_at)
+         SELECT slot.account_id, slot.target_id, :messageContent, :photoPath, 'pending', CAST(:now AS timestamp)
            FROM slot
-          WHERE accounts.id = slot.account_id
-       ), count_for_group AS (
-         UPDATE targets
-            SET ${GROUP_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
-           FROM slot
-          WHERE targets.id = slot.target_id
-       )
-       INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, created_at)
-       SELECT slot.account_id, slot.target_id, :messageContent, :photoPath, 'pending', CAST(:now AS timestamp)
-         FROM slot
-       RETURNING id, account_id, target_id, created_at,
-                 (SELECT link FROM slot) AS link,
-                 (SELECT h.message_content FROM post_history h
-                   WHERE h.target_id = post_history.target_id AND h.status IN ('success', 'unknown', 'pending') AND h.message_content IS NOT NULL
-                   ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_message`,
+         RETURNING id, account_id, target_id, created_at,
+                   (SELECT link FROM slot) AS link,
+                   (SELECT h.message_content FROM post_history h
+                     WHERE h.target_id = post_history.target_id AND h.status IN ('success', 'unknown', 'pending') AND h.message_content IS NOT NULL
+                     ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_message`,
       {
         accountId: input.accountId,
         niche: input.niche ?? DEFAULT_NICHE,
@@ -268,10 +337,7 @@ export class DbManager {
         photoPath: input.photoPath ?? null,
         now: this.now(),
       },
-    );
-    const row = rows[0];
-    if (!row) return null;
-    return { id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, reservedAt: row.created_at, lastMessage: row.last_message };
+    ];
   }
 
   /**

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { PostgresConnection } from '../config';
+import type { Config, PostgresConnection } from '../config';
+import { startEmbeddedPostgres, type EmbeddedServer } from './embeddedPostgres';
 
 export interface ScratchDatabase {
   connection: PostgresConnection;
@@ -43,4 +44,11 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
     name,
     drop: () => onServer(connection, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
+}
+
+/** The server a scratch database goes on: the configured one, else the embedded one (started if need be). */
+export async function databaseServer(config: Config): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
+  if (config.database.mode === 'external') return { connection: config.database.connection };
+  const embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, port: config.database.port });
+  return { connection: embedded.connection, embedded };
 }

@@ -8,9 +8,8 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import type { Config, PostgresConnection } from '../config';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embeddedPostgres';
-import { createScratchDatabase } from '../db/scratchDatabase';
+import type { Config } from '../config';
+import { createScratchDatabase, databaseServer } from '../db/scratchDatabase';
 import type { MessageVariant } from '../daemon/messages';
 import { createLogger } from '../logger';
 import { CHAOS_LEVELS, type ChaosLevel } from './chaos';
@@ -54,17 +53,10 @@ export interface SimulateIo {
   progress: (text: string) => void;
 }
 
-/** The server the scratch database goes on: the configured one, else the embedded one. */
-async function server(config: Config): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
-  if (config.database.mode === 'external') return { connection: config.database.connection };
-  const embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, port: config.database.port });
-  return { connection: embedded.connection, embedded };
-}
-
 export async function runSimulateCommand(config: Config, messages: MessageVariant[], options: SimulateOptions, io: SimulateIo): Promise<SimulationResult> {
   const logFile = options.log ? createWriteStream(path.resolve(options.log)) : undefined;
   const log = createLogger({ level: logFile ? 'debug' : 'silent', pretty: false, ...(logFile ? { destination: logFile } : {}) });
-  const { connection, embedded } = await server(config);
+  const { connection, embedded } = await databaseServer(config);
   try {
     const scratch = await createScratchDatabase(connection, 'lexus_simulation');
     io.progress(
