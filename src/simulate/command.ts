@@ -15,15 +15,9 @@ import { createLogger } from '../logger';
 import { CHAOS_LEVELS, type ChaosLevel } from './chaos';
 import { formatDayLine, formatSimulationReport } from './formatReport';
 import { renderHtml } from './html';
-import { simulate, type SimulationResult } from './simulation';
+import { simulate, type SimulationResult, type SimulationShape } from './simulation';
 
-export interface SimulateOptions {
-  accounts: number;
-  groups: number;
-  days: number;
-  seed: number;
-  chaos: ChaosLevel;
-  replicas: number;
+export interface SimulateOptions extends SimulationShape {
   json?: boolean;
   html?: string;
   log?: string;

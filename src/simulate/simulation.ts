@@ -36,13 +36,17 @@ const RESTART_AFTER_MS = 45 * SECOND_MS;
 /** A day's line is printed this long after its midnight, once the actions of its last minute are settled. */
 const DAY_REPORT_DELAY_MS = 5 * MINUTE_MS;
 
-export interface SimulationOptions {
+/** What is simulated: the fleet, how long, what goes wrong, how many processes. */
+export interface SimulationShape {
   accounts: number;
   groups: number;
   days: number;
   seed: number;
   chaos: ChaosLevel;
   replicas: number;
+}
+
+export interface SimulationOptions extends SimulationShape {
   /** A fresh, empty database (it is migrated and filled here). */
   connection: PostgresConnection;
   settings: DaemonSettings;
@@ -61,7 +65,7 @@ export interface SimulationEvent {
 }
 
 export interface SimulationResult {
-  options: { accounts: number; groups: number; days: number; seed: number; chaos: ChaosLevel; replicas: number; start: string };
+  options: SimulationShape & { start: string };
   days: DayReport[];
   totals: { joins: number; posts: number; maxPosts: number; utilization: number | null; floodWaits: number; groupBans: number; sessionsLost: number; telegramCalls: number };
   invariants: InvariantCheck[];
