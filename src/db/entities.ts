@@ -170,7 +170,7 @@ export const TargetSchema = new EntitySchema<Target>({
       nullable: true,
     },
   },
-  indices: migrationIndexes('targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx', 'targets_join_queue_idx'),
+  indices: migrationIndexes('targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx', 'targets_join_queue_idx', 'targets_join_claims_idx'),
 });
 
 export const PostHistorySchema = new EntitySchema<PostHistory>({
