@@ -106,10 +106,4 @@ export const accountNextPostAtSql = (a: string) =>
       CASE WHEN COALESCE(${accountPostsTodaySql(a)}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${ACCOUNT_DAILY_POST_LIMIT} THEN ${TOMORROW_UTC_SQL} END)`;
 
 /** The order in which ready groups are served: never posted first, then the longest waiting. */
-export const READY_ORDER: ReadonlyArray<{ column: string; direction: 'ASC' | 'DESC'; nulls?: 'NULLS FIRST' | 'NULLS LAST' }> = [
-  { column: 'last_post_at', direction: 'ASC', nulls: 'NULLS FIRST' },
-  { column: 'id', direction: 'ASC' },
-];
-
-export const READY_ORDER_SQL = (t: string) =>
-  READY_ORDER.map((o) => `${t}.${o.column} ${o.direction}${o.nulls ? ` ${o.nulls}` : ''}`).join(', ');
+export const READY_ORDER_SQL = (t: string) => `${t}.last_post_at ASC NULLS FIRST, ${t}.id ASC`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidLinkError } from '../src/links';
 import { DbManager, NotFoundError } from '../src/db/DbManager';
+import { Account, Target } from '../src/db/entities';
 import { useTestDatabase } from './helpers/database';
 import { counters, historyStatuses, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
 
@@ -191,7 +192,21 @@ describe('getGroupsReadyForPosting', () => {
     expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 3)).map((g) => g.link)).toEqual(['@never_1', '@never_2', '@posted_long_ago']);
   });
 
-  it('with a limit, finds ready groups beyond the first window of groups in serving order', async () => {
+  it('returns each group and its account exactly as TypeORM itself loads them', async () => {
+    const a = await insertAccount(t, 'acc', { daily_posts_count: 3, last_stats_reset: '2026-03-10T00:00:05Z' });
+    const g = await insertBoundTarget(t, '@full_row', a, { last_post_at: '2026-03-09T20:00:00.123Z' });
+    await t.query(`UPDATE accounts SET phone = '+380501234567', api_id = 12345 WHERE id = $1`, [a]);
+    await t.query(`UPDATE targets SET telegram_id = 9007199254740993, title = 'Авто Київ' WHERE id = $1`, [g]);
+    const [group] = await t.db.getGroupsReadyForPosting('ukraine_cars', 1);
+    const loaded = await t.dataSource.getRepository(Target).findOne({ where: { id: g }, relations: { assignedAccount: true } });
+    expect(group).toBeInstanceOf(Target);
+    expect(group!.assignedAccount).toBeInstanceOf(Account);
+    expect(group).toEqual(loaded);
+    expect(group!.telegramId).toBe('9007199254740993');
+    expect(group!.lastPostAt).toEqual(new Date('2026-03-09T20:00:00.123Z'));
+  });
+
+  it('with a limit, skips past any number of groups that are not ready yet', async () => {
     const a = await insertAccount(t, 'acc');
     // 600 never-posted groups still in warm-up come first in serving order; the ready ones after.
     await t.query(

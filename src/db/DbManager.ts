@@ -11,12 +11,11 @@
  *   settlePost       sent -> 'success' and last_post_at; not sent -> the slot is given back;
  *                    unknown -> the slot stays spent.
  */
-import type { DataSource, QueryRunner, SelectQueryBuilder } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { systemClock, utcDayStart, type Clock } from '../clock';
 import { normalizeGroupLink } from '../links';
 import {
   DEFAULT_NICHE,
-  READY_ORDER,
   READY_ORDER_SQL,
   TODAY_UTC_SQL,
   WARMUP_HOURS,
@@ -26,7 +25,8 @@ import {
   targetGapKeptSql,
   targetMayReceivePostFromSql,
 } from '../rules';
-import { Target, type PostStatus } from './entities';
+import { Account, Target, type PostStatus } from './entities';
+import { hydrate, selectColumns } from './hydrate';
 import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
 import { sql } from './sql';
@@ -39,12 +39,6 @@ export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
      AND status = 'flood_wait'
      AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
    RETURNING id`;
-
-/** Groups read per window by getGroupsReadyForPosting(niche, limit). */
-const READY_WINDOW = 500;
-
-/** The niche's bound, joined groups in serving order: what the ready index holds (alias w). */
-const READY_WINDOW_SQL = `w.niche = :niche AND w.status = 'joined' AND w.assigned_account_id IS NOT NULL ORDER BY ${READY_ORDER_SQL('w')}`;
 
 export interface DbManagerOptions {
   clock?: Clock;
@@ -217,63 +211,34 @@ export class DbManager {
       await this.resetDailyCountersIfNeeded();
       this.countersResetFor = day;
     }
-    if (limit === undefined) return this.readyQuery(niche).getMany();
-    // With a limit, the groups are read in serving order, a window of the index at a time, each
-    // checked on its own (the planner cannot know how many rows the rules keep, and would rather
-    // join and sort them all): a million groups cost what the first few hundred do.
-    const ids: number[] = [];
-    const size = Math.max(READY_WINDOW, limit * 4);
-    for (let offset = 0; ids.length < limit; offset += size) {
-      const [text, params] = this.readyIdsStatement(niche, limit - ids.length, { offset, size });
-      const { rows } = await sql<{ id: number; last: boolean }>(this.runner, text, params);
-      ids.push(...rows.filter((r) => r.id !== null).map((r) => r.id));
-      if (rows[0]?.last !== false) break;
-    }
-    if (ids.length === 0) return [];
-    // Then the rows themselves, by primary key (the check above was just made).
-    const query = this.dataSource
-      .createQueryBuilder(Target, 't', this.runner === this.dataSource ? undefined : (this.runner as QueryRunner))
-      .innerJoinAndSelect('t.assignedAccount', 'a')
-      .where('t.id IN (:...readyIds)', { readyIds: ids });
-    for (const { column, direction, nulls } of READY_ORDER) query.addOrderBy(`t.${column}`, direction, nulls);
-    return query.getMany();
+    const [text, params] = this.readyStatement(niche, limit);
+    const { rows } = await sql<Record<string, unknown>>(this.runner, text, params);
+    return rows.map((row) => {
+      const target = hydrate(this.dataSource, Target, row, 't_');
+      target.assignedAccount = hydrate(this.dataSource, Account, row, 'a_');
+      return target;
+    });
   }
 
   /**
-   * The ids of the ready groups among one window of the niche's bound groups in serving order,
-   * each checked by its primary keys, and whether that window was the last. The benchmark
-   * explains it.
+   * getGroupsReadyForPosting's statement (the benchmark explains it). The niche's bound, joined
+   * groups are read in serving order from their index (targets_ready_by_niche_idx), and each
+   * group's account is looked up by its primary key beside it (LATERAL ... OFFSET 0 keeps the
+   * planner from joining all the accounts first): with a limit, the scan stops at the limit-th
+   * ready group, so a million groups cost what the first few dozen do.
    */
-  readyIdsStatement(niche: string, limit: number, window: { offset: number; size: number }): [string, Record<string, unknown>] {
+  readyStatement(niche: string = DEFAULT_NICHE, limit?: number): [string, Record<string, unknown>] {
     return [
-      `WITH win AS (
-         SELECT w.id, w.last_post_at FROM targets w WHERE ${READY_WINDOW_SQL}
-          OFFSET CAST(:windowOffset AS integer) LIMIT CAST(:windowSize AS integer)
-       ), ready AS (
-         SELECT win.id, win.last_post_at FROM win
-          WHERE EXISTS (SELECT 1 FROM targets t JOIN accounts a ON a.id = t.assigned_account_id
-                         WHERE t.id = win.id AND ${targetMayReceivePostFromSql('t', 'a')} AND ${accountMayPostSql('a')}
-                        OFFSET 0)
-          ORDER BY ${READY_ORDER_SQL('win')}
-          LIMIT CAST(:limit AS integer)
-       )
-       SELECT ready.id, (SELECT count(*) FROM win) < CAST(:windowSize AS integer) AS last
-         FROM (SELECT 1) one LEFT JOIN ready ON true`,
-      { niche, now: this.now(), limit, windowOffset: window.offset, windowSize: window.size },
+      `SELECT ${selectColumns(this.dataSource, Target, 't', 't_')}, ${selectColumns(this.dataSource, Account, 'a', 'a_')}
+         FROM targets t
+        CROSS JOIN LATERAL (SELECT * FROM accounts a WHERE a.id = t.assigned_account_id AND ${accountMayPostSql('a')} OFFSET 0) a
+        WHERE t.niche = :niche
+          AND t.status = 'joined' AND t.assigned_account_id IS NOT NULL
+          AND ${targetMayReceivePostFromSql('t', 'a')}
+        ORDER BY ${READY_ORDER_SQL('t')}
+        ${limit === undefined ? '' : 'LIMIT CAST(:limit AS integer)'}`,
+      { niche, now: this.now(), ...(limit === undefined ? {} : { limit }) },
     ];
-  }
-
-  /** getGroupsReadyForPosting's query, as a query builder. */
-  readyQuery(niche: string = DEFAULT_NICHE): SelectQueryBuilder<Target> {
-    const query = this.dataSource
-      .createQueryBuilder(Target, 't', this.runner === this.dataSource ? undefined : (this.runner as QueryRunner))
-      .innerJoinAndSelect('t.assignedAccount', 'a')
-      .where(`t.niche = :niche`)
-      .andWhere(targetMayReceivePostFromSql('t', 'a'))
-      .andWhere(accountMayPostSql('a'))
-      .setParameters({ niche, now: this.now() });
-    for (const { column, direction, nulls } of READY_ORDER) query.addOrderBy(`t.${column}`, direction, nulls);
-    return query;
   }
 
   /**
