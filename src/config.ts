@@ -38,6 +38,8 @@ export interface Config {
   /** TG_API_ID / TG_API_HASH, for accounts without their own (both set, or neither). */
   telegram: { apiId: number | null; apiHash: string | null };
   daemon: DaemonSettings;
+  /** The health and metrics listener of `lexus start`; null: off (HEALTH_PORT=0). */
+  health: { host: string; port: number } | null;
 }
 
 /** How the posting daemon paces itself (`lexus start`). */
@@ -107,6 +109,8 @@ export const CONFIG_VARIABLES = {
   LEXUS_BASE_DIR: 'folder the photo paths of the messages are relative to; default the current directory',
   LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
   LEXUS_FAKE_TELEGRAM: '1: the daemon talks to an in-memory fake Telegram (nothing reaches Telegram), to try it without accounts; default 0',
+  HEALTH_PORT: 'port of the health and metrics listener of `lexus start` (GET /healthz, GET /metrics); 0 turns it off; default 9464',
+  HEALTH_HOST: 'address that listener binds to; default 0.0.0.0 inside Docker (for the healthcheck and Prometheus), 127.0.0.1 elsewhere',
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -184,6 +188,13 @@ const envSchema = z.object({
   LEXUS_BASE_DIR: z.string().default('.'),
   LEXUS_SHUTDOWN_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(20),
   LEXUS_FAKE_TELEGRAM: z.enum(['0', '1']).default('0'),
+  HEALTH_PORT: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(0, 'must be a port number from 1 to 65535, or 0 for off')
+    .max(65535, 'must be a port number from 1 to 65535, or 0 for off')
+    .default(9464),
+  HEALTH_HOST: z.string().optional(),
 });
 
 /** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
@@ -315,6 +326,7 @@ export function loadConfig(
       shutdownGraceMs: v.LEXUS_SHUTDOWN_GRACE_S * 1000,
       fakeTelegram: v.LEXUS_FAKE_TELEGRAM === '1',
     },
+    health: v.HEALTH_PORT === 0 ? null : { host: v.HEALTH_HOST ?? (inDocker ? '0.0.0.0' : '127.0.0.1'), port: v.HEALTH_PORT },
   };
 }
 
