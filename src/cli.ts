@@ -13,6 +13,8 @@ import { loadDrivableAccounts } from './db/daemonQueries';
 import { Daemon } from './daemon/daemon';
 import { MessagesError, loadMessages } from './daemon/messages';
 import { runDaemon } from './daemon/run';
+import { createMetrics } from './health/metrics';
+import { startHealthServer, type HealthServer } from './health/server';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './rules';
 import { FakeTelegram } from './telegram/fakeGateway';
 import type { TelegramGateway } from './telegram/gateway';
@@ -122,14 +124,30 @@ async function startCommand(ctx: Context): Promise<number> {
   } else {
     gateway = new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log });
   }
-  const daemon = new Daemon({ dataSource: db.dataSource, locks: new AccountLocks(db.connection), gateway, clock: systemClock, log, settings, messages });
+  // The daemon's loop, seen by the metrics and the health check before the daemon exists.
+  let daemon: Daemon | undefined;
+  const loop: { lastTickAt: Date | undefined } = { get lastTickAt() { return daemon?.lastTickAt; } };
+  const metrics = createMetrics({ dataSource: db.dataSource, loop, clock: systemClock });
+  let health: HealthServer | undefined;
+  if (config.health) {
+    try {
+      health = await startHealthServer({ dataSource: db.dataSource, loop, clock: systemClock, registry: metrics.registry, log, startedAt: systemClock.now() }, config.health);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+  daemon = new Daemon({
+    dataSource: db.dataSource, locks: new AccountLocks(db.connection), gateway, clock: systemClock, log, settings, messages, observer: metrics.observer,
+  });
   return new Promise<number>((resolve) => {
     runDaemon({
-      daemon,
+      daemon: daemon!,
       clock: systemClock,
       log,
       graceMs: settings.shutdownGraceMs,
       onExit: async (code) => {
+        await health?.close();
         await db.close();
         resolve(code);
       },

@@ -7,6 +7,7 @@
  * Time comes from the injected clock only, and `tick()` is one scheduling round, so tests and
  * the simulator drive the same code on virtual time. `runDaemon` (run.ts) calls it every second.
  */
+import type { DaemonObserver } from '../health/metrics';
 import type { DataSource } from 'typeorm';
 import { HOUR_MS, MINUTE_MS, SECOND_MS, type Clock } from '../clock';
 import type { DaemonSettings } from '../config';
@@ -84,6 +85,8 @@ export interface DaemonDeps {
    * simulator starts one at a time so that two actions never race, and a seed replays exactly.
    */
   maxStartsPerRound?: number;
+  /** Told every answer Telegram gives (the metrics); optional. */
+  observer?: DaemonObserver;
 }
 
 interface AccountState {
@@ -451,6 +454,7 @@ export class Daemon {
     const now = this.now();
     const ds = this.deps.dataSource;
     const fields = { account: state.account.sessionName, target: slot.link, niche, post_id: slot.id, outcome: outcome.kind };
+    this.deps.observer?.postOutcome(outcome.kind);
     const notSent = (status: 'error' | 'flood_wait' | 'skipped', error: string) => this.settleSlot(slot, { outcome: 'not_sent', status, errorMessage: error });
     switch (outcome.kind) {
       case 'sent':
@@ -530,6 +534,7 @@ export class Daemon {
     const outcome: JoinOutcome = await session.join({ link: claim.link });
     const done = this.now();
     const fields = { account: account.sessionName, target: claim.link, outcome: outcome.kind };
+    this.deps.observer?.joinOutcome(outcome.kind);
     try {
       await this.handleJoin(state, claim, outcome, done, fields);
     } finally {
@@ -622,6 +627,7 @@ export class Daemon {
     // Kept in memory first: whatever happens to the database write, this process waits.
     state.nextActionAt = Math.max(state.nextActionAt, now.getTime() + seconds * SECOND_MS);
     const until = await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + seconds * SECOND_MS)));
+    this.deps.observer?.floodWait();
     this.log.warn({ event: 'account.flood_wait', account: state.account.sessionName, wait_s: seconds, until: until.toISOString(), error }, `FloodWait: ${seconds} s`);
     state.nextActionAt = Math.max(until.getTime(), now.getTime());
   }
