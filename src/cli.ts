@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import dotenv from 'dotenv';
-import { ConfigError, EXIT_CONFIG, loadConfig, type Config } from './config';
+import { ConfigError, EXIT_CONFIG, describeDatabase, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { openDatabase, type Database } from './db/database';
 import { summarizeFleet } from './db/fleetSummary';
@@ -13,6 +13,7 @@ import { loadDrivableAccounts } from './db/daemonQueries';
 import { Daemon } from './daemon/daemon';
 import { MessagesError, loadMessages } from './daemon/messages';
 import { runDaemon } from './daemon/run';
+import { checkAccounts, checkMessages, checkSchema, formatCheckLines, type CheckLine } from './check/checks';
 import { createMetrics } from './health/metrics';
 import { startHealthServer, type HealthServer } from './health/server';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './rules';
@@ -265,6 +266,38 @@ function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
   });
 }
 
+/**
+ * `lexus check [--online]`: configuration (already validated by setUp: exit 78 naming each bad
+ * variable), the messages and photos, the database and its schema, every account's session;
+ * online, a getMe per account. Exit 0 only if every check passed, else 1.
+ */
+async function checkCommand(ctx: Context, options: { online?: boolean }): Promise<number> {
+  const { config } = ctx;
+  const lines: CheckLine[] = [
+    { ok: true, subject: 'configuration', detail: `valid; database: ${describeDatabase(config.database)}; niches ${config.daemon.niches.join(', ')}` },
+    ...checkMessages(config),
+  ];
+  let db: Database | undefined;
+  try {
+    db = await openDatabase(config, { migrate: false, applicationName: 'lexus check' });
+    lines.push({ ok: true, subject: 'database', detail: `${db.description} answers` }, await checkSchema(db.dataSource));
+  } catch (error) {
+    lines.push({ ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` });
+  }
+  if (db) {
+    const locks = options.online ? new AccountLocks(db.connection) : undefined;
+    try {
+      const gateway = config.daemon.fakeTelegram ? new FakeTelegram({ clock: systemClock }) : new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log: ctx.log });
+      lines.push(...(await checkAccounts({ dataSource: db.dataSource, clock: systemClock, telegram: config.telegram, ...(locks ? { online: { gateway, locks } } : {}) })));
+    } finally {
+      await locks?.close();
+      await db.close();
+    }
+  }
+  process.stdout.write(formatCheckLines(lines));
+  return lines.every((l) => l.ok) ? EXIT_OK : EXIT_FAILED;
+}
+
 export function buildProgram(run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>): Command {
   const program = new Command('lexus')
     .description('Lexus Promotion: places a car-sale ad in Telegram groups from a fleet of accounts, every rule kept by PostgreSQL.')
@@ -278,6 +311,11 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .command('start')
     .description('start the daemon (embedded PostgreSQL when no database is configured)')
     .action(() => run(startCommand));
+  program
+    .command('check')
+    .description('validate configuration, database, schema, messages and every account session without acting; exit 0 only if all is well')
+    .option('--online', "also connect each account and ask Telegram who it is (skips accounts in a FloodWait or driven by a running daemon)")
+    .action((options: { online?: boolean }) => run((ctx) => checkCommand(ctx, options), 'stderr'));
   program
     .command('simulate')
     .description('run the real daemon against a fake Telegram on virtual time, in a scratch database, and check every rule')
@@ -326,7 +364,7 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
   program.addHelpText(
     'after',
     '\nConfiguration comes from the environment and .env (see .env.example).\n' +
-      'Exit codes: 0 ok, 1 login/logout refused or a rule broken in a simulation, 64 bad command line, 65 bad input files, 70 other failure, 78 bad configuration.',
+      'Exit codes: 0 ok, 1 login/logout refused, a check failed or a rule broken in a simulation, 64 bad command line, 65 bad input files, 70 other failure, 78 bad configuration.',
   );
   return program;
 }

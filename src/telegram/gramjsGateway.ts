@@ -23,7 +23,7 @@ import { parseGroupLink, type GroupLink } from '../links';
 import { classifyTelegramError, describeTelegramError } from './errorTable';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ConnectOutcome, Failure, JoinOutcome, PostOutcome } from './outcomes';
-import { ProxyError, parseProxy } from './proxy';
+import { ProxyError, parseProxy, type GramjsProxy } from './proxy';
 
 export interface GatewayTimeouts {
   connectMs: number;
@@ -33,6 +33,42 @@ export interface GatewayTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: GatewayTimeouts = { connectMs: 30_000, joinMs: 30_000, postMs: 60_000, disconnectMs: 10_000 };
+
+/** What a TelegramClient for one account is made of, once the stored values are checked. */
+export interface ClientSettings {
+  apiId: number;
+  apiHash: string;
+  proxy: GramjsProxy | undefined;
+  session: StringSession;
+}
+
+/**
+ * The account's client settings, or why it cannot have a client: no API credentials (its own
+ * api_id and api_hash, else TG_API_ID / TG_API_HASH: never one of each), a proxy GramJS cannot
+ * use, a session string that does not decode. Needs no network (`lexus check` uses it too).
+ */
+export function clientSettingsOf(account: AccountCredentials, defaults: { apiId?: number | null; apiHash?: string | null }): ClientSettings | Failure {
+  const own = account.apiId !== null && account.apiHash !== null;
+  const apiId = own ? account.apiId : (defaults.apiId ?? null);
+  const apiHash = own ? account.apiHash : (defaults.apiHash ?? null);
+  if (!apiId || !apiHash) {
+    return { kind: 'misconfigured', error: 'no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash' };
+  }
+  let proxy: GramjsProxy | undefined;
+  try {
+    proxy = account.proxy ? parseProxy(account.proxy) : undefined;
+  } catch (error) {
+    if (error instanceof ProxyError) return { kind: 'misconfigured', error: error.message };
+    throw error;
+  }
+  let session: StringSession;
+  try {
+    session = new StringSession(account.sessionString);
+  } catch {
+    return { kind: 'session_dead', error: 'the stored session string cannot be decoded' };
+  }
+  return { apiId, apiHash, proxy, session };
+}
 
 export type ClientFactory = (session: StringSession, apiId: number, apiHash: string, params: TelegramClientParams) => TelegramClient;
 
@@ -157,26 +193,9 @@ class GramjsSession implements TelegramSession {
   /** The client, built on first use; a Failure when this account cannot have one. */
   private clientOrFailure(): TelegramClient | Failure {
     if (this.client) return this.client;
-    // Both from the account, or both from TG_API_ID / TG_API_HASH: never one of each.
-    const own = this.account.apiId !== null && this.account.apiHash !== null;
-    const apiId = own ? this.account.apiId : (this.options.apiId ?? null);
-    const apiHash = own ? this.account.apiHash : (this.options.apiHash ?? null);
-    if (!apiId || !apiHash) {
-      return { kind: 'misconfigured', error: 'no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash' };
-    }
-    let proxy;
-    try {
-      proxy = this.account.proxy ? parseProxy(this.account.proxy) : undefined;
-    } catch (error) {
-      if (error instanceof ProxyError) return { kind: 'misconfigured', error: error.message };
-      throw error;
-    }
-    let session: StringSession;
-    try {
-      session = new StringSession(this.account.sessionString);
-    } catch {
-      return { kind: 'session_dead', error: 'the stored session string cannot be decoded' };
-    }
+    const settings = clientSettingsOf(this.account, this.options);
+    if ('kind' in settings) return settings;
+    const { apiId, apiHash, proxy, session } = settings;
     this.client = (this.options.createClient ?? defaultClientFactory)(session, apiId, apiHash, {
       floodSleepThreshold: 0,
       connectionRetries: 3,
