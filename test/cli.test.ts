@@ -52,6 +52,8 @@ afterAll(async () => {
 /** The daemon never talks to the real Telegram from a test. */
 const DAEMON_ENV = {
   LEXUS_FAKE_TELEGRAM: '1',
+  // Test files run in parallel: no two daemons on the default health port.
+  HEALTH_PORT: '0',
   LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
   LEXUS_MESSAGES_FILE: path.resolve(__dirname, '../config/messages/cars/messages.json'),
 };

@@ -83,7 +83,7 @@ describe('lexus start under SIGTERM', () => {
       const result = await new Promise<{ code: number | null; stdout: string; stopMs: number }>((resolve, reject) => {
         const child = spawn(process.execPath, [BIN, 'start'], {
           env: {
-            PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1',
+            PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', HEALTH_PORT: '0',
             LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
             LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
           },
