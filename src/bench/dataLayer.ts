@@ -18,7 +18,7 @@ import { HOUR_MS, ManualClock } from '../clock';
 import { loadConfig, type PostgresConnection } from '../config';
 import { createDataSource, runMigrations } from '../db/database';
 import { DbManager } from '../db/DbManager';
-import { createScratchDatabase, databaseServer, type ScratchDatabase } from '../db/scratchDatabase';
+import { cleanUpOnSignal, createScratchDatabase, databaseServer, dropLeftovers, type ScratchDatabase } from '../db/scratchDatabase';
 import { sql, toPositional } from '../db/sql';
 import { seeded } from '../random';
 
@@ -65,7 +65,7 @@ async function timedInTurn<K extends string>(samples: number, operations: Record
 export function sequentialScansOf(plan: unknown, relation: string): string[] {
   const found: string[] = [];
   const walk = (node: Record<string, unknown>) => {
-    if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] === relation) found.push(`Seq Scan on ${relation}${node.Alias ? ` ${String(node.Alias)}` : ''}`);
+    if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] === relation) found.push(`Seq Scan on ${relation}${node.Alias && node.Alias !== relation ? ` ${String(node.Alias)}` : ''}`);
     for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
   };
   for (const entry of plan as { Plan: Record<string, unknown> }[]) walk(entry.Plan);
@@ -73,9 +73,9 @@ export function sequentialScansOf(plan: unknown, relation: string): string[] {
 }
 
 /** The fleet: accounts under and at their limit, some in a FloodWait; groups in every state, of several niches. */
-async function populate(db: DbManager): Promise<void> {
+export async function populate(db: DbManager, scale: { accounts: number; targets: number } = { accounts: ACCOUNTS, targets: TARGETS }, at: Date = NOW): Promise<void> {
   const ds = db.dataSource;
-  const now = NOW.toISOString();
+  const now = at.toISOString();
   await sql(
     ds,
     `INSERT INTO accounts (session_name, session_string, status, next_allowed_action_time, daily_posts_count, last_stats_reset, created_at, updated_at)
@@ -84,7 +84,7 @@ async function populate(db: DbManager): Promise<void> {
             CASE WHEN i % 50 = 0 THEN CAST(:now AS timestamp) + interval '1 hour' END,
             i % 21, date_trunc('day', CAST(:now AS timestamp)) + interval '30 minutes', CAST(:now AS timestamp), CAST(:now AS timestamp)
        FROM generate_series(1, CAST(:n AS integer)) AS i`,
-    { n: ACCOUNTS, now },
+    { n: scale.accounts, now },
   );
   // 60 % joined and bound (a third still in warm-up), 30 % waiting to be joined, 10 % closed;
   // 90 % in ukraine_cars, the rest spread over four other niches.
@@ -103,12 +103,12 @@ async function populate(db: DbManager): Promise<void> {
             CAST(:now AS timestamp), CAST(:now AS timestamp)
        FROM generate_series(1, CAST(:n AS integer)) AS i
        CROSS JOIN LATERAL (SELECT CASE WHEN i % 10 < 6 THEN CAST(:now AS timestamp) - (1 + i % 72) * interval '1 hour' END AS joined_at) j`,
-    { n: TARGETS, accounts: ACCOUNTS, now },
+    { n: scale.targets, accounts: scale.accounts, now },
   );
   await sql(ds, `ANALYZE accounts, targets`);
 }
 
-async function explain(db: DbManager, text: string, values: unknown[]): Promise<unknown> {
+export async function explain(db: DbManager, text: string, values: unknown[]): Promise<unknown> {
   const rows = (await db.dataSource.query(`EXPLAIN (FORMAT JSON) ${text}`, values)) as { 'QUERY PLAN': unknown }[];
   return rows[0]!['QUERY PLAN'];
 }
@@ -128,11 +128,14 @@ async function daemonMemory(connection: PostgresConnection, seconds: number): Pr
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', LEXUS_ACTION_DELAY_S: '1-3',
-        LEXUS_MAX_PARALLEL_ACCOUNTS: '10', LOG_LEVEL: 'warn', LOG_PRETTY: '0', LEXUS_BASE_DIR: ROOT,
+        LEXUS_MAX_PARALLEL_ACCOUNTS: '10', LOG_LEVEL: 'warn', LOG_PRETTY: '0', LEXUS_BASE_DIR: ROOT, HEALTH_PORT: '0',
         LEXUS_MESSAGES_FILE: path.join(ROOT, 'config/messages/cars/messages.json'),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+    // Listened for from the start: a daemon that dies early must not leave the bench waiting.
+    let exitCode: number | null | undefined;
+    const exited = new Promise<void>((resolve) => child.once('exit', (code) => ((exitCode = code), resolve())));
     const rss = () => {
       try {
         const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
@@ -143,12 +146,12 @@ async function daemonMemory(connection: PostgresConnection, seconds: number): Pr
     };
     let peak = 0;
     let last = 0;
-    for (let i = 0; i < seconds * 2; i++) {
+    for (let i = 0; i < seconds * 2 && exitCode === undefined; i++) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       last = rss();
       peak = Math.max(peak, last);
     }
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (exitCode !== undefined) throw new Error(`lexus start exited early (code ${exitCode}); no memory figure`);
     child.kill('SIGTERM');
     await exited;
     const { rows } = await sql<{ n: number }>(ds, `SELECT (SELECT count(*) FROM post_history) + (SELECT count(*) FROM join_history) AS n`);
@@ -165,7 +168,16 @@ async function main(): Promise<number> {
   const { connection, embedded } = await databaseServer(config);
   let scratch: ScratchDatabase | undefined;
   try {
+    for (const prefix of ['lexus_bench', 'lexus_bench_daemon']) {
+      const leftovers = await dropLeftovers(connection, prefix);
+      if (leftovers.length > 0) process.stdout.write(`dropped what an interrupted run left: ${leftovers.join(', ')}\n`);
+    }
     scratch = await createScratchDatabase(connection, 'lexus_bench');
+    const made = scratch;
+    cleanUpOnSignal(async () => {
+      await made.drop().catch(() => undefined);
+      await embedded?.stop();
+    });
     process.stdout.write(`Benchmark on ${connection.host}:${connection.port}, database ${scratch.name}: ${ACCOUNTS} accounts, ${TARGETS} groups\n`);
     // One connection: every figure is a round trip on the same socket.
     const ds = createDataSource(scratch.connection, { poolSize: 1, applicationName: 'lexus bench' });
