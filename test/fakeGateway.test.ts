@@ -93,6 +93,29 @@ describe('the fake Telegram', () => {
     expect(fake.sent().map((c) => c.link)).toEqual(['@lossy', '@other']);
   });
 
+  it('lists a post during a slow mode, and a connect during a FloodWait', async () => {
+    const clock = new ManualClock('2026-05-01T10:00:00Z');
+    const fake = new FakeTelegram({ clock })
+      .on({ op: 'post', link: '@slow', times: 1, outcome: { kind: 'group_slow_mode', seconds: 30, error: 'SLOWMODE_WAIT_30' } })
+      .on({ op: 'join', link: '@busy', times: 1, outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' } });
+    const s = fake.session(account('a1'));
+    await s.connect();
+    await s.join({ link: '@slow' });
+    await s.post({ link: '@slow' }, text);
+    clock.advance(29_000);
+    expect(await s.post({ link: '@slow' }, text)).toEqual({ kind: 'group_slow_mode', seconds: 1, error: 'SLOWMODE_WAIT_1' });
+    clock.advance(1_000);
+    expect(await s.post({ link: '@slow' }, text)).toMatchObject({ kind: 'sent' });
+    await s.join({ link: '@busy' });
+    await s.disconnect();
+    clock.advance(30_000);
+    expect(await s.connect()).toEqual({ kind: 'account_flood_wait', seconds: 30, error: 'FLOOD_WAIT_30' });
+    expect(fake.violations().map((v) => [v.what, v.link])).toEqual([
+      ['post during slow mode', '@slow'],
+      ['action during a FloodWait', undefined],
+    ]);
+  });
+
   it('refuses a caption or a text Telegram would refuse', async () => {
     const fake = new FakeTelegram();
     const s = fake.session(account('a1'));

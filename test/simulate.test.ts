@@ -10,6 +10,7 @@ import { checkInvariants } from '../src/simulate/invariants';
 import { formatSimulationReport } from '../src/simulate/formatReport';
 import { renderHtml } from '../src/simulate/html';
 import { policyMaximum } from '../src/simulate/report';
+import { SessionLedger } from '../src/simulate/replica';
 import { simulate, type SimulationOptions, type SimulationResult } from '../src/simulate/simulation';
 import type { FakeCall } from '../src/telegram/fakeGateway';
 import { createEmptyDatabase, useTestDatabase } from './helpers/database';
@@ -72,16 +73,18 @@ describe('lexus simulate', () => {
 });
 
 describe('the report', () => {
-  it('counts what a group can take in a day: nothing in warm-up or after it refused us, 1 if the window is shorter than the gap', () => {
+  it("counts what a group can take in a day: 2 from its warm-up's end until it refused us, 20 per account", () => {
     const day = Date.parse('2026-03-03T00:00:00Z');
     const joined = (iso: string, extra: Partial<{ closed_at: Date; account_gone_at: Date }> = {}) => ({
       account_id: 1, joined_at: new Date(iso), closed_at: null, account_gone_at: null, ...extra,
     });
-    const max = (rows: ReturnType<typeof joined>[]) => policyMaximum(rows, day, day + 24 * HOUR, 4 * HOUR);
+    const max = (rows: ReturnType<typeof joined>[]) => policyMaximum(rows, day, day + 24 * HOUR);
     expect(max([joined('2026-03-01T10:00:00Z')])).toBe(2);
-    expect(max([joined('2026-03-02T21:00:00Z')])).toBe(1);
+    expect(max([joined('2026-03-02T23:59:00Z')])).toBe(2); // the rules allow both posts in its last minute
+    expect(max([joined('2026-03-03T00:00:00Z')])).toBe(0);
     expect(max([joined('2026-03-03T01:00:00Z')])).toBe(0);
-    expect(max([joined('2026-03-01T10:00:00Z', { closed_at: new Date('2026-03-03T02:00:00Z') })])).toBe(1);
+    expect(max([joined('2026-03-01T10:00:00Z', { closed_at: new Date('2026-03-03T02:00:00Z') })])).toBe(2);
+    expect(max([joined('2026-03-01T10:00:00Z', { closed_at: new Date('2026-03-03T00:00:00Z') })])).toBe(0);
     expect(max([joined('2026-03-01T10:00:00Z', { account_gone_at: new Date('2026-03-02T02:00:00Z') })])).toBe(0);
     // 20 per account, whatever its groups could take.
     expect(max(Array.from({ length: 15 }, () => joined('2026-03-01T10:00:00Z')))).toBe(20);
@@ -156,8 +159,9 @@ describe('the invariant checks', () => {
       ledger: { overlaps: [{ at: at('2026-03-10T13:00:00Z'), account: 'acc_a', replicas: ['p1', 'p2'] }] },
     });
     const found = Object.fromEntries(checks.map((c) => [c.name, c.violations]));
-    expect(found['posts only from the bound account']).toEqual([
+    expect(found['posts only from the bound account, and one account per group']).toEqual([
       '2026-03-10T10:00:00.000Z Telegram got a post in @g_one from acc_b, bound to acc_a',
+      '2026-03-10T10:00:00.000Z acc_b posted in @g_one, which acc_a had joined',
     ]);
     expect(found['at most 2 posts per group per UTC day']).toEqual([
       '3 posts in @g_one on 2026-03-10 (post_history)',
@@ -170,5 +174,61 @@ describe('the invariant checks', () => {
       '2026-03-10T12:00:00.000Z acc_a post in @g_one, which refused us at 2026-03-10T11:00:00.000Z',
     ]);
     expect(found['no session driven by two processes at once']).toHaveLength(2);
+  });
+
+  it("catch what only Telegram's record shows: limits, warm-up, a second account in a group", async () => {
+    const a = await insertAccount(t, 'acc_a');
+    await insertAccount(t, 'acc_b');
+    await insertBoundTarget(t, '@g_one', a, { joined_at: '2026-03-08T09:00:00Z' });
+    const calls: FakeCall[] = [
+      join('acc_a', '@g_one', '2026-03-08T09:00:00Z'),
+      // Three posts reach @g_one on one day; the history (empty) knows nothing of them.
+      post('acc_a', '@g_one', '2026-03-10T01:00:00Z'),
+      post('acc_a', '@g_one', '2026-03-10T05:00:00Z'),
+      post('acc_a', '@g_one', '2026-03-10T09:00:00Z'),
+      // acc_a joins 20 more groups and posts in each an hour later, still in their warm-up: 23 posts that day.
+      ...Array.from({ length: 20 }, (_, i) => [join('acc_a', `@g_${i}`, '2026-03-10T10:00:00Z'), post('acc_a', `@g_${i}`, '2026-03-10T11:00:00Z')]).flat(),
+      // acc_b joins @g_one, which acc_a had joined (it crashed before the binding was stored, say).
+      join('acc_b', '@g_one', '2026-03-10T12:00:00Z'),
+    ];
+    const checks = await checkInvariants({ dataSource: t.dataSource, calls, fakeViolations: [], ledger: { overlaps: [] } });
+    const found = Object.fromEntries(checks.map((c) => [c.name, c.violations]));
+    expect(found['at most 2 posts per group per UTC day']).toEqual(['3 posts in @g_one on 2026-03-10 (Telegram)']);
+    expect(found['at most 20 posts per account per UTC day']).toEqual(['23 posts by acc_a on 2026-03-10 (Telegram)']);
+    expect(found['no post during the 24 h warm-up']).toHaveLength(20);
+    expect(found['no post during the 24 h warm-up']![0]).toBe('2026-03-10T11:00:00.000Z acc_a posted in @g_0, joined 2026-03-10T10:00:00.000Z');
+    expect(found['posts only from the bound account, and one account per group']).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => `2026-03-10T11:00:00.000Z Telegram got a post in @g_${i} from acc_a, bound to nobody`),
+      '2026-03-10T12:00:00.000Z acc_b joined @g_one, which acc_a had joined',
+    ]);
+  });
+
+  it('catch a history row from an account the group is not bound to', async () => {
+    const a = await insertAccount(t, 'acc_a');
+    const b = await insertAccount(t, 'acc_b');
+    const g = await insertBoundTarget(t, '@g_one', a, { joined_at: '2026-03-08T09:00:00Z' });
+    // The database refuses a 'success' or 'pending' row from acc_b; an 'unknown' one it takes.
+    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'unknown', '2026-03-10T09:00:00')`, [b, g]);
+    const checks = await checkInvariants({ dataSource: t.dataSource, calls: [join('acc_a', '@g_one', '2026-03-08T09:00:00Z')], fakeViolations: [], ledger: { overlaps: [] } });
+    expect(checks.find((c) => c.name.startsWith('posts only from the bound account'))!.violations).toEqual(['post_history #1: acc_b posted in @g_one, bound to acc_a']);
+  });
+});
+
+describe('the session ledger', () => {
+  it('records a call by one process while another has the session connected, and nothing once it is closed', () => {
+    const ledger = new SessionLedger();
+    const at = new Date('2026-03-10T09:00:00Z');
+    ledger.connected('acc_a', 'p1');
+    ledger.use(at, 'acc_a', 'p1');
+    expect(ledger.overlaps).toEqual([]);
+    ledger.use(at, 'acc_a', 'p2');
+    expect(ledger.overlaps).toEqual([{ at, account: 'acc_a', replicas: ['p1', 'p2'] }]);
+    ledger.disconnected('acc_a', 'p2'); // not p2's to close
+    ledger.use(at, 'acc_a', 'p2');
+    expect(ledger.overlaps).toHaveLength(2);
+    ledger.disconnected('acc_a', 'p1');
+    ledger.connected('acc_a', 'p2');
+    ledger.use(at, 'acc_a', 'p2');
+    expect(ledger.overlaps).toHaveLength(2);
   });
 });

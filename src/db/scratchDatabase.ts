@@ -16,16 +16,59 @@ export interface ScratchDatabase {
 
 const sslOf = (connection: PostgresConnection) => (connection.ssl === false ? false : { rejectUnauthorized: connection.ssl === 'verify' });
 
-async function onServer(connection: PostgresConnection, text: string): Promise<void> {
+async function onServer<Row extends pg.QueryResultRow = pg.QueryResultRow>(connection: PostgresConnection, text: string, values: unknown[] = []): Promise<Row[]> {
   // The maintenance database, as createdb does; the configured one may not allow CREATE DATABASE in a transaction.
   const client = new pg.Client({ ...connection, database: 'postgres', ssl: sslOf(connection), connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    await client.query(text);
+    return (await client.query<Row>(text, values)).rows;
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Drops the scratch databases of this prefix that an interrupted run left behind: those nobody
+ * is connected to (DROP without FORCE refuses one a running simulation uses). Returns their names.
+ */
+export async function dropLeftovers(connection: PostgresConnection, prefix: string): Promise<string[]> {
+  const rows = await onServer<{ datname: string }>(
+    connection,
+    `SELECT d.datname FROM pg_database d
+      WHERE d.datname ~ $1 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,
+    [`^${prefix}_[0-9a-f]{8}$`],
+  );
+  const dropped: string[] = [];
+  for (const { datname } of rows) {
+    try {
+      await onServer(connection, `DROP DATABASE IF EXISTS ${datname}`);
+      dropped.push(datname);
+    } catch {
+      // In use after all: it belongs to a run that is going on.
+    }
+  }
+  return dropped;
+}
+
+/**
+ * Until the returned function is called, SIGINT or SIGTERM runs `cleanup` (drop the scratch
+ * database, stop the embedded server) before the process exits with 130: an interrupted
+ * simulation or benchmark leaves nothing behind.
+ */
+export function cleanUpOnSignal(cleanup: () => Promise<void>): () => void {
+  const handler = () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+    process.stderr.write('interrupted: dropping the scratch database\n');
+    cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
 }
 
 /** Creates `<prefix>_<random>` on the server of `connection`. */
@@ -42,7 +85,9 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
   return {
     connection: { ...connection, database: name },
     name,
-    drop: () => onServer(connection, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    drop: async () => {
+      await onServer(connection, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
   };
 }
 

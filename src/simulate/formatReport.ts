@@ -43,7 +43,7 @@ export function formatSimulationReport(r: SimulationResult): string {
   lines.push(
     row(['', 'total', String(t.joins), String(t.posts), String(t.maxPosts), formatUtilization(t.utilization), String(t.floodWaits), String(t.groupBans), String(t.sessionsLost), '']),
     '',
-    'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account, the gap between posts)',
+    'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account); the daemon\'s own pacing, FloodWaits and slow modes are not subtracted',
   );
   if (r.events.length) {
     lines.push('', 'Processes:');

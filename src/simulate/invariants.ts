@@ -53,10 +53,25 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
   const delivered = input.calls.filter((c) => c.op === 'post' && c.delivered);
   const at = (c: { at: Date }) => c.at.toISOString();
 
-  // Rule 1: only the bound account posts in a group.
+  // Rule 1: only the bound account posts in a group; and once one of our accounts has joined a
+  // group (as Telegram saw it, whatever the database recorded), no other one joins or posts there.
+  const firstJoiner = new Map<string, string>();
+  const secondAccount: string[] = [];
+  for (const c of input.calls) {
+    if (!c.link) continue;
+    const joined = c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+    if (!joined && !(c.op === 'post' && c.delivered)) continue;
+    const first = firstJoiner.get(c.link);
+    if (first === undefined) {
+      if (joined) firstJoiner.set(c.link, c.account);
+    } else if (first !== c.account) {
+      secondAccount.push(`${at(c)} ${c.account} ${joined ? 'joined' : 'posted in'} ${c.link}, which ${first} had joined`);
+    }
+  }
   const strangers = [
     ...history.filter((h) => h.account !== h.bound).map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link}, bound to ${h.bound ?? 'nobody'}`),
     ...delivered.filter((c) => boundTo.get(c.link!) !== c.account).map((c) => `${at(c)} Telegram got a post in ${c.link} from ${c.account}, bound to ${boundTo.get(c.link!) ?? 'nobody'}`),
+    ...secondAccount,
   ];
 
   // Rule 3, per UTC day.
@@ -109,7 +124,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
   ];
 
   return [
-    { name: 'posts only from the bound account', violations: strangers },
+    { name: 'posts only from the bound account, and one account per group', violations: strangers },
     { name: `at most ${GROUP_DAILY_POST_LIMIT} posts per group per UTC day`, violations: groupDays },
     { name: `at most ${ACCOUNT_DAILY_POST_LIMIT} posts per account per UTC day`, violations: accountDays },
     { name: 'no post during the 24 h warm-up', violations: warmup },

@@ -39,7 +39,10 @@ export interface HourPoint {
 
 interface BindingRow {
   account_id: number;
+  account: string;
+  link: string;
   joined_at: Date;
+  /** When the group closed to us (refused, or its link died), and when the account's session died. */
   closed_at: Date | null;
   account_gone_at: Date | null;
 }
@@ -47,45 +50,54 @@ interface BindingRow {
 /**
  * The most posts the rules allow on day [dayStart, dayEnd) for these bindings: per account the
  * smaller of 20 and the sum over its groups of what each group can take that day. A group takes
- * nothing before its warm-up ends, after it refused us or its account's session died; within
- * its window it takes 2 posts if the window is longer than the gap between two posts, else 1.
- * FloodWaits, slow modes and quiet hours are not subtracted: under chaos, utilization says how
- * much they cost.
+ * nothing before its warm-up ends, after it closed to us (it refused us, its link died) or its
+ * account's session died; any time in between, it takes 2. The daemon's own pacing (the gap
+ * between two posts in a group, quiet hours) is not the rules' and is not subtracted, nor are
+ * FloodWaits and slow modes: utilization says what they cost.
  */
-export function policyMaximum(bindings: readonly BindingRow[], dayStart: number, dayEnd: number, gapMs: number): number {
+export function policyMaximum(bindings: readonly Pick<BindingRow, 'account_id' | 'joined_at' | 'closed_at' | 'account_gone_at'>[], dayStart: number, dayEnd: number): number {
   const perAccount = new Map<number, number>();
   for (const b of bindings) {
     const from = Math.max(dayStart, b.joined_at.getTime() + WARMUP_MS);
     const to = Math.min(dayEnd, b.closed_at?.getTime() ?? Infinity, b.account_gone_at?.getTime() ?? Infinity);
     if (from >= to) continue;
-    const posts = Math.min(GROUP_DAILY_POST_LIMIT, to - from > gapMs ? 2 : 1);
-    perAccount.set(b.account_id, (perAccount.get(b.account_id) ?? 0) + posts);
+    perAccount.set(b.account_id, (perAccount.get(b.account_id) ?? 0) + GROUP_DAILY_POST_LIMIT);
   }
   let total = 0;
   for (const n of perAccount.values()) total += Math.min(ACCOUNT_DAILY_POST_LIMIT, n);
   return total;
 }
 
-export async function loadBindings(ds: DataSource): Promise<BindingRow[]> {
-  const { rows } = await sql<BindingRow>(
+/**
+ * The bindings, from the database, with the times they ended from Telegram's record (the first
+ * refusal or dead link of the group, the first dead session of the account): the rows' own
+ * updated_at moves with every later write, such as the midnight reset.
+ */
+export async function loadBindings(ds: DataSource, calls: readonly FakeCall[]): Promise<BindingRow[]> {
+  const { rows } = await sql<Omit<BindingRow, 'closed_at' | 'account_gone_at'>>(
     ds,
-    `SELECT t.assigned_account_id AS account_id, t.joined_at,
-            CASE WHEN t.status IN ('banned', 'error') THEN t.updated_at END AS closed_at,
-            CASE WHEN a.status = 'banned' THEN a.updated_at END AS account_gone_at
+    `SELECT t.assigned_account_id AS account_id, a.session_name AS account, t.link, t.joined_at
        FROM targets t JOIN accounts a ON a.id = t.assigned_account_id
       WHERE t.joined_at IS NOT NULL`,
   );
-  return rows;
+  const closedAt = new Map<string, Date>();
+  const goneAt = new Map<string, Date>();
+  for (const c of calls) {
+    const kind = c.outcome?.kind;
+    if (c.link && (kind === 'group_refuses' || kind === 'link_dead') && !closedAt.has(c.link)) closedAt.set(c.link, c.at);
+    if (kind === 'session_dead' && !goneAt.has(c.account)) goneAt.set(c.account, c.at);
+  }
+  return rows.map((r) => ({ ...r, closed_at: closedAt.get(r.link) ?? null, account_gone_at: goneAt.get(r.account) ?? null }));
 }
 
 const isJoin = (c: FakeCall) => c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
 
-export async function dayReport(ds: DataSource, calls: readonly FakeCall[], startMs: number, day: number, gapMs: number): Promise<DayReport> {
+export async function dayReport(ds: DataSource, calls: readonly FakeCall[], startMs: number, day: number): Promise<DayReport> {
   const from = startMs + (day - 1) * DAY_MS;
   const to = from + DAY_MS;
   const inDay = calls.filter((c) => c.at.getTime() >= from && c.at.getTime() < to);
   const posts = inDay.filter((c) => c.op === 'post' && c.delivered).length;
-  const maxPosts = policyMaximum(await loadBindings(ds), from, to, gapMs);
+  const maxPosts = policyMaximum(await loadBindings(ds, calls), from, to);
   return {
     day,
     date: new Date(from).toISOString().slice(0, 10),

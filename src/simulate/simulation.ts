@@ -222,7 +222,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (now >= nextDayReport || now >= endMs) {
         const day = Math.round((nextDayReport - DAY_REPORT_DELAY_MS - startMs) / DAY_MS);
         if (day <= options.days && days.length < day) {
-          const report = await dayReport(admin, fake.calls, startMs, day, settings.groupMinGapMs);
+          const report = await dayReport(admin, fake.calls, startMs, day);
           days.push(report);
           options.onDay?.(report, Date.now() - started);
         }

@@ -160,7 +160,6 @@ export class FakeTelegram implements TelegramGateway {
 
   /** Telegram's standing decisions: a call against one is answered as Telegram would, and listed. */
   private enforced(op: FakeOp, account: string, group: GroupRef | undefined, at: number): ConnectOutcome | JoinOutcome | PostOutcome | undefined {
-    if (op === 'connect') return undefined;
     const accountWait = this.accountWaits.get(account) ?? 0;
     if (accountWait > at) {
       this.violationList.push({ at: new Date(at), account, ...(group ? { link: group.link } : {}), what: 'action during a FloodWait' });
