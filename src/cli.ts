@@ -13,6 +13,8 @@ import { loadDrivableAccounts } from './db/daemonQueries';
 import { Daemon } from './daemon/daemon';
 import { MessagesError, loadMessages } from './daemon/messages';
 import { runDaemon } from './daemon/run';
+import { formatStatus } from './status/formatStatus';
+import { loadStatus } from './status/loadStatus';
 import { checkAccounts, checkMessages, checkSchema, formatCheckLines, type CheckLine } from './check/checks';
 import { createMetrics } from './health/metrics';
 import { startHealthServer, type HealthServer } from './health/server';
@@ -266,6 +268,24 @@ function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
   });
 }
 
+/** `lexus status [--json]`: the ops view, read from the database in one snapshot. */
+async function statusCommand(ctx: Context, options: { json?: boolean }): Promise<number> {
+  const { config } = ctx;
+  const db = await openDatabase(config, { migrate: false, applicationName: 'lexus status' });
+  try {
+    const status = await loadStatus(db.dataSource, systemClock.now(), config.daemon);
+    process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    return EXIT_OK;
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? (error as { driverError?: { code?: string } }).driverError?.code;
+    if (code !== '42P01' && code !== '42703') throw error;
+    process.stderr.write(`lexus status: the schema of ${db.description} is not set up (or not up to date): run lexus migrate, or lexus start\n`);
+    return EXIT_FAILED;
+  } finally {
+    await db.close();
+  }
+}
+
 /**
  * `lexus check [--online]`: configuration (already validated by setUp: exit 78 naming each bad
  * variable), the messages and photos, the database and its schema, every account's session;
@@ -311,6 +331,11 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .command('start')
     .description('start the daemon (embedded PostgreSQL when no database is configured)')
     .action(() => run(startCommand));
+  program
+    .command('status')
+    .description('the ops view: accounts, groups, posts today against the limits, the next action (from the database)')
+    .option('--json', 'print it as JSON, for scripts')
+    .action((options: { json?: boolean }) => run((ctx) => statusCommand(ctx, options), 'stderr'));
   program
     .command('check')
     .description('validate configuration, database, schema, messages and every account session without acting; exit 0 only if all is well')

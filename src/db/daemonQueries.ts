@@ -103,8 +103,15 @@ export interface NextChanceInput {
  * in the last 24 h, and a group of its niches waits to be joined (by it, or by anyone).
  */
 /** A group of :niches waiting to be joined by account a (or anyone), retry time aside. */
-const JOINABLE_SQL = `t.status IN ('new', 'requested') AND t.assigned_account_id IS NULL AND t.joined_at IS NULL
-                 AND t.niche = ANY(CAST(:niches AS text[])) AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)`;
+/**
+ * The join queue: a group (alias `t`) of the niches :niches that no account of ours has joined or
+ * been bound to, waiting to be joined (or for an admin to approve our request). The daemon's
+ * claim, its idle sleep and `lexus status` all read the queue through this one predicate.
+ */
+export const inJoinQueueSql = (t: string) =>
+  `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL AND ${t}.joined_at IS NULL AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
+
+const JOINABLE_SQL = `${inJoinQueueSql('t')} AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)`;
 
 export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<Date | null> {
   const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
@@ -161,17 +168,16 @@ export async function claimJoinTarget(db: Runner, accountId: number, niches: str
   // Rule 4 and the account's lock are checked in the statement itself, as for posts. The
   // account's own claims come first (COALESCE asks for a new group only when there is none);
   // each half walks its index in id order and stops at the first group not locked.
-  const claimable = `status IN ('new', 'requested') AND assigned_account_id IS NULL AND joined_at IS NULL
-           AND niche = ANY(CAST(:niches AS text[]))
-           AND (join_retry_at IS NULL OR join_retry_at <= CAST(:now AS timestamp))`;
+  const claimable = `${inJoinQueueSql('q')}
+           AND (q.join_retry_at IS NULL OR q.join_retry_at <= CAST(:now AS timestamp))`;
   const { rows } = await sql<{ id: number; link: string }>(
     db,
     `UPDATE targets SET join_claimed_by = :accountId, updated_at = CAST(:now AS timestamp)
       WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = :accountId AND ${accountMayActSql('a')}
                       ${lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`})
         AND id = COALESCE(
-          (SELECT id FROM targets WHERE ${claimable} AND join_claimed_by = :accountId ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
-          (SELECT id FROM targets WHERE ${claimable} AND join_claimed_by IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED))
+          (SELECT q.id FROM targets q WHERE ${claimable} AND q.join_claimed_by = :accountId ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED),
+          (SELECT q.id FROM targets q WHERE ${claimable} AND q.join_claimed_by IS NULL ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED))
       RETURNING id, link`,
     { accountId, niches: niches.length ? niches : [DEFAULT_NICHE], now: sqlTime(now), ...(lockHolderPid === undefined ? {} : { lockHolderPid }) },
   );
