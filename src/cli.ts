@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import dotenv from 'dotenv';
 import { ConfigError, EXIT_CONFIG, describeDatabase, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
-import { openDatabase, type Database } from './db/database';
+import { createDataSource, openDatabase, type Database } from './db/database';
 import { summarizeFleet } from './db/fleetSummary';
 import { AccountLocks } from './db/accountLocks';
 import { loadDrivableAccounts } from './db/daemonQueries';
@@ -16,7 +16,7 @@ import { runDaemon } from './daemon/run';
 import { formatStatus } from './status/formatStatus';
 import { loadStatus } from './status/loadStatus';
 import { checkAccounts, checkMessages, checkSchema, formatCheckLines, type CheckLine } from './check/checks';
-import { createMetrics } from './health/metrics';
+import { DATABASE_DEADLINE_MS, createMetrics } from './health/metrics';
 import { startHealthServer, type HealthServer } from './health/server';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './rules';
 import { FakeTelegram } from './telegram/fakeGateway';
@@ -130,15 +130,19 @@ async function startCommand(ctx: Context): Promise<number> {
   // The daemon's loop, seen by the metrics and the health check before the daemon exists.
   let daemon: Daemon | undefined;
   const loop: { lastTickAt: Date | undefined } = { get lastTickAt() { return daemon?.lastTickAt; } };
-  const metrics = createMetrics({ dataSource: db.dataSource, loop, clock: systemClock });
+  // Health checks and scrapes have connections of their own, cancelled by the server after 3 s:
+  // a slow scrape never takes the daemon's.
+  const probe = createDataSource(db.connection, { poolSize: 2, applicationName: 'lexus health', timeoutMs: DATABASE_DEADLINE_MS });
+  const startedAt = systemClock.now();
+  const metrics = createMetrics({ dataSource: probe, loop, clock: systemClock, startedAt });
   let health: HealthServer | undefined;
-  if (config.health) {
-    try {
-      health = await startHealthServer({ dataSource: db.dataSource, loop, clock: systemClock, registry: metrics.registry, log, startedAt: systemClock.now() }, config.health);
-    } catch (error) {
-      await db.close();
-      throw error;
-    }
+  try {
+    await probe.initialize();
+    if (config.health) health = await startHealthServer({ dataSource: probe, loop, clock: systemClock, registry: metrics.registry, log, startedAt }, config.health);
+  } catch (error) {
+    await probe.destroy().catch(() => undefined);
+    await db.close();
+    throw error;
   }
   daemon = new Daemon({
     dataSource: db.dataSource, locks: new AccountLocks(db.connection), gateway, clock: systemClock, log, settings, messages, observer: metrics.observer,
@@ -151,6 +155,7 @@ async function startCommand(ctx: Context): Promise<number> {
       graceMs: settings.shutdownGraceMs,
       onExit: async (code) => {
         await health?.close();
+        await probe.destroy().catch(() => undefined);
         await db.close();
         resolve(code);
       },
@@ -298,13 +303,20 @@ async function checkCommand(ctx: Context, options: { online?: boolean }): Promis
     ...checkMessages(config),
   ];
   let db: Database | undefined;
+  let schemaBehind = false;
   try {
     db = await openDatabase(config, { migrate: false, applicationName: 'lexus check' });
-    lines.push({ ok: true, subject: 'database', detail: `${db.description} answers` }, await checkSchema(db.dataSource));
+    const schema = await checkSchema(db.dataSource);
+    schemaBehind = schema.pending > 0 || !schema.ok;
+    lines.push({ ok: true, subject: 'database', detail: `${db.description} answers` }, { ok: schema.ok, subject: schema.subject, detail: schema.detail });
   } catch (error) {
     lines.push({ ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` });
   }
-  if (db) {
+  if (db && schemaBehind) {
+    // The accounts' columns are the migrations' work: they cannot be read before.
+    lines.push({ ok: false, subject: 'accounts', detail: 'not checked: the schema is not this version\'s yet (lexus migrate, then lexus check again)' });
+    await db.close();
+  } else if (db) {
     const locks = options.online ? new AccountLocks(db.connection) : undefined;
     try {
       const gateway = config.daemon.fakeTelegram ? new FakeTelegram({ clock: systemClock }) : new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log: ctx.log });

@@ -113,7 +113,7 @@ describe('checkAccounts --online', () => {
 
 describe('checkSchema', () => {
   it('up to date, to be migrated, and migrated by a newer version', async () => {
-    expect(await checkSchema(t.dataSource)).toEqual({ ok: true, subject: 'schema', detail: `up to date (${MIGRATION_NAMES.length} migrations)` });
+    expect(await checkSchema(t.dataSource)).toEqual({ ok: true, subject: 'schema', detail: `up to date (${MIGRATION_NAMES.length} migrations)`, pending: 0 });
 
     const empty = await createEmptyDatabase();
     const ds = createDataSource(empty.connection, { poolSize: 1 });
@@ -123,6 +123,7 @@ describe('checkSchema', () => {
         ok: true,
         subject: 'schema',
         detail: `${MIGRATION_NAMES.length} of ${MIGRATION_NAMES.length} migrations to run (${MIGRATION_NAMES.join(', ')}); lexus start or lexus migrate runs them`,
+        pending: MIGRATION_NAMES.length,
       });
       // Checking wrote nothing: not even the migrations table.
       expect(await ds.query(`SELECT to_regclass('lexus_migrations') AS t`)).toEqual([{ t: null }]);
@@ -186,6 +187,30 @@ describe('lexus check', () => {
       }
     } finally {
       await db.close();
+    }
+  });
+
+  it('--online asks Telegram (here the fake) who each account is', async () => {
+    const db = await createTestDatabase();
+    try {
+      await db.query(`INSERT INTO accounts (session_name, session_string, status) VALUES ('acc_1', $1, 'active')`, [SESSION]);
+      const result = run({ DATABASE_URL: databaseUrl(db.connection), TG_API_ID: '12345', TG_API_HASH: API_HASH, LEXUS_FAKE_TELEGRAM: '1' }, ['--online']);
+      expect(result.stdout).toMatch(/ok {7}account acc_1: session decodes, API id from TG_API_ID, no proxy; Telegram knows it as a user without a username \(id \d+\)\n/);
+      expect(result.code).toBe(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('on a database not migrated yet, says how many migrations will run and leaves the accounts unchecked', async () => {
+    const empty = await createEmptyDatabase();
+    try {
+      const result = run({ DATABASE_URL: databaseUrl(empty.connection), TG_API_ID: '12345', TG_API_HASH: API_HASH });
+      expect(result.stdout).toContain(`ok       schema: ${MIGRATION_NAMES.length} of ${MIGRATION_NAMES.length} migrations to run`);
+      expect(result.stdout).toContain("PROBLEM  accounts: not checked: the schema is not this version's yet (lexus migrate, then lexus check again)");
+      expect(result.code).toBe(1);
+    } finally {
+      await empty.drop();
     }
   });
 

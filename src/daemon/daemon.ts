@@ -376,6 +376,7 @@ export class Daemon {
       proxy: account.proxy,
     });
     const outcome = await session.connect();
+    this.deps.observer?.connectOutcome(outcome.kind);
     const fields = { account: account.sessionName, outcome: outcome.kind };
     switch (outcome.kind) {
       case 'connected':

@@ -20,6 +20,8 @@ export interface DataSourceOptions {
   applicationName?: string;
   /** Where TypeORM's own messages go (debug level); default nowhere. */
   log?: Logger;
+  /** The server cancels a statement after this long, and a connection is waited for this long (health checks). */
+  timeoutMs?: number;
 }
 
 /** A DataSource (not yet initialised) for one PostgreSQL connection. Never `synchronize`. */
@@ -46,7 +48,8 @@ export function createDataSource(connection: PostgresConnection, options: DataSo
       // UTC for now() defaults; ISO so that timestamps reach the type parser in the form it
       // reads, whatever DateStyle a shared database was set up with.
       options: '-c TimeZone=UTC -c DateStyle=ISO,MDY',
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: options.timeoutMs ?? 10_000,
+      ...(options.timeoutMs === undefined ? {} : { statement_timeout: options.timeoutMs }),
     },
   });
 }

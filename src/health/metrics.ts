@@ -13,6 +13,8 @@ import { sql } from '../db/sql';
 
 /** What the daemon reports as it acts (DaemonDeps.observer). */
 export interface DaemonObserver {
+  /** Telegram's answer to a connect (its getMe): 'connected', 'session_dead', 'account_flood_wait', ... */
+  connectOutcome(kind: string): void;
   /** Telegram's answer to a post (the outcome kinds of outcomes.ts: 'sent', 'account_flood_wait', ...). */
   postOutcome(kind: string): void;
   joinOutcome(kind: string): void;
@@ -24,6 +26,11 @@ export interface DaemonObserver {
 export interface LoopView {
   /** When the last scheduling round ran; undefined before the first. */
   lastTickAt: Date | undefined;
+}
+
+/** Since when the loop has not run: its last round, else the process's start. */
+export function loopLagMs(loop: LoopView, startedAt: Date, now: Date): number {
+  return Math.max(0, now.getTime() - (loop.lastTickAt ?? startedAt).getTime());
 }
 
 interface FleetRow {
@@ -70,11 +77,16 @@ export interface Metrics {
   observer: DaemonObserver;
 }
 
-export function createMetrics(options: { dataSource: DataSource; loop: LoopView; clock: Clock }): Metrics {
+/**
+ * `dataSource` should be one of its own (a connection or two, with a statement timeout): a slow
+ * scrape must never take the daemon's connections.
+ */
+export function createMetrics(options: { dataSource: DataSource; loop: LoopView; clock: Clock; startedAt: Date }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const posts = new Counter({ name: 'lexus_posts_total', help: "Telegram's answers to this process's posts, by outcome (sent, account_flood_wait, group_refuses, ...)", labelNames: ['outcome'], registers: [registry] });
   const joins = new Counter({ name: 'lexus_joins_total', help: "Telegram's answers to this process's joins, by outcome (joined, join_request_pending, link_dead, ...)", labelNames: ['outcome'], registers: [registry] });
+  const connects = new Counter({ name: 'lexus_connects_total', help: "Telegram's answers to this process's connects (getMe), by outcome (connected, session_dead, account_flood_wait, ...)", labelNames: ['outcome'], registers: [registry] });
   const floodWaits = new Counter({ name: 'lexus_flood_waits_total', help: 'FloodWaits Telegram gave this process\'s accounts', registers: [registry] });
 
   // The database gauges are filled by one query per scrape, shared by all of them.
@@ -90,9 +102,12 @@ export function createMetrics(options: { dataSource: DataSource; loop: LoopView;
       labelNames,
       registers: [registry],
       async collect() {
-        this.reset();
+        // Without the database the last values stay (lexus_database_up says it is away): a
+        // blip must not look like "no post ever" or "no account".
         const rows = await fleet();
-        if (rows) fill(this, rows);
+        if (!rows) return;
+        this.reset();
+        fill(this, rows);
       },
     });
 
@@ -114,24 +129,23 @@ export function createMetrics(options: { dataSource: DataSource; loop: LoopView;
     const row = rows.find((r) => r.kind === 'pending');
     if (row) g.set(row.n ?? 0);
   });
-  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; absent before the first)', [], (g, rows) => {
+  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, rows) => {
     const at = rows.find((r) => r.kind === 'last_post')?.at;
-    if (at) g.set(at.getTime() / 1000);
+    g.set(at ? at.getTime() / 1000 : 0);
   });
   new Gauge({
     name: 'lexus_loop_lag_seconds',
-    help: "Seconds since the daemon's last scheduling round (it runs every second)",
+    help: "Seconds since the daemon's last scheduling round (it runs every second), or since the start before the first",
     registers: [registry],
     collect() {
-      this.reset();
-      const last = options.loop.lastTickAt;
-      if (last) this.set(Math.max(0, (options.clock.now().getTime() - last.getTime()) / 1000));
+      this.set(loopLagMs(options.loop, options.startedAt, options.clock.now()) / 1000);
     },
   });
 
   return {
     registry,
     observer: {
+      connectOutcome: (kind) => connects.inc({ outcome: kind }),
       postOutcome: (kind) => posts.inc({ outcome: kind }),
       joinOutcome: (kind) => joins.inc({ outcome: kind }),
       floodWait: () => floodWaits.inc(),

@@ -11,7 +11,7 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
 import { sql } from '../db/sql';
-import { DATABASE_DEADLINE_MS, withDeadline, type LoopView } from './metrics';
+import { DATABASE_DEADLINE_MS, loopLagMs, withDeadline, type LoopView } from './metrics';
 import type { Registry } from 'prom-client';
 
 /** The loop runs a round every second; this long without one means it is stuck. */
@@ -20,12 +20,13 @@ export const LOOP_STALE_MS = 60_000;
 export interface HealthReport {
   status: 'ok' | 'unhealthy';
   database: 'up' | 'down';
-  /** Seconds since the loop's last round; null before the first. */
-  loop_lag_s: number | null;
+  /** Seconds since the loop's last round (since the start, before the first). */
+  loop_lag_s: number;
   problems: string[];
 }
 
 export interface HealthOptions {
+  /** One of its own, with a statement timeout (metrics.ts): never the daemon's connections. */
   dataSource: DataSource;
   loop: LoopView;
   clock: Clock;
@@ -45,12 +46,11 @@ export async function checkHealth(options: Omit<HealthOptions, 'registry' | 'log
     database = 'down';
     problems.push(`database: ${(error as Error).message}`);
   }
-  const now = options.clock.now().getTime();
-  const last = options.loop.lastTickAt;
-  const lag = last ? Math.max(0, now - last.getTime()) : null;
-  if (lag !== null && lag > LOOP_STALE_MS) problems.push(`loop: no scheduling round for ${Math.round(lag / 1000)} s`);
-  if (lag === null && now - options.startedAt.getTime() > LOOP_STALE_MS) problems.push(`loop: no scheduling round since the start, ${Math.round((now - options.startedAt.getTime()) / 1000)} s ago`);
-  return { status: problems.length === 0 ? 'ok' : 'unhealthy', database, loop_lag_s: lag === null ? null : lag / 1000, problems };
+  const lag = loopLagMs(options.loop, options.startedAt, options.clock.now());
+  if (lag > LOOP_STALE_MS) {
+    problems.push(options.loop.lastTickAt ? `loop: no scheduling round for ${Math.round(lag / 1000)} s` : `loop: no scheduling round since the start, ${Math.round(lag / 1000)} s ago`);
+  }
+  return { status: problems.length === 0 ? 'ok' : 'unhealthy', database, loop_lag_s: lag / 1000, problems };
 }
 
 export interface HealthServer {

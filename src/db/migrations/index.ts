@@ -4,6 +4,7 @@ import { NormalizeStoredLinks1764200000000 } from './1764200000000-NormalizeStor
 import { ImportedSessionHash1764300000000 } from './1764300000000-ImportedSessionHash';
 import { DaemonState1764400000000 } from './1764400000000-DaemonState';
 import { JoinClaimsIndex1764500000000 } from './1764500000000-JoinClaimsIndex';
+import { LastPostIndex1764600000000 } from './1764600000000-LastPostIndex';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -13,6 +14,7 @@ export const migrations = [
   ImportedSessionHash1764300000000,
   DaemonState1764400000000,
   JoinClaimsIndex1764500000000,
+  LastPostIndex1764600000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);
