@@ -223,23 +223,22 @@ export class DbManager {
   /**
    * getGroupsReadyForPosting's statement (the benchmark explains it). The niche's bound, joined
    * groups are read in serving order from their index (targets_ready_by_niche_idx), and each one
-   * is checked, with its account, by primary key beside it. The check sits in a LATERAL
-   * subquery (OFFSET 0 keeps it there) so that the planner, which cannot know how many groups
-   * the rules keep, counts on one row per group rather than on a handful for the whole niche,
-   * and never prefers to check and sort them all: with a limit, the scan stops at the limit-th
-   * ready group, so a million groups cost what the first few dozen do.
+   * is checked, with its account looked up by primary key, in a LATERAL subquery (OFFSET 0 keeps
+   * it there): the planner, which cannot know how many groups the rules keep, then counts on
+   * one row per group rather than on a handful for the whole niche, and never prefers to check
+   * and sort them all. With a limit, the scan stops at the limit-th ready group, so a million
+   * groups cost what the first few dozen do.
    */
   readyStatement(niche: string = DEFAULT_NICHE, limit?: number): [string, Record<string, unknown>] {
     return [
-      `SELECT ready.*
-         FROM targets w
+      `SELECT ${selectColumns(this.dataSource, Target, 't', 't_')}, ${selectColumns(this.dataSource, Account, 'a', 'a_')}
+         FROM targets t
         CROSS JOIN LATERAL (
-              SELECT ${selectColumns(this.dataSource, Target, 't', 't_')}, ${selectColumns(this.dataSource, Account, 'a', 'a_')}
-                FROM targets t JOIN accounts a ON a.id = t.assigned_account_id
-               WHERE t.id = w.id AND ${targetMayReceivePostFromSql('t', 'a')} AND ${accountMayPostSql('a')}
-              OFFSET 0) ready
-        WHERE w.niche = :niche AND w.status = 'joined' AND w.assigned_account_id IS NOT NULL
-        ORDER BY ${READY_ORDER_SQL('w')}
+              SELECT * FROM accounts a
+               WHERE a.id = t.assigned_account_id AND ${targetMayReceivePostFromSql('t', 'a')} AND ${accountMayPostSql('a')}
+              OFFSET 0) a
+        WHERE t.niche = :niche AND t.status = 'joined' AND t.assigned_account_id IS NOT NULL
+        ORDER BY ${READY_ORDER_SQL('t')}
         ${limit === undefined ? '' : 'LIMIT CAST(:limit AS integer)'}`,
       { niche, now: this.now(), ...(limit === undefined ? {} : { limit }) },
     ];
