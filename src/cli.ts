@@ -291,6 +291,31 @@ async function statusCommand(ctx: Context, options: { json?: boolean }): Promise
   }
 }
 
+/** The database, its schema and, once the schema is this version's, every account. */
+async function checkDatabase(ctx: Context, options: { online?: boolean }): Promise<CheckLine[]> {
+  const { config } = ctx;
+  let db: Database;
+  try {
+    db = await openDatabase(config, { migrate: false, applicationName: 'lexus check' });
+  } catch (error) {
+    return [{ ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` }];
+  }
+  const locks = options.online ? new AccountLocks(db.connection) : undefined;
+  try {
+    const { pending, ...schema } = await checkSchema(db.dataSource);
+    const lines: CheckLine[] = [{ ok: true, subject: 'database', detail: `${db.description} answers` }, schema];
+    if (pending > 0 || !schema.ok) {
+      // The accounts' columns are the migrations' work: they cannot be read before.
+      return [...lines, { ok: false, subject: 'accounts', detail: "not checked: the schema is not this version's yet (lexus migrate, then lexus check again)" }];
+    }
+    const gateway = config.daemon.fakeTelegram ? new FakeTelegram({ clock: systemClock }) : new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log: ctx.log });
+    return [...lines, ...(await checkAccounts({ dataSource: db.dataSource, clock: systemClock, telegram: config.telegram, ...(locks ? { online: { gateway, locks } } : {}) }))];
+  } finally {
+    await locks?.close();
+    await db.close();
+  }
+}
+
 /**
  * `lexus check [--online]`: configuration (already validated by setUp: exit 78 naming each bad
  * variable), the messages and photos, the database and its schema, every account's session;
@@ -301,31 +326,8 @@ async function checkCommand(ctx: Context, options: { online?: boolean }): Promis
   const lines: CheckLine[] = [
     { ok: true, subject: 'configuration', detail: `valid; database: ${describeDatabase(config.database)}; niches ${config.daemon.niches.join(', ')}` },
     ...checkMessages(config),
+    ...(await checkDatabase(ctx, options)),
   ];
-  let db: Database | undefined;
-  let schemaBehind = false;
-  try {
-    db = await openDatabase(config, { migrate: false, applicationName: 'lexus check' });
-    const schema = await checkSchema(db.dataSource);
-    schemaBehind = schema.pending > 0 || !schema.ok;
-    lines.push({ ok: true, subject: 'database', detail: `${db.description} answers` }, { ok: schema.ok, subject: schema.subject, detail: schema.detail });
-  } catch (error) {
-    lines.push({ ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` });
-  }
-  if (db && schemaBehind) {
-    // The accounts' columns are the migrations' work: they cannot be read before.
-    lines.push({ ok: false, subject: 'accounts', detail: 'not checked: the schema is not this version\'s yet (lexus migrate, then lexus check again)' });
-    await db.close();
-  } else if (db) {
-    const locks = options.online ? new AccountLocks(db.connection) : undefined;
-    try {
-      const gateway = config.daemon.fakeTelegram ? new FakeTelegram({ clock: systemClock }) : new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log: ctx.log });
-      lines.push(...(await checkAccounts({ dataSource: db.dataSource, clock: systemClock, telegram: config.telegram, ...(locks ? { online: { gateway, locks } } : {}) })));
-    } finally {
-      await locks?.close();
-      await db.close();
-    }
-  }
   process.stdout.write(formatCheckLines(lines));
   return lines.every((l) => l.ok) ? EXIT_OK : EXIT_FAILED;
 }

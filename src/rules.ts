@@ -66,12 +66,13 @@ export const accountMayPostSql = (a: string) =>
   `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${ACCOUNT_DAILY_POST_LIMIT})`;
 
 /**
- * Rule 2: the warm-up is over. warmup_ends_at is joined_at + 24 h; both are checked, so a row
+ * Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`). warmup_ends_at
+ * is joined_at + 24 h; both are checked, so a row
  * written by hand (or by the old system) with a short warm-up still waits the full 24 hours.
  * GREATEST ignores NULLs; a group with neither time is never ready.
  */
-export const targetWarmupOverSql = (t: string) =>
-  `(GREATEST(${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours') <= CAST(:now AS timestamp))`;
+export const targetWarmupOverSql = (t: string, at = 'now') =>
+  `(GREATEST(${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours') <= CAST(:${at} AS timestamp))`;
 
 /** Telegram's slow mode for the group (SLOWMODE_WAIT) has run out. */
 export const targetSlowModeOverSql = (t: string) =>

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES } from '../src/db/migrations';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { createEmptyDatabase, createTestDatabase } from './helpers/database';
+import { adminQuery, createEmptyDatabase, createTestDatabase } from './helpers/database';
 import { databaseUrl, freePort } from './helpers/net';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
@@ -277,6 +277,31 @@ describe('lexus', () => {
       const accounts = tables.rows[0].has ? (await configured.query(`SELECT session_name FROM accounts WHERE session_name LIKE 'sim_%'`)).rows : [];
       await configured.end();
       expect(accounts).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('simulate drops what an interrupted run left, and on Ctrl-C drops its own database and exits 130', async () => {
+    await adminQuery('CREATE DATABASE lexus_simulation_deadbeef');
+    const child = spawn(process.execPath, [BIN, 'simulate', '--accounts', '50', '--groups', '2000', '--days', '60', '--chaos', 'none'], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', DATABASE_URL: url, ...DAEMON_ENV },
+    });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk) => {
+        stdout += String(chunk);
+        if (stdout.includes('Simulating 60 days')) resolve();
+      }),
+    );
+    expect(stdout).toContain('Dropped 1 scratch database an interrupted run left: lexus_simulation_deadbeef');
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const t = await createTestDatabase({ migrate: false });
+    try {
+      expect(await t.query(`SELECT datname FROM pg_database WHERE datname LIKE 'lexus_simulation_%'`)).toEqual([]);
     } finally {
       await t.close();
     }

@@ -3,29 +3,23 @@
  * with SIGTERM in the middle of its work.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
-import { startEmbeddedPostgres } from '../src/db/embeddedPostgres';
 import type { TestDatabase } from './helpers/database';
-import { createTestDatabase } from './helpers/database';
+import { createTestDatabase, stoppablePostgres } from './helpers/database';
 import { makeDaemon } from './helpers/daemon';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
 import pg from 'pg';
-import { databaseUrl, freePort } from './helpers/net';
+import { databaseUrl } from './helpers/net';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
 
 
 describe('the daemon and its database', () => {
   it('rides out a PostgreSQL restart: logs it once, waits, carries on, loses no history', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-restart-'));
-    await chmod(dir, 0o755);
-    const options = { dataDir: path.join(dir, 'data'), port: await freePort(), database: 'lexus' };
-    let server = await startEmbeddedPostgres(options);
+    const server = await stoppablePostgres();
     const dataSource = createDataSource(server.connection, { poolSize: 5 });
     await dataSource.initialize();
     await runMigrations(dataSource);
@@ -54,7 +48,7 @@ describe('the daemon and its database', () => {
       expect(h.logs.filter((l) => l.event === 'db.down')).toHaveLength(1);
       expect(h.fake.sent().length).toBe(before);
 
-      server = await startEmbeddedPostgres(options);
+      await server.start();
       await h.runFor(6 * 3_600_000);
       expect(h.logs.filter((l) => l.event === 'db.back')).toHaveLength(1);
       expect(h.fake.sent().length).toBeGreaterThan(before);
@@ -64,8 +58,7 @@ describe('the daemon and its database', () => {
     } finally {
       await raw.end().catch(() => undefined);
       await dataSource.destroy().catch(() => undefined);
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
+      await server.remove();
     }
   });
 });

@@ -4,18 +4,15 @@
  * database is stopped; and a real `lexus start` serves both on HEALTH_PORT.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
-import { startEmbeddedPostgres } from '../src/db/embeddedPostgres';
 import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from '../src/health/metrics';
 import { startHealthServer, type HealthServer } from '../src/health/server';
 import { createLogger } from '../src/logger';
-import { createTestDatabase, useTestDatabase } from './helpers/database';
+import { createTestDatabase, stoppablePostgres, useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 import { databaseUrl, freePort } from './helpers/net';
 
@@ -171,10 +168,7 @@ describe('while the database hangs', () => {
 
 describe('while the database is stopped', () => {
   it('/healthz is 503 naming the database, /metrics still answers with lexus_database_up 0, and both recover', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-health-'));
-    await chmod(dir, 0o755);
-    const options = { dataDir: path.join(dir, 'data'), port: await freePort(), database: 'lexus' };
-    let pgServer = await startEmbeddedPostgres(options);
+    const pgServer = await stoppablePostgres();
     const dataSource = createDataSource(pgServer.connection, { poolSize: 2 });
     await dataSource.initialize();
     await runMigrations(dataSource);
@@ -204,14 +198,13 @@ describe('while the database is stopped', () => {
       expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBe(Date.parse('2026-03-10T08:00:00Z') / 1000);
       expect(value(metrics.body, 'lexus_accounts{status="active"}')).toBe(1);
 
-      pgServer = await startEmbeddedPostgres(options);
+      await pgServer.start();
       await expect.poll(async () => (await get(health!.port, '/healthz')).status, { timeout: 15_000, interval: 250 }).toBe(200);
       expect(value((await get(health.port, '/metrics')).body, 'lexus_database_up')).toBe(1);
     } finally {
       await health?.close();
       await dataSource.destroy().catch(() => undefined);
-      await pgServer.stop();
-      await rm(dir, { recursive: true, force: true });
+      await pgServer.remove();
     }
   });
 });

@@ -18,7 +18,7 @@ import { HOUR_MS, ManualClock } from '../clock';
 import { loadConfig, type PostgresConnection } from '../config';
 import { createDataSource, runMigrations } from '../db/database';
 import { DbManager } from '../db/DbManager';
-import { cleanUpOnSignal, createScratchDatabase, databaseServer, dropLeftovers, type ScratchDatabase } from '../db/scratchDatabase';
+import { createScratchDatabase, databaseServer, type ScratchDatabase } from '../db/scratchDatabase';
 import { sql, toPositional } from '../db/sql';
 import { seeded } from '../random';
 
@@ -168,16 +168,8 @@ async function main(): Promise<number> {
   const { connection, embedded } = await databaseServer(config);
   let scratch: ScratchDatabase | undefined;
   try {
-    for (const prefix of ['lexus_bench', 'lexus_bench_daemon']) {
-      const leftovers = await dropLeftovers(connection, prefix);
-      if (leftovers.length > 0) process.stdout.write(`dropped what an interrupted run left: ${leftovers.join(', ')}\n`);
-    }
     scratch = await createScratchDatabase(connection, 'lexus_bench');
-    const made = scratch;
-    cleanUpOnSignal(async () => {
-      await made.drop().catch(() => undefined);
-      await embedded?.stop();
-    });
+    if (scratch.leftovers.length > 0) process.stdout.write(`dropped what an interrupted run left: ${scratch.leftovers.join(', ')}\n`);
     process.stdout.write(`Benchmark on ${connection.host}:${connection.port}, database ${scratch.name}: ${ACCOUNTS} accounts, ${TARGETS} groups\n`);
     // One connection: every figure is a round trip on the same socket.
     const ds = createDataSource(scratch.connection, { poolSize: 1, applicationName: 'lexus bench' });
@@ -258,8 +250,12 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    if (process.env.BENCH_KEEP_DATABASE === '1' && scratch) process.stdout.write(`kept the database ${scratch.name}\n`);
-    else await scratch?.drop();
+    if (process.env.BENCH_KEEP_DATABASE === '1' && scratch) {
+      scratch.keep();
+      process.stdout.write(`kept the database ${scratch.name}\n`);
+    } else {
+      await scratch?.drop();
+    }
     await embedded?.stop();
   }
 }

@@ -12,8 +12,10 @@ import type { Clock } from '../clock';
 import type { Config } from '../config';
 import type { AccountLocks } from '../db/accountLocks';
 import { DbManager } from '../db/DbManager';
+import { accountMayAct } from '../db/daemonQueries';
 import { MIGRATIONS_TABLE } from '../db/database';
 import { MIGRATION_NAMES } from '../db/migrations';
+import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { MessagesError, loadMessages } from '../daemon/messages';
 import { clientSettingsOf } from '../telegram/gramjsGateway';
@@ -73,7 +75,7 @@ async function loadAccounts(ds: DataSource, now: Date): Promise<AccountRow[]> {
     `SELECT id, session_name, COALESCE(status, 'active') AS status, status_reason, session_string, api_id, api_hash, proxy,
             CASE WHEN next_allowed_action_time > CAST(:now AS timestamp) THEN next_allowed_action_time END AS flood_wait_until
        FROM accounts ORDER BY session_name`,
-    { now: now.toISOString() },
+    { now: sqlTime(now) },
   );
   return rows;
 }
@@ -82,7 +84,7 @@ export interface AccountCheckOptions {
   dataSource: DataSource;
   clock: Clock;
   telegram: Config['telegram'];
-  /** --online: connect each usable account through this gateway. */
+  /** --online: connect each usable account through this gateway (never one in a FloodWait or driven by a daemon). */
   online?: { gateway: TelegramGateway; locks: AccountLocks };
 }
 
@@ -130,20 +132,12 @@ async function checkOnline(
   offline: string,
 ): Promise<CheckLine> {
   const subject = `account ${a.session_name}`;
-  if (a.flood_wait_until) {
-    return ok(subject, `${offline}; not connected: in a FloodWait until ${a.flood_wait_until.toISOString()}`);
-  }
   const held = await online.locks.acquire([a.id]);
   if (!held.includes(a.id)) return ok(subject, `${offline}; not connected: a running lexus start drives it (its session must not be used twice)`);
-  // Read again now that it is ours: a daemon may have stored a FloodWait since the list was read.
-  const { rows } = await sql<{ until: Date | null }>(
-    options.dataSource,
-    `SELECT CASE WHEN next_allowed_action_time > CAST(:now AS timestamp) THEN next_allowed_action_time END AS until FROM accounts WHERE id = :id`,
-    { id: a.id, now: options.clock.now().toISOString() },
-  );
-  if (rows[0]?.until) {
+  // Rule 4, asked of the database as the daemon asks it, once the account is ours.
+  if (!(await accountMayAct(options.dataSource, a.id, options.clock.now())).mayAct) {
     await online.locks.release(a.id);
-    return ok(subject, `${offline}; not connected: in a FloodWait until ${rows[0].until.toISOString()}`);
+    return ok(subject, `${offline}; not connected: in a FloodWait${a.flood_wait_until ? ` until ${a.flood_wait_until.toISOString()}` : ''}`);
   }
   const session = online.gateway.session(credentials);
   try {

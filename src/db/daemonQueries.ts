@@ -20,6 +20,20 @@ export interface DrivableAccount {
   boundGroups: number;
 }
 
+/** Account `a` is one a daemon drives: not banned (a FloodWait passes), with a session. */
+export const accountDrivableSql = (a: string) =>
+  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND ${a}.session_string IS NOT NULL)`;
+
+/**
+ * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since
+ * today's UTC midnight, and `too_many_until`, 24 h after Telegram last said it is in too many
+ * chats (it joins nothing before). The daemon's claim, its idle sleep and `lexus status` read it.
+ */
+export const joinBudgetSql = (a: string) =>
+  `(SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL})::int AS today,
+           max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until
+      FROM join_history h WHERE h.account_id = ${a}.id)`;
+
 /**
  * Accounts a daemon may drive: not banned, with a session. Fewest joined groups first (joins go
  * to them); the count reads the index of each account's joined groups.
@@ -30,7 +44,7 @@ export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[
     `SELECT a.id, a.session_name, a.session_string, a.api_id, a.api_hash, a.proxy,
             (SELECT count(*)::int FROM targets t WHERE t.assigned_account_id = a.id AND t.status = 'joined') AS bound
        FROM accounts a
-      WHERE COALESCE(a.status, 'active') IN ('active', 'flood_wait') AND a.session_string IS NOT NULL
+      WHERE ${accountDrivableSql('a')}
       ORDER BY bound, a.id`,
   );
   return rows.map((r) => ({
@@ -77,14 +91,14 @@ export async function markAbandonedSlotsUnknown(db: Runner, accountId: number, n
 
 /** Joins this account tried since today's UTC midnight, and whether Telegram said it is in too many chats. */
 export async function joinBudgetUsed(db: Runner, accountId: number, now: Date): Promise<{ joinsToday: number; tooManyChannelsRecently: boolean }> {
-  const { rows } = await sql<{ joins: number; too_many: boolean }>(
+  const { rows } = await sql<{ today: number; too_many: boolean }>(
     db,
-    `SELECT count(*) FILTER (WHERE created_at >= ${TODAY_UTC_SQL})::int AS joins,
-            bool_or(outcome = 'too_many_channels' AND created_at > CAST(:now AS timestamp) - interval '24 hours') AS too_many
-       FROM join_history WHERE account_id = :accountId`,
+    `SELECT b.today, COALESCE(b.too_many_until > CAST(:now AS timestamp), false) AS too_many
+       FROM accounts a CROSS JOIN LATERAL ${joinBudgetSql('a')} b
+      WHERE a.id = :accountId`,
     { accountId, now: sqlTime(now) },
   );
-  return { joinsToday: rows[0]?.joins ?? 0, tooManyChannelsRecently: rows[0]?.too_many ?? false };
+  return { joinsToday: rows[0]?.today ?? 0, tooManyChannelsRecently: rows[0]?.too_many ?? false };
 }
 
 export interface NextChanceInput {
@@ -96,14 +110,6 @@ export interface NextChanceInput {
 }
 
 /**
- * The earliest instant at which this account could post or join, as far as the database knows
- * now (null: nothing in sight). An account with nothing to do sleeps until then instead of
- * asking every minute; the reservation and the join claim still decide when it wakes.
- * A join is possible when the account is under its daily join budget, not told "too many chats"
- * in the last 24 h, and a group of its niches waits to be joined (by it, or by anyone).
- */
-/** A group of :niches waiting to be joined by account a (or anyone), retry time aside. */
-/**
  * The join queue: a group (alias `t`) of the niches :niches that no account of ours has joined or
  * been bound to, waiting to be joined (or for an admin to approve our request). The daemon's
  * claim, its idle sleep and `lexus status` all read the queue through this one predicate.
@@ -111,8 +117,16 @@ export interface NextChanceInput {
 export const inJoinQueueSql = (t: string) =>
   `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL AND ${t}.joined_at IS NULL AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
 
+/** A group of :niches waiting to be joined by account a (or anyone), retry time aside. */
 const JOINABLE_SQL = `${inJoinQueueSql('t')} AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)`;
 
+/**
+ * The earliest instant at which this account could post or join, as far as the database knows
+ * now (null: nothing in sight). An account with nothing to do sleeps until then instead of
+ * asking every minute; the reservation and the join claim still decide when it wakes.
+ * A join is possible when the account is under its daily join budget, not told "too many chats"
+ * in the last 24 h, and a group of its niches waits to be joined (by it, or by anyone).
+ */
 export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<Date | null> {
   const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
     db,
@@ -134,10 +148,7 @@ export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<
        CROSS JOIN LATERAL (
          SELECT min(${targetNextPostAtSql('t')}) AS at FROM targets t
           WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) ready
-       CROSS JOIN LATERAL (
-         SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL}) AS today,
-                max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until
-           FROM join_history h WHERE h.account_id = a.id) joins
+       CROSS JOIN LATERAL ${joinBudgetSql('a')} joins
       WHERE a.id = :accountId AND COALESCE(a.status, 'active') IN ('active', 'flood_wait')`,
     {
       accountId: input.accountId,

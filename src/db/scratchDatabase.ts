@@ -11,7 +11,11 @@ import { startEmbeddedPostgres, type EmbeddedServer } from './embeddedPostgres';
 export interface ScratchDatabase {
   connection: PostgresConnection;
   name: string;
+  /** Scratch databases of the same prefix an interrupted run had left, dropped first. */
+  leftovers: string[];
   drop(): Promise<void>;
+  /** Keeps it: an interrupt no longer drops it. */
+  keep(): void;
 }
 
 const sslOf = (connection: PostgresConnection) => (connection.ssl === false ? false : { rejectUnauthorized: connection.ssl === 'verify' });
@@ -29,10 +33,10 @@ async function onServer<Row extends pg.QueryResultRow = pg.QueryResultRow>(conne
 }
 
 /**
- * Drops the scratch databases of this prefix that an interrupted run left behind: those nobody
- * is connected to (DROP without FORCE refuses one a running simulation uses). Returns their names.
+ * The scratch databases of this prefix that an interrupted run left behind, dropped: those
+ * nobody is connected to (DROP without FORCE refuses one a running simulation uses).
  */
-export async function dropLeftovers(connection: PostgresConnection, prefix: string): Promise<string[]> {
+async function dropLeftovers(connection: PostgresConnection, prefix: string): Promise<string[]> {
   const rows = await onServer<{ datname: string }>(
     connection,
     `SELECT d.datname FROM pg_database d
@@ -52,28 +56,43 @@ export async function dropLeftovers(connection: PostgresConnection, prefix: stri
 }
 
 /**
- * Until the returned function is called, SIGINT or SIGTERM runs `cleanup` (drop the scratch
- * database, stop the embedded server) before the process exits with 130: an interrupted
+ * What SIGINT or SIGTERM cleans up before the process exits with 130, newest first: the scratch
+ * databases not dropped yet, then the embedded server databaseServer started. An interrupted
  * simulation or benchmark leaves nothing behind.
  */
-export function cleanUpOnSignal(cleanup: () => Promise<void>): () => void {
-  const handler = () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-    process.stderr.write('interrupted: dropping the scratch database\n');
-    cleanup().finally(() => process.exit(130));
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+const onInterrupt: (() => Promise<void>)[] = [];
+
+function interrupted(): void {
+  process.off('SIGINT', interrupted);
+  process.off('SIGTERM', interrupted);
+  process.stderr.write('interrupted: dropping the scratch database\n');
+  void (async () => {
+    for (const cleanup of [...onInterrupt].reverse()) await cleanup().catch(() => undefined);
+  })().finally(() => process.exit(130));
+}
+
+function cleanUpOnInterrupt(cleanup: () => Promise<void>): () => void {
+  if (onInterrupt.length === 0) {
+    process.on('SIGINT', interrupted);
+    process.on('SIGTERM', interrupted);
+  }
+  onInterrupt.push(cleanup);
   return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    onInterrupt.splice(onInterrupt.indexOf(cleanup), 1);
+    if (onInterrupt.length === 0) {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
+    }
   };
 }
 
-/** Creates `<prefix>_<random>` on the server of `connection`. */
+/**
+ * Creates `<prefix>_<random>` on the server of `connection`, after dropping what an interrupted
+ * run of the same prefix left (`leftovers`). Until drop() or keep(), an interrupt drops it.
+ */
 export async function createScratchDatabase(connection: PostgresConnection, prefix: string): Promise<ScratchDatabase> {
   if (!/^[a-z_][a-z0-9_]*$/.test(prefix)) throw new Error(`invalid database name prefix ${prefix}`);
+  const leftovers = await dropLeftovers(connection, prefix);
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   try {
     await onServer(connection, `CREATE DATABASE ${name}`);
@@ -82,12 +101,19 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
     const why = code === '42501' ? `user ${connection.user} may not create databases (CREATEDB)` : (error as Error).message;
     throw new Error(`cannot create the scratch database ${name} on ${connection.host}:${connection.port}: ${why}`, { cause: error });
   }
+  const drop = async () => {
+    await onServer(connection, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  };
+  const disarm = cleanUpOnInterrupt(drop);
   return {
     connection: { ...connection, database: name },
     name,
+    leftovers,
     drop: async () => {
-      await onServer(connection, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      disarm();
+      await drop();
     },
+    keep: disarm,
   };
 }
 
@@ -95,5 +121,6 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
 export async function databaseServer(config: Config): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
   if (config.database.mode === 'external') return { connection: config.database.connection };
   const embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, port: config.database.port });
+  cleanUpOnInterrupt(() => embedded.stop());
   return { connection: embedded.connection, embedded };
 }

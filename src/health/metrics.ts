@@ -126,8 +126,7 @@ export function createMetrics(options: { dataSource: DataSource; loop: LoopView;
     for (const r of rows) if (r.kind === 'target') g.set({ niche: r.niche!, status: r.status! }, r.n!);
   });
   fromDatabase('lexus_post_slots_unsettled', "Posts reserved and not settled yet (post_history 'pending')", [], (g, rows) => {
-    const row = rows.find((r) => r.kind === 'pending');
-    if (row) g.set(row.n ?? 0);
+    g.set(rows.find((r) => r.kind === 'pending')?.n ?? 0);
   });
   fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, rows) => {
     const at = rows.find((r) => r.kind === 'last_post')?.at;

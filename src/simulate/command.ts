@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { Config } from '../config';
-import { cleanUpOnSignal, createScratchDatabase, databaseServer, dropLeftovers } from '../db/scratchDatabase';
+import { createScratchDatabase, databaseServer } from '../db/scratchDatabase';
 import type { MessageVariant } from '../daemon/messages';
 import { createLogger } from '../logger';
 import { CHAOS_LEVELS, type ChaosLevel } from './chaos';
@@ -52,13 +52,9 @@ export async function runSimulateCommand(config: Config, messages: MessageVarian
   const log = createLogger({ level: logFile ? 'debug' : 'silent', pretty: false, ...(logFile ? { destination: logFile } : {}) });
   const { connection, embedded } = await databaseServer(config);
   try {
-    const leftovers = await dropLeftovers(connection, 'lexus_simulation');
-    if (leftovers.length > 0) io.progress(`Dropped ${leftovers.length} scratch database${leftovers.length === 1 ? '' : 's'} an interrupted run left: ${leftovers.join(', ')}`);
     const scratch = await createScratchDatabase(connection, 'lexus_simulation');
-    const keepOnSignal = cleanUpOnSignal(async () => {
-      await scratch.drop().catch(() => undefined);
-      await embedded?.stop();
-    });
+    const { leftovers } = scratch;
+    if (leftovers.length > 0) io.progress(`Dropped ${leftovers.length} scratch database${leftovers.length === 1 ? '' : 's'} an interrupted run left: ${leftovers.join(', ')}`);
     io.progress(
       `Simulating ${options.days} days: ${options.accounts} accounts, ${options.groups} groups, chaos ${options.chaos}, ` +
         `${options.replicas} process${options.replicas === 1 ? '' : 'es'}, seed ${options.seed} (database ${scratch.name})`,
@@ -84,9 +80,12 @@ export async function runSimulateCommand(config: Config, messages: MessageVarian
       }
       return result;
     } finally {
-      keepOnSignal();
-      if (options.keepDatabase) io.progress(`Kept the database ${scratch.name} on ${connection.host}:${connection.port}.`);
-      else await scratch.drop();
+      if (options.keepDatabase) {
+        scratch.keep();
+        io.progress(`Kept the database ${scratch.name} on ${connection.host}:${connection.port}.`);
+      } else {
+        await scratch.drop();
+      }
     }
   } finally {
     await embedded?.stop();

@@ -10,7 +10,7 @@
 import type { DaemonSettings } from '../config';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
-import { inJoinQueueSql } from '../db/daemonQueries';
+import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
 import {
   ACCOUNT_DAILY_POST_LIMIT,
   DEFAULT_NICHE,
@@ -170,8 +170,7 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
                    FROM targets t
                    JOIN accounts ga ON ga.id = t.assigned_account_id) s
           GROUP BY s.account_id) g ON g.account_id = a.id
-       CROSS JOIN LATERAL (
-         SELECT count(*)::int AS today FROM join_history h WHERE h.account_id = a.id AND h.created_at >= ${TODAY_UTC_SQL}) j
+       CROSS JOIN LATERAL ${joinBudgetSql('a')} j
        LEFT JOIN LATERAL (
          SELECT x.kind, x.outcome, x.target_id, x.at
            FROM ((SELECT 'post' AS kind, p.status AS outcome, p.target_id, p.created_at AS at, p.id
@@ -236,7 +235,7 @@ export async function loadNicheStatuses(db: Runner, params: Params): Promise<Nic
  * before the next UTC midnight, i.e. whose warm-up is over at the day's last instant :dayEnd).
  */
 export async function loadPostsToday(db: Runner, params: Params): Promise<{ byStatus: Record<string, number>; maxPostsToday: number }> {
-  const warmedUpByDayEnd = targetWarmupOverSql('t').replace(/:now\b/g, ':dayEnd');
+  const warmedUpByDayEnd = targetWarmupOverSql('t', 'dayEnd');
   const dayEnd = new Date(new Date(params.now).setUTCHours(24, 0, 0, 0) - 1);
   const { rows } = await sql<{ status: string | null; n: number; max_posts: number }>(
     db,
@@ -248,7 +247,7 @@ export async function loadPostsToday(db: Runner, params: Params): Promise<{ bySt
                    FROM targets t
                   WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))
                     AND ${warmedUpByDayEnd}) g
-              WHERE COALESCE(a.status, 'active') IN ('active', 'flood_wait') AND a.session_string IS NOT NULL) m
+              WHERE ${accountDrivableSql('a')}) m
        -- Today's history rows by status, read per account from its (account_id, created_at) index.
        LEFT JOIN (SELECT COALESCE(p.status, 'success') AS status, count(*)::int AS n
                     FROM accounts pa
@@ -263,8 +262,6 @@ export async function loadPostsToday(db: Runner, params: Params): Promise<{ bySt
   return { byStatus, maxPostsToday: rows[0]?.max_posts ?? 0 };
 }
 
-/** A group of :niches in the join queue, joined by nobody (daemonQueries' JOINABLE_SQL, claim aside). */
-const JOIN_QUEUE_SQL = inJoinQueueSql('t');
 
 /**
  * The earliest action any account may take, and what it is. Per account that may act (not
@@ -282,17 +279,17 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
     db,
     `WITH drivable AS MATERIALIZED (
        SELECT a.* FROM accounts a
-        WHERE COALESCE(a.status, 'active') IN ('active', 'flood_wait') AND a.session_string IS NOT NULL
+        WHERE ${accountDrivableSql('a')}
      ), free_group AS MATERIALIZED (
        -- The join queue's next group nobody claimed: the first one due, else the first to be due.
        SELECT * FROM (
          (SELECT t.id, t.link, t.join_retry_at FROM targets t
-           WHERE t.join_claimed_by IS NULL AND ${JOIN_QUEUE_SQL}
+           WHERE t.join_claimed_by IS NULL AND ${inJoinQueueSql('t')}
              AND (t.join_retry_at IS NULL OR t.join_retry_at <= CAST(:now AS timestamp))
            ORDER BY t.id LIMIT 1)
          UNION ALL
          (SELECT t.id, t.link, t.join_retry_at FROM targets t
-           WHERE t.join_claimed_by IS NULL AND ${JOIN_QUEUE_SQL} AND t.join_retry_at > CAST(:now AS timestamp)
+           WHERE t.join_claimed_by IS NULL AND ${inJoinQueueSql('t')} AND t.join_retry_at > CAST(:now AS timestamp)
            ORDER BY t.join_retry_at, t.id LIMIT 1)) f
         ORDER BY GREATEST(f.join_retry_at, CAST(:now AS timestamp)), f.id
         LIMIT 1
@@ -329,17 +326,14 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
                 CASE WHEN jb.today >= CAST(:joinsPerDay AS integer) THEN 'the account''s joins of today made' END,
                 CASE WHEN jb.too_many_until > CAST(:now AS timestamp) THEN 'too many chats' END], NULL) AS waiting_for
          FROM drivable a
-         CROSS JOIN LATERAL (
-           SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL}) AS today,
-                  max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until
-             FROM join_history h WHERE h.account_id = a.id) jb
+         CROSS JOIN LATERAL ${joinBudgetSql('a')} jb
          -- Its own claim (a join request to ask again, a lost answer) or the queue's first free
          -- group, whichever is due first; the claim wins a tie (claimJoinTarget's order).
          CROSS JOIN LATERAL (
            SELECT c.link, c.join_retry_at
              FROM ((SELECT t.link, t.join_retry_at, 0 AS rank, t.id
                       FROM targets t
-                     WHERE t.join_claimed_by = a.id AND ${JOIN_QUEUE_SQL}
+                     WHERE t.join_claimed_by = a.id AND ${inJoinQueueSql('t')}
                      ORDER BY GREATEST(t.join_retry_at, CAST(:now AS timestamp)), t.id
                      LIMIT 1)
                    UNION ALL

@@ -3,6 +3,9 @@
  * manual clock. Drop it with `close()`.
  */
 import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
@@ -10,6 +13,8 @@ import { ManualClock } from '../../src/clock';
 import type { PostgresConnection } from '../../src/config';
 import { createDataSource, runMigrations } from '../../src/db/database';
 import { DbManager } from '../../src/db/DbManager';
+import { startEmbeddedPostgres } from '../../src/db/embeddedPostgres';
+import { freePort } from './net';
 
 export interface TestDatabase {
   connection: PostgresConnection;
@@ -93,4 +98,26 @@ export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase
     holder.clock.set(options.start ?? DEFAULT_TEST_START);
   });
   return holder;
+}
+
+/**
+ * A PostgreSQL server of the test's own, in a temporary folder, to stop and start again under
+ * the code being tested (the shared test server must stay up). `remove()` stops it and deletes it.
+ */
+export async function stoppablePostgres(): Promise<{ connection: PostgresConnection; stop(): Promise<void>; start(): Promise<void>; remove(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lexus-own-pg-'));
+  await chmod(dir, 0o755); // as root, the server runs as "postgres" and must reach its folder
+  const options = { dataDir: path.join(dir, 'data'), port: await freePort(), database: 'lexus' };
+  let server = await startEmbeddedPostgres(options);
+  return {
+    connection: server.connection,
+    stop: () => server.stop(),
+    start: async () => {
+      server = await startEmbeddedPostgres(options);
+    },
+    remove: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
