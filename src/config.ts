@@ -55,8 +55,13 @@ export interface DaemonSettings {
   /** No joins or posts from `start` to `end` o'clock (local hours in `timeZone`); null: off. */
   quietHours: { start: number; end: number } | null;
   timeZone: string;
-  /** How long an account limited by Telegram (PEER_FLOOD) pauses. */
+  /** How long an account limited by Telegram (PEER_FLOOD, a restriction) pauses. */
   peerFloodPauseMs: number;
+  /**
+   * This many refusals (USER_BANNED_IN_CHANNEL, CHAT_WRITE_FORBIDDEN) from different groups within
+   * `windowMs` are read as Telegram restricting the account, not as that many group bans.
+   */
+  restriction: { refusals: number; windowMs: number };
   messagesFile: string;
   /** Folder the messages' photo paths are relative to (their lexus_assets/ is in it). */
   baseDir: string;
@@ -104,7 +109,9 @@ export const CONFIG_VARIABLES = {
   LEXUS_GROUP_MIN_GAP_HOURS: 'hours between two posts in one group; default 4',
   LEXUS_QUIET_HOURS: 'no joins or posts in these hours, e.g. 23-07 (in LEXUS_TIMEZONE); default off',
   LEXUS_TIMEZONE: 'time zone of LEXUS_QUIET_HOURS; default Europe/Kyiv',
-  LEXUS_PEER_FLOOD_PAUSE_HOURS: 'pause of an account Telegram limits (PEER_FLOOD); default 24',
+  LEXUS_PEER_FLOOD_PAUSE_HOURS: 'pause of an account Telegram limits (PEER_FLOOD, or a restriction); default 24',
+  LEXUS_RESTRICTION_REFUSALS: 'this many groups refusing one account (banned, read-only) within LEXUS_RESTRICTION_WINDOW_MIN is a restriction of the account, not group bans; default 2',
+  LEXUS_RESTRICTION_WINDOW_MIN: 'the window of LEXUS_RESTRICTION_REFUSALS, in minutes; default 60',
   LEXUS_MESSAGES_FILE: 'the ad variants; default config/messages/cars/messages.json',
   LEXUS_BASE_DIR: 'folder the photo paths of the messages are relative to; default the current directory',
   LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
@@ -184,6 +191,8 @@ const envSchema = z.object({
       }
     }, 'must be an IANA time zone, e.g. Europe/Kyiv'),
   LEXUS_PEER_FLOOD_PAUSE_HOURS: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(24 * 30, 'must be at most 720').default(24),
+  LEXUS_RESTRICTION_REFUSALS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(2, 'must be at least 2').max(50, 'must be at most 50').default(2),
+  LEXUS_RESTRICTION_WINDOW_MIN: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(24 * 60, 'must be at most 1440').default(60),
   LEXUS_MESSAGES_FILE: z.string().default('config/messages/cars/messages.json'),
   LEXUS_BASE_DIR: z.string().default('.'),
   LEXUS_SHUTDOWN_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(20),
@@ -321,6 +330,7 @@ export function loadConfig(
       quietHours: v.LEXUS_QUIET_HOURS ?? null,
       timeZone: v.LEXUS_TIMEZONE,
       peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * HOUR_MS,
+      restriction: { refusals: v.LEXUS_RESTRICTION_REFUSALS, windowMs: v.LEXUS_RESTRICTION_WINDOW_MIN * 60_000 },
       messagesFile: path.resolve(cwd, v.LEXUS_MESSAGES_FILE),
       baseDir: path.resolve(cwd, v.LEXUS_BASE_DIR),
       shutdownGraceMs: v.LEXUS_SHUTDOWN_GRACE_S * 1000,

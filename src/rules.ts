@@ -11,7 +11,7 @@
  *                               day; a counter last reset before today's UTC midnight counts as 0
  *   Rule 4  FloodWait           accountMayAct: next_allowed_action_time <= now
  */
-import { HOUR_MS } from './clock';
+import { HOUR_MS, MINUTE_MS } from './clock';
 
 export const DEFAULT_NICHE = 'ukraine_cars';
 /** Rule 3: posts per group per UTC day. */
@@ -25,6 +25,29 @@ export const WARMUP_MS = WARMUP_HOURS * HOUR_MS;
 /** Start of the UTC day that contains :now, and of the day after, as SQL. */
 export const TODAY_UTC_SQL = `date_trunc('day', CAST(:now AS timestamp))`;
 export const TOMORROW_UTC_SQL = `(${TODAY_UTC_SQL} + interval '1 day')`;
+
+/**
+ * Rule 3, at midnight: a delivery is counted on the UTC day it lands. A post is reserved (and
+ * counted) for :now's day only when it lands before that day ends even if the send takes as long
+ * as it may: the gateway gives a post() call at most its post timeout (60 s), well inside this.
+ */
+export const SEND_DEADLINE_MS = 2 * MINUTE_MS;
+export const postLandsTodaySql = `(CAST(:now AS timestamp) + interval '${SEND_DEADLINE_MS / 1000} seconds' < ${TOMORROW_UTC_SQL})`;
+
+/**
+ * After Telegram limited an account (PEER_FLOOD, or an account-wide restriction), its daily
+ * budgets grow back instead of returning at full rate into the same limit: half on the UTC day its
+ * pause ends (limited_until), three quarters the day after, full from the next. 1 when never limited.
+ */
+const budgetShareSql = (a: string) =>
+  `(CASE WHEN ${a}.limited_until IS NULL THEN 1.0
+         ELSE LEAST(1.0, GREATEST(0.5, 0.5 + 0.25 * (CAST(${TODAY_UTC_SQL} AS date) - CAST(${a}.limited_until AS date)))) END)`;
+
+/** Rule 3 and the recovery above: the posts account `a` may make today (at most 20). */
+export const accountPostBudgetSql = (a: string) => `CAST(floor(${ACCOUNT_DAILY_POST_LIMIT} * ${budgetShareSql(a)}) AS integer)`;
+
+/** The joins account `a` may try today: LEXUS_JOINS_PER_DAY (:joinsPerDay), with the recovery above. */
+export const accountJoinBudgetSql = (a: string) => `CAST(floor(CAST(:joinsPerDay AS integer) * ${budgetShareSql(a)}) AS integer)`;
 
 /**
  * Rule 3's counters are the seed's (count, last reset) pairs, read lazily: a counter last reset
@@ -61,9 +84,9 @@ export const GROUP_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_in_group', 
 export const accountMayActSql = (a: string) =>
   `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
 
-/** Rules 3 and 4: the account may post now. */
+/** Rules 3 and 4: the account may post now, and the post lands today. */
 export const accountMayPostSql = (a: string) =>
-  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${ACCOUNT_DAILY_POST_LIMIT})`;
+  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${accountPostBudgetSql(a)} AND ${postLandsTodaySql})`;
 
 /**
  * Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`). warmup_ends_at
@@ -104,7 +127,8 @@ export const targetNextPostAtSql = (t: string) =>
 /** When the account may next post, whatever the group (rules 3 and 4). NULL: no limit on it now. */
 export const accountNextPostAtSql = (a: string) =>
   `GREATEST(${a}.next_allowed_action_time,
-      CASE WHEN COALESCE(${accountPostsTodaySql(a)}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${ACCOUNT_DAILY_POST_LIMIT} THEN ${TOMORROW_UTC_SQL} END)`;
+      CASE WHEN COALESCE(${accountPostsTodaySql(a)}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${accountPostBudgetSql(a)} OR NOT ${postLandsTodaySql}
+           THEN ${TOMORROW_UTC_SQL} END)`;
 
 /** The order in which ready groups are served: never posted first, then the longest waiting. */
 export const READY_ORDER_SQL = (t: string) => `${t}.last_post_at ASC NULLS FIRST, ${t}.id ASC`;

@@ -198,7 +198,8 @@ describe('the daemon when a group keeps failing, or Telegram limits the account'
   it('the groups a dead account was joining go back to the queue for the others', async () => {
     const h = daemon();
     await fleet(t, 2, 2);
-    h.fake.on({ op: 'join', account: 'acc_1', times: 1, outcome: { kind: 'transient', error: 'timeout', uncertain: true } });
+    // A join that certainly did not happen (Telegram's own error), then the session dies.
+    h.fake.on({ op: 'join', account: 'acc_1', times: 1, outcome: { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: false } });
     h.fake.on({ op: 'join', account: 'acc_1', outcome: { kind: 'session_dead', error: 'SESSION_REVOKED' } });
     await h.runFor(3 * HOUR);
     expect(await t.query(`SELECT status FROM accounts WHERE session_name = 'acc_1'`)).toEqual([{ status: 'banned' }]);
@@ -367,7 +368,8 @@ describe('the daemon with others and after crashes', () => {
     // The first process notices on its next rounds and stops the session mid-action.
     await first.daemon.tick();
     await first.daemon.tick();
-    expect(first.logs.some((l) => l.event === 'account.lock_lost')).toBe(true);
+    // Its lock connection is gone, so it cannot vouch for the account: every session stops.
+    expect(first.logs.find((l) => l.event === 'lease.lost')).toMatchObject({ reason: 'lock connection lost', accounts: ['acc_1'] });
     await second.runFor(2 * HOUR);
     release();
     await first.daemon.idle();

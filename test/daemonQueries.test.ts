@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AccountLocks } from '../src/db/accountLocks';
-import { banAccount, claimJoinTarget, markJoinRequested, nextChanceAt, recordJoinAttempt } from '../src/db/daemonQueries';
+import { banAccount, markJoinRequested, recordJoinAttempt } from '../src/db/answerQueries';
+import { claimJoinTarget, nextChanceAt } from '../src/db/daemonQueries';
 import { useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 

@@ -250,7 +250,7 @@ describe('reservePostSlot and settlePost', () => {
   it('reserves: a pending history row, counted against both limits at once', async () => {
     const { a, g } = await readyPair();
     const slot = await t.db.reservePostSlot({ accountId: a, targetId: g, messageContent: 'Продається Lexus IS 250', photoPath: 'lexus_assets/1.jpg' });
-    expect(slot).toEqual({ id: 1, accountId: a, targetId: g, link: '@g', reservedAt: t.clock.now(), lastMessage: null });
+    expect(slot).toEqual({ id: 1, accountId: a, targetId: g, link: '@g', telegramId: null, accessHash: null, reservedAt: t.clock.now(), lastMessage: null });
     expect(await counters(t, a, g)).toEqual({ account: 1, group: 1 });
     expect(await t.query('SELECT status, message_content, photo_path FROM post_history')).toEqual([
       { status: 'pending', message_content: 'Продається Lexus IS 250', photo_path: 'lexus_assets/1.jpg' },
@@ -278,7 +278,7 @@ describe('reservePostSlot and settlePost', () => {
 
   it('not sent, settled after UTC midnight: the new day keeps its count', async () => {
     const { a, g } = await readyPair();
-    t.clock.set('2026-03-10T23:59:59.000Z');
+    t.clock.set('2026-03-10T23:57:59.000Z');
     const yesterday = (await t.db.reservePostSlot({ accountId: a, targetId: g }))!;
     t.clock.set('2026-03-11T00:00:01.000Z');
     const today = (await t.db.reservePostSlot({ accountId: a, targetId: g }))!;
@@ -292,7 +292,7 @@ describe('reservePostSlot and settlePost', () => {
   it('a clock still before midnight cannot reserve on a counter that already started the next day', async () => {
     const { a, g } = await readyPair();
     const lateClock = new DbManager(t.dataSource, { clock: { now: () => at('2026-03-11T00:00:00.100Z') } });
-    t.clock.set('2026-03-10T23:59:59.900Z');
+    t.clock.set('2026-03-10T23:57:59.900Z');
     expect(await lateClock.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();
     // Counted on the 11th; a post dated the 10th on top of it would be counted on the wrong day.
     expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).toBeNull();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
-import { FakeTelegram, fakeTelegramId } from '../src/telegram/fakeGateway';
+import { FakeTelegram, fakeAccessHash, fakeTelegramId } from '../src/telegram/fakeGateway';
 import type { AccountCredentials } from '../src/telegram/gateway';
 
 const account = (sessionName: string): AccountCredentials => ({ sessionName, sessionString: '1fake', apiId: 1, apiHash: 'x', proxy: null });
@@ -12,9 +12,9 @@ describe('the fake Telegram', () => {
     const s = fake.session(account('a1'));
     expect(await s.connect()).toMatchObject({ kind: 'connected' });
     expect(await s.post({ link: '@g_one' }, text)).toEqual({ kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' });
-    expect(await s.join({ link: '@g_one' })).toEqual({ kind: 'joined', telegramId: fakeTelegramId('@g_one'), title: 'Group @g_one' });
+    expect(await s.join({ link: '@g_one' })).toEqual({ kind: 'joined', telegramId: fakeTelegramId('@g_one'), title: 'Group @g_one', accessHash: fakeAccessHash('a1', '@g_one') });
     expect(await s.join({ link: '@g_one' })).toMatchObject({ kind: 'already_member' });
-    expect(await s.post({ link: '@g_one' }, text)).toEqual({ kind: 'sent', messageId: 1 });
+    expect(await s.post({ link: '@g_one' }, text)).toEqual({ kind: 'sent', messageId: 1, chat: fake.identity('@g_one', 'a1') });
     expect(fake.sent().map((c) => [c.account, c.link, c.message?.text])).toEqual([['a1', '@g_one', 'Lexus IS 250']]);
   });
 

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger';
 import { encodeTelethonStringSession } from '../src/import/telethonSession';
 import { LogLevel } from 'telegram/extensions/Logger';
-import { GramjsGateway, GramjsLogger, type GatewayTimeouts } from '../src/telegram/gramjsGateway';
+import { DEFAULT_TIMEOUTS, GramjsGateway, GramjsLogger, postDeadlineMs, type GatewayTimeouts } from '../src/telegram/gramjsGateway';
 import type { AccountCredentials } from '../src/telegram/gateway';
 
 const PHOTO = path.resolve(__dirname, '../examples/lexus_assets/lexus_variant_1.jpg');
@@ -24,6 +24,16 @@ const channel = (id: number, fields: Partial<ConstructorParameters<typeof Api.Ch
     megagroup: true, left: true, ...fields,
   });
 const updatesWith = (chat: Api.Channel) => new Api.Updates({ updates: [], users: [], chats: [chat], date: 0, seq: 0 });
+const resolvedTo = (chat: Api.Channel | Api.ChannelForbidden | Api.Chat) =>
+  new Api.contacts.ResolvedPeer({
+    peer: chat instanceof Api.Chat ? new Api.PeerChat({ chatId: chat.id }) : new Api.PeerChannel({ channelId: chat.id }), chats: [chat], users: [],
+  });
+const invite = (fields: Partial<ConstructorParameters<typeof Api.ChatInvite>[0]> = {}) =>
+  new Api.ChatInvite({ title: 'Private cars', photo: new Api.PhotoEmpty({ id: bigInt(0) }), participantsCount: 100, megagroup: true, color: 0, ...fields });
+const rpcError = (code: number, message: string, request: Api.AnyRequest) => errors.RPCMessageToError(new Api.RpcError({ errorCode: code, errorMessage: message }), request);
+const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
+const sent = (id: number) => new Api.UpdateShortSentMessage({ id, pts: 1, ptsCount: 1, date: 0, out: true });
+const names = (requests: Api.AnyRequest[]) => requests.map((r) => r.className);
 
 type Answer = (request: Api.AnyRequest) => unknown;
 
@@ -93,7 +103,7 @@ describe('the GramJS gateway', () => {
       return me();
     });
     await session.connect();
-    expect(await session.join({ link: '@autobazar_ua' })).toEqual({ kind: 'joined', telegramId: '-1001234567890', title: 'Авторинок Україна' });
+    expect(await session.join({ link: '@autobazar_ua' })).toEqual({ kind: 'joined', telegramId: '-1001234567890', title: 'Авторинок Україна', accessHash: '987654321' });
     const [, resolve, join] = requests;
     expect(resolve).toBeInstanceOf(Api.contacts.ResolveUsername);
     expect((resolve as Api.contacts.ResolveUsername).username).toBe('autobazar_ua');
@@ -123,7 +133,7 @@ describe('the GramJS gateway', () => {
       if (r instanceof Api.messages.ImportChatInvite) return updatesWith(channel(777, { left: false, title: 'Private cars' }));
       return me();
     });
-    expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'joined', telegramId: '-100777', title: 'Private cars' });
+    expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'joined', telegramId: '-100777', title: 'Private cars', accessHash: '987654321' });
     const hashes = requests.map((r) => (r instanceof Api.messages.CheckChatInvite || r instanceof Api.messages.ImportChatInvite ? [r.className, r.hash] : null));
     expect(hashes).toEqual([
       ['messages.CheckChatInvite', 'Xk3bQp9LmN2wZr7T'],
@@ -135,7 +145,7 @@ describe('the GramJS gateway', () => {
     const { session, requests } = harness((r) =>
       r instanceof Api.messages.CheckChatInvite ? new Api.ChatInviteAlready({ chat: channel(778, { left: false }) }) : me(),
     );
-    expect(await session.join({ link: 'https://t.me/+Hj5dKs8PqW1vTy4U' })).toEqual({ kind: 'already_member', telegramId: '-100778', title: 'Group 778' });
+    expect(await session.join({ link: 'https://t.me/+Hj5dKs8PqW1vTy4U' })).toEqual({ kind: 'already_member', telegramId: '-100778', title: 'Group 778', accessHash: '987654321' });
     expect(requests.map((r) => r.className)).toEqual(['messages.CheckChatInvite']);
   });
 
@@ -176,7 +186,7 @@ describe('the GramJS gateway', () => {
       if (r instanceof Api.messages.SendMessage) return new Api.UpdateShortSentMessage({ id: 2718, pts: 1, ptsCount: 1, date: 0, out: true });
       return me();
     });
-    expect(await session.post({ link: '@kyiv_premium_auto' }, { text, photoPath: null })).toEqual({ kind: 'sent', messageId: 2718 });
+    expect(await session.post({ link: '@kyiv_premium_auto' }, { text, photoPath: null })).toEqual({ kind: 'sent', messageId: 2718, chat: { telegramId: '-10056', accessHash: '987654321', title: 'Group 56' } });
     const send = requests.find((r): r is Api.messages.SendMessage => r instanceof Api.messages.SendMessage)!;
     expect([send.message, send.entities ?? [], send.noWebpage]).toEqual([text, [], true]);
   });
@@ -196,7 +206,7 @@ describe('the GramJS gateway', () => {
     expect(requests.filter((r) => r instanceof Api.contacts.ResolveUsername)).toHaveLength(1);
   });
 
-  it('a call that never answers times out: transient, and for a post uncertain (it may have gone out)', async () => {
+  it('a call that never answers times out: transient; uncertain for a post\'s send (it may have gone out), not for a lookup', async () => {
     const never = new Promise(() => undefined);
     const { session } = harness(
       (r) => {
@@ -206,7 +216,7 @@ describe('the GramJS gateway', () => {
       },
       { timeouts: { joinMs: 50, postMs: 50, connectMs: 50 } },
     );
-    expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'transient', error: 'messages.CheckChatInvite timed out after 50 ms', uncertain: true });
+    expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'transient', error: 'messages.CheckChatInvite timed out after 50 ms', uncertain: false });
     expect(await session.post({ link: '@slow_group' }, { text: 'x', photoPath: null })).toEqual({ kind: 'transient', error: 'sendMessage timed out after 50 ms', uncertain: true });
   });
 
@@ -290,5 +300,279 @@ describe('the GramJS gateway', () => {
     expect(await session.post({ link: '@g_two' }, { text: 'x', photoPath: null })).toEqual({ kind: 'transient', error: 'PEER_ID_INVALID', uncertain: false });
     await session.post({ link: '@g_two' }, { text: 'x', photoPath: null });
     expect(resolves).toBe(3);
+  });
+
+  describe('lookup', () => {
+    it('looks a username up with one contacts.ResolveUsername, joining nothing: the chat, its access hash, and whether we are in', async () => {
+      const { session, requests } = harness((r) => {
+        if (r instanceof Api.contacts.ResolveUsername && r.username === 'autobazar_ua') return resolvedTo(channel(1234567890, { title: 'Авторинок', accessHash: bigInt('-5512345678901234567') }));
+        if (r instanceof Api.contacts.ResolveUsername) return resolvedTo(channel(1234567891, { left: false }));
+        return me();
+      });
+      expect(await session.lookup({ link: '@autobazar_ua' })).toEqual({
+        kind: 'found', chat: { telegramId: '-1001234567890', accessHash: '-5512345678901234567', title: 'Авторинок' }, member: false,
+      });
+      expect(await session.lookup({ link: '@kyiv_cars' })).toEqual({
+        kind: 'found', chat: { telegramId: '-1001234567891', accessHash: '987654321', title: 'Group 1234567891' }, member: true,
+      });
+      expect(names(requests)).toEqual(['contacts.ResolveUsername', 'contacts.ResolveUsername']);
+      expect((requests[0] as Api.contacts.ResolveUsername).username).toBe('autobazar_ua');
+    });
+
+    it('a basic group is found with no access hash', async () => {
+      const basic = new Api.Chat({ id: bigInt(4242), title: 'Old group', photo: new Api.ChatPhotoEmpty(), participantsCount: 10, date: 0, version: 1 });
+      const { session } = harness((r) => (r instanceof Api.contacts.ResolveUsername ? resolvedTo(basic) : me()));
+      expect(await session.lookup({ link: '@old_group' })).toEqual({ kind: 'found', chat: { telegramId: '-4242', accessHash: null, title: 'Old group' }, member: false });
+    });
+
+    it('a username that is a user, a broadcast channel or a chat that shut us out is not a group we can use', async () => {
+      const { session, requests } = harness((r) => {
+        if (!(r instanceof Api.contacts.ResolveUsername)) return me();
+        if (r.username === 'some_person') return new Api.contacts.ResolvedPeer({ peer: new Api.PeerUser({ userId: bigInt(5) }), chats: [], users: [new Api.User({ id: bigInt(5) })] });
+        if (r.username === 'news_channel') return resolvedTo(channel(9, { megagroup: false, broadcast: true }));
+        return resolvedTo(new Api.ChannelForbidden({ id: bigInt(10), accessHash: bigInt(1), title: 'Closed' }));
+      });
+      expect(await session.lookup({ link: '@some_person' })).toEqual({ kind: 'link_dead', error: '@some_person is not a group' });
+      expect(await session.lookup({ link: '@news_channel' })).toEqual({ kind: 'group_refuses', reason: 'read_only', error: 'a broadcast channel: members cannot post' });
+      expect(await session.lookup({ link: '@closed_group' })).toEqual({ kind: 'group_refuses', reason: 'private', error: '@closed_group: no access (the group banned or removed this account)' });
+      expect(names(requests)).toEqual(['contacts.ResolveUsername', 'contacts.ResolveUsername', 'contacts.ResolveUsername']);
+    });
+
+    it('looks an invite up with one messages.CheckChatInvite, the hash byte for byte: each kind of answer', async () => {
+      const answers: Record<string, unknown> = {
+        AlreadyIn01: new Api.ChatInviteAlready({ chat: channel(778, { left: false, title: 'Our group' }) }),
+        PeekIn0002: new Api.ChatInvitePeek({ chat: channel(779, { title: 'Peeked', accessHash: bigInt(111) }), expires: 0 }),
+        PlainInv03: invite(),
+        BroadCst04: invite({ megagroup: false, broadcast: true, channel: true }),
+      };
+      const { session, requests } = harness((r) => (r instanceof Api.messages.CheckChatInvite ? answers[r.hash] : me()));
+      expect(await session.lookup({ link: 'https://t.me/+AlreadyIn01' })).toEqual({
+        kind: 'found', chat: { telegramId: '-100778', accessHash: '987654321', title: 'Our group' }, member: true,
+      });
+      expect(await session.lookup({ link: 'https://t.me/+PeekIn0002' })).toEqual({
+        kind: 'found', chat: { telegramId: '-100779', accessHash: '111', title: 'Peeked' }, member: false,
+      });
+      expect(await session.lookup({ link: 'https://t.me/+PlainInv03' })).toEqual({ kind: 'found', chat: null, member: false });
+      expect(await session.lookup({ link: 'https://t.me/+BroadCst04' })).toEqual({ kind: 'group_refuses', reason: 'read_only', error: 'a broadcast channel: members cannot post' });
+      expect(requests.map((r) => [r.className, (r as Api.messages.CheckChatInvite).hash])).toEqual([
+        ['messages.CheckChatInvite', 'AlreadyIn01'],
+        ['messages.CheckChatInvite', 'PeekIn0002'],
+        ['messages.CheckChatInvite', 'PlainInv03'],
+        ['messages.CheckChatInvite', 'BroadCst04'],
+      ]);
+    });
+
+    it('a lookup\'s errors are never uncertain (it changes nothing on Telegram), and a link that does not parse is dead', async () => {
+      const { session, destroyed } = harness(
+        (r) => {
+          if (r instanceof Api.contacts.ResolveUsername && r.username === 'flooded') return rpcError(420, 'FLOOD_WAIT_300', r);
+          if (r instanceof Api.contacts.ResolveUsername && r.username === 'broken') return rpcError(500, 'INTERNAL_SERVER_ERROR', r);
+          if (r instanceof Api.contacts.ResolveUsername && r.username === 'slow_group') return new Promise(() => undefined);
+          if (r instanceof Api.messages.CheckChatInvite) return rpcError(400, 'INVITE_HASH_EXPIRED', r);
+          return me();
+        },
+        { timeouts: { joinMs: 50 } },
+      );
+      const flood = await session.lookup({ link: '@flooded' });
+      expect(flood).toEqual({ kind: 'account_flood_wait', seconds: 300, error: 'FLOOD_WAIT_300' });
+      expect(await session.lookup({ link: '@slow_group' })).toEqual({ kind: 'transient', error: 'contacts.ResolveUsername timed out after 50 ms', uncertain: false });
+      expect(await session.lookup({ link: '@broken' })).toEqual({ kind: 'transient', error: 'INTERNAL_SERVER_ERROR', uncertain: false });
+      expect(await session.lookup({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'link_dead', error: 'INVITE_HASH_EXPIRED' });
+      expect(await session.lookup({ link: 't.me/c/123/4' })).toMatchObject({ kind: 'link_dead', error: expect.stringContaining('private post link') });
+      expect(destroyed).toEqual([]);
+    });
+  });
+
+  describe('join', () => {
+    it('a join right after a lookup of the same link sends only the join request', async () => {
+      const { session, requests } = harness((r) => {
+        if (r instanceof Api.contacts.ResolveUsername) return resolvedTo(channel(1234567890));
+        if (r instanceof Api.channels.JoinChannel) return updatesWith(channel(1234567890, { left: false }));
+        if (r instanceof Api.messages.CheckChatInvite) return invite();
+        if (r instanceof Api.messages.ImportChatInvite) return updatesWith(channel(777, { left: false, title: 'Private cars' }));
+        return me();
+      });
+      expect(await session.lookup({ link: '@autobazar_ua' })).toMatchObject({ kind: 'found', member: false });
+      expect(await session.join({ link: '@autobazar_ua' })).toEqual({ kind: 'joined', telegramId: '-1001234567890', title: 'Group 1234567890', accessHash: '987654321' });
+      expect(names(requests)).toEqual(['contacts.ResolveUsername', 'channels.JoinChannel']);
+      const input = (requests[1] as Api.channels.JoinChannel).channel as Api.InputChannel;
+      expect([input.channelId.toString(), input.accessHash.toString()]).toEqual(['1234567890', '987654321']);
+      requests.length = 0;
+      expect(await session.lookup({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'found', chat: null, member: false });
+      expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'joined', telegramId: '-100777', title: 'Private cars', accessHash: '987654321' });
+      expect(requests.map((r) => [r.className, (r as Api.messages.CheckChatInvite).hash])).toEqual([
+        ['messages.CheckChatInvite', 'Xk3bQp9LmN2wZr7T'],
+        ['messages.ImportChatInvite', 'Xk3bQp9LmN2wZr7T'],
+      ]);
+    });
+
+    it('a join after a lookup that found us in already asks nothing more', async () => {
+      const { session, requests } = harness((r) => (r instanceof Api.contacts.ResolveUsername ? resolvedTo(channel(31, { left: false })) : me()));
+      await session.lookup({ link: '@our_group' });
+      expect(await session.join({ link: '@our_group' })).toEqual({ kind: 'already_member', telegramId: '-10031', title: 'Group 31', accessHash: '987654321' });
+      expect(names(requests)).toEqual(['contacts.ResolveUsername']);
+    });
+
+    it('USER_ALREADY_PARTICIPANT on an invite previewed by a lookup carries the previewed chat', async () => {
+      const { session } = harness((r) => {
+        if (r instanceof Api.messages.CheckChatInvite) return new Api.ChatInvitePeek({ chat: channel(880, { accessHash: bigInt(222) }), expires: 0 });
+        if (r instanceof Api.messages.ImportChatInvite) return rpcError(400, 'USER_ALREADY_PARTICIPANT', r);
+        return me();
+      });
+      expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'already_member', telegramId: '-100880', title: 'Group 880', accessHash: '222' });
+    });
+
+    it('a timeout while looking up during a join is certain; a timeout of the join request itself is uncertain and drops the client', async () => {
+      const { session, requests, clients, destroyed } = harness(
+        (r) => {
+          if (r instanceof Api.contacts.ResolveUsername && r.username === 'slow_lookup') return new Promise(() => undefined);
+          if (r instanceof Api.contacts.ResolveUsername) return resolvedTo(channel(63));
+          if (r instanceof Api.channels.JoinChannel) return new Promise(() => undefined);
+          if (r instanceof Api.messages.CheckChatInvite) return invite();
+          if (r instanceof Api.messages.ImportChatInvite) return new Promise(() => undefined);
+          return me();
+        },
+        { timeouts: { joinMs: 50 } },
+      );
+      await session.connect();
+      expect(await session.join({ link: '@slow_lookup' })).toEqual({ kind: 'transient', error: 'contacts.ResolveUsername timed out after 50 ms', uncertain: false });
+      expect(destroyed).toEqual([]);
+      expect(await session.join({ link: '@slow_join' })).toEqual({ kind: 'transient', error: 'channels.JoinChannel timed out after 50 ms', uncertain: true });
+      expect(destroyed).toEqual([clients[0]]);
+      expect(await session.join({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' })).toEqual({ kind: 'transient', error: 'messages.ImportChatInvite timed out after 50 ms', uncertain: true });
+      expect(destroyed).toEqual([clients[0], clients[1]]);
+      expect(names(requests).filter((n) => n !== 'users.GetUsers')).toEqual([
+        'contacts.ResolveUsername', 'contacts.ResolveUsername', 'channels.JoinChannel', 'messages.CheckChatInvite', 'messages.ImportChatInvite',
+      ]);
+    });
+  });
+
+  describe('post with a stored peer', () => {
+    it('sends straight to the stored supergroup (id and access hash), with no lookup; a photo too', async () => {
+      const { session, requests } = harness((r) => {
+        if (r instanceof Api.messages.SendMessage) return sent(11);
+        if (r instanceof Api.upload.SaveFilePart) return true;
+        if (r instanceof Api.messages.SendMedia) return sent(12);
+        return me();
+      });
+      const group = { link: '@autobazar_ua', telegramId: '-1001234567890', accessHash: '-5512345678901234567' };
+      expect(await session.post(group, { text: 'x', photoPath: null })).toEqual({ kind: 'sent', messageId: 11 });
+      expect(await session.post(group, { text: 'x', photoPath: PHOTO })).toEqual({ kind: 'sent', messageId: 12 });
+      expect(requests.some((r) => r instanceof Api.contacts.ResolveUsername || r instanceof Api.messages.CheckChatInvite)).toBe(false);
+      const peers = requests.filter((r) => r instanceof Api.messages.SendMessage || r instanceof Api.messages.SendMedia).map((r) => (r as Api.messages.SendMessage).peer as Api.InputPeerChannel);
+      expect(peers.map((p) => [p.className, p.channelId.toString(), p.accessHash.toString()])).toEqual([
+        ['InputPeerChannel', '1234567890', '-5512345678901234567'],
+        ['InputPeerChannel', '1234567890', '-5512345678901234567'],
+      ]);
+    });
+
+    it('a basic group\'s stored id becomes an InputPeerChat; a channel id without its hash is looked up instead', async () => {
+      const { session, requests } = harness((r) => {
+        if (r instanceof Api.contacts.ResolveUsername) return resolvedTo(channel(64));
+        if (r instanceof Api.messages.SendMessage) return sent(13);
+        return me();
+      });
+      expect(await session.post({ link: '@old_group', telegramId: '-4242', accessHash: null }, { text: 'x', photoPath: null })).toEqual({ kind: 'sent', messageId: 13 });
+      const basic = (requests[0] as Api.messages.SendMessage).peer as Api.InputPeerChat;
+      expect([basic.className, basic.chatId.toString()]).toEqual(['InputPeerChat', '4242']);
+      expect(await session.post({ link: '@no_hash', telegramId: '-10064', accessHash: null }, { text: 'x', photoPath: null })).toEqual({
+        kind: 'sent', messageId: 13, chat: { telegramId: '-10064', accessHash: '987654321', title: 'Group 64' },
+      });
+      expect(names(requests)).toEqual(['messages.SendMessage', 'contacts.ResolveUsername', 'messages.SendMessage']);
+    });
+
+    it('a stored peer Telegram no longer takes (CHANNEL_INVALID, PEER_ID_INVALID) is peer_invalid; other refusals stay what they are', async () => {
+      const answers = ['CHANNEL_INVALID', 'PEER_ID_INVALID', 'CHANNEL_PRIVATE'];
+      const { session, requests, destroyed } = harness((r) => (r instanceof Api.messages.SendMessage ? rpcError(400, answers.shift()!, r) : me()));
+      const group = { link: '@autobazar_ua', telegramId: '-1001234567890', accessHash: '42' };
+      expect(await session.post(group, { text: 'x', photoPath: null })).toEqual({ kind: 'peer_invalid', error: 'CHANNEL_INVALID' });
+      expect(await session.post(group, { text: 'x', photoPath: null })).toEqual({ kind: 'peer_invalid', error: 'PEER_ID_INVALID' });
+      expect(await session.post(group, { text: 'x', photoPath: null })).toEqual({ kind: 'group_refuses', reason: 'private', error: 'CHANNEL_PRIVATE' });
+      expect(names(requests)).toEqual(['messages.SendMessage', 'messages.SendMessage', 'messages.SendMessage']);
+      expect(destroyed).toEqual([]);
+    });
+  });
+
+  describe('post without a stored peer', () => {
+    it('tells the chat it found, so the caller can store the peer: by username, by invite, and from a lookup just before', async () => {
+      const { session, requests } = harness((r) => {
+        if (r instanceof Api.contacts.ResolveUsername) return resolvedTo(channel(65, { left: false, accessHash: bigInt(333) }));
+        if (r instanceof Api.messages.CheckChatInvite) return new Api.ChatInviteAlready({ chat: channel(66, { left: false, title: 'Private cars' }) });
+        if (r instanceof Api.messages.SendMessage) return sent(14);
+        return me();
+      });
+      expect(await session.post({ link: '@g_one' }, { text: 'x', photoPath: null })).toEqual({ kind: 'sent', messageId: 14, chat: { telegramId: '-10065', accessHash: '333', title: 'Group 65' } });
+      expect(await session.post({ link: 'https://t.me/+Xk3bQp9LmN2wZr7T' }, { text: 'x', photoPath: null })).toEqual({
+        kind: 'sent', messageId: 14, chat: { telegramId: '-10066', accessHash: '987654321', title: 'Private cars' },
+      });
+      const invitePeer = (requests[3] as Api.messages.SendMessage).peer as Api.InputPeerChannel;
+      expect([invitePeer.channelId.toString(), invitePeer.accessHash.toString()]).toEqual(['66', '987654321']);
+      await session.lookup({ link: '@g_two' });
+      requests.length = 0;
+      expect(await session.post({ link: '@g_two' }, { text: 'x', photoPath: null })).toEqual({ kind: 'sent', messageId: 14, chat: { telegramId: '-10065', accessHash: '333', title: 'Group 65' } });
+      expect(names(requests)).toEqual(['messages.SendMessage']);
+    });
+  });
+
+  describe('one deadline for the whole post', () => {
+    it('says how long a post() can take', () => {
+      expect(postDeadlineMs()).toBe(DEFAULT_TIMEOUTS.postMs);
+      expect(postDeadlineMs({ postMs: 1234 })).toBe(1234);
+    });
+
+    it('a slow lookup counts against the post\'s deadline: lookup 60% + send 60% times out, uncertain (the send went out)', async () => {
+      const { session, requests, destroyed, clients } = harness(
+        (r) => {
+          if (r instanceof Api.contacts.ResolveUsername) return after(120, resolvedTo(channel(67, { left: false })));
+          if (r instanceof Api.messages.SendMessage) return after(120, sent(15));
+          return me();
+        },
+        { timeouts: { postMs: 200, joinMs: 10_000 } },
+      );
+      await session.connect();
+      const began = performance.now();
+      expect(await session.post({ link: '@slow_group' }, { text: 'x', photoPath: null })).toEqual({ kind: 'transient', error: 'sendMessage timed out after 200 ms', uncertain: true });
+      expect(performance.now() - began).toBeLessThan(230);
+      expect(names(requests)).toEqual(['users.GetUsers', 'contacts.ResolveUsername', 'messages.SendMessage']);
+      expect(destroyed).toEqual([clients[0]]);
+    });
+
+    it('a post still looking up (or uploading) at its deadline is certain: nothing was sent', async () => {
+      const { session, requests, destroyed } = harness(
+        (r) => {
+          if (r instanceof Api.contacts.ResolveUsername && r.username === 'slow_group') return new Promise(() => undefined);
+          if (r instanceof Api.contacts.ResolveUsername) return resolvedTo(channel(68, { left: false }));
+          if (r instanceof Api.upload.SaveFilePart) return new Promise(() => undefined);
+          return me();
+        },
+        { timeouts: { postMs: 60, joinMs: 10_000 } },
+      );
+      expect(await session.post({ link: '@slow_group' }, { text: 'x', photoPath: null })).toEqual({ kind: 'transient', error: 'contacts.ResolveUsername timed out after 60 ms', uncertain: false });
+      expect(await session.post({ link: '@g_one' }, { text: 'x', photoPath: PHOTO })).toEqual({ kind: 'transient', error: 'upload.SaveFilePart timed out after 60 ms', uncertain: false });
+      expect(requests.some((r) => r instanceof Api.messages.SendMessage || r instanceof Api.messages.SendMedia)).toBe(false);
+      expect(destroyed).toEqual([]);
+    });
+
+    it('after a client was dropped, the next call connects a new one before asking anything', async () => {
+      const events: string[] = [];
+      let first = true;
+      const { session, clients } = harness(
+        (r) => {
+          events.push(r.className);
+          if (r instanceof Api.messages.SendMessage && first) {
+            first = false;
+            return new Promise(() => undefined);
+          }
+          return r instanceof Api.messages.SendMessage ? sent(16) : me();
+        },
+        { timeouts: { postMs: 50 }, connect: async () => (events.push('connect'), true) },
+      );
+      await session.connect();
+      const group = { link: '@autobazar_ua', telegramId: '-1001234567890', accessHash: '42' };
+      expect(await session.post(group, { text: 'x', photoPath: null })).toMatchObject({ kind: 'transient', uncertain: true });
+      expect(await session.post(group, { text: 'x', photoPath: null })).toEqual({ kind: 'sent', messageId: 16 });
+      expect(clients).toHaveLength(2);
+      expect(events).toEqual(['connect', 'users.GetUsers', 'messages.SendMessage', 'connect', 'messages.SendMessage']);
+    });
   });
 });

@@ -12,6 +12,8 @@ const SEED_DDL = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'
 const ADDED_COLUMNS = [
   'accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256', 'accounts.status_reason',
   'targets.status_reason', 'targets.next_post_allowed_at', 'targets.join_claimed_by', 'targets.join_retry_at',
+  'accounts.call_started_at', 'accounts.driven_by', 'accounts.driven_until', 'accounts.limited_since', 'accounts.limited_until',
+  'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id',
 ];
 
 const LEGACY_ROWS = `
@@ -63,7 +65,7 @@ afterEach(async () => {
 
 const seedColumnsOnly = (schema: Awaited<ReturnType<typeof describeSchema>>) => ({
   columns: schema.columns.filter((c) => !ADDED_COLUMNS.includes(`${c.table_name}.${c.column_name}`)),
-  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by')),
+  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by') && !c.def.includes('refused_account_id') && c.def !== 'NOT NULL join_uncertain'),
 });
 
 describe('the migrations', () => {
@@ -79,16 +81,26 @@ describe('the migrations', () => {
       ['proxy', 'text', 'YES'],
       ['imported_session_sha256', 'character varying', 'YES'],
       ['status_reason', 'text', 'YES'],
+      ['call_started_at', 'timestamp without time zone', 'YES'],
+      ['driven_by', 'character varying', 'YES'],
+      ['driven_until', 'timestamp without time zone', 'YES'],
+      ['limited_since', 'timestamp without time zone', 'YES'],
+      ['limited_until', 'timestamp without time zone', 'YES'],
       ['status_reason', 'text', 'YES'],
       ['next_post_allowed_at', 'timestamp without time zone', 'YES'],
       ['join_claimed_by', 'integer', 'YES'],
       ['join_retry_at', 'timestamp without time zone', 'YES'],
+      ['join_uncertain', 'boolean', 'NO'],
+      ['peer_access_hash', 'character varying', 'YES'],
+      ['closed_at', 'timestamp without time zone', 'YES'],
+      ['refused_account_id', 'integer', 'YES'],
     ]);
     const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
     expect(fks.sort()).toEqual([
       'FOREIGN KEY (account_id) REFERENCES accounts(id) ON DELETE CASCADE',
       'FOREIGN KEY (assigned_account_id) REFERENCES accounts(id) ON DELETE SET NULL',
       'FOREIGN KEY (join_claimed_by) REFERENCES accounts(id) ON DELETE SET NULL',
+      'FOREIGN KEY (refused_account_id) REFERENCES accounts(id) ON DELETE SET NULL',
       'FOREIGN KEY (target_id) REFERENCES targets(id) ON DELETE CASCADE',
     ]);
   });
@@ -109,16 +121,21 @@ describe('the migrations', () => {
     // old system stored un-normalized is normalized.
     expect(await dump()).toEqual({
       ...before,
-      accounts: before.accounts.map((a) => ({ ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null, status_reason: null })),
+      accounts: before.accounts.map((a) => ({
+        ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null, status_reason: null, call_started_at: null, driven_by: null, driven_until: null, limited_since: null, limited_until: null,
+      })),
       targets: (before.targets as Record<string, unknown>[])
-        .map((t): Record<string, unknown> => ({ ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null }))
+        .map((t): Record<string, unknown> => ({
+          ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null,
+          join_uncertain: false, peer_access_hash: null, closed_at: null, refused_account_id: null,
+        }))
         .map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });
     expect(seedColumnsOnly(await describeSchema(t))).toEqual(schemaBefore);
     const indexes = (await t.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`)).map((r) => r.indexname);
     expect(indexes).toEqual(expect.arrayContaining(['targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'post_history_pending_idx']));
     const triggers = (await t.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`)).map((r) => r.tgname);
-    expect(triggers).toEqual(['post_history_only_bound_account', 'targets_binding_is_permanent']);
+    expect(triggers).toEqual(['post_history_only_bound_account', 'targets_binding_is_permanent', 'targets_uncertain_claim_stays']);
 
     // The legacy rows are usable by the new code: the bound group is ready on the legacy account.
     t.clock.set('2026-03-10T09:00:00Z');
@@ -160,6 +177,35 @@ describe('the migrations', () => {
     expect(await t.query(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal`)).toEqual([]);
     expect(seedColumnsOnly(await describeSchema(t)).columns).toEqual((await describeSchema(t)).columns);
     expect(await runMigrations(t.dataSource)).toEqual(MIGRATION_NAMES);
+  });
+});
+
+describe('one group is one chat', () => {
+  it("closes the old system's second rows of a chat as duplicates of the bound (else the oldest) row, then keeps one row per chat", async () => {
+    const t = await database({ migrate: false, before: SEED_DDL + LEGACY_ROWS + `
+      INSERT INTO targets (telegram_id, link, niche, status) VALUES
+        (1001234567890, 'https://t.me/+AutobazarInvite', 'ukraine_cars', 'new'),
+        (1009999999999, '@odesa_cars', 'ukraine_cars', 'new'),
+        (1009999999999, '@odesa_auto', 'ukraine_cars', 'new');` });
+    await runMigrations(t.dataSource);
+    expect(await t.query('SELECT link, status, status_reason FROM targets WHERE telegram_id IS NOT NULL ORDER BY id')).toEqual([
+      { link: '@autobazar_ua', status: 'joined', status_reason: null },
+      { link: 'https://t.me/+AutobazarInvite', status: 'duplicate', status_reason: 'the same chat as @autobazar_ua (target #1)' },
+      { link: '@odesa_cars', status: 'new', status_reason: null },
+      { link: '@odesa_auto', status: 'duplicate', status_reason: 'the same chat as @odesa_cars (target #4)' },
+    ]);
+    await expect(t.query(`UPDATE targets SET status = 'new' WHERE link = '@odesa_auto'`)).rejects.toThrow(/targets_one_row_per_chat_idx/);
+  });
+
+  it('never moves a claim whose join may have happened to another account', async () => {
+    const t = await database();
+    const [a, b] = await t.query<{ id: number }>(`INSERT INTO accounts (session_name) VALUES ('a'), ('b') RETURNING id`);
+    await t.query(`INSERT INTO targets (link, niche, status, join_claimed_by, join_uncertain) VALUES ('@group_one', 'ukraine_cars', 'new', $1, true)`, [a!.id]);
+    await expect(t.query(`UPDATE targets SET join_claimed_by = NULL`)).rejects.toThrow(/may already have account/);
+    await expect(t.query(`UPDATE targets SET join_claimed_by = $1`, [b!.id])).rejects.toThrow(/may already have account/);
+    // Bound to that very account, the claim ends.
+    expect(await t.db.assignGroup('@group_one', a!.id)).toBe(true);
+    expect(await t.query('SELECT assigned_account_id, join_claimed_by, join_uncertain FROM targets')).toEqual([{ assigned_account_id: a!.id, join_claimed_by: null, join_uncertain: false }]);
   });
 });
 

@@ -4,65 +4,89 @@
  * reservation checks them all in one statement); this loop only decides what to try next and
  * records what Telegram answered.
  *
+ * Telegram's answers: what each one means is the table of answers.ts; `answer()` applies it in
+ * one place: the hold it implies is kept in memory at once (holds only tighten), and its record
+ * goes through the recorder, which keeps trying until the database takes it while the account
+ * does nothing else.
+ *
+ * One driver per session: a process drives an account while it holds the account's advisory lock
+ * (accountLocks.ts) and has confirmed that hold within the lease; past it, every session of the
+ * process stops. A process taking an account over waits longer than the lease plus the time a
+ * session takes to stop, and holds the account longer still when the previous driver left a call
+ * unanswered (README, "Reliability").
+ *
  * Time comes from the injected clock only, and `tick()` is one scheduling round, so tests and
  * the simulator drive the same code on virtual time. `runDaemon` (run.ts) calls it every second.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { DaemonObserver } from '../health/metrics';
 import type { DataSource } from 'typeorm';
-import { HOUR_MS, MINUTE_MS, SECOND_MS, type Clock } from '../clock';
+import { MINUTE_MS, SECOND_MS, type Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { AccountLocks } from '../db/accountLocks';
+import { beginCall, endLease, renewLease, takeOverAccount, type AnswerPolicy, type AnswerRecord, type AnswerResult } from '../db/answerQueries';
+import { withDeadline } from '../deadline';
 import {
   accountMayAct,
-  banAccount,
   claimJoinTarget,
-  closeTarget,
   describeSlot,
-  joinBudgetUsed,
   loadDrivableAccounts,
-  markAbandonedSlotsUnknown,
-  markJoinRequested,
+  mayTryJoin,
   nextChanceAt,
-  postponeJoin,
-  recordJoinAttempt,
-  releaseJoinClaim,
-  setAccountStatusReason,
-  setTargetIdentity,
-  setTargetSlowMode,
   type DrivableAccount,
 } from '../db/daemonQueries';
-import { DbManager, SlotAlreadySettledError, type PostSlot, type SettleOutcome } from '../db/DbManager';
+import { DbManager, type PostSlot } from '../db/DbManager';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
-import type { JoinOutcome, PostOutcome } from '../telegram/outcomes';
+import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
+import { consequenceOf, MISCONFIGURED_RETRY_MS, type AnyOutcome, type Call, type Consequence } from './answers';
 import { chooseVariant, type MessageVariant } from './messages';
 import { inQuietHours } from './quietHours';
+import { AnswerRecorder } from './recorder';
 import { seeded } from '../random';
 
 /** Backoff after a transient failure: 30 s, doubling, at most 30 min. */
 const BACKOFF_BASE_MS = 30 * SECOND_MS;
 const BACKOFF_MAX_MS = 30 * MINUTE_MS;
-/** A join request is asked again (by the same account) after this long. */
-const JOIN_REQUEST_RETRY_MS = 12 * HOUR_MS;
-/** Our side cannot act for this account (credentials, proxy): look again after this long. */
-const MISCONFIGURED_RETRY_MS = HOUR_MS;
-/** A group whose post failed (not its own refusal) is left alone this long, so others go first. */
-const GROUP_RETRY_MS = 30 * MINUTE_MS;
-/** A group that refused our message as it is (media, length): left alone this long. */
-const GROUP_REFUSED_MS = 6 * HOUR_MS;
 /**
- * A process that takes an account over waits this long before its first action: the process
- * that had it (if alive but cut off) notices the lost lock within a round or two and stops its
- * session first, so Telegram never sees the session twice (AUTH_KEY_DUPLICATED).
+ * The longest a session takes to stop once told to (the gateway's disconnect deadline), the
+ * longest a confirmation of the locks may take before it counts as failed (the lock connection's
+ * query timeout), and a margin for clocks that run at slightly different rates.
  */
-const TAKEOVER_GRACE_MS = 15 * SECOND_MS;
+export const SESSION_STOP_MS = 10 * SECOND_MS;
+export const LOCK_CONFIRM_MS = 5 * SECOND_MS;
+const LEASE_MARGIN_MS = 5 * SECOND_MS;
+/**
+ * A process that takes over an account whose previous driver left a Telegram call unanswered
+ * (accounts.call_started_at) holds it this long before its first call: the previous driver, cut
+ * off from the database, may still record Telegram's answer (a FloodWait, a ban) when it is back.
+ */
+export const UNANSWERED_CALL_HOLD_MS = 30 * MINUTE_MS;
 /**
  * An account with nothing to do sleeps until the database says something becomes possible (a
  * warm-up ends, midnight, a FloodWait runs out), but looks again at least this often, so that
  * groups added meanwhile or a binding reset by hand are noticed.
  */
-const IDLE_RECHECK_MS = 2 * HOUR_MS;
+const IDLE_RECHECK_MS = 2 * 60 * MINUTE_MS;
 const DEFAULT_REFRESH_MS = 5 * SECOND_MS;
+
+/**
+ * The lease arithmetic (README, "Reliability"). A process renews its lease on its accounts every
+ * `refreshEveryMs` (accounts.driven_until = the instant it asked + `leaseMs`, written only while
+ * its lock connection holds the locks). Once the lease has run out it tries once more (at most
+ * LOCK_CONFIRM_MS); failing that, it stops every session (at most SESSION_STOP_MS). So its
+ * sessions are closed by driven_until + `afterLeaseMs`, and a process taking an account over
+ * makes no call before that instant (clocks may differ by the margin).
+ */
+export function leaseTimes(refreshEveryMs: number): { leaseMs: number; afterLeaseMs: number } {
+  return { leaseMs: Math.max(20 * SECOND_MS, 4 * refreshEveryMs), afterLeaseMs: LOCK_CONFIRM_MS + SESSION_STOP_MS + LEASE_MARGIN_MS };
+}
+
+/** This process, as accounts.driven_by names it: host, pid and a tag of its own start. */
+export function instanceName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(2).toString('hex')}`;
+}
 
 export interface DaemonDeps {
   dataSource: DataSource;
@@ -75,9 +99,8 @@ export interface DaemonDeps {
   /** [0, 1); injectable for deterministic runs. */
   random?: () => number;
   /**
-   * How often a round re-reads the accounts and checks its locks (clock time); default 5 s,
-   * well within the 15 s a process taking an account over waits. Rounds in between only start
-   * the actions due.
+   * How often a round re-reads the accounts and confirms its locks (clock time); default 5 s.
+   * The lease is four times that, at least 20 s (leaseTimes).
    */
   refreshEveryMs?: number;
   /**
@@ -87,6 +110,8 @@ export interface DaemonDeps {
   maxStartsPerRound?: number;
   /** Told every answer Telegram gives (the metrics); optional. */
   observer?: DaemonObserver;
+  /** This process's name in accounts.driven_by; default host:pid:tag (instanceName). */
+  instance?: string;
 }
 
 interface AccountState {
@@ -95,9 +120,14 @@ interface AccountState {
   /** The credentials the session was made with (a new login or proxy needs a new session). */
   connectedWith: string | undefined;
   nextActionAt: number;
+  /**
+   * Nothing is sent before this instant (ms): a FloodWait, a pause, a dead session (Infinity),
+   * a takeover's hold. Only ever raised; every schedule respects it.
+   */
+  holdUntil: number;
   busy: boolean;
   failures: number;
-  /** The lock was lost while an action ran: the account is dropped when it ends. */
+  /** The account is no longer this process's (lock or lease lost, session dead): nothing more is sent. */
   lost: boolean;
   /** This account's own random numbers (pacing), so that accounts do not draw from one another's. */
   random: () => number;
@@ -105,24 +135,46 @@ interface AccountState {
   resting: boolean;
 }
 
+/** What the daemon knows of a call besides Telegram's answer. */
+interface CallContext {
+  targetId?: number;
+  link?: string;
+  slot?: PostSlot;
+  message?: { text: string; photoPath: string | null; variant: string };
+  chat?: ChatIdentity | null;
+  /** The answer ends the account's call (its mark in the database goes with the record). */
+  callStartedAt: Date | null;
+}
+
 const credentialsOf = (a: DrivableAccount) => JSON.stringify([a.sessionString, a.apiId, a.apiHash, a.proxy]);
 
-/** Errors that mean "the database is not reachable right now", worth trying again. */
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? (error as { driverError?: { code?: string } }).driverError?.code ?? '';
-  const message = error instanceof Error ? error.message : String(error);
-  return /^(08|57P0)/.test(code) || /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH)/.test(code) || /Connection terminated|connection timeout|not queryable|timeout exceeded/i.test(message);
-}
+const chatOf = (outcome: AnyOutcome): ChatIdentity | null => {
+  if (outcome.kind === 'found') return outcome.chat;
+  if (outcome.kind === 'sent') return outcome.chat ?? null;
+  if ((outcome.kind === 'joined' || outcome.kind === 'already_member') && outcome.telegramId) {
+    return { telegramId: outcome.telegramId, accessHash: outcome.accessHash ?? null, title: outcome.title };
+  }
+  return null;
+};
 
 export class Daemon {
   readonly db: DbManager;
   private readonly accounts = new Map<number, AccountState>();
   private readonly inflight = new Set<Promise<void>>();
   private readonly random: () => number;
+  private readonly recorder: AnswerRecorder;
+  private readonly refreshEveryMs: number;
+  private readonly leaseMs: number;
+  private readonly afterLeaseMs: number;
+  readonly instance: string;
   private stopping = false;
   private databaseDown = false;
   private round: Promise<void> | undefined;
   private lastRefreshAt: number | undefined;
+  /** When the locks were last confirmed (the instant the confirming query was sent), on which connection. */
+  private leaseConfirmedAt: number | undefined;
+  private leasePid: number | undefined;
+  private leaseCheck: Promise<void> | undefined;
   /** Actions started since this process began. */
   actionsStarted = 0;
   /** When the last scheduling round finished (the health check reads it). */
@@ -131,6 +183,10 @@ export class Daemon {
   constructor(private readonly deps: DaemonDeps) {
     this.db = new DbManager(deps.dataSource, { clock: deps.clock });
     this.random = deps.random ?? Math.random;
+    this.recorder = new AnswerRecorder({ dataSource: deps.dataSource, clock: deps.clock, log: deps.log });
+    this.refreshEveryMs = deps.refreshEveryMs ?? DEFAULT_REFRESH_MS;
+    ({ leaseMs: this.leaseMs, afterLeaseMs: this.afterLeaseMs } = leaseTimes(this.refreshEveryMs));
+    this.instance = deps.instance ?? instanceName();
   }
 
   private get log(): Logger {
@@ -141,9 +197,18 @@ export class Daemon {
     return this.deps.clock.now();
   }
 
+  private get policy(): AnswerPolicy {
+    return { peerFloodPauseMs: this.deps.settings.peerFloodPauseMs, restriction: this.deps.settings.restriction };
+  }
+
   /** Accounts this process drives now. */
   drivenAccounts(): string[] {
     return [...this.accounts.values()].map((s) => s.account.sessionName).sort();
+  }
+
+  /** Telegram's answers this process could not record yet, per account. */
+  unrecordedAnswers(): { account: string; answers: string[] }[] {
+    return this.recorder.unrecorded();
   }
 
   private pause(state: AccountState): number {
@@ -151,8 +216,9 @@ export class Daemon {
     return min + Math.floor(state.random() * (max - min + 1));
   }
 
+  /** The next action in `delayMs`, never before the account's hold. */
   private schedule(state: AccountState, delayMs = this.pause(state)): void {
-    state.nextActionAt = this.now().getTime() + delayMs;
+    state.nextActionAt = Math.max(this.now().getTime() + delayMs, state.holdUntil);
   }
 
   private backoff(state: AccountState): void {
@@ -161,21 +227,81 @@ export class Daemon {
     this.schedule(state, delay + Math.floor(state.random() * delay * 0.2));
   }
 
+  /** Holds only tighten: nothing is sent before `until` (ms). */
+  private hold(state: AccountState, until: number): void {
+    state.holdUntil = Math.max(state.holdUntil, until);
+    state.nextActionAt = Math.max(state.nextActionAt, state.holdUntil);
+  }
+
   /**
-   * One scheduling round: take over accounts no process drives, drop the ones gone, and start
-   * an action for each account whose pause is over. Does not wait for the actions (idle() does).
+   * One scheduling round: stop everything if the lease ran out, record the answers that wait,
+   * take over accounts no process drives, drop the ones gone, and start an action for each
+   * account whose pause is over. Does not wait for the actions (idle() does).
    */
   async tick(): Promise<void> {
-    if (this.stopping || this.round) return;
+    if (this.stopping) return;
+    // Before anything, and even while a round hangs on the database: the lease.
+    await this.keepLease();
+    if (this.round) return;
     this.round = this.runRound().finally(() => {
       this.round = undefined;
     });
     return this.round;
   }
 
+  /**
+   * A process that cannot vouch for its locks (its lock connection is gone, or it could not
+   * confirm them for a lease) stops every session now: another process may take the accounts
+   * once the lease and the time to stop have passed.
+   */
+  private keepLease(): Promise<void> {
+    this.leaseCheck ??= this.checkLease().finally(() => {
+      this.leaseCheck = undefined;
+    });
+    return this.leaseCheck;
+  }
+
+  private async checkLease(): Promise<void> {
+    if (this.accounts.size === 0) return;
+    const pid = this.deps.locks.holderPid;
+    let lost = pid === undefined || pid !== this.leasePid;
+    const sentAt = this.now();
+    let expired = this.leaseConfirmedAt === undefined || sentAt.getTime() - this.leaseConfirmedAt > this.leaseMs;
+    if (!lost && expired && pid !== undefined) {
+      // Once more, within LOCK_CONFIRM_MS: the lease is renewed only while the locks are held.
+      try {
+        const ids = [...this.accounts.keys()];
+        const renewed = await withDeadline(renewLease(this.deps.dataSource, { accountIds: ids, lockHolderPid: pid, driver: this.instance, until: new Date(sentAt.getTime() + this.leaseMs) }), LOCK_CONFIRM_MS);
+        if (renewed.length === ids.length) {
+          this.leaseConfirmedAt = sentAt.getTime();
+          expired = false;
+        }
+      } catch {
+        lost = true;
+      }
+    }
+    if (!lost && !expired) return;
+    this.log.error(
+      { event: 'lease.lost', accounts: this.drivenAccounts(), lease_ms: this.leaseMs, reason: lost ? 'lock connection lost' : 'locks not confirmed' },
+      `cannot vouch for this process's hold on its accounts (${lost ? 'its lock connection is gone' : `no confirmation for ${this.leaseMs / SECOND_MS} s`}): stopping every session`,
+    );
+    const states = [...this.accounts.values()];
+    this.accounts.clear();
+    await Promise.all(states.map((s) => this.stopSession(s)));
+    await this.deps.locks.reset();
+  }
+
+  private async stopSession(state: AccountState): Promise<void> {
+    state.lost = true;
+    const session = state.session;
+    state.session = undefined;
+    await session?.disconnect();
+  }
+
   private async runRound(): Promise<void> {
     const now = this.now();
-    if (this.lastRefreshAt === undefined || now.getTime() - this.lastRefreshAt >= (this.deps.refreshEveryMs ?? DEFAULT_REFRESH_MS)) {
+    await this.recorder.flush();
+    if (this.lastRefreshAt === undefined || now.getTime() - this.lastRefreshAt >= this.refreshEveryMs) {
       if (!(await this.refresh(now))) return;
       this.lastRefreshAt = now.getTime();
     }
@@ -194,12 +320,13 @@ export class Daemon {
     }
   }
 
-  /** Re-reads the accounts, checks the locks, takes over new accounts and drops lost ones. */
+  /** Confirms the locks (the lease), re-reads the accounts, takes over new ones and drops lost ones. */
   private async refresh(now: Date): Promise<boolean> {
     let drivable: DrivableAccount[];
     let held: number[];
     try {
       drivable = await loadDrivableAccounts(this.deps.dataSource);
+      // The confirmation counts from when it was asked: the locks were held at some instant after.
       held = await this.deps.locks.acquire(drivable.map((a) => a.id));
       if (this.databaseDown) this.log.info({ event: 'db.back' }, 'database reachable again; carrying on');
       this.databaseDown = false;
@@ -212,18 +339,15 @@ export class Daemon {
     const byId = new Map(drivable.map((a) => [a.id, a]));
     for (const [id, state] of this.accounts) {
       if (byId.has(id) && held.includes(id)) continue;
-      if (state.busy) {
-        // The lock is gone (or the account is): its session stops at once, even mid-action,
-        // since another process may drive the account now.
-        if (!held.includes(id) && !state.lost) {
-          state.lost = true;
-          this.log.warn({ event: 'account.lock_lost', account: state.account.sessionName }, 'lost this account to another process; stopping its session now');
-          await state.session?.disconnect();
-          state.session = undefined;
-        }
+      if (!held.includes(id)) {
+        // The lock is gone: another process may drive the account now. Its session stops at
+        // once, even mid-action.
+        this.log.warn({ event: 'account.lock_lost', account: state.account.sessionName }, 'lost this account to another process; stopping its session now');
+        this.accounts.delete(id);
+        await this.stopSession(state);
         continue;
       }
-      await this.dropAccount(state, held.includes(id) ? 'no longer drivable' : 'its lock was lost');
+      if (!state.busy) await this.dropAccount(state, 'no longer drivable');
     }
     for (const id of held) {
       const account = byId.get(id);
@@ -240,15 +364,35 @@ export class Daemon {
       }
       await this.takeOver(account, now);
     }
+    return this.renew(now);
+  }
+
+  /** Renews the lease on the accounts driven (refresh): their sessions may live until now + lease. */
+  private async renew(now: Date): Promise<boolean> {
+    const pid = this.deps.locks.holderPid;
+    if (pid === undefined) return false;
+    try {
+      await renewLease(this.deps.dataSource, { accountIds: [...this.accounts.keys()], lockHolderPid: pid, driver: this.instance, until: new Date(now.getTime() + this.leaseMs) });
+    } catch (error) {
+      if (!this.databaseDown) this.log.error({ event: 'db.down', error: (error as Error).message }, 'database unreachable; retrying until it is back');
+      this.databaseDown = true;
+      return false;
+    }
+    this.leaseConfirmedAt = now.getTime();
+    this.leasePid = pid;
     return true;
   }
 
   private async takeOver(account: DrivableAccount, now: Date): Promise<void> {
+    let unansweredCallAt: Date | null;
+    let previous: { driver: string | null; until: Date | null };
     try {
-      const abandoned = await markAbandonedSlotsUnknown(this.deps.dataSource, account.id, now);
-      if (abandoned > 0) {
+      const found = await takeOverAccount(this.deps.dataSource, account.id, now);
+      unansweredCallAt = found.unansweredCallAt;
+      previous = { driver: found.previousDriver, until: found.previousLeaseUntil };
+      if (found.abandonedSlots > 0) {
         this.log.warn(
-          { event: 'post.unknown', account: account.sessionName, count: abandoned },
+          { event: 'post.unknown', account: account.sessionName, count: found.abandonedSlots },
           'a previous process stopped between sending and recording: those posts count as made and are not sent again',
         );
       }
@@ -257,20 +401,40 @@ export class Daemon {
       await this.deps.locks.release(account.id);
       return;
     }
-    // Spread the first actions over the first pause, rather than all at once.
     const state: AccountState = {
-      account, session: undefined, connectedWith: undefined, nextActionAt: 0, busy: false, failures: 0, lost: false,
+      account, session: undefined, connectedWith: undefined, nextActionAt: 0, holdUntil: 0, busy: false, failures: 0, lost: false,
       random: seeded(Math.floor(this.random() * 2 ** 32)),
       resting: false,
     };
-    this.schedule(state, TAKEOVER_GRACE_MS + Math.floor(state.random() * this.deps.settings.actionDelayMs.min));
+    // No call before the process that had the account (if alive but cut off) has certainly
+    // stopped its session: its lease, plus the time to find out and to stop.
+    if (previous.until && previous.driver !== this.instance) {
+      const safe = previous.until.getTime() + this.afterLeaseMs;
+      this.hold(state, safe);
+      if (safe > now.getTime()) {
+        this.log.info(
+          { event: 'account.lease_wait', account: account.sessionName, previous_driver: previous.driver, until: new Date(safe).toISOString() },
+          `another process (${previous.driver ?? 'unknown'}) may still have a session of this account: no call before its lease runs out`,
+        );
+      }
+    }
+    if (unansweredCallAt) {
+      this.hold(state, now.getTime() + UNANSWERED_CALL_HOLD_MS);
+      this.log.warn(
+        { event: 'account.unanswered_call', account: account.sessionName, call_started_at: unansweredCallAt.toISOString(), hold_s: UNANSWERED_CALL_HOLD_MS / SECOND_MS },
+        'the previous process left a Telegram call of this account unrecorded: holding it, in case that answer is still on its way',
+      );
+    }
+    // Spread the first actions over the first pause, rather than all at once.
+    this.schedule(state, Math.floor(state.random() * this.deps.settings.actionDelayMs.min));
     this.accounts.set(account.id, state);
     this.log.info({ event: 'account.driven', account: account.sessionName }, 'driving this account');
   }
 
   private async dropAccount(state: AccountState, why: string): Promise<void> {
-    this.accounts.delete(state.account.id);
-    await state.session?.disconnect();
+    if (this.accounts.get(state.account.id) === state) this.accounts.delete(state.account.id);
+    await this.stopSession(state);
+    await endLease(this.deps.dataSource, [state.account.id], this.instance).catch(() => undefined);
     await this.deps.locks.release(state.account.id);
     this.log.info({ event: 'account.released', account: state.account.sessionName, reason: why }, 'no longer driving this account');
   }
@@ -279,12 +443,12 @@ export class Daemon {
     state.busy = true;
     const action = this.act(state)
       .catch((error: unknown) => {
+        // A database write before any Telegram call failed: nothing was sent; try again later.
         this.log.error({ event: 'action.failed', account: state.account.sessionName, err: error }, (error as Error).message);
         this.backoff(state);
       })
-      .finally(async () => {
+      .finally(() => {
         state.busy = false;
-        if (state.lost && this.accounts.get(state.account.id) === state) await this.dropAccount(state, 'its lock was lost');
         this.inflight.delete(action);
       });
     this.inflight.add(action);
@@ -322,9 +486,11 @@ export class Daemon {
     return this.inflight.size;
   }
 
-  /** When the next account not acting now is due (ms since the epoch); undefined when none is. */
+  /** When the next account not acting now is due, or a record is to be tried again (ms since the epoch). */
   nextWakeAt(): number | undefined {
     const times = [...this.accounts.values()].filter((s) => !s.busy).map((s) => s.nextActionAt);
+    const retry = this.recorder.nextTryAt();
+    if (retry !== undefined) times.push(retry);
     return times.length ? Math.min(...times) : undefined;
   }
 
@@ -338,12 +504,26 @@ export class Daemon {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
+  /** Whether this account may make a Telegram call now, as far as this process knows. */
+  private mayCall(state: AccountState): boolean {
+    return !state.lost && !this.recorder.blocked(state.account.id) && this.now().getTime() >= state.holdUntil && this.deps.locks.holds(state.account.id);
+  }
+
   /** One action of one account: a post if a group is ready, else a join if there is budget. */
   private async act(state: AccountState): Promise<void> {
     const { account } = state;
     const now = this.now();
     const pid = this.deps.locks.holderPid;
-    if (!this.deps.locks.holds(account.id) || pid === undefined) return;
+    if (pid === undefined || !this.deps.locks.holds(account.id)) return;
+    if (this.recorder.blocked(account.id)) {
+      // An earlier answer is not recorded yet: nothing else until it is (the round retries it).
+      state.nextActionAt = Math.max(this.recorder.nextTryAt(account.id) ?? now.getTime(), state.holdUntil);
+      return;
+    }
+    if (now.getTime() < state.holdUntil) {
+      state.nextActionAt = state.holdUntil;
+      return;
+    }
     // Woken only to look again: one question, and back to sleep unless something changed.
     if (state.resting && (await this.rest(state))) return;
     const { mayAct, floodWaitEnded } = await accountMayAct(this.deps.dataSource, account.id, now);
@@ -352,22 +532,28 @@ export class Daemon {
       await this.rest(state);
       return;
     }
-    const session = await this.connected(state);
+    const session = await this.connected(state, pid);
     if (!session) return;
     for (const niche of this.deps.settings.niches) {
-      const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid });
+      if (!this.mayCall(state)) return;
+      const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true });
       if (slot) {
-        await this.post(state, session, slot, niche);
+        await this.post(state, session, slot);
         return;
       }
     }
-    if (state.lost) return;
-    await this.join(state, session);
+    if (!this.mayCall(state)) return;
+    await this.join(state, session, pid);
   }
 
-  private async connected(state: AccountState): Promise<TelegramSession | undefined> {
+  private async connected(state: AccountState, pid: number): Promise<TelegramSession | undefined> {
     if (state.session) return state.session;
     const { account } = state;
+    const callAt = this.now();
+    if (!(await beginCall(this.deps.dataSource, account.id, callAt, pid))) {
+      this.schedule(state);
+      return undefined;
+    }
     const session = this.deps.gateway.session({
       sessionName: account.sessionName,
       sessionString: account.sessionString,
@@ -376,303 +562,229 @@ export class Daemon {
       proxy: account.proxy,
     });
     const outcome = await session.connect();
-    this.deps.observer?.connectOutcome(outcome.kind);
-    const fields = { account: account.sessionName, outcome: outcome.kind };
-    switch (outcome.kind) {
-      case 'connected':
-        state.session = session;
-        state.connectedWith = credentialsOf(account);
-        this.log.info({ event: 'account.connected', ...fields }, 'connected to Telegram');
-        return session;
-      case 'session_dead':
-        await this.sessionDead(state, outcome.error);
-        return undefined;
-      case 'account_flood_wait':
-        await this.floodWait(state, outcome.seconds, outcome.error);
-        return undefined;
-      case 'account_limited':
-        await this.limited(state, outcome.error);
-        return undefined;
-      case 'misconfigured':
-        this.log.error({ event: 'account.misconfigured', ...fields, error: outcome.error }, `cannot connect: ${outcome.error}`);
-        this.schedule(state, MISCONFIGURED_RETRY_MS);
-        return undefined;
-      default:
-        this.log.warn({ event: 'account.connect_failed', ...fields, error: 'error' in outcome ? outcome.error : undefined }, 'could not connect; will retry');
-        await session.disconnect();
-        this.backoff(state);
-        return undefined;
+    if (outcome.kind === 'connected' && this.mayCall(state)) {
+      state.session = session;
+      state.connectedWith = credentialsOf(account);
+    } else {
+      await session.disconnect();
     }
+    await this.answer(state, 'connect', outcome, { callStartedAt: callAt });
+    return state.session && !state.lost ? state.session : undefined;
   }
 
-  private async post(state: AccountState, session: TelegramSession, slot: PostSlot, niche: string): Promise<void> {
-    const ds = this.deps.dataSource;
+  /** A slot reserved but nothing sent (our side failed, or the account was lost meanwhile): it goes back. */
+  private async giveBack(state: AccountState, slot: PostSlot, why: string, callAt: Date): Promise<void> {
+    await this.answer(state, 'post', { kind: 'transient', error: why, uncertain: false }, { targetId: slot.targetId, link: slot.link, slot, callStartedAt: callAt });
+  }
+
+  private async post(state: AccountState, session: TelegramSession, slot: PostSlot): Promise<void> {
+    const callAt = slot.reservedAt;
     let variant: MessageVariant;
     try {
       variant = chooseVariant(this.deps.messages, slot.lastMessage, slot.targetId);
-      await describeSlot(ds, slot.id, variant.text, variant.photoPath);
+      await describeSlot(this.deps.dataSource, slot.id, variant.text, variant.photoPath);
     } catch (error) {
-      // Nothing was sent: the slot goes back.
-      await this.settleSlot(slot, { outcome: 'not_sent', status: 'error', errorMessage: (error as Error).message });
-      throw error;
-    }
-    if (state.lost) {
-      await this.settleSlot(slot, { outcome: 'not_sent', status: 'skipped', errorMessage: 'the account was taken over by another process' });
+      await this.giveBack(state, slot, `nothing sent: ${(error as Error).message}`, callAt);
       return;
     }
-    let outcome: PostOutcome = await session.post({ link: slot.link }, { text: variant.text, photoPath: variant.photoPath });
-    if (outcome.kind === 'media_forbidden' && variant.photoPath) {
+    if (!this.mayCall(state)) {
+      await this.giveBack(state, slot, 'nothing sent: the account was taken over by another process', callAt);
+      return;
+    }
+    const group = { link: slot.link, telegramId: slot.telegramId, accessHash: slot.accessHash };
+    let photoPath = variant.photoPath;
+    let outcome = await session.post(group, { text: variant.text, photoPath });
+    if (outcome.kind === 'media_forbidden' && photoPath && this.mayCall(state)) {
       // Text only in this group: once more without the photo.
       this.log.info({ event: 'post.text_only', account: state.account.sessionName, target: slot.link }, 'the group takes no photos; sending the text alone');
-      await describeSlot(ds, slot.id, variant.text, null);
-      outcome = await session.post({ link: slot.link }, { text: variant.text, photoPath: null });
+      photoPath = null;
+      outcome = await session.post(group, { text: variant.text, photoPath });
     }
-    await this.settle(state, slot, niche, variant, outcome);
+    await this.answer(state, 'post', outcome, {
+      targetId: slot.targetId, link: slot.link, slot, chat: chatOf(outcome), callStartedAt: callAt,
+      message: { text: variant.text, photoPath, variant: variant.name },
+    });
   }
 
-  /** Settles a slot, through a brief outage; a slot another process settled meanwhile is left as it is. */
-  private async settleSlot(slot: PostSlot, result: SettleOutcome): Promise<void> {
-    try {
-      await this.persistently(() => this.db.settlePost(slot.id, result));
-    } catch (error) {
-      if (!(error instanceof SlotAlreadySettledError)) throw error;
-      this.log.warn({ event: 'post.settled_elsewhere', post_id: slot.id, outcome: result.outcome }, 'the post was settled by another process meanwhile');
-    }
-  }
-
-  /** The group takes no post from us before `ms` from now (slow mode, or a failure that is not its fault). */
-  private async holdGroup(slot: PostSlot, ms: number): Promise<void> {
-    const now = this.now();
-    await this.persistently(() => setTargetSlowMode(this.deps.dataSource, slot.targetId, new Date(now.getTime() + ms), now));
-  }
-
-  /**
-   * What Telegram's answer to a post means. Its consequence (a FloodWait, a closed group, a slow
-   * mode, a banned account) is stored first, so that a failure to record the post itself can
-   * never make the daemon act against the answer.
-   */
-  private async settle(state: AccountState, slot: PostSlot, niche: string, variant: MessageVariant, outcome: PostOutcome): Promise<void> {
-    const now = this.now();
-    const ds = this.deps.dataSource;
-    const fields = { account: state.account.sessionName, target: slot.link, niche, post_id: slot.id, outcome: outcome.kind };
-    this.deps.observer?.postOutcome(outcome.kind);
-    const notSent = (status: 'error' | 'flood_wait' | 'skipped', error: string) => this.settleSlot(slot, { outcome: 'not_sent', status, errorMessage: error });
-    switch (outcome.kind) {
-      case 'sent':
-        // The post went out: its record must not be lost to a brief database outage.
-        await this.settleSlot(slot, { outcome: 'sent' });
-        state.failures = 0;
-        this.log.info({ event: 'post.sent', ...fields, variant: variant.name }, `posted to ${slot.link}`);
-        this.schedule(state);
-        return;
-      case 'account_flood_wait':
-        await this.floodWait(state, outcome.seconds, outcome.error);
-        await notSent('flood_wait', outcome.error);
-        return;
-      case 'group_slow_mode':
-        await this.holdGroup(slot, outcome.seconds * SECOND_MS);
-        await notSent('skipped', outcome.error);
-        this.log.info({ event: 'group.slow_mode', ...fields, wait_s: outcome.seconds }, `slow mode in ${slot.link}: it waits ${outcome.seconds} s`);
-        this.schedule(state);
-        return;
-      case 'group_refuses':
-        await this.persistently(() => closeTarget(ds, slot.targetId, 'banned', `${outcome.reason}: ${outcome.error}`, now));
-        await notSent('error', outcome.error);
-        this.log.warn({ event: 'group.banned', ...fields, reason: outcome.reason, error: outcome.error }, `${slot.link} refuses us (${outcome.reason}); never tried again`);
-        this.schedule(state);
-        return;
-      case 'link_dead':
-        await this.persistently(() => closeTarget(ds, slot.targetId, 'error', outcome.error, now));
-        await notSent('error', outcome.error);
-        this.log.warn({ event: 'group.dead_link', ...fields, error: outcome.error }, `${slot.link} leads nowhere; never tried again`);
-        this.schedule(state);
-        return;
-      case 'session_dead':
-        await this.sessionDead(state, outcome.error);
-        await notSent('error', outcome.error);
-        return;
-      case 'account_limited':
-        await this.limited(state, outcome.error);
-        await notSent('error', outcome.error);
-        return;
-      case 'transient':
-        if (outcome.uncertain) {
-          await this.settleSlot(slot, { outcome: 'unknown', errorMessage: outcome.error });
-          this.log.warn({ event: 'post.unknown', ...fields, error: outcome.error }, 'the post may or may not have gone out; it counts as made and is not sent again');
-        } else {
-          // Not this group's fault, maybe; it waits a while so the account goes on with others.
-          await this.holdGroup(slot, GROUP_RETRY_MS);
-          await notSent('error', outcome.error);
-          this.log.warn({ event: 'post.failed', ...fields, error: outcome.error }, 'could not post; will retry later');
-        }
-        this.backoff(state);
-        return;
-      default:
-        // media_forbidden after the text-only retry, message_invalid, misconfigured, too_many_channels.
-        await this.holdGroup(slot, GROUP_REFUSED_MS);
-        await notSent('error', outcome.error);
-        this.log.error({ event: 'post.refused', ...fields, error: outcome.error, variant: variant.name }, `could not post: ${outcome.error}`);
-        this.backoff(state);
-    }
-  }
-
-  private async join(state: AccountState, session: TelegramSession): Promise<void> {
+  private async join(state: AccountState, session: TelegramSession, pid: number): Promise<void> {
     const { account } = state;
     const ds = this.deps.dataSource;
     const now = this.now();
-    const budget = await joinBudgetUsed(ds, account.id, now);
-    if (budget.tooManyChannelsRecently || budget.joinsToday >= this.deps.settings.joinsPerAccountPerDay) {
+    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now))) {
       await this.rest(state);
       return;
     }
-    const pid = this.deps.locks.holderPid;
-    if (pid === undefined) return;
     const claim = await claimJoinTarget(ds, account.id, this.deps.settings.niches, now, pid);
     if (!claim) {
       await this.rest(state);
       return;
     }
+    const ctx = { targetId: claim.targetId, link: claim.link };
+    let callAt = this.now();
+    if (!(await beginCall(ds, account.id, callAt, pid))) return;
+    // The chat first, where Telegram tells it: a second link of a chat we have is never joined.
+    const found = await session.lookup({ link: claim.link });
+    if (found.kind !== 'found') {
+      await this.answer(state, 'lookup', found, { ...ctx, callStartedAt: callAt });
+      return;
+    }
+    if (found.member && found.chat) {
+      await this.answer(state, 'join', { kind: 'already_member', telegramId: found.chat.telegramId, title: found.chat.title, accessHash: found.chat.accessHash }, {
+        ...ctx, chat: found.chat, callStartedAt: callAt,
+      });
+      return;
+    }
+    if (found.chat) {
+      const learnt = await this.answer(state, 'lookup', found, { ...ctx, chat: found.chat, callStartedAt: callAt });
+      if (!learnt || learnt.duplicateOf !== null || !this.mayCall(state)) return;
+      callAt = this.now();
+      if (!(await beginCall(ds, account.id, callAt, pid))) return;
+    }
     const outcome: JoinOutcome = await session.join({ link: claim.link });
-    const done = this.now();
-    const fields = { account: account.sessionName, target: claim.link, outcome: outcome.kind };
-    this.deps.observer?.joinOutcome(outcome.kind);
-    try {
-      await this.handleJoin(state, claim, outcome, done, fields);
-    } finally {
-      await recordJoinAttempt(ds, account.id, claim.targetId, outcome.kind, 'error' in outcome ? outcome.error : null, done).catch((error: unknown) =>
-        this.log.warn({ event: 'db.error', ...fields, error: (error as Error).message }, 'could not record the join attempt'),
+    await this.answer(state, 'join', outcome, { ...ctx, chat: chatOf(outcome), callStartedAt: callAt });
+  }
+
+  /**
+   * Telegram answered `call` with `outcome`: its consequence (answers.ts), applied in one place.
+   * The hold it implies is taken in memory at once; the record goes through the recorder, and
+   * what follows from the database's side (the wait in force, a restriction, a duplicate chat)
+   * is applied once it is recorded. Returns the record's result, or undefined while it waits.
+   */
+  private async answer(state: AccountState, call: Call, outcome: AnyOutcome, ctx: CallContext): Promise<AnswerResult | undefined> {
+    const at = this.now();
+    const { account } = state;
+    const c = consequenceOf(call, outcome, { link: ctx.link, peerFloodPauseHours: this.deps.settings.peerFloodPauseMs / 3_600_000 });
+    const error = 'error' in outcome ? outcome.error : null;
+    this.observe(call, outcome, c);
+    if (c.account.kind === 'flood_wait') this.hold(state, at.getTime() + c.account.seconds * SECOND_MS);
+    if (c.account.kind === 'limited') this.hold(state, at.getTime() + this.deps.settings.peerFloodPauseMs);
+    if (c.account.kind === 'dead') {
+      this.hold(state, Infinity);
+      await this.stopSession(state);
+    }
+    const record: AnswerRecord = {
+      accountId: account.id, at, call, outcome: outcome.kind, error, consequence: c, policy: this.policy, callStartedAt: ctx.callStartedAt,
+      ...(ctx.targetId === undefined ? {} : { targetId: ctx.targetId }),
+      ...(ctx.slot ? { slotId: ctx.slot.id } : {}),
+      ...(ctx.chat ? { chat: ctx.chat } : {}),
+      ...(ctx.message ? { message: { text: ctx.message.text, photoPath: ctx.message.photoPath } } : {}),
+    };
+    const fields = {
+      account: account.sessionName, outcome: outcome.kind,
+      ...(ctx.link ? { target: ctx.link } : {}),
+      ...(ctx.slot ? { post_id: ctx.slot.id } : {}),
+      ...(error ? { error } : {}),
+    };
+    let recorded: AnswerResult | undefined;
+    const what = `${call} ${ctx.link ?? ''} ${error ?? outcome.kind}`.replace(/\s+/g, ' ').trim();
+    const ok = await this.recorder.record(account.sessionName, record, what, (result) => {
+      recorded = result;
+      this.afterRecord(state, c, result, { ...fields, ...(ctx.message ? { variant: ctx.message.variant } : {}) });
+    });
+    if (!ok) {
+      // Nothing else for this account until the record goes through; the round retries it.
+      state.nextActionAt = Math.max(this.recorder.nextTryAt(account.id) ?? at.getTime(), state.holdUntil);
+      return undefined;
+    }
+    return recorded;
+  }
+
+  /** What follows once an answer is recorded: the logs, the wait in force, the next action. */
+  private afterRecord(state: AccountState, c: Consequence, result: AnswerResult, fields: Record<string, unknown>): void {
+    const { account } = state;
+    if (result.holdUntil) this.hold(state, result.holdUntil.getTime());
+    const holdFields = result.holdUntil ? { until: result.holdUntil.toISOString() } : {};
+    const extra = c.account.kind === 'flood_wait' ? { wait_s: c.account.seconds } : c.account.kind === 'limited' ? { wait_s: this.deps.settings.peerFloodPauseMs / SECOND_MS } : {};
+    if (c.log.event !== 'account.connected' || state.session) this.log[c.log.level]({ event: c.log.event, ...fields, ...extra, ...holdFields }, c.log.message);
+    if (result.restricted) {
+      this.log.warn(
+        { event: 'account.restricted', account: account.sessionName, refusals: result.restricted.refusals, ...holdFields },
+        `Telegram restricts this account: ${result.restricted.refusals} groups refused it within ${Math.round(this.deps.settings.restriction.windowMs / MINUTE_MS)} min; paused, and those groups are reopened for it`,
       );
     }
-  }
-
-  private async handleJoin(
-    state: AccountState,
-    claim: { targetId: number; link: string },
-    outcome: JoinOutcome,
-    done: Date,
-    fields: { account: string; target: string; outcome: string },
-  ): Promise<void> {
-    const { account } = state;
-    const ds = this.deps.dataSource;
-    switch (outcome.kind) {
-      case 'joined':
-      case 'already_member':
-        if (await this.db.assignGroup(claim.link, account.id, done)) {
-          await setTargetIdentity(ds, claim.targetId, outcome.telegramId, outcome.title, done);
-          state.failures = 0;
-          this.log.info({ event: 'group.joined', ...fields }, `joined ${claim.link}; silent for 24 h`);
-        } else {
-          this.log.warn({ event: 'group.bind_refused', ...fields }, `joined ${claim.link}, but the database refuses to bind it to this account`);
-        }
+    if (result.duplicateOf) {
+      this.log.warn(
+        { event: 'group.duplicate', ...fields, same_chat_as: result.duplicateOf },
+        `${String(fields.target)} is the same chat as ${result.duplicateOf}: closed as its duplicate, never joined or posted to through this link`,
+      );
+    }
+    if (result.absorbed) {
+      this.log.warn({ event: 'group.duplicate', target: result.absorbed, same_chat_as: fields.target }, `${result.absorbed} is the same chat as ${String(fields.target)}: closed as its duplicate`);
+    }
+    if (result.bound === false) this.log.warn({ event: 'group.bind_refused', ...fields }, `joined ${String(fields.target)}, but the database refuses to bind it to this account`);
+    if (c.account.kind === 'dead') {
+      this.log.error(
+        { event: 'account.session_dead', account: account.sessionName, error: fields.error },
+        `the session is dead: account stopped; log it in again with lexus login ${account.sessionName}`,
+      );
+      void this.dropAccount(state, 'session dead');
+      return;
+    }
+    switch (c.next) {
+      case 'pace':
+        if (c.slot.kind === 'sent' || c.group.kind === 'bind') state.failures = 0;
         this.schedule(state);
-        return;
-      case 'join_request_pending':
-        await markJoinRequested(ds, claim.targetId, account.id, new Date(done.getTime() + JOIN_REQUEST_RETRY_MS), done);
-        this.log.info({ event: 'group.join_requested', ...fields }, `asked to join ${claim.link}; an admin must approve`);
-        this.schedule(state);
-        return;
-      case 'link_dead':
-        await closeTarget(ds, claim.targetId, 'error', outcome.error, done);
-        this.log.warn({ event: 'group.dead_link', ...fields, error: outcome.error }, `${claim.link} leads nowhere; never tried again`);
-        this.schedule(state);
-        return;
-      case 'group_refuses':
-        await closeTarget(ds, claim.targetId, 'banned', `${outcome.reason}: ${outcome.error}`, done);
-        this.log.warn({ event: 'group.banned', ...fields, reason: outcome.reason, error: outcome.error }, `${claim.link} refuses us (${outcome.reason}); no account tries it again`);
-        this.schedule(state);
-        return;
-      case 'too_many_channels':
-        await releaseJoinClaim(ds, claim.targetId, account.id, done);
-        this.log.warn({ event: 'account.too_many_channels', ...fields }, 'the account is in too many chats; it stops joining, another account may take the group');
-        this.schedule(state);
-        return;
-      case 'account_flood_wait':
-        await releaseJoinClaim(ds, claim.targetId, account.id, done);
-        await this.floodWait(state, outcome.seconds, outcome.error);
-        return;
-      case 'account_limited':
-        await releaseJoinClaim(ds, claim.targetId, account.id, done);
-        await this.limited(state, outcome.error);
-        return;
-      case 'session_dead':
-        await releaseJoinClaim(ds, claim.targetId, account.id, done);
-        await this.sessionDead(state, outcome.error);
-        return;
-      default:
-        // transient (the join may have happened: the same account asks again), misconfigured, ...
-        await postponeJoin(ds, claim.targetId, new Date(done.getTime() + 10 * MINUTE_MS), done);
-        this.log.warn({ event: 'group.join_failed', ...fields, error: 'error' in outcome ? outcome.error : undefined }, `could not join ${claim.link}; will retry`);
+        break;
+      case 'backoff':
         this.backoff(state);
+        break;
+      case 'later':
+        this.schedule(state, MISCONFIGURED_RETRY_MS);
+        break;
+      case 'hold':
+        this.schedule(state, 0);
+        break;
+      default:
+        break;
     }
   }
 
-  /**
-   * Runs a database write again while the database is briefly unreachable (up to about a
-   * minute). If it never succeeds the slot stays 'pending', and whoever drives the account next
-   * marks it 'unknown': counted, never re-sent.
-   */
-  private async persistently<T>(write: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await write();
-      } catch (error) {
-        if (attempt >= 6 || this.stopping || !isConnectionError(error)) throw error;
-        this.log.warn({ event: 'db.retry', attempt, error: (error as Error).message }, 'database write failed; trying again');
-        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (attempt - 1)));
-      }
-    }
-  }
-
-  private async floodWait(state: AccountState, seconds: number, error: string): Promise<void> {
-    const now = this.now();
-    // Kept in memory first: whatever happens to the database write, this process waits.
-    state.nextActionAt = Math.max(state.nextActionAt, now.getTime() + seconds * SECOND_MS);
-    const until = await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + seconds * SECOND_MS)));
-    this.deps.observer?.floodWait();
-    this.log.warn({ event: 'account.flood_wait', account: state.account.sessionName, wait_s: seconds, until: until.toISOString(), error }, `FloodWait: ${seconds} s`);
-    state.nextActionAt = Math.max(until.getTime(), now.getTime());
-  }
-
-  private async limited(state: AccountState, error: string): Promise<void> {
-    const now = this.now();
-    const pause = this.deps.settings.peerFloodPauseMs;
-    state.nextActionAt = now.getTime() + pause;
-    await this.persistently(() => this.db.setAccountFloodWait(state.account.id, new Date(now.getTime() + pause)));
-    await setAccountStatusReason(this.deps.dataSource, state.account.id, `limited by Telegram (${error})`, now);
-    this.log.warn(
-      { event: 'account.limited', account: state.account.sessionName, wait_s: pause / SECOND_MS, error },
-      `Telegram limits this account (${error}); paused for ${pause / HOUR_MS} h`,
-    );
-    state.nextActionAt = now.getTime() + pause;
-  }
-
-  private async sessionDead(state: AccountState, error: string): Promise<void> {
-    state.nextActionAt = Infinity;
-    await this.persistently(() => banAccount(this.deps.dataSource, state.account.id, `session dead: ${error}`, this.now()));
-    this.log.error(
-      { event: 'account.session_dead', account: state.account.sessionName, error },
-      `the session is dead (${error}): account stopped; log it in again with lexus login ${state.account.sessionName}`,
-    );
-    await this.dropAccount(state, 'session dead');
+  private observe(call: Call, outcome: AnyOutcome, c: Consequence): void {
+    const observer = this.deps.observer;
+    if (!observer) return;
+    if (call === 'connect') observer.connectOutcome(outcome.kind);
+    else if (call === 'post') observer.postOutcome(outcome.kind);
+    else if (call === 'join' || outcome.kind !== 'found') observer.joinOutcome(outcome.kind);
+    if (c.account.kind === 'flood_wait') observer.floodWait();
   }
 
   /**
-   * Stops: no new action, the ones in flight finish (at most `graceMs`), sessions disconnect and
-   * the accounts are given up. Returns false when an action was still running at the deadline.
+   * Stops: no new action, the ones in flight finish and Telegram's answers are recorded (at most
+   * `graceMs` for both), sessions disconnect together, and the accounts are given up. Returns
+   * false when an action was still running, or an answer unrecorded, at the deadline.
    */
   async stop(graceMs: number): Promise<boolean> {
     this.stopping = true;
     await this.round?.catch(() => undefined);
+    const deadline = Date.now() + graceMs;
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      this.idle().then(() => true),
+      (async () => {
+        await this.idle();
+        // Answers still unrecorded: keep trying until the deadline.
+        while (this.recorder.unrecorded().length > 0 && Date.now() < deadline) {
+          await this.recorder.flushNow();
+          if (this.recorder.unrecorded().length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        return this.recorder.unrecorded().length === 0;
+      })(),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), graceMs);
       }),
     ]);
     clearTimeout(timer);
-    for (const state of this.accounts.values()) await state.session?.disconnect();
+    const unrecorded = this.recorder.unrecorded();
+    if (unrecorded.length > 0) {
+      this.log.error(
+        { event: 'answer.lost_at_stop', unrecorded },
+        "stopping with Telegram's answers unrecorded (the database did not take them); the next process holds these accounts a while",
+      );
+    }
+    const states = [...this.accounts.values()];
     this.accounts.clear();
+    await Promise.all(states.map((s) => this.stopSession(s)));
+    // Every session is closed: the lease ends now, and the next process need not wait for it.
+    await withDeadline(endLease(this.deps.dataSource, states.map((s) => s.account.id), this.instance), LOCK_CONFIRM_MS).catch(() => undefined);
     await this.deps.locks.close();
     return finished;
   }

@@ -26,9 +26,11 @@ import {
   targetMayReceivePostFromSql,
 } from '../rules';
 import { Account, Target, type PostStatus } from './entities';
+import { NotFoundError } from './errors';
 import { hydrate, selectColumns } from './hydrate';
 import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
+import { holdAccount, settlePostSlot, type SettleOutcome } from './settleQueries';
 import { sql } from './sql';
 
 /** Ends account :accountId's FloodWait if its time has passed (status back to 'active'); RETURNING id. */
@@ -65,6 +67,11 @@ export interface ReserveSlotInput {
   lockHolderPid?: number;
   messageContent?: string | null;
   photoPath?: string | null;
+  /**
+   * The daemon sends right after: the account's call mark (accounts.call_started_at) is set in
+   * the same statement, and cleared when the answer is recorded.
+   */
+  startsCall?: boolean;
 }
 
 /** A post slot counted against both daily limits, to be settled once the send is over. */
@@ -74,18 +81,16 @@ export interface PostSlot {
   accountId: number;
   targetId: number;
   link: string;
+  /** The group's stored peer (the chat's id and the account's access hash), when known. */
+  telegramId: string | null;
+  accessHash: string | null;
   reservedAt: Date;
   /** The text last sent (or maybe sent) to this group before, so that the next one differs. */
   lastMessage: string | null;
 }
 
-export type SettleOutcome =
-  /** Telegram accepted the message. */
-  | { outcome: 'sent' }
-  /** Definitely not sent: the slot is given back. */
-  | { outcome: 'not_sent'; status: Extract<PostStatus, 'error' | 'flood_wait' | 'skipped'>; errorMessage?: string | null }
-  /** May or may not have been sent (timeout after sending, crash): the slot stays spent. */
-  | { outcome: 'unknown'; errorMessage?: string | null };
+export type { SettleOutcome } from './settleQueries';
+export { NotFoundError, SlotAlreadySettledError } from './errors';
 
 export interface RecordPostInput {
   accountId: number;
@@ -101,20 +106,6 @@ export interface CounterResetResult {
   targets: number;
 }
 
-/** settlePost on a slot that is settled already (by this process, or marked unknown by another). */
-export class SlotAlreadySettledError extends Error {
-  constructor(readonly slotId: number) {
-    super(`post slot ${slotId} is already settled`);
-    this.name = 'SlotAlreadySettledError';
-  }
-}
-
-export class NotFoundError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotFoundError';
-  }
-}
 
 export class DbManager {
   readonly clock: Clock;
@@ -175,6 +166,7 @@ export class DbManager {
          status_reason = NULL,
          join_claimed_by = NULL,
          join_retry_at = NULL,
+         join_uncertain = false,
          assigned_account_id = EXCLUDED.assigned_account_id,
          -- Newly bound: the warm-up starts now. Already bound to this account: it never restarts.
          joined_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.joined_at
@@ -254,17 +246,23 @@ export class DbManager {
    */
   async reservePostSlot(input: ReserveSlotInput): Promise<PostSlot | null> {
     const [text, params] = this.reserveStatement(input);
-    const { rows } = await sql<{ id: number; account_id: number; target_id: number; link: string; created_at: Date; last_message: string | null }>(this.runner, text, params);
+    const { rows } = await sql<{
+      id: number; account_id: number; target_id: number; link: string; telegram_id: string | null; peer_access_hash: string | null;
+      created_at: Date; last_message: string | null;
+    }>(this.runner, text, params);
     const row = rows[0];
     if (!row) return null;
-    return { id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, reservedAt: row.created_at, lastMessage: row.last_message };
+    return {
+      id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, telegramId: row.telegram_id, accessHash: row.peer_access_hash,
+      reservedAt: row.created_at, lastMessage: row.last_message,
+    };
   }
 
   /** reservePostSlot's statement and its parameters (the benchmark explains it). */
   reserveStatement(input: ReserveSlotInput): [string, Record<string, unknown>] {
     return [
       `WITH slot AS (
-           SELECT a.id AS account_id, t.id AS target_id, t.link
+           SELECT a.id AS account_id, t.id AS target_id, t.link, t.telegram_id, t.peer_access_hash
              FROM accounts a
              JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
             WHERE a.id = :accountId
@@ -278,7 +276,8 @@ export class DbManager {
             FOR UPDATE OF a, t
          ), count_for_account AS (
            UPDATE accounts
-              SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+              SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp),
+                  call_started_at = CASE WHEN :startsCall THEN CAST(:now AS timestamp) ELSE call_started_at END
              FROM slot
             WHERE accounts.id = slot.account_id
          ), count_for_group AS (
@@ -291,7 +290,8 @@ export class DbManager {
          SELECT slot.account_id, slot.target_id, :messageContent, :photoPath, 'pending', CAST(:now AS timestamp)
            FROM slot
          RETURNING id, account_id, target_id, created_at,
-                   (SELECT link FROM slot) AS link,
+                   (SELECT link FROM slot) AS link, (SELECT telegram_id FROM slot) AS telegram_id,
+                   (SELECT peer_access_hash FROM slot) AS peer_access_hash,
                    (SELECT h.message_content FROM post_history h
                      WHERE h.target_id = post_history.target_id AND h.status IN ('success', 'unknown', 'pending') AND h.message_content IS NOT NULL
                      ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_message`,
@@ -303,6 +303,7 @@ export class DbManager {
         ...(input.targetId === undefined ? {} : { targetId: input.targetId }),
         messageContent: input.messageContent ?? null,
         photoPath: input.photoPath ?? null,
+        startsCall: input.startsCall ?? false,
         now: this.now(),
       },
     ];
@@ -313,80 +314,10 @@ export class DbManager {
    * history gets the given status and the slot is given back to both counters (unless a new
    * UTC day has reset them since). 'unknown': history 'unknown', the slot stays spent and
    * last_post_at is set, as the post may have gone out. Throws if the slot is not pending.
+   * (One statement: settleQueries.ts.)
    */
   async settlePost(slotId: number, result: SettleOutcome): Promise<void> {
-    const now = this.now();
-    if (result.outcome !== 'not_sent') {
-      // Sent, or maybe sent: the slot stays spent and the group's last post is now. One
-      // statement, locking in the reservation's order (account, then group, then the row).
-      const { rows } = await sql<{ found: boolean; settled: boolean }>(
-        this.runner,
-        `WITH slot AS (
-           SELECT h.account_id, h.target_id
-             FROM post_history h
-             JOIN accounts a ON a.id = h.account_id
-             JOIN targets t ON t.id = h.target_id
-            WHERE h.id = :slotId
-            FOR UPDATE OF a, t
-         ), settled AS (
-           UPDATE post_history SET status = :status, error_message = :errorMessage
-            WHERE id = :slotId AND status = 'pending' AND EXISTS (SELECT 1 FROM slot)
-            RETURNING target_id
-         ), group_posted AS (
-           UPDATE targets SET last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
-             FROM settled WHERE targets.id = settled.target_id
-         )
-         SELECT EXISTS (SELECT 1 FROM slot) AS found, EXISTS (SELECT 1 FROM settled) AS settled`,
-        { slotId, status: result.outcome === 'sent' ? 'success' : 'unknown', errorMessage: result.outcome === 'sent' ? null : (result.errorMessage ?? null), now },
-      );
-      if (!rows[0]?.found) throw new NotFoundError(`post slot ${slotId} does not exist`);
-      if (!rows[0].settled) throw new SlotAlreadySettledError(slotId);
-      return;
-    }
-    await this.transaction(async (runner) => {
-      // Lock in the reservation's order (account, then group) before touching the history row.
-      const { rows: slots } = await sql<{ account_id: number; target_id: number }>(
-        runner,
-        `SELECT h.account_id, h.target_id
-           FROM post_history h
-           JOIN accounts a ON a.id = h.account_id
-           JOIN targets t ON t.id = h.target_id
-          WHERE h.id = :slotId
-          FOR UPDATE OF a, t`,
-        { slotId },
-      );
-      const slot = slots[0];
-      if (!slot) throw new NotFoundError(`post slot ${slotId} does not exist`);
-      const { rows: settled } = await sql<{ reserved_at: Date }>(
-        runner,
-        `UPDATE post_history
-            SET status = :status, error_message = :errorMessage
-          WHERE id = :slotId AND status = 'pending'
-          RETURNING created_at AS reserved_at`,
-        { slotId, status: result.status, errorMessage: result.errorMessage ?? null },
-      );
-      const reservedAt = settled[0]?.reserved_at;
-      if (!reservedAt) throw new SlotAlreadySettledError(slotId);
-
-      // Not sent: the slot is given back, but only to a counter that still counts the reservation's day.
-      const params = { accountId: slot.account_id, targetId: slot.target_id, reservedAt: sqlTime(reservedAt), now };
-      await sql(
-        runner,
-        `UPDATE accounts
-            SET daily_posts_count = GREATEST(COALESCE(daily_posts_count, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
-          WHERE id = :accountId
-            AND date_trunc('day', last_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
-        params,
-      );
-      await sql(
-        runner,
-        `UPDATE targets
-            SET daily_posts_in_group = GREATEST(COALESCE(daily_posts_in_group, 0) - 1, 0), updated_at = CAST(:now AS timestamp)
-          WHERE id = :targetId
-            AND date_trunc('day', last_group_stats_reset) = date_trunc('day', CAST(:reservedAt AS timestamp))`,
-        params,
-      );
-    });
+    await settlePostSlot(this.runner, slotId, result, this.clock.now());
   }
 
   /**
@@ -441,19 +372,7 @@ export class DbManager {
    * in force.
    */
   async setAccountFloodWait(accountId: number, waitUntil: Date): Promise<Date> {
-    const { rows } = await sql<{ next_allowed_action_time: Date }>(
-      this.runner,
-      `UPDATE accounts
-          SET status = CASE WHEN status = 'banned' THEN status ELSE 'flood_wait' END,
-              next_allowed_action_time = GREATEST(next_allowed_action_time, CAST(:waitUntil AS timestamp)),
-              updated_at = CAST(:now AS timestamp)
-        WHERE id = :accountId
-        RETURNING next_allowed_action_time`,
-      { accountId, waitUntil: sqlTime(waitUntil), now: this.now() },
-    );
-    const row = rows[0];
-    if (!row) throw new NotFoundError(`account ${accountId} does not exist`);
-    return row.next_allowed_action_time;
+    return holdAccount(this.runner, { accountId, until: waitUntil, now: this.clock.now() });
   }
 
   /**

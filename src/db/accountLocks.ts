@@ -78,13 +78,16 @@ export class AccountLocks {
   }
 
   /**
-   * Tries to take the lock of each account not held yet; returns the accounts held now. Throws
-   * when the database cannot be reached (nothing is held then).
+   * Asks the database which locks this very connection holds (no reconnect: a new connection
+   * holds nothing). A connection that answers has held them without a break since it took them,
+   * since the server frees a lock only when it is unlocked or its connection ends. Returns the
+   * accounts held; throws when the connection is gone or does not answer (within 5 s).
    */
-  async acquire(accountIds: number[]): Promise<number[]> {
-    const client = await this.ensureConnected();
+  async confirm(): Promise<number[]> {
+    const client = this.client;
+    if (!client) throw new Error('the lock connection is gone');
     try {
-      // What the database says this connection holds, every round: the truth, not our memory.
+      // What the database says this connection holds: the truth, not our memory.
       const { rows: holding } = await client.query<{ id: number }>(
         `SELECT objid::int AS id FROM pg_locks
           WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND granted`,
@@ -92,10 +95,20 @@ export class AccountLocks {
       );
       this.held.clear();
       for (const row of holding) this.held.add(row.id);
+      return this.heldAccounts();
     } catch (error) {
       await this.drop();
       throw error;
     }
+  }
+
+  /**
+   * Tries to take the lock of each account not held yet; returns the accounts held now. Throws
+   * when the database cannot be reached (nothing is held then).
+   */
+  async acquire(accountIds: number[]): Promise<number[]> {
+    const client = await this.ensureConnected();
+    await this.confirm();
     const wanted = accountIds.filter((id) => !this.held.has(id));
     if (wanted.length > 0) {
       const { rows } = await client.query<{ id: number; got: boolean }>(
@@ -111,6 +124,14 @@ export class AccountLocks {
   async release(accountId: number): Promise<void> {
     if (!this.held.delete(accountId) || !this.client) return;
     await this.client.query('SELECT pg_advisory_unlock($1, $2)', [ACCOUNT_LOCK_CLASS, accountId]).catch(() => undefined);
+  }
+
+  /**
+   * Gives every account up by ending the connection (the server frees its locks at once); the
+   * next acquire() connects afresh. For a process that can no longer vouch for its hold.
+   */
+  async reset(): Promise<void> {
+    await this.drop();
   }
 
   /** Ends a connection that failed (its locks go with it). */

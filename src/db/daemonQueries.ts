@@ -4,7 +4,7 @@
  * function with its SQL in full; "now" comes from the caller's clock.
  */
 import type { DataSource } from 'typeorm';
-import { DEFAULT_NICHE, TODAY_UTC_SQL, TOMORROW_UTC_SQL, accountMayActSql, accountNextPostAtSql, targetNextPostAtSql } from '../rules';
+import { DEFAULT_NICHE, TODAY_UTC_SQL, TOMORROW_UTC_SQL, accountJoinBudgetSql, accountMayActSql, accountNextPostAtSql, targetNextPostAtSql } from '../rules';
 import { accountLockHeldSql } from './accountLocks';
 import { CLEAR_PASSED_FLOOD_WAIT_SQL } from './DbManager';
 import { sqlTime } from './postgresTypes';
@@ -67,38 +67,18 @@ export async function accountMayAct(db: Runner, accountId: number, now: Date): P
 }
 
 /**
- * A crashed process may have left reservations of this account unsettled: the post may or may
- * not have gone out, so they become 'unknown' and stay counted (never re-sent blindly).
- * Run when a process takes the account over.
+ * Whether the account may try a join today: under its join budget (LEXUS_JOINS_PER_DAY, reduced
+ * after Telegram limited it: rules.ts), and not told "too many chats" in the last 24 h.
  */
-export async function markAbandonedSlotsUnknown(db: Runner, accountId: number, now: Date): Promise<number> {
-  const { rows } = await sql<{ target_id: number }>(
+export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date): Promise<boolean> {
+  const { rows } = await sql<{ ok: boolean }>(
     db,
-    `UPDATE post_history
-        SET status = 'unknown', error_message = 'the process stopped between reserving and settling this post'
-      WHERE account_id = :accountId AND status = 'pending'
-      RETURNING target_id`,
-    { accountId },
-  );
-  if (rows.length > 0) {
-    await sql(db, `UPDATE targets SET last_post_at = GREATEST(last_post_at, CAST(:now AS timestamp)) WHERE id = ANY(CAST(:ids AS int[]))`, {
-      ids: rows.map((r) => r.target_id),
-      now: sqlTime(now),
-    });
-  }
-  return rows.length;
-}
-
-/** Joins this account tried since today's UTC midnight, and whether Telegram said it is in too many chats. */
-export async function joinBudgetUsed(db: Runner, accountId: number, now: Date): Promise<{ joinsToday: number; tooManyChannelsRecently: boolean }> {
-  const { rows } = await sql<{ today: number; too_many: boolean }>(
-    db,
-    `SELECT b.today, COALESCE(b.too_many_until > CAST(:now AS timestamp), false) AS too_many
+    `SELECT b.today < ${accountJoinBudgetSql('a')} AND COALESCE(b.too_many_until <= CAST(:now AS timestamp), true) AS ok
        FROM accounts a CROSS JOIN LATERAL ${joinBudgetSql('a')} b
       WHERE a.id = :accountId`,
-    { accountId, now: sqlTime(now) },
+    { accountId, joinsPerDay, now: sqlTime(now) },
   );
-  return { joinsToday: rows[0]?.today ?? 0, tooManyChannelsRecently: rows[0]?.too_many ?? false };
+  return rows[0]?.ok ?? false;
 }
 
 export interface NextChanceInput {
@@ -132,7 +112,7 @@ export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<
     db,
     `SELECT CASE WHEN ready.at IS NULL THEN NULL ELSE GREATEST(ready.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) END AS post_at,
             -- A join: only looked for within the budget; a group joinable now, else the next retry.
-            CASE WHEN joins.today < :joinsPerDay AND (joins.too_many_until IS NULL OR joins.too_many_until <= CAST(:now AS timestamp)) THEN
+            CASE WHEN joins.today < ${accountJoinBudgetSql('a')} AND (joins.too_many_until IS NULL OR joins.too_many_until <= CAST(:now AS timestamp)) THEN
               CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL} AND (t.join_retry_at IS NULL OR t.join_retry_at <= CAST(:now AS timestamp)))
                    THEN GREATEST(a.next_allowed_action_time, CAST(:now AS timestamp))
                    ELSE (SELECT GREATEST(a.next_allowed_action_time, r.at)
@@ -141,7 +121,7 @@ export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<
               END
             ELSE
               CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL})
-                   THEN GREATEST(a.next_allowed_action_time, CASE WHEN joins.today >= :joinsPerDay THEN ${TOMORROW_UTC_SQL} END, joins.too_many_until)
+                   THEN GREATEST(a.next_allowed_action_time, CASE WHEN joins.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END, joins.too_many_until)
               END
             END AS join_at
        FROM accounts a
@@ -194,108 +174,6 @@ export async function claimJoinTarget(db: Runner, accountId: number, niches: str
   );
   const row = rows[0];
   return row ? { targetId: row.id, link: row.link } : null;
-}
-
-export async function recordJoinAttempt(db: Runner, accountId: number, targetId: number, outcome: string, errorMessage: string | null, now: Date): Promise<void> {
-  await sql(
-    db,
-    `INSERT INTO join_history (account_id, target_id, outcome, error_message, created_at)
-     VALUES (:accountId, :targetId, :outcome, :errorMessage, CAST(:now AS timestamp))`,
-    { accountId, targetId, outcome, errorMessage, now: sqlTime(now) },
-  );
-}
-
-/** The group's Telegram id and title, learnt when joining. */
-export async function setTargetIdentity(db: Runner, targetId: number, telegramId: string | null, title: string | null, now: Date): Promise<void> {
-  await sql(
-    db,
-    `UPDATE targets SET telegram_id = COALESCE(CAST(:telegramId AS bigint), telegram_id), title = COALESCE(:title, title),
-            updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId`,
-    { targetId, telegramId, title, now: sqlTime(now) },
-  );
-}
-
-/**
- * The claim goes back: this account will not join the group now (its FloodWait, its chat
- * limit), and another account may. Only for joins that certainly did not happen.
- */
-export async function releaseJoinClaim(db: Runner, targetId: number, accountId: number, now: Date): Promise<void> {
-  await sql(
-    db,
-    `UPDATE targets SET join_claimed_by = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId AND join_claimed_by = :accountId AND status = 'new'`,
-    { targetId, accountId, now: sqlTime(now) },
-  );
-}
-
-/** A join request waits for an admin: ask again (by the same account only) after `retryAt`. */
-export async function markJoinRequested(db: Runner, targetId: number, accountId: number, retryAt: Date, now: Date): Promise<void> {
-  await sql(
-    db,
-    `UPDATE targets SET status = 'requested', status_reason = 'join request sent; an admin must approve it',
-            join_claimed_by = :accountId, join_retry_at = CAST(:retryAt AS timestamp), updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId AND assigned_account_id IS NULL`,
-    { targetId, accountId, retryAt: sqlTime(retryAt), now: sqlTime(now) },
-  );
-}
-
-/** Retry a join later (a transient failure): the claim stays with this account. */
-export async function postponeJoin(db: Runner, targetId: number, retryAt: Date, now: Date): Promise<void> {
-  await sql(db, `UPDATE targets SET join_retry_at = CAST(:retryAt AS timestamp), updated_at = CAST(:now AS timestamp) WHERE id = :targetId`, {
-    targetId,
-    retryAt: sqlTime(retryAt),
-    now: sqlTime(now),
-  });
-}
-
-/**
- * The group is done with for good: 'error' (the link leads nowhere) or 'banned' (it banned us, is
- * read-only, private). No account ever tries it again: that would get around the group's decision.
- */
-export async function closeTarget(db: Runner, targetId: number, status: 'error' | 'banned', reason: string, now: Date): Promise<void> {
-  await sql(
-    db,
-    `UPDATE targets SET status = :status, status_reason = :reason, join_retry_at = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId`,
-    { targetId, status, reason, now: sqlTime(now) },
-  );
-}
-
-/** Slow mode: the group takes no post before `until`. */
-export async function setTargetSlowMode(db: Runner, targetId: number, until: Date, now: Date): Promise<void> {
-  await sql(
-    db,
-    `UPDATE targets SET next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:until AS timestamp)), updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId`,
-    { targetId, until: sqlTime(until), now: sqlTime(now) },
-  );
-}
-
-/**
- * A dead session (revoked, deactivated, duplicated): the account stops until `lexus login`, and
- * the groups it was about to join (or asked to join) go back to the queue for another account.
- */
-export async function banAccount(db: Runner, accountId: number, reason: string, now: Date): Promise<void> {
-  await sql(
-    db,
-    `UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`,
-    { accountId, reason, now: sqlTime(now) },
-  );
-  await sql(
-    db,
-    `UPDATE targets SET join_claimed_by = NULL, join_retry_at = NULL, status = 'new', status_reason = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL`,
-    { accountId, now: sqlTime(now) },
-  );
-}
-
-export async function setAccountStatusReason(db: Runner, accountId: number, reason: string | null, now: Date): Promise<void> {
-  await sql(db, `UPDATE accounts SET status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`, {
-    accountId,
-    reason,
-    now: sqlTime(now),
-  });
 }
 
 /** What a pending slot will send, written before sending so that history says it even after a crash. */

@@ -10,8 +10,11 @@ import { EntitySchema } from 'typeorm';
 import { WARMUP_MS } from '../rules';
 
 export type AccountStatus = 'active' | 'banned' | 'flood_wait';
-/** The seed's, plus 'requested': a join request waits for an admin's approval. */
-export type TargetStatus = 'new' | 'joined' | 'error' | 'banned' | 'requested';
+/**
+ * The seed's, plus 'requested' (a join request waits for an admin's approval) and 'duplicate'
+ * (the chat another row stands for, reached through a second link: never joined or posted to).
+ */
+export type TargetStatus = 'new' | 'joined' | 'error' | 'banned' | 'requested' | 'duplicate';
 /**
  * 'success', 'error', 'flood_wait', 'skipped' are the seed's. The daemon adds two for its
  * reserve-then-settle flow: 'pending' (slot reserved, not settled yet) and 'unknown' (the
@@ -38,6 +41,14 @@ export class Account {
   importedSessionSha256!: string | null;
   /** Why the account stopped (dead session, Telegram's limits), for ops. */
   statusReason!: string | null;
+  /** A Telegram call whose answer is not recorded yet started then (null: none). */
+  callStartedAt!: Date | null;
+  /** The lease: which process drives the account, and until when it may have a live session. */
+  drivenBy!: string | null;
+  drivenUntil!: Date | null;
+  /** Telegram last limited the account (PEER_FLOOD, a restriction) from, until. */
+  limitedSince!: Date | null;
+  limitedUntil!: Date | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -68,7 +79,15 @@ export class Target {
   nextPostAllowedAt!: Date | null;
   joinClaimedBy!: number | null;
   joinClaimer?: Account | null;
+  refusedAccount?: Account | null;
   joinRetryAt!: Date | null;
+  /** The claiming account's join may have happened (its answer was lost): the claim stays with it. */
+  joinUncertain!: boolean;
+  /** With telegramId: the stored peer of the bound account. */
+  peerAccessHash!: string | null;
+  /** When the group closed, and which account it refused (restriction check). */
+  closedAt!: Date | null;
+  refusedAccountId!: number | null;
 
   /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
   isWarmupFinished(now: Date): boolean {
@@ -123,6 +142,11 @@ export const AccountSchema = new EntitySchema<Account>({
     proxy: { type: 'text', nullable: true },
     importedSessionSha256: { name: 'imported_session_sha256', type: 'varchar', length: 64, nullable: true },
     statusReason: { name: 'status_reason', type: 'text', nullable: true },
+    callStartedAt: { name: 'call_started_at', type: 'timestamp', nullable: true },
+    drivenBy: { name: 'driven_by', type: 'varchar', length: 255, nullable: true },
+    drivenUntil: { name: 'driven_until', type: 'timestamp', nullable: true },
+    limitedSince: { name: 'limited_since', type: 'timestamp', nullable: true },
+    limitedUntil: { name: 'limited_until', type: 'timestamp', nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },
@@ -153,6 +177,10 @@ export const TargetSchema = new EntitySchema<Target>({
     nextPostAllowedAt: { name: 'next_post_allowed_at', type: 'timestamp', nullable: true },
     joinClaimedBy: { name: 'join_claimed_by', type: 'int', nullable: true },
     joinRetryAt: { name: 'join_retry_at', type: 'timestamp', nullable: true },
+    joinUncertain: { name: 'join_uncertain', type: 'boolean', default: false },
+    peerAccessHash: { name: 'peer_access_hash', type: 'varchar', length: 32, nullable: true },
+    closedAt: { name: 'closed_at', type: 'timestamp', nullable: true },
+    refusedAccountId: { name: 'refused_account_id', type: 'int', nullable: true },
   },
   relations: {
     assignedAccount: {
@@ -169,8 +197,18 @@ export const TargetSchema = new EntitySchema<Target>({
       onDelete: 'SET NULL',
       nullable: true,
     },
+    refusedAccount: {
+      type: 'many-to-one',
+      target: 'Account',
+      joinColumn: { name: 'refused_account_id', foreignKeyConstraintName: 'targets_refused_account_id_fkey' },
+      onDelete: 'SET NULL',
+      nullable: true,
+    },
   },
-  indices: migrationIndexes('targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx', 'targets_join_queue_idx', 'targets_join_claims_idx'),
+  indices: migrationIndexes(
+    'targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx', 'targets_join_queue_idx', 'targets_join_claims_idx',
+    'targets_one_row_per_chat_idx', 'targets_refusals_idx',
+  ),
 });
 
 export const PostHistorySchema = new EntitySchema<PostHistory>({

@@ -9,6 +9,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
+import { withDeadline } from '../deadline';
 import { sql } from '../db/sql';
 
 /** What the daemon reports as it acts (DaemonDeps.observer). */
@@ -63,14 +64,7 @@ async function readFleet(ds: DataSource): Promise<FleetRow[]> {
 /** How long a scrape or a health check waits for the database before calling it down. */
 export const DATABASE_DEADLINE_MS = 3000;
 
-/** `work`, or a rejection after `ms`. */
-export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
+export { withDeadline } from '../deadline';
 
 export interface Metrics {
   registry: Registry;

@@ -92,6 +92,7 @@ export class ReplicaGateway implements TelegramGateway {
           if (outcome.kind === 'connected') this.ledger.connected(account, this.replica);
           return outcome;
         }),
+      lookup: (group: GroupRef) => call(() => inner.lookup(group)),
       join: (group: GroupRef) => call(() => inner.join(group)),
       post: (group: GroupRef, message: OutgoingMessage) =>
         call(async () => {

@@ -13,23 +13,38 @@
  * FLOOD_WAIT with the time left until it is over, after a slow mode the group too, and a group
  * that refused an account keeps refusing it. Every call made against such a decision is listed
  * by violations(), for the simulator's checks.
+ *
+ * A group is a chat, not a link: two links may lead to one chat (alias()), whose members, slow
+ * mode and refusals are the chat's. A chat has an id and, per account, an access hash (the
+ * "stored peer"); a post that names them reaches the chat even after its username changed
+ * (rename()), one that does not is looked up by its link first (counted in `lookups`). An
+ * account restricted for spam (restrict()) is refused by every group while it lasts, which is
+ * the account's state, not the groups' decision.
  */
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock } from '../clock';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
-import type { ConnectOutcome, JoinOutcome, PostOutcome } from './outcomes';
+import type { ChatIdentity, ConnectOutcome, Failure, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';
 
-export type FakeOp = 'connect' | 'join' | 'post';
+export type FakeOp = 'connect' | 'lookup' | 'join' | 'post';
 
 export interface FakeCall {
   at: Date;
   account: string;
   op: FakeOp | 'disconnect';
   link?: string;
+  /** The chat the link leads to (its canonical link; fakeTelegramId(chat) is its id). */
+  chat?: string;
   message?: OutgoingMessage;
-  outcome?: ConnectOutcome | JoinOutcome | PostOutcome;
+  outcome?: ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome;
   /** The post reached the group (a 'sent', or an uncertain failure scripted as delivered). */
   delivered?: boolean;
+  /** A join that made the account a member (joined, already in, or a lost answer scripted as joined). */
+  joinedChat?: boolean;
+  /** Lookups of the link this call made on the way (a post without a stored peer). */
+  lookups?: number;
+  /** The refusal came from the account's restriction (restrict()), not from the group. */
+  restricted?: boolean;
 }
 
 export interface FakeViolation {
@@ -39,7 +54,7 @@ export interface FakeViolation {
   what: 'action during a FloodWait' | 'post during slow mode' | 'call to a group that refused this account';
 }
 
-type OutcomeOf<Op extends FakeOp> = Op extends 'connect' ? ConnectOutcome : Op extends 'join' ? JoinOutcome : PostOutcome;
+type OutcomeOf<Op extends FakeOp> = Op extends 'connect' ? ConnectOutcome : Op extends 'lookup' ? LookupOutcome : Op extends 'join' ? JoinOutcome : PostOutcome;
 
 /** A scripted answer; a function may return undefined to let the default behaviour answer. */
 export interface FakeRule<Op extends FakeOp = FakeOp> {
@@ -48,7 +63,10 @@ export interface FakeRule<Op extends FakeOp = FakeOp> {
   link?: string;
   /** How many calls it answers; default every one. */
   times?: number;
-  /** For a post: the message reached the group although the answer says otherwise (a lost answer). */
+  /**
+   * The call took effect although the answer says otherwise (a lost answer): for a post, the
+   * message reached the group; for a join, the account is a member.
+   */
   delivers?: boolean;
   outcome: OutcomeOf<Op> | ((call: FakeCall) => OutcomeOf<Op> | undefined);
 }
@@ -65,24 +83,39 @@ export interface FakeTelegramOptions {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+const digitsOf = (text: string, count: number): string =>
+  (BigInt(`0x${createHash('sha256').update(text).digest('hex').slice(0, 15)}`) % 10n ** BigInt(count)).toString().padStart(count, '0');
+
 /** A stable fake chat id for a link: "-100" and ten digits, like a supergroup's. */
 export function fakeTelegramId(link: string): string {
-  const digits = BigInt(`0x${createHash('sha256').update(link).digest('hex').slice(0, 12)}`) % 10_000_000_000n;
-  return `-100${digits.toString().padStart(10, '0')}`;
+  return `-100${digitsOf(link, 10)}`;
 }
+
+/** The access hash an account reaches a chat with (a different one per account, as on Telegram). */
+export function fakeAccessHash(account: string, chat: string): string {
+  return digitsOf(`${account} ${chat}`, 15);
+}
+
+const isInvite = (link: string) => link.startsWith('https://t.me/+');
 
 export class FakeTelegram implements TelegramGateway {
   readonly calls: FakeCall[] = [];
   private readonly rules: (FakeRule & { left: number })[] = [];
-  /** Accounts in each group, by link. */
+  /** Accounts in each chat, by the chat's canonical link. */
   private readonly memberships = new Map<string, Set<string>>();
+  /** Link -> the canonical link of the chat it leads to (alias()). */
+  private readonly aliases = new Map<string, string>();
+  /** Links that lead nowhere any more (the group changed its username). */
+  private readonly renamed = new Set<string>();
+  /** Account -> periods [from, until) in ms when Telegram restricts it for spam. */
+  private readonly restrictions = new Map<string, { from: number; until: number }[]>();
   /** Live (connected) sessions per account name. */
   private readonly live = new Map<string, number>();
   private nextMessageId = 1;
   /** Until when each account must wait (FloodWait), each group (slow mode), in ms. */
   private readonly accountWaits = new Map<string, number>();
   private readonly groupWaits = new Map<string, number>();
-  /** Groups that refused an account, as "account link". */
+  /** Chats that refused an account, as "account chat". */
   private readonly refusals = new Set<string>();
   private readonly violationList: FakeViolation[] = [];
   readonly clock: Clock;
@@ -99,14 +132,48 @@ export class FakeTelegram implements TelegramGateway {
 
   /** Puts an account in a group, as if it had joined before. */
   addMember(link: string, account: string): this {
-    const members = this.memberships.get(link) ?? new Set<string>();
+    const chat = this.chatOf(link);
+    const members = this.memberships.get(chat) ?? new Set<string>();
     members.add(account);
-    this.memberships.set(link, members);
+    this.memberships.set(chat, members);
     return this;
   }
 
   isMember(link: string, account: string): boolean {
-    return (this.options.membersEverywhere ?? false) || (this.memberships.get(link)?.has(account) ?? false);
+    return (this.options.membersEverywhere ?? false) || (this.memberships.get(this.chatOf(link))?.has(account) ?? false);
+  }
+
+  /** `link` leads to the same chat as `to` (a second username, an invite link). */
+  alias(link: string, to: string): this {
+    this.aliases.set(link, this.chatOf(to));
+    return this;
+  }
+
+  /** The chat a link leads to, as its canonical link. */
+  chatOf(link: string): string {
+    return this.aliases.get(link) ?? link;
+  }
+
+  /** What Telegram tells of a chat to this account. */
+  identity(link: string, account: string): ChatIdentity {
+    const chat = this.chatOf(link);
+    return { telegramId: fakeTelegramId(chat), accessHash: fakeAccessHash(account, chat), title: `Group ${chat}` };
+  }
+
+  /** The group's username changes: its old link leads nowhere, its stored peer still works. */
+  rename(link: string): this {
+    this.renamed.add(link);
+    return this;
+  }
+
+  /** Telegram restricts the account for spam from `from` until `until`: every group refuses it meanwhile. */
+  restrict(account: string, from: Date, until: Date): this {
+    this.restrictions.set(account, [...(this.restrictions.get(account) ?? []), { from: from.getTime(), until: until.getTime() }]);
+    return this;
+  }
+
+  private restricted(account: string, at: number): boolean {
+    return (this.restrictions.get(account) ?? []).some((r) => r.from <= at && at < r.until);
   }
 
   /** The posts that reached their group (including uncertain ones scripted as delivered). */
@@ -129,14 +196,15 @@ export class FakeTelegram implements TelegramGateway {
       at: this.clock.now(),
       account,
       op,
-      ...(group ? { link: group.link } : {}),
+      ...(group ? { link: group.link, chat: this.chatOf(group.link) } : {}),
       ...(message ? { message } : {}),
+      ...(op === 'post' && group && !group.telegramId ? { lookups: 1 } : {}),
     };
     this.calls.push(call);
     const latency = typeof this.options.latencyMs === 'function' ? this.options.latencyMs(op, account) : (this.options.latencyMs ?? 0);
     if (latency > 0) await (this.options.sleep ?? realSleep)(latency);
     const at = call.at.getTime();
-    let outcome: OutcomeOf<Op> | undefined = this.enforced(op, account, group, at) as OutcomeOf<Op> | undefined;
+    let outcome: OutcomeOf<Op> | undefined = this.enforced(op, call, group, at) as OutcomeOf<Op> | undefined;
     let delivers = false;
     if (!outcome) {
       for (const rule of this.rules) {
@@ -154,12 +222,17 @@ export class FakeTelegram implements TelegramGateway {
     outcome ??= fallback();
     call.outcome = outcome;
     call.delivered = op === 'post' && (outcome.kind === 'sent' || delivers);
+    if (op === 'join' && group && (outcome.kind === 'joined' || outcome.kind === 'already_member' || delivers)) {
+      this.addMember(group.link, account);
+      call.joinedChat = true;
+    }
     this.remember(account, group, outcome, at);
     return outcome;
   }
 
   /** Telegram's standing decisions: a call against one is answered as Telegram would, and listed. */
-  private enforced(op: FakeOp, account: string, group: GroupRef | undefined, at: number): ConnectOutcome | JoinOutcome | PostOutcome | undefined {
+  private enforced(op: FakeOp, call: FakeCall, group: GroupRef | undefined, at: number): ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome | undefined {
+    const { account } = call;
     const accountWait = this.accountWaits.get(account) ?? 0;
     if (accountWait > at) {
       this.violationList.push({ at: new Date(at), account, ...(group ? { link: group.link } : {}), what: 'action during a FloodWait' });
@@ -167,11 +240,25 @@ export class FakeTelegram implements TelegramGateway {
       return { kind: 'account_flood_wait', seconds, error: `FLOOD_WAIT_${seconds}` };
     }
     if (!group) return undefined;
-    if (this.refusals.has(`${account} ${group.link}`)) {
+    const chat = this.chatOf(group.link);
+    if (this.refusals.has(`${account} ${chat}`)) {
       this.violationList.push({ at: new Date(at), account, link: group.link, what: 'call to a group that refused this account' });
       return { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' };
     }
-    const groupWait = this.groupWaits.get(group.link) ?? 0;
+    if ((op === 'post' || op === 'join') && this.restricted(account, at)) {
+      call.restricted = true;
+      return op === 'post' ? { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } : { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' };
+    }
+    if (op === 'lookup' && this.renamed.has(group.link)) return { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' };
+    if (op === 'join' && this.renamed.has(group.link)) return { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' };
+    if (op === 'post' && !group.telegramId && this.renamed.has(group.link)) {
+      return { kind: 'transient', error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)', uncertain: false };
+    }
+    if (op === 'post' && group.telegramId) {
+      const id = this.identity(group.link, account);
+      if (group.telegramId !== id.telegramId || group.accessHash !== id.accessHash) return { kind: 'peer_invalid', error: 'CHANNEL_INVALID' };
+    }
+    const groupWait = this.groupWaits.get(chat) ?? 0;
     if (op === 'post' && groupWait > at) {
       this.violationList.push({ at: new Date(at), account, link: group.link, what: 'post during slow mode' });
       const seconds = Math.ceil((groupWait - at) / 1000);
@@ -180,13 +267,15 @@ export class FakeTelegram implements TelegramGateway {
     return undefined;
   }
 
-  private remember(account: string, group: GroupRef | undefined, outcome: ConnectOutcome | JoinOutcome | PostOutcome, at: number): void {
+  private remember(account: string, group: GroupRef | undefined, outcome: ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome, at: number): void {
     if (outcome.kind === 'account_flood_wait') this.accountWaits.set(account, Math.max(this.accountWaits.get(account) ?? 0, at + outcome.seconds * 1000));
     if (!group) return;
-    if (outcome.kind === 'group_slow_mode') this.groupWaits.set(group.link, Math.max(this.groupWaits.get(group.link) ?? 0, at + outcome.seconds * 1000));
-    if (outcome.kind === 'group_refuses' && outcome.reason !== 'removed') {
-      this.refusals.add(`${account} ${group.link}`);
-      this.memberships.get(group.link)?.delete(account);
+    const chat = this.chatOf(group.link);
+    if (outcome.kind === 'group_slow_mode') this.groupWaits.set(chat, Math.max(this.groupWaits.get(chat) ?? 0, at + outcome.seconds * 1000));
+    // A refusal that comes from the account's restriction is not the group's decision.
+    if (outcome.kind === 'group_refuses' && outcome.reason !== 'removed' && !this.restricted(account, at)) {
+      this.refusals.add(`${account} ${chat}`);
+      this.memberships.get(chat)?.delete(account);
     }
   }
 
@@ -197,20 +286,27 @@ export class FakeTelegram implements TelegramGateway {
   }
 
   /** @internal */
-  defaultJoin(account: string, link: string): JoinOutcome {
-    const telegramId = fakeTelegramId(link);
-    const title = `Group ${link}`;
-    if (this.isMember(link, account)) return { kind: 'already_member', telegramId, title };
-    this.addMember(link, account);
-    return { kind: 'joined', telegramId, title };
+  defaultLookup(account: string, link: string): LookupOutcome {
+    const member = this.isMember(link, account);
+    // As on Telegram: an invite link tells the chat only to its members.
+    return { kind: 'found', chat: isInvite(link) && !member ? null : this.identity(link, account), member };
   }
 
   /** @internal */
-  defaultPost(account: string, link: string, message: OutgoingMessage): PostOutcome {
-    if (!this.isMember(link, account)) return { kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' };
+  defaultJoin(account: string, link: string): JoinOutcome {
+    const { telegramId, title, accessHash } = this.identity(link, account);
+    if (this.isMember(link, account)) return { kind: 'already_member', telegramId, title, accessHash };
+    this.addMember(link, account);
+    return { kind: 'joined', telegramId, title, accessHash };
+  }
+
+  /** @internal */
+  defaultPost(account: string, group: GroupRef, message: OutgoingMessage): PostOutcome {
+    if (!this.isMember(group.link, account)) return { kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' };
     if (message.photoPath && message.text.length > 1024) return { kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' };
     if (message.text.length > 4096) return { kind: 'message_invalid', error: 'MESSAGE_TOO_LONG' };
-    return { kind: 'sent', messageId: this.nextMessageId++ };
+    const messageId = this.nextMessageId++;
+    return group.telegramId ? { kind: 'sent', messageId } : { kind: 'sent', messageId, chat: this.identity(group.link, account) };
   }
 
   /** @internal */
@@ -237,7 +333,8 @@ class FakeSession implements TelegramSession {
   ) {}
 
   private notConnected<T>(): T {
-    return { kind: 'transient', error: 'not connected', uncertain: false } as T;
+    const failure: Failure = { kind: 'transient', error: 'not connected', uncertain: false };
+    return failure as T;
   }
 
   async connect(): Promise<ConnectOutcome> {
@@ -256,18 +353,21 @@ class FakeSession implements TelegramSession {
     return outcome;
   }
 
+  async lookup(group: GroupRef): Promise<LookupOutcome> {
+    return this.telegram.answer('lookup', this.sessionName, group, undefined, () =>
+      this.connected ? this.telegram.defaultLookup(this.sessionName, group.link) : this.notConnected<LookupOutcome>(),
+    );
+  }
+
   async join(group: GroupRef): Promise<JoinOutcome> {
-    const outcome = await this.telegram.answer('join', this.sessionName, group, undefined, () =>
+    return this.telegram.answer('join', this.sessionName, group, undefined, () =>
       this.connected ? this.telegram.defaultJoin(this.sessionName, group.link) : this.notConnected<JoinOutcome>(),
     );
-    // A scripted success makes the account a member too.
-    if (outcome.kind === 'joined' || outcome.kind === 'already_member') this.telegram.addMember(group.link, this.sessionName);
-    return outcome;
   }
 
   async post(group: GroupRef, message: OutgoingMessage): Promise<PostOutcome> {
     return this.telegram.answer('post', this.sessionName, group, message, () =>
-      this.connected ? this.telegram.defaultPost(this.sessionName, group.link, message) : this.notConnected<PostOutcome>(),
+      this.connected ? this.telegram.defaultPost(this.sessionName, group, message) : this.notConnected<PostOutcome>(),
     );
   }
 

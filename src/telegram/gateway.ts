@@ -3,7 +3,7 @@
  * (fakeGateway.ts, for tests and `lexus simulate`) both implement it, and no method throws for
  * anything Telegram or the network does: results are typed outcomes (outcomes.ts).
  */
-import type { ConnectOutcome, JoinOutcome, PostOutcome } from './outcomes';
+import type { ConnectOutcome, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';
 
 /** What one account needs to connect. Secrets: never log this object. */
 export interface AccountCredentials {
@@ -16,10 +16,15 @@ export interface AccountCredentials {
   proxy: string | null;
 }
 
-/** A group as stored: its normalized link, and the id Telegram gave it when we joined. */
+/**
+ * A group as stored: its normalized link and, once known, its stored peer: the chat's id (marked,
+ * -100… for a supergroup) and the access hash the bound account reaches it with. A post with a
+ * stored peer sends to it directly; without one, the link is looked up first.
+ */
 export interface GroupRef {
   link: string;
   telegramId?: string | null;
+  accessHash?: string | null;
 }
 
 export interface OutgoingMessage {
@@ -34,6 +39,8 @@ export interface TelegramSession {
   readonly sessionName: string;
   /** Connects and checks the session is alive. */
   connect(): Promise<ConnectOutcome>;
+  /** Finds the chat a link leads to, without joining it (the daemon checks the chat is not ours already). */
+  lookup(group: GroupRef): Promise<LookupOutcome>;
   join(group: GroupRef): Promise<JoinOutcome>;
   post(group: GroupRef, message: OutgoingMessage): Promise<PostOutcome>;
   /** Always resolves; a session that was never connected is fine. */

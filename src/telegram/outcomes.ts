@@ -36,16 +36,41 @@ export type Failure =
    */
   | { kind: 'transient'; error: string; uncertain: boolean }
   /** Our side cannot make this call: no API credentials, a proxy type GramJS cannot use. */
-  | { kind: 'misconfigured'; error: string };
+  | { kind: 'misconfigured'; error: string }
+  /**
+   * The chat's stored peer (its id and access hash, kept since the join) no longer leads to it
+   * (CHANNEL_INVALID, PEER_ID_INVALID): nothing was sent; the group is reported, and its link is
+   * looked up again next time.
+   */
+  | { kind: 'peer_invalid'; error: string };
+
+/**
+ * What Telegram told us of a chat: its id (marked, as GramJS's utils.getPeerId gives it: -100…
+ * for a supergroup or channel, -… for a basic group), the access hash this account reaches it
+ * with (supergroups and channels; null for a basic group), and its title.
+ */
+export interface ChatIdentity {
+  telegramId: string;
+  accessHash: string | null;
+  title: string | null;
+}
+
+/**
+ * A link looked up without joining (contacts.ResolveUsername, messages.CheckChatInvite): the chat
+ * it leads to where Telegram says (an invite to a chat we are not in does not), and whether this
+ * account is in it already.
+ */
+export type LookupOutcome = { kind: 'found'; chat: ChatIdentity | null; member: boolean } | Failure;
 
 export type ConnectOutcome = { kind: 'connected'; userId: string; username: string | null } | Failure;
 
 export type JoinOutcome =
-  | { kind: 'joined'; telegramId: string | null; title: string | null }
+  | { kind: 'joined'; telegramId: string | null; title: string | null; accessHash?: string | null }
   /** USER_ALREADY_PARTICIPANT or already in: the join succeeded before. */
-  | { kind: 'already_member'; telegramId: string | null; title: string | null }
+  | { kind: 'already_member'; telegramId: string | null; title: string | null; accessHash?: string | null }
   /** INVITE_REQUEST_SENT: an admin must approve; not a member yet. */
   | { kind: 'join_request_pending'; error: string }
   | Failure;
 
-export type PostOutcome = { kind: 'sent'; messageId: number | null } | Failure;
+/** `chat`: what a lookup of the link learnt on the way (the post had no stored peer). */
+export type PostOutcome = { kind: 'sent'; messageId: number | null; chat?: ChatIdentity } | Failure;

@@ -21,6 +21,7 @@ export const TEST_SETTINGS: DaemonSettings = {
   quietHours: null,
   timeZone: 'Europe/Kyiv',
   peerFloodPauseMs: 24 * 3_600_000,
+  restriction: { refusals: 2, windowMs: 3_600_000 },
   messagesFile: path.join(EXAMPLES, 'config/messages/cars/messages.json'),
   baseDir: EXAMPLES,
   shutdownGraceMs: 20_000,

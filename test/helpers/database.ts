@@ -121,3 +121,27 @@ export async function stoppablePostgres(): Promise<{ connection: PostgresConnect
     },
   };
 }
+
+/**
+ * A TestDatabase on a server of the test's own (stoppablePostgres), migrated, whose pools ride out
+ * the server going away (their errors are expected). `close()` ends the pools, not the server.
+ */
+export async function databaseOn(connection: PostgresConnection, start = DEFAULT_TEST_START): Promise<TestDatabase> {
+  const dataSource = createDataSource(connection, { poolSize: 10 });
+  await dataSource.initialize();
+  await runMigrations(dataSource);
+  const raw = new pg.Pool({ ...connection, ssl: false, max: 2 });
+  raw.on('error', () => undefined);
+  const clock = new ManualClock(start);
+  return {
+    connection,
+    dataSource,
+    clock,
+    db: new DbManager(dataSource, { clock }),
+    query: async <Row>(text: string, values?: unknown[]) => (await raw.query(text, values)).rows as Row[],
+    close: async () => {
+      await dataSource.destroy().catch(() => undefined);
+      await raw.end().catch(() => undefined);
+    },
+  };
+}

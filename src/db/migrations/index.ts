@@ -5,6 +5,7 @@ import { ImportedSessionHash1764300000000 } from './1764300000000-ImportedSessio
 import { DaemonState1764400000000 } from './1764400000000-DaemonState';
 import { JoinClaimsIndex1764500000000 } from './1764500000000-JoinClaimsIndex';
 import { LastPostIndex1764600000000 } from './1764600000000-LastPostIndex';
+import { TelegramAnswersHold1764700000000 } from './1764700000000-TelegramAnswersHold';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -15,6 +16,7 @@ export const migrations = [
   DaemonState1764400000000,
   JoinClaimsIndex1764500000000,
   LastPostIndex1764600000000,
+  TelegramAnswersHold1764700000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);

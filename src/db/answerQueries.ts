@@ -1,0 +1,462 @@
+/**
+ * Recording Telegram's answers. recordAnswer applies one answer's consequence (daemon/answers.ts)
+ * in one transaction: to the account (a FloodWait, a pause, a dead session), to the group (bound,
+ * closed, refused, held, its chat learnt), to the post slot, to the join history, and it ends
+ * the account's call. Every statement is idempotent, so a record tried again after a commit whose
+ * answer was lost changes nothing more. Each operation is one function with its SQL in full;
+ * times come from the caller (the instant Telegram answered), never from the database's now().
+ */
+import type { DataSource, QueryRunner } from 'typeorm';
+import type { Consequence } from '../daemon/answers';
+import type { ChatIdentity } from '../telegram/outcomes';
+import { DbManager } from './DbManager';
+import { accountLockHeldSql } from './accountLocks';
+import { SlotAlreadySettledError } from './errors';
+import { holdAccount, settlePostSlot, type SettleOutcome } from './settleQueries';
+import { sqlTime } from './postgresTypes';
+import { sql, type Runner } from './sql';
+
+/** How the daemon answers Telegram's limits (from its settings). */
+export interface AnswerPolicy {
+  /** Pause of an account Telegram limits (PEER_FLOOD, a restriction). */
+  peerFloodPauseMs: number;
+  /** This many refusals from different groups within `windowMs` are the account's restriction, not group bans. */
+  restriction: { refusals: number; windowMs: number };
+}
+
+export interface AnswerRecord {
+  accountId: number;
+  /** When Telegram answered: every hold is counted from here. */
+  at: Date;
+  /** The call Telegram answered, and how (join_history keeps it for joins and lookups). */
+  call: 'connect' | 'lookup' | 'join' | 'post';
+  outcome: string;
+  error: string | null;
+  consequence: Consequence;
+  targetId?: number;
+  /** What Telegram told of the chat (a lookup, a join, a post that looked its link up). */
+  chat?: ChatIdentity | null;
+  slotId?: number;
+  /** What the post finally sent (a text-only group gets no photo): kept in the history row. */
+  message?: { text: string; photoPath: string | null };
+  /** This answer ends the account's call (accounts.call_started_at is cleared if it is this call's). */
+  callStartedAt: Date | null;
+  policy: AnswerPolicy;
+}
+
+export interface AnswerResult {
+  /** The account's FloodWait or pause in force after this record; null: none set by it. */
+  holdUntil: Date | null;
+  /** The refusal made the account's refusals within the window reach the threshold: it is restricted. */
+  restricted: { refusals: number } | null;
+  /** For a bind: whether the group is now bound to this account. */
+  bound: boolean | null;
+  /** The chat is one another row already stands for: this row was closed as its duplicate. */
+  duplicateOf: string | null;
+  /** Another row was the same chat and was closed as this one's duplicate. */
+  absorbed: string | null;
+}
+
+const msSql = (name: string) => `CAST(:${name} AS bigint) * interval '1 millisecond'`;
+
+/**
+ * Marks the start of a Telegram call of this account, if it may act now (rule 4) and, when a lock
+ * holder is named, that connection still holds the account's lock: false means no call may start.
+ * The mark stays until the answer is recorded (endCall), so a process taking the account over
+ * knows whether an answer may still be on its way.
+ */
+export async function beginCall(db: Runner, accountId: number, now: Date, lockHolderPid?: number): Promise<boolean> {
+  const { rows } = await sql(
+    db,
+    `UPDATE accounts a SET call_started_at = CAST(:now AS timestamp)
+      WHERE a.id = :accountId
+        AND COALESCE(a.status, 'active') IN ('active', 'flood_wait')
+        AND (a.next_allowed_action_time IS NULL OR a.next_allowed_action_time <= CAST(:now AS timestamp))
+        ${lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`}
+      RETURNING a.id`,
+    { accountId, now: sqlTime(now), ...(lockHolderPid === undefined ? {} : { lockHolderPid }) },
+  );
+  return rows.length === 1;
+}
+
+/** The call that started at `startedAt` is answered and recorded: its mark goes (a later call's stays). */
+export async function endCall(db: Runner, accountId: number, startedAt: Date): Promise<void> {
+  await sql(db, `UPDATE accounts SET call_started_at = NULL WHERE id = :accountId AND call_started_at <= CAST(:startedAt AS timestamp)`, {
+    accountId,
+    startedAt: sqlTime(startedAt),
+  });
+}
+
+/**
+ * The lease: this process (`driver`) may have a live Telegram session of these accounts until
+ * `until`. Written only for accounts whose advisory lock the connection `lockHolderPid` holds, in
+ * the same statement; returns those. A process taking an account over reads it first (takeOverAccount).
+ */
+export async function renewLease(db: Runner, input: { accountIds: number[]; lockHolderPid: number; driver: string; until: Date }): Promise<number[]> {
+  if (input.accountIds.length === 0) return [];
+  const { rows } = await sql<{ id: number }>(
+    db,
+    `UPDATE accounts a SET driven_by = :driver, driven_until = CAST(:until AS timestamp)
+      WHERE a.id = ANY(CAST(:ids AS int[])) AND ${accountLockHeldSql('a')}
+      RETURNING a.id`,
+    { ids: input.accountIds, driver: input.driver, until: sqlTime(input.until), lockHolderPid: input.lockHolderPid },
+  );
+  return rows.map((r) => r.id);
+}
+
+/** A clean stop: this process's sessions are closed, so its lease on these accounts ends now. */
+export async function endLease(db: Runner, accountIds: number[], driver: string): Promise<void> {
+  if (accountIds.length === 0) return;
+  await sql(db, `UPDATE accounts SET driven_by = NULL, driven_until = NULL WHERE id = ANY(CAST(:ids AS int[])) AND driven_by = :driver`, {
+    ids: accountIds,
+    driver,
+  });
+}
+
+export interface TakeOver {
+  /** Slots a previous process reserved and never settled: now 'unknown' (counted, never re-sent). */
+  abandonedSlots: number;
+  /** The previous process started a Telegram call whose answer was never recorded (then). */
+  unansweredCallAt: Date | null;
+  /** The previous driver's lease: it may have had a live session until then (null: none, or ended cleanly). */
+  previousDriver: string | null;
+  previousLeaseUntil: Date | null;
+}
+
+/**
+ * What a process taking an account over finds of the previous one, settled in one transaction:
+ * its unsettled slots become 'unknown' (the post may or may not have gone out: counted, never
+ * sent again; the group's last post is now), and, when a call of it was never answered, the
+ * groups it was joining are marked uncertain (it may be in them: they stay with this account).
+ */
+export async function takeOverAccount(db: DataSource, accountId: number, now: Date): Promise<TakeOver> {
+  return db.transaction(async (manager) => {
+    const q = manager.queryRunner!;
+    const params = { accountId, now: sqlTime(now) };
+    const { rows: slots } = await sql<{ n: number }>(
+      q,
+      `WITH abandoned AS (
+         UPDATE post_history
+            SET status = 'unknown', error_message = 'the process stopped between reserving and settling this post'
+          WHERE account_id = :accountId AND status = 'pending'
+          RETURNING target_id
+       ), posted AS (
+         UPDATE targets SET last_post_at = GREATEST(last_post_at, CAST(:now AS timestamp))
+          WHERE id IN (SELECT target_id FROM abandoned)
+       )
+       SELECT count(*)::int AS n FROM abandoned`,
+      params,
+    );
+    const { rows: accounts } = await sql<{ call_started_at: Date | null; driven_by: string | null; driven_until: Date | null }>(
+      q,
+      `SELECT call_started_at, driven_by, driven_until FROM accounts WHERE id = :accountId`,
+      { accountId },
+    );
+    const unansweredCallAt = accounts[0]?.call_started_at ?? null;
+    if (unansweredCallAt) {
+      await sql(
+        q,
+        `UPDATE targets SET join_uncertain = true, updated_at = CAST(:now AS timestamp)
+          WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL AND NOT join_uncertain`,
+        params,
+      );
+    }
+    return {
+      abandonedSlots: slots[0]?.n ?? 0, unansweredCallAt, previousDriver: accounts[0]?.driven_by ?? null, previousLeaseUntil: accounts[0]?.driven_until ?? null,
+    };
+  });
+}
+
+/**
+ * A dead session (revoked, deactivated, duplicated): the account stops until `lexus login`, and
+ * the groups it was about to join (or asked to join) go back to the queue for another account,
+ * except those it may have joined already (an uncertain join): they stay with it.
+ */
+export async function banAccount(db: Runner, accountId: number, reason: string, now: Date): Promise<void> {
+  await sql(
+    db,
+    `WITH banned AS (
+       UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId
+     )
+     UPDATE targets SET join_claimed_by = NULL, join_retry_at = NULL, status = 'new', status_reason = NULL, updated_at = CAST(:now AS timestamp)
+      WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL AND NOT join_uncertain`,
+    { accountId, reason, now: sqlTime(now) },
+  );
+}
+
+export async function recordJoinAttempt(db: Runner, accountId: number, targetId: number, outcome: string, errorMessage: string | null, now: Date): Promise<void> {
+  await sql(
+    db,
+    `INSERT INTO join_history (account_id, target_id, outcome, error_message, created_at)
+     VALUES (:accountId, :targetId, :outcome, :errorMessage, CAST(:now AS timestamp))`,
+    { accountId, targetId, outcome, errorMessage, now: sqlTime(now) },
+  );
+}
+
+/**
+ * The claim goes back: this account will not join the group now (its FloodWait, its chat limit),
+ * and another account may. Never a claim whose earlier join may have happened (join_uncertain).
+ */
+export async function releaseJoinClaim(db: Runner, targetId: number, accountId: number, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET join_claimed_by = NULL, updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND join_claimed_by = :accountId AND status = 'new' AND NOT join_uncertain`,
+    { targetId, accountId, now: sqlTime(now) },
+  );
+}
+
+/** A join request waits for an admin: ask again (by the same account only) after `retryAt`. */
+export async function markJoinRequested(db: Runner, targetId: number, accountId: number, retryAt: Date, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET status = 'requested', status_reason = 'join request sent; an admin must approve it',
+            join_claimed_by = :accountId, join_retry_at = CAST(:retryAt AS timestamp), updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND assigned_account_id IS NULL AND status IN ('new', 'requested')`,
+    { targetId, accountId, retryAt: sqlTime(retryAt), now: sqlTime(now) },
+  );
+}
+
+/**
+ * The same account joins again after `retryAt` (a failure): the claim stays with it. `uncertain`:
+ * the join may have happened, so the claim never goes to another account from now on.
+ */
+export async function postponeJoin(db: Runner, targetId: number, retryAt: Date, uncertain: boolean, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET join_retry_at = CAST(:retryAt AS timestamp), join_uncertain = join_uncertain OR :uncertain,
+            updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId`,
+    { targetId, retryAt: sqlTime(retryAt), uncertain, now: sqlTime(now) },
+  );
+}
+
+/** The link leads nowhere: the group is done with for good. */
+export async function closeDeadLink(db: Runner, targetId: number, reason: string, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET status = 'error', status_reason = :reason, join_retry_at = NULL, closed_at = CAST(:now AS timestamp),
+            updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND status IS DISTINCT FROM 'duplicate'`,
+    { targetId, reason, now: sqlTime(now) },
+  );
+}
+
+/**
+ * The group refused `accountId` (banned it, read-only, private): closed, and no account ever tries
+ * it again (that would get around the group's decision). `countsForRestriction`: a refusal an
+ * account-wide restriction also gives; when this account got `refusals` of those from different
+ * groups within `windowMs`, it is the account that is restricted: those groups are reopened (for
+ * it: a bound group is 'joined' again, an unbound one stays claimed by it) and the account is
+ * paused as for PEER_FLOOD. Returns how many refusals the window held when it was a restriction.
+ */
+export async function refuseTarget(
+  db: Runner,
+  input: { targetId: number; accountId: number; reason: string; countsForRestriction: boolean; now: Date; policy: AnswerPolicy },
+): Promise<{ restricted: number | null }> {
+  const params = { targetId: input.targetId, accountId: input.accountId, reason: input.reason, now: sqlTime(input.now) };
+  await sql(
+    db,
+    `UPDATE targets SET status = 'banned', status_reason = :reason, join_retry_at = NULL, closed_at = CAST(:now AS timestamp),
+            refused_account_id = CASE WHEN :counts THEN CAST(:accountId AS integer) END, updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND status IS DISTINCT FROM 'duplicate'`,
+    { ...params, counts: input.countsForRestriction },
+  );
+  if (!input.countsForRestriction) return { restricted: null };
+  const window = { accountId: input.accountId, now: sqlTime(input.now), windowMs: Math.round(input.policy.restriction.windowMs) };
+  const { rows } = await sql<{ n: number }>(
+    db,
+    `SELECT count(*)::int AS n FROM targets
+      WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > CAST(:now AS timestamp) - ${msSql('windowMs')}`,
+    window,
+  );
+  const refusals = rows[0]?.n ?? 0;
+  if (refusals < input.policy.restriction.refusals) return { restricted: null };
+  await sql(
+    db,
+    `UPDATE targets
+        SET status = CASE WHEN assigned_account_id IS NOT NULL THEN 'joined' ELSE 'new' END,
+            status_reason = 'reopened: its refusal was the account''s restriction, not the group''s decision',
+            closed_at = NULL, refused_account_id = NULL, updated_at = CAST(:now AS timestamp)
+      WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > CAST(:now AS timestamp) - ${msSql('windowMs')}`,
+    window,
+  );
+  return { restricted: refusals };
+}
+
+/** The group takes no post before `until` (its slow mode, a failure, our message refused); a later hold is kept. */
+export async function holdGroup(db: Runner, targetId: number, until: Date, now: Date): Promise<void> {
+  await sql(
+    db,
+    `UPDATE targets SET next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:until AS timestamp)), updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId`,
+    { targetId, until: sqlTime(until), now: sqlTime(now) },
+  );
+}
+
+/** The stored peer no longer leads to the chat: forgotten (the link is looked up next time), and said why. */
+export async function forgetPeer(db: Runner, targetId: number, reason: string, now: Date): Promise<void> {
+  await sql(db, `UPDATE targets SET peer_access_hash = NULL, status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :targetId`, {
+    targetId,
+    reason,
+    now: sqlTime(now),
+  });
+}
+
+/**
+ * What Telegram told of the chat row `targetId` leads to. A group is a chat, not a link: when
+ * another row already stands for that chat (telegram_id), one of the two is closed as the
+ * other's duplicate, so that one chat never has two rows, two accounts or twice the posts. The
+ * row that keeps the chat is the one an account has already (bound, claimed by another account,
+ * refused us, asked to join); otherwise this one, and the other is closed. A unique index on
+ * telegram_id (for rows not 'duplicate') backs this up.
+ */
+export async function learnChat(db: Runner, input: { targetId: number; accountId: number; chat: ChatIdentity; now: Date }): Promise<{ duplicateOf: string | null; absorbed: string | null }> {
+  const params = { targetId: input.targetId, accountId: input.accountId, telegramId: input.chat.telegramId, now: sqlTime(input.now) };
+  const { rows } = await sql<{ id: number; link: string; has_account: boolean }>(
+    db,
+    `SELECT id, link,
+            (assigned_account_id IS NOT NULL OR status IN ('banned', 'requested')
+             OR (join_claimed_by IS NOT NULL AND join_claimed_by <> :accountId)) AS has_account
+       FROM targets
+      WHERE id = :targetId OR (telegram_id = CAST(:telegramId AS bigint) AND status IS DISTINCT FROM 'duplicate')
+      ORDER BY id
+      FOR UPDATE`,
+    params,
+  );
+  const other = rows.find((r) => r.id !== input.targetId);
+  const closeAsDuplicate = async (id: number, of: { id: number; link: string }) =>
+    sql(
+      db,
+      `UPDATE targets SET status = 'duplicate', status_reason = :reason, join_retry_at = NULL, closed_at = CAST(:now AS timestamp),
+              updated_at = CAST(:now AS timestamp)
+        WHERE id = :id`,
+      { id, reason: `the same chat as ${of.link} (target #${of.id})`, now: params.now },
+    );
+  if (other?.has_account) {
+    await closeAsDuplicate(input.targetId, other);
+    return { duplicateOf: other.link, absorbed: null };
+  }
+  if (other) await closeAsDuplicate(other.id, { id: input.targetId, link: rows.find((r) => r.id === input.targetId)?.link ?? '' });
+  await sql(
+    db,
+    `UPDATE targets SET telegram_id = CAST(:telegramId AS bigint), peer_access_hash = COALESCE(:accessHash, peer_access_hash),
+            title = COALESCE(:title, title), updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND status IS DISTINCT FROM 'duplicate'`,
+    { ...params, accessHash: input.chat.accessHash, title: input.chat.title },
+  );
+  return { duplicateOf: null, absorbed: other?.link ?? null };
+}
+
+const slotResult = (effect: Consequence['slot'], error: string | null): SettleOutcome | null => {
+  switch (effect.kind) {
+    case 'sent':
+      return { outcome: 'sent' };
+    case 'unknown':
+      return { outcome: 'unknown', errorMessage: error };
+    case 'not_sent':
+      return { outcome: 'not_sent', status: effect.status, errorMessage: error };
+    default:
+      return null;
+  }
+};
+
+/**
+ * Applies one answer's consequence, in one transaction (see the top of this file). A slot that
+ * another process settled meanwhile (marked 'unknown' when it took the account over) is left
+ * as it is.
+ */
+export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promise<AnswerResult> {
+  const { consequence: c, at, accountId, targetId, policy } = record;
+  const result: AnswerResult = { holdUntil: null, restricted: null, bound: null, duplicateOf: null, absorbed: null };
+  await ds.transaction(async (manager) => {
+    const q: QueryRunner = manager.queryRunner!;
+    const reason = record.error ?? record.outcome;
+
+    switch (c.account.kind) {
+      case 'flood_wait':
+        result.holdUntil = await holdAccount(q, { accountId, until: new Date(at.getTime() + c.account.seconds * 1000), now: at });
+        break;
+      case 'limited':
+        result.holdUntil = await holdAccount(q, { accountId, until: new Date(at.getTime() + policy.peerFloodPauseMs), now: at, limited: true, reason: `limited by Telegram (${reason})` });
+        break;
+      case 'dead':
+        await banAccount(q, accountId, `session dead: ${reason}`, at);
+        break;
+      default:
+        break;
+    }
+
+    if (targetId !== undefined) {
+      const group = c.group;
+      const learn = async () => {
+        if (!record.chat) return;
+        const learnt = await learnChat(q, { targetId, accountId, chat: record.chat, now: at });
+        result.duplicateOf = learnt.duplicateOf;
+        result.absorbed = learnt.absorbed;
+      };
+      switch (group.kind) {
+        case 'identify':
+          await learn();
+          break;
+        case 'bind': {
+          // The chat first: a row that turns out to be a second link of a chat another row
+          // stands for is closed, never bound.
+          await learn();
+          if (result.duplicateOf === null) {
+            const { rows } = await sql<{ link: string }>(q, `SELECT link FROM targets WHERE id = :targetId`, { targetId });
+            result.bound = await new DbManager(ds, { clock: { now: () => at } }, q).assignGroup(rows[0]!.link, accountId, at);
+          }
+          break;
+        }
+        case 'requested':
+          await markJoinRequested(q, targetId, accountId, new Date(at.getTime() + group.retryInMs), at);
+          break;
+        case 'dead_link':
+          await closeDeadLink(q, targetId, reason, at);
+          break;
+        case 'refused': {
+          const { restricted } = await refuseTarget(q, { targetId, accountId, reason: `${group.reason}: ${reason}`, countsForRestriction: group.countsForRestriction, now: at, policy });
+          if (restricted !== null) {
+            const minutes = Math.round(policy.restriction.windowMs / 60_000);
+            result.restricted = { refusals: restricted };
+            result.holdUntil = await holdAccount(q, {
+              accountId, until: new Date(at.getTime() + policy.peerFloodPauseMs), now: at, limited: true,
+              reason: `restricted by Telegram: ${restricted} groups refused it within ${minutes} min (${reason})`,
+            });
+          }
+          break;
+        }
+        case 'hold':
+          await holdGroup(q, targetId, new Date(at.getTime() + group.ms), at);
+          break;
+        case 'retry_join':
+          await postponeJoin(q, targetId, new Date(at.getTime() + group.ms), group.uncertain, at);
+          break;
+        case 'release_claim':
+          await releaseJoinClaim(q, targetId, accountId, at);
+          break;
+        case 'peer_invalid':
+          await forgetPeer(q, targetId, `its stored peer stopped working (${reason}); the link is looked up again`, at);
+          await holdGroup(q, targetId, new Date(at.getTime() + group.ms), at);
+          break;
+        default:
+          break;
+      }
+      if (record.call === 'join' || (record.call === 'lookup' && c.next !== 'continue')) {
+        await recordJoinAttempt(q, accountId, targetId, record.outcome, record.error, at);
+      }
+    }
+
+    const settle = record.slotId === undefined ? null : slotResult(c.slot, record.error);
+    if (settle && record.slotId !== undefined) {
+      try {
+        await settlePostSlot(q, record.slotId, settle, at, record.message);
+      } catch (error) {
+        if (!(error instanceof SlotAlreadySettledError)) throw error;
+      }
+    }
+    if (record.callStartedAt) await endCall(q, accountId, record.callStartedAt);
+  });
+  return result;
+}
