@@ -349,6 +349,9 @@ export class Daemon {
       }
       if (!state.busy) await this.dropAccount(state, 'no longer drivable');
     }
+    // The database answers again: answers still unrecorded go first, before any takeover reads
+    // (and would settle) what they are about.
+    if (this.recorder.unrecorded().length > 0) await this.recorder.flushNow();
     for (const id of held) {
       const account = byId.get(id);
       if (!account) continue;
@@ -362,6 +365,8 @@ export class Daemon {
         }
         continue;
       }
+      // An account with an answer still unrecorded does nothing, not even be taken over.
+      if (this.recorder.blocked(id)) continue;
       await this.takeOver(account, now);
     }
     return this.renew(now);

@@ -98,6 +98,9 @@ export function fakeAccessHash(account: string, chat: string): string {
 
 const isInvite = (link: string) => link.startsWith('https://t.me/+');
 
+/** A post names its chat's id and access hash (every fake chat is a supergroup, which needs both). */
+const hasStoredPeer = (group: GroupRef) => Boolean(group.telegramId && group.accessHash);
+
 export class FakeTelegram implements TelegramGateway {
   readonly calls: FakeCall[] = [];
   private readonly rules: (FakeRule & { left: number })[] = [];
@@ -198,7 +201,7 @@ export class FakeTelegram implements TelegramGateway {
       op,
       ...(group ? { link: group.link, chat: this.chatOf(group.link) } : {}),
       ...(message ? { message } : {}),
-      ...(op === 'post' && group && !group.telegramId ? { lookups: 1 } : {}),
+      ...(op === 'post' && group && !hasStoredPeer(group) ? { lookups: 1 } : {}),
     };
     this.calls.push(call);
     const latency = typeof this.options.latencyMs === 'function' ? this.options.latencyMs(op, account) : (this.options.latencyMs ?? 0);
@@ -251,10 +254,10 @@ export class FakeTelegram implements TelegramGateway {
     }
     if (op === 'lookup' && this.renamed.has(group.link)) return { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' };
     if (op === 'join' && this.renamed.has(group.link)) return { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' };
-    if (op === 'post' && !group.telegramId && this.renamed.has(group.link)) {
+    if (op === 'post' && !hasStoredPeer(group) && this.renamed.has(group.link)) {
       return { kind: 'transient', error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)', uncertain: false };
     }
-    if (op === 'post' && group.telegramId) {
+    if (op === 'post' && hasStoredPeer(group)) {
       const id = this.identity(group.link, account);
       if (group.telegramId !== id.telegramId || group.accessHash !== id.accessHash) return { kind: 'peer_invalid', error: 'CHANNEL_INVALID' };
     }
@@ -306,7 +309,7 @@ export class FakeTelegram implements TelegramGateway {
     if (message.photoPath && message.text.length > 1024) return { kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' };
     if (message.text.length > 4096) return { kind: 'message_invalid', error: 'MESSAGE_TOO_LONG' };
     const messageId = this.nextMessageId++;
-    return group.telegramId ? { kind: 'sent', messageId } : { kind: 'sent', messageId, chat: this.identity(group.link, account) };
+    return hasStoredPeer(group) ? { kind: 'sent', messageId } : { kind: 'sent', messageId, chat: this.identity(group.link, account) };
   }
 
   /** @internal */

@@ -1,0 +1,248 @@
+/**
+ * Rule 1 where Telegram's answers are unclear or misleading (issue 12, parts 3 to 6): a join whose
+ * answer was lost, one chat under two links, the stored peer of a chat, the UTC midnight, and an
+ * account-wide restriction that must not be read as a string of group bans.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeTelegram } from '../src/telegram/fakeGateway';
+import { takeOverAccount } from '../src/db/answerQueries';
+import { useTestDatabase, type TestDatabase } from './helpers/database';
+import { makeDaemon, type DaemonHarness } from './helpers/daemon';
+import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
+
+const t = useTestDatabase({ start: '2026-03-10T06:00:00.000Z' });
+const HOUR = 3_600_000;
+let running: DaemonHarness[] = [];
+afterEach(async () => {
+  for (const h of running) await h.daemon.stop(1000);
+  running = [];
+});
+
+function daemon(options: Parameters<typeof makeDaemon>[1] = {}): DaemonHarness {
+  const h = makeDaemon(t, options);
+  running.push(h);
+  return h;
+}
+
+async function accountWithSession(t: TestDatabase, name: string): Promise<number> {
+  const id = await insertAccount(t, name);
+  await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [`1fake-${name}`, id]);
+  return id;
+}
+
+/** The accounts Telegram saw in each chat (joined, or a lost answer that made them a member). */
+function membersByChat(fake: FakeTelegram): Map<string, Set<string>> {
+  const members = new Map<string, Set<string>>();
+  for (const c of fake.calls) {
+    if (c.op !== 'join' || !c.joinedChat || !c.chat) continue;
+    members.set(c.chat, (members.get(c.chat) ?? new Set()).add(c.account));
+  }
+  return members;
+}
+
+describe('a join whose answer was lost', () => {
+  it('keeps the group with that account through its FloodWait: no other account joins it, and it joins again after the wait', async () => {
+    const h = daemon();
+    await accountWithSession(t, 'acc_1');
+    await insertTarget(t, '@group_one');
+    // The join happened, but its answer is a timeout; the next try meets a FloodWait.
+    h.fake.on({ op: 'join', times: 1, delivers: true, outcome: { kind: 'transient', error: 'request timed out', uncertain: true } });
+    h.fake.on({ op: 'join', times: 1, outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' } });
+    await h.runFor(5 * 60_000);
+    // A second account arrives while the first waits.
+    await accountWithSession(t, 'acc_2');
+    await h.runFor(4 * HOUR);
+    expect(membersByChat(h.fake).get('@group_one')).toEqual(new Set(['acc_1']));
+    expect(h.fake.calls.filter((c) => c.account === 'acc_2' && c.link === '@group_one')).toEqual([]);
+    expect(await t.query(`SELECT t.status, a.session_name FROM targets t JOIN accounts a ON a.id = t.assigned_account_id`)).toEqual([{ status: 'joined', session_name: 'acc_1' }]);
+    expect(h.fake.violations()).toEqual([]);
+  });
+
+  it('keeps the group with that account when its session then dies: no other account joins it', async () => {
+    const h = daemon();
+    await accountWithSession(t, 'acc_1');
+    await insertTarget(t, '@group_one');
+    await insertTarget(t, '@group_two');
+    h.fake.on({ op: 'join', account: 'acc_1', times: 1, delivers: true, outcome: { kind: 'transient', error: 'request timed out', uncertain: true } });
+    h.fake.on({ op: 'join', account: 'acc_1', outcome: { kind: 'session_dead', error: 'SESSION_REVOKED' } });
+    await h.runFor(5 * 60_000);
+    await accountWithSession(t, 'acc_2');
+    await h.runFor(3 * HOUR);
+    const [first] = h.fake.calls.filter((c) => c.op === 'join');
+    expect(await t.query(`SELECT status FROM accounts WHERE session_name = 'acc_1'`)).toEqual([{ status: 'banned' }]);
+    // The uncertain one stays claimed by acc_1; the other goes to acc_2.
+    expect(await t.query(`SELECT t.link, t.join_uncertain, c.session_name AS claimed_by FROM targets t JOIN accounts c ON c.id = t.join_claimed_by`)).toEqual([
+      { link: first!.link, join_uncertain: true, claimed_by: 'acc_1' },
+    ]);
+    expect(h.fake.calls.filter((c) => c.account === 'acc_2' && c.link === first!.link)).toEqual([]);
+    for (const members of membersByChat(h.fake).values()) expect(members.size).toBe(1);
+  });
+});
+
+describe('one chat under two links', () => {
+  it('gets one account: the second link is found to be the same chat before joining, closed as its duplicate, and the chat gets 2 posts a day', async () => {
+    const h = daemon({ settings: { groupMinGapMs: 0 } });
+    await accountWithSession(t, 'acc_1');
+    await accountWithSession(t, 'acc_2');
+    await insertTarget(t, '@autobazar_ua');
+    await insertTarget(t, '@autobazar_ukraine');
+    await insertTarget(t, '@kyiv_cars');
+    h.fake.alias('@autobazar_ukraine', '@autobazar_ua');
+    await h.runFor(3 * 24 * HOUR);
+    expect(membersByChat(h.fake).get('@autobazar_ua')?.size).toBe(1);
+    expect(h.fake.calls.filter((c) => c.op === 'join' && c.chat === '@autobazar_ua')).toHaveLength(1);
+    expect(await t.query(`SELECT link, status, status_reason FROM targets WHERE link LIKE '@autobazar%' ORDER BY id`)).toEqual([
+      { link: '@autobazar_ua', status: 'joined', status_reason: null },
+      { link: '@autobazar_ukraine', status: 'duplicate', status_reason: 'the same chat as @autobazar_ua (target #1)' },
+    ]);
+    const perChatDay = new Map<string, number>();
+    for (const post of h.fake.sent()) {
+      const key = `${post.chat} ${post.at.toISOString().slice(0, 10)}`;
+      perChatDay.set(key, (perChatDay.get(key) ?? 0) + 1);
+    }
+    expect(Math.max(...perChatDay.values())).toBe(2);
+    expect(h.logs.find((l) => l.event === 'group.duplicate')).toMatchObject({ target: '@autobazar_ukraine', same_chat_as: '@autobazar_ua' });
+  });
+
+  it('an invite to a chat already bound, joined by another account, closes the invite row, never binds it, and says so', async () => {
+    const h = daemon();
+    const a = await accountWithSession(t, 'acc_1');
+    await accountWithSession(t, 'acc_2');
+    await insertBoundTarget(t, '@autobazar_ua', a, { joined_at: '2026-03-10T05:00:00Z' });
+    await t.query(`UPDATE targets SET telegram_id = $1 WHERE link = '@autobazar_ua'`, [h.fake.identity('@autobazar_ua', 'acc_1').telegramId]);
+    h.fake.addMember('@autobazar_ua', 'acc_1');
+    await insertTarget(t, 'https://t.me/+AutobazarInvite1');
+    h.fake.alias('https://t.me/+AutobazarInvite1', '@autobazar_ua');
+    await h.runFor(HOUR);
+    // Telegram does not tell the chat of an invite before joining: acc_2 joined, then the row was
+    // found to be the bound chat's, closed, and not bound to acc_2.
+    expect(await t.query(`SELECT link, status, assigned_account_id FROM targets ORDER BY id`)).toEqual([
+      { link: '@autobazar_ua', status: 'joined', assigned_account_id: a },
+      { link: 'https://t.me/+AutobazarInvite1', status: 'duplicate', assigned_account_id: null },
+    ]);
+    expect(h.fake.calls.filter((c) => c.op === 'post' && c.account === 'acc_2')).toEqual([]);
+  });
+});
+
+describe("a chat's stored peer", () => {
+  it('is kept from the join and posted to without a lookup, so a renamed group still gets its posts', async () => {
+    const h = daemon({ settings: { groupMinGapMs: 0 } });
+    await accountWithSession(t, 'acc_1');
+    await insertTarget(t, '@group_one');
+    await h.runFor(25 * HOUR);
+    const [row] = await t.query<{ telegram_id: string; peer_access_hash: string }>(`SELECT telegram_id, peer_access_hash FROM targets`);
+    const identity = h.fake.identity('@group_one', 'acc_1');
+    expect(row).toEqual({ telegram_id: identity.telegramId, peer_access_hash: identity.accessHash });
+    h.fake.rename('@group_one');
+    await h.runFor(24 * HOUR);
+    const posts = h.fake.calls.filter((c) => c.op === 'post');
+    expect(posts.length).toBeGreaterThanOrEqual(2);
+    expect(posts.every((c) => c.lookups === undefined && c.outcome?.kind === 'sent')).toBe(true);
+  });
+
+  it('that stops working is reported, forgotten, and the link looked up once more', async () => {
+    const h = daemon({ settings: { groupMinGapMs: 0 } });
+    const a = await accountWithSession(t, 'acc_1');
+    await insertBoundTarget(t, '@group_one', a);
+    h.fake.addMember('@group_one', 'acc_1');
+    await t.query(`UPDATE targets SET telegram_id = $1, peer_access_hash = '12345'`, [h.fake.identity('@group_one', 'acc_1').telegramId]);
+    await h.runFor(HOUR);
+    // Refused, looked up and sent (the group held 30 min meanwhile), then sent to the new stored peer.
+    expect(h.fake.calls.filter((c) => c.op === 'post').map((c) => c.outcome?.kind)).toEqual(['peer_invalid', 'sent', 'sent']);
+    expect(h.fake.calls.filter((c) => c.op === 'post').map((c) => c.lookups ?? 0)).toEqual([0, 1, 0]);
+    expect(h.logs.find((l) => l.event === 'group.peer_invalid')).toMatchObject({ target: '@group_one', error: 'CHANNEL_INVALID' });
+    expect(await t.query(`SELECT peer_access_hash FROM targets`)).toEqual([{ peer_access_hash: h.fake.identity('@group_one', 'acc_1').accessHash }]);
+  });
+});
+
+describe('the UTC midnight', () => {
+  it('no post is reserved in the last two minutes of a UTC day, so none lands on the next day counted on the old one', async () => {
+    t.clock.set('2026-03-10T23:58:01.000Z');
+    const h = daemon({ settings: { groupMinGapMs: 0, actionDelayMs: { min: 1000, max: 1000 } } });
+    const a = await accountWithSession(t, 'acc_1');
+    for (const link of ['@group_one', '@group_two']) {
+      await insertBoundTarget(t, link, a, { daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T10:00:00Z', last_post_at: '2026-03-10T10:00:00Z' });
+      h.fake.addMember(link, 'acc_1');
+    }
+    await h.runFor(10 * 60_000);
+    const posts = h.fake.calls.filter((c) => c.op === 'post');
+    expect(posts.length).toBeGreaterThan(0);
+    expect(posts.every((c) => c.at.getTime() >= Date.parse('2026-03-11T00:00:00Z'))).toBe(true);
+    // Counted on the day they land.
+    expect(await t.query(`SELECT to_char(created_at, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM post_history GROUP BY 1`)).toEqual([{ day: '2026-03-11', n: posts.length }]);
+  });
+});
+
+describe('a process taking an account over', () => {
+  it('settles the previous process\'s unsettled slots in one transaction: the slot and the group\'s last post together, or neither', async () => {
+    const a = await accountWithSession(t, 'acc_1');
+    const g = await insertBoundTarget(t, '@group_one', a);
+    await t.db.reservePostSlot({ accountId: a, targetId: g });
+    await t.query(`CREATE OR REPLACE FUNCTION fail_target_writes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = '53100'; END $$`);
+    await t.query(`CREATE TRIGGER fail_target_writes BEFORE UPDATE OF last_post_at ON targets FOR EACH ROW EXECUTE FUNCTION fail_target_writes()`);
+    try {
+      await expect(takeOverAccount(t.dataSource, a, t.clock.now())).rejects.toThrow('disk full');
+      expect(await t.query(`SELECT status FROM post_history`)).toEqual([{ status: 'pending' }]);
+    } finally {
+      await t.query(`DROP TRIGGER fail_target_writes ON targets`);
+    }
+    expect(await takeOverAccount(t.dataSource, a, t.clock.now())).toMatchObject({ abandonedSlots: 1 });
+    expect(await t.query(`SELECT h.status, t.last_post_at FROM post_history h JOIN targets t ON t.id = h.target_id`)).toEqual([{ status: 'unknown', last_post_at: t.clock.now() }]);
+  });
+});
+
+describe('an account Telegram restricts for spam', () => {
+  it('loses no group: refusals from two groups within an hour pause the account and reopen them; it comes back at half its budget', async () => {
+    const h = daemon({ settings: { groupMinGapMs: 0 } });
+    const a = await accountWithSession(t, 'acc_1');
+    for (let i = 1; i <= 12; i++) {
+      const link = `@group_${String(i).padStart(2, '0')}`;
+      await insertBoundTarget(t, link, a);
+      h.fake.addMember(link, 'acc_1');
+    }
+    for (let i = 1; i <= 5; i++) await insertTarget(t, `@new_group_${i}`);
+    // Refused by every group for two days.
+    h.fake.restrict('acc_1', t.clock.now(), new Date(t.clock.now().getTime() + 48 * HOUR));
+    await h.runFor(47 * HOUR);
+    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([{ n: 0 }]);
+    const [account] = await t.query<{ status: string; status_reason: string; limited_since: Date }>(`SELECT status, status_reason, limited_since FROM accounts`);
+    expect(account).toMatchObject({ status: 'flood_wait', status_reason: 'restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)' });
+    expect(h.logs.filter((l) => l.event === 'account.restricted').length).toBeGreaterThanOrEqual(1);
+    // Two refusals, then 24 h of nothing, each time: a handful of calls, no joins meanwhile.
+    const refused = h.fake.calls.filter((c) => c.restricted);
+    expect(refused.length).toBeLessThanOrEqual(4);
+    expect(h.fake.calls.filter((c) => c.op === 'join')).toEqual([]);
+
+    // Free again: back on the day its pause ends at half its budget (10 of 20), then more.
+    await h.runFor(4 * 24 * HOUR);
+    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([{ n: 0 }]);
+    const [pause] = await t.query<{ limited_until: Date }>(`SELECT limited_until FROM accounts`);
+    const dayOf = (d: Date) => d.toISOString().slice(0, 10);
+    const perDay = new Map<string, number>();
+    for (const post of h.fake.sent()) perDay.set(dayOf(post.at), (perDay.get(dayOf(post.at)) ?? 0) + 1);
+    const returnDay = dayOf(pause!.limited_until);
+    expect(perDay.get(returnDay) ?? 0).toBeLessThanOrEqual(10);
+    const next = (day: string, n: number) => dayOf(new Date(Date.parse(`${day}T00:00:00Z`) + n * 24 * HOUR));
+    expect(perDay.get(next(returnDay, 1))).toBe(15);
+    expect(perDay.get(next(returnDay, 2))).toBe(20);
+    expect(h.fake.violations()).toEqual([]);
+  });
+
+  it('a single group that bans us is still closed for good', async () => {
+    const h = daemon({ settings: { groupMinGapMs: 0 } });
+    const a = await accountWithSession(t, 'acc_1');
+    for (const link of ['@group_one', '@group_two', '@group_three']) {
+      await insertBoundTarget(t, link, a);
+      h.fake.addMember(link, 'acc_1');
+    }
+    h.fake.on({ op: 'post', link: '@group_two', outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } });
+    await h.runFor(2 * 24 * HOUR);
+    expect(await t.query(`SELECT link, status FROM targets ORDER BY id`)).toEqual([
+      { link: '@group_one', status: 'joined' },
+      { link: '@group_two', status: 'banned' },
+      { link: '@group_three', status: 'joined' },
+    ]);
+    expect(h.fake.calls.filter((c) => c.link === '@group_two')).toHaveLength(1);
+    expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([{ status: 'active', status_reason: null }]);
+  });
+});
