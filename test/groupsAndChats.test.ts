@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
-import { takeOverAccount } from '../src/db/answerQueries';
+import { refuseTarget, takeOverAccount } from '../src/db/answerQueries';
 import { useTestDatabase, type TestDatabase } from './helpers/database';
 import { makeDaemon, type DaemonHarness } from './helpers/daemon';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
@@ -244,5 +244,39 @@ describe('an account Telegram restricts for spam', () => {
     ]);
     expect(h.fake.calls.filter((c) => c.link === '@group_two')).toHaveLength(1);
     expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([{ status: 'active', status_reason: null }]);
+  });
+});
+
+describe('refusals read as a restriction (refuseTarget)', () => {
+  const policy = { peerFloodPauseMs: 24 * HOUR, restriction: { refusals: 2, windowMs: HOUR } };
+  const refuse = (accountId: number, targetId: number, at: string) =>
+    refuseTarget(t.dataSource, { targetId, accountId, reason: 'banned: USER_BANNED_IN_CHANNEL', countsForRestriction: true, now: new Date(at), policy });
+
+  it('only when nothing the account sent went out between them, within the window; a reopened group refusing again after a post went out is final', async () => {
+    const a = await accountWithSession(t, 'acc_1');
+    const [g1, g2, g3, g4] = [await insertBoundTarget(t, '@group_one', a), await insertBoundTarget(t, '@group_two', a), await insertBoundTarget(t, '@group_three', a), await insertBoundTarget(t, '@group_four', a)];
+    // Two genuine bans with a post that went out between them: two bans.
+    expect(await refuse(a, g1!, '2026-03-10T06:00:00Z')).toEqual({ restricted: null });
+    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-10T06:05:00')`, [a, g3]);
+    expect(await refuse(a, g2!, '2026-03-10T06:10:00Z')).toEqual({ restricted: null });
+    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status = 'banned'`)).toEqual([{ n: 2 }]);
+    // Two in a row, nothing sent between: the account, not the groups. An hour apart: not.
+    expect(await refuse(a, g3!, '2026-03-10T08:00:00Z')).toEqual({ restricted: null });
+    expect(await refuse(a, g4!, '2026-03-10T08:30:00Z')).toEqual({ restricted: 2 });
+    expect(await t.query(`SELECT link, status FROM targets WHERE reopened_at IS NOT NULL ORDER BY id`)).toEqual([
+      { link: '@group_three', status: 'joined' },
+      { link: '@group_four', status: 'joined' },
+    ]);
+    // Still restricted the next day (nothing went out): still read as the restriction.
+    expect(await refuse(a, g3!, '2026-03-11T09:00:00Z')).toEqual({ restricted: null });
+    expect(await refuse(a, g4!, '2026-03-11T09:01:00Z')).toEqual({ restricted: 2 });
+    // Free again, a post goes out; a reopened group that refuses now banned us for real.
+    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-12T10:00:00')`, [a, g4]);
+    expect(await refuse(a, g3!, '2026-03-12T10:05:00Z')).toEqual({ restricted: null });
+    expect(await refuse(a, g4!, '2026-03-12T10:06:00Z')).toEqual({ restricted: null });
+    expect(await t.query(`SELECT link, status, refused_account_id FROM targets WHERE link IN ('@group_three', '@group_four') ORDER BY id`)).toEqual([
+      { link: '@group_three', status: 'banned', refused_account_id: null },
+      { link: '@group_four', status: 'banned', refused_account_id: null },
+    ]);
   });
 });

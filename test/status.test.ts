@@ -126,7 +126,7 @@ describe('lexus status', () => {
     const [a, b, f, n] = status.accounts;
     expect(a).toEqual({
       id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true,
-      postsToday: 3, postsLimit: 20, joinsToday: 2, joinsLimit: 10, floodWaitUntil: null, floodWaitRemainingMs: null,
+      postsToday: 3, postsLimit: 20, joinsToday: 2, joinsLimit: 10, limitedSince: null, limitedUntil: null, floodWaitUntil: null, floodWaitRemainingMs: null,
       groups: { warming: 1, ready: 2, waiting: 1, doneForToday: 1, closed: 1 },
       lastAction: { kind: 'post', outcome: 'error', target: '@ready_one', at: '2026-03-10T08:30:00.000Z' },
     });
@@ -280,5 +280,26 @@ describe('lexus status', () => {
     } finally {
       await empty.drop();
     }
+  });
+});
+
+describe('lexus status after Telegram limited an account, and with one chat under two links', () => {
+  it('says which account is restricted, since when and until when, its reduced budget, and which rows are duplicates', async () => {
+    const a = await insertAccount(t, 'acc_restricted', { status: 'flood_wait', next_allowed_action_time: '2026-03-11T08:00:00Z' });
+    await t.query(`UPDATE accounts SET session_string = 'x', limited_since = '2026-03-10T08:00:00', limited_until = '2026-03-11T08:00:00',
+                   status_reason = 'restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)' WHERE id = $1`, [a]);
+    await insertTarget(t, '@autobazar_ua');
+    await t.query(`INSERT INTO targets (link, niche, status, status_reason) VALUES ('@autobazar_ukraine', 'ukraine_cars', 'duplicate', 'the same chat as @autobazar_ua (target #1)')`);
+    const text = formatStatus(await load());
+    expect(text).toContain(
+      'Limited by Telegram: acc_restricted since 2026-03-10 08:00:00 UTC (restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)); paused until 2026-03-11 08:00:00 UTC, then back at half its budget, growing daily',
+    );
+    expect(text).toContain('Duplicate: @autobazar_ukraine is the same chat as @autobazar_ua (target #1); never joined or posted to');
+    // The day its pause ends: half the budget; the next day three quarters; then all of it.
+    const budget = async (now: string) => (await load(new Date(now))).accounts[0]!;
+    expect(await budget('2026-03-11T09:00:00Z')).toMatchObject({ postsLimit: 10, joinsLimit: 5, limitedSince: '2026-03-10T08:00:00.000Z', limitedUntil: '2026-03-11T08:00:00.000Z' });
+    expect(await budget('2026-03-12T09:00:00Z')).toMatchObject({ postsLimit: 15, joinsLimit: 7 });
+    expect(await budget('2026-03-13T09:00:00Z')).toMatchObject({ postsLimit: 20, joinsLimit: 10 });
+    expect(formatStatus(await load(new Date('2026-03-11T09:00:00Z')))).toContain('now back at 10 posts and 5 joins today');
   });
 });

@@ -245,29 +245,42 @@ export async function closeDeadLink(db: Runner, targetId: number, reason: string
 /**
  * The group refused `accountId` (banned it, read-only, private): closed, and no account ever tries
  * it again (that would get around the group's decision). `countsForRestriction`: a refusal an
- * account-wide restriction also gives; when this account got `refusals` of those from different
- * groups within `windowMs`, it is the account that is restricted: those groups are reopened (for
- * it: a bound group is 'joined' again, an unbound one stays claimed by it) and the account is
- * paused as for PEER_FLOOD. Returns how many refusals the window held when it was a restriction.
+ * account-wide restriction gives too. A restricted account is refused by every group and sends
+ * nothing: when it got `refusals` of those from different groups within `windowMs` and no post of
+ * it went out since the first of them, it is the account that is restricted, not the groups:
+ * they are reopened for it (a bound group is 'joined' again, an unbound one stays claimed by it)
+ * and the account is paused as for PEER_FLOOD. A reopened group that refuses the account again
+ * after one of its posts went out meanwhile (the restriction is over): final.
+ * Returns how many refusals made it a restriction (null: it was not one).
  */
 export async function refuseTarget(
   db: Runner,
   input: { targetId: number; accountId: number; reason: string; countsForRestriction: boolean; now: Date; policy: AnswerPolicy },
 ): Promise<{ restricted: number | null }> {
   const params = { targetId: input.targetId, accountId: input.accountId, reason: input.reason, now: sqlTime(input.now) };
-  await sql(
+  const { rows: closed } = await sql<{ counts: boolean }>(
     db,
     `UPDATE targets SET status = 'banned', status_reason = :reason, join_retry_at = NULL, closed_at = CAST(:now AS timestamp),
-            refused_account_id = CASE WHEN :counts THEN CAST(:accountId AS integer) END, updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId AND status IS DISTINCT FROM 'duplicate'`,
+            -- Reopened once: its next refusal is final, unless the account has sent nothing since
+            -- (then it is the same restriction going on).
+            refused_account_id = CASE WHEN :counts AND (reopened_at IS NULL OR NOT EXISTS (
+                                        SELECT 1 FROM post_history h
+                                         WHERE h.account_id = :accountId AND h.status = 'success' AND h.created_at > targets.reopened_at))
+                                      THEN CAST(:accountId AS integer) END,
+            updated_at = CAST(:now AS timestamp)
+      WHERE id = :targetId AND status IS DISTINCT FROM 'duplicate'
+      RETURNING refused_account_id IS NOT NULL AS counts`,
     { ...params, counts: input.countsForRestriction },
   );
-  if (!input.countsForRestriction) return { restricted: null };
+  if (!closed[0]?.counts) return { restricted: null };
   const window = { accountId: input.accountId, now: sqlTime(input.now), windowMs: Math.round(input.policy.restriction.windowMs) };
+  // Refusals of the window since the account's last post that went out.
+  const sinceSql = `GREATEST(CAST(:now AS timestamp) - ${msSql('windowMs')},
+                             (SELECT max(h.created_at) FROM post_history h WHERE h.account_id = :accountId AND h.status = 'success'))`;
   const { rows } = await sql<{ n: number }>(
     db,
     `SELECT count(*)::int AS n FROM targets
-      WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > CAST(:now AS timestamp) - ${msSql('windowMs')}`,
+      WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > ${sinceSql}`,
     window,
   );
   const refusals = rows[0]?.n ?? 0;
@@ -277,8 +290,8 @@ export async function refuseTarget(
     `UPDATE targets
         SET status = CASE WHEN assigned_account_id IS NOT NULL THEN 'joined' ELSE 'new' END,
             status_reason = 'reopened: its refusal was the account''s restriction, not the group''s decision',
-            closed_at = NULL, refused_account_id = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > CAST(:now AS timestamp) - ${msSql('windowMs')}`,
+            closed_at = NULL, refused_account_id = NULL, reopened_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+      WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > ${sinceSql}`,
     window,
   );
   return { restricted: refusals };

@@ -88,6 +88,8 @@ export class Target {
   /** When the group closed, and which account it refused (restriction check). */
   closedAt!: Date | null;
   refusedAccountId!: number | null;
+  /** A refusal of this group was reopened as an account's restriction: the next refusal is final. */
+  reopenedAt!: Date | null;
 
   /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
   isWarmupFinished(now: Date): boolean {
@@ -181,6 +183,7 @@ export const TargetSchema = new EntitySchema<Target>({
     peerAccessHash: { name: 'peer_access_hash', type: 'varchar', length: 32, nullable: true },
     closedAt: { name: 'closed_at', type: 'timestamp', nullable: true },
     refusedAccountId: { name: 'refused_account_id', type: 'int', nullable: true },
+    reopenedAt: { name: 'reopened_at', type: 'timestamp', nullable: true },
   },
   relations: {
     assignedAccount: {

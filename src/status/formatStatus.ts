@@ -99,6 +99,14 @@ function accountsSection(status: FleetStatus): string[] {
     'Groups: warming = in the 24 h warm-up; ready = may take a post now; waiting = warmed up, held by the gap,',
     "a slow mode or its account; done today = its 2 posts of today made; closed = banned us or a dead link.",
   );
+  const limited = accounts.filter((a) => a.limitedUntil !== null && a.limitedSince !== null && new Date(a.limitedUntil).getTime() + 2 * 86_400_000 > new Date(status.now).getTime());
+  for (const a of limited) {
+    const over = new Date(a.limitedUntil!).getTime() <= new Date(status.now).getTime();
+    lines.push(
+      `Limited by Telegram: ${a.sessionName} since ${formatInstant(a.limitedSince!)}${a.statusReason ? ` (${a.statusReason})` : ''}; ` +
+        (over ? `paused until ${formatInstant(a.limitedUntil!)}, now back at ${a.postsLimit} posts and ${a.joinsLimit} joins today` : `paused until ${formatInstant(a.limitedUntil!)}, then back at half its budget, growing daily`),
+    );
+  }
   const needLogin = accounts.filter((a) => a.status === 'banned' || !a.hasSession);
   if (needLogin.length > 0) {
     const names = needLogin.map((a) => `${a.sessionName} (${a.status === 'banned' ? 'banned' : 'no session'})`).join(', ');
@@ -116,6 +124,7 @@ function nichesSection(status: FleetStatus): string[] {
   return [
     `Groups by niche: ${total}`,
     ...table(['niche', 'served', ...statuses, 'total'], rows, ['left', 'left', ...statuses.map((): Align => 'right'), 'right']),
+    ...status.duplicates.map((d) => `Duplicate: ${d.link} is ${d.reason ?? 'a second link of a chat another row stands for'}; never joined or posted to`),
   ];
 }
 

@@ -18,8 +18,10 @@ import {
   READY_ORDER_SQL,
   TODAY_UTC_SQL,
   TOMORROW_UTC_SQL,
+  accountJoinBudgetSql,
   accountMayPostSql,
   accountNextPostAtSql,
+  accountPostBudgetSql,
   accountPostsTodaySql,
   groupPostsTodaySql,
   targetGapKeptSql,
@@ -69,9 +71,13 @@ export interface AccountStatusView {
   hasSession: boolean;
   /** The lazy counter (null: reset on a day later than now, so unknown for today). */
   postsToday: number | null;
+  /** Today's budgets: 20 posts and LEXUS_JOINS_PER_DAY joins, less while it recovers from a limit. */
   postsLimit: number;
   joinsToday: number;
   joinsLimit: number;
+  /** The last time Telegram limited it (PEER_FLOOD, a restriction), and when that pause ends; null: never. */
+  limitedSince: string | null;
+  limitedUntil: string | null;
   /** Set while next_allowed_action_time is after now. */
   floodWaitUntil: string | null;
   floodWaitRemainingMs: number | null;
@@ -118,6 +124,14 @@ export interface FleetStatus {
   maxPostsToday: number;
   /** Null: no account can do anything in sight. */
   nextAction: NextActionView | null;
+  /** Rows closed as a second link of a chat another row stands for (at most 20 shown). */
+  duplicates: DuplicateView[];
+}
+
+export interface DuplicateView {
+  link: string;
+  /** Why: "the same chat as @x (target #n)". */
+  reason: string | null;
 }
 
 interface Params {
@@ -134,7 +148,8 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 export async function loadAccountStatuses(db: Runner, params: Params): Promise<AccountStatusView[]> {
   const { rows } = await sql<{
     id: number; session_name: string; status: string; status_reason: string | null; has_session: boolean;
-    posts_today: number | null; flood_wait_until: Date | null; joins_today: number;
+    posts_today: number | null; flood_wait_until: Date | null; joins_today: number; posts_budget: number; joins_budget: number;
+    limited_since: Date | null; limited_until: Date | null;
     warming: number; ready: number; waiting: number; done_for_today: number; closed: number;
     last_kind: 'post' | 'join' | null; last_outcome: string | null; last_link: string | null; last_at: Date | null;
   }>(
@@ -143,7 +158,8 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
             a.session_string IS NOT NULL AS has_session,
             ${accountPostsTodaySql('a')} AS posts_today,
             CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN a.next_allowed_action_time END AS flood_wait_until,
-            j.today AS joins_today,
+            j.today AS joins_today, ${accountPostBudgetSql('a')} AS posts_budget, ${accountJoinBudgetSql('a')} AS joins_budget,
+            a.limited_since, a.limited_until,
             COALESCE(g.warming, 0) AS warming, COALESCE(g.ready, 0) AS ready, COALESCE(g.waiting, 0) AS waiting,
             COALESCE(g.done_for_today, 0) AS done_for_today, COALESCE(g.closed, 0) AS closed,
             last.kind AS last_kind, last.outcome AS last_outcome, lt.link AS last_link, last.at AS last_at
@@ -158,7 +174,7 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
                 count(*) FILTER (WHERE s.state = 'closed')::int AS closed
            FROM (SELECT t.assigned_account_id AS account_id,
                         CASE
-                          WHEN t.status IN ('banned', 'error') THEN 'closed'
+                          WHEN t.status IN ('banned', 'error', 'duplicate') THEN 'closed'
                           WHEN t.status IS DISTINCT FROM 'joined' THEN NULL
                           WHEN NOT COALESCE(${targetWarmupOverSql('t')}, false) THEN 'warming'
                           WHEN t.niche = ANY(CAST(:niches AS text[])) AND ga.session_string IS NOT NULL
@@ -192,9 +208,11 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
     statusReason: r.status_reason,
     hasSession: r.has_session,
     postsToday: r.posts_today,
-    postsLimit: ACCOUNT_DAILY_POST_LIMIT,
+    postsLimit: r.posts_budget,
     joinsToday: r.joins_today,
-    joinsLimit: params.joinsPerDay,
+    joinsLimit: r.joins_budget,
+    limitedSince: iso(r.limited_since),
+    limitedUntil: iso(r.limited_until),
     floodWaitUntil: iso(r.flood_wait_until),
     floodWaitRemainingMs: r.flood_wait_until ? r.flood_wait_until.getTime() - now : null,
     groups: { warming: r.warming, ready: r.ready, waiting: r.waiting, doneForToday: r.done_for_today, closed: r.closed },
@@ -240,7 +258,7 @@ export async function loadPostsToday(db: Runner, params: Params): Promise<{ bySt
   const { rows } = await sql<{ status: string | null; n: number; max_posts: number }>(
     db,
     `SELECT h.status, h.n, m.max_posts
-       FROM (SELECT COALESCE(sum(LEAST(${ACCOUNT_DAILY_POST_LIMIT}, g.n)), 0)::int AS max_posts
+       FROM (SELECT COALESCE(sum(LEAST(${accountPostBudgetSql('a')}, g.n)), 0)::int AS max_posts
                FROM accounts a
                CROSS JOIN LATERAL (
                  SELECT ${GROUP_DAILY_POST_LIMIT} * count(*) AS n
@@ -302,8 +320,8 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
                 CASE WHEN g.gap THEN 'gap since its last post' END,
                 CASE WHEN g.group_full THEN 'its 2 posts of today made' END,
                 CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN 'FloodWait' END,
-                CASE WHEN COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${ACCOUNT_DAILY_POST_LIMIT}
-                     THEN 'the account''s ${ACCOUNT_DAILY_POST_LIMIT} posts of today made' END], NULL) AS waiting_for
+                CASE WHEN COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${accountPostBudgetSql('a')}
+                     THEN 'the account''s ' || ${accountPostBudgetSql('a')} || ' posts of today made' END], NULL) AS waiting_for
          FROM drivable a
          CROSS JOIN LATERAL (
            SELECT t.link, ${targetNextPostAtSql('t')} AS at,
@@ -319,11 +337,11 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
      ), joins AS (
        SELECT a.id AS account_id, a.session_name, 'join' AS kind, q.link,
               GREATEST(CAST(:now AS timestamp), a.next_allowed_action_time, q.join_retry_at, jb.too_many_until,
-                       CASE WHEN jb.today >= CAST(:joinsPerDay AS integer) THEN ${TOMORROW_UTC_SQL} END) AS at,
+                       CASE WHEN jb.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END) AS at,
               array_remove(ARRAY[
                 CASE WHEN q.join_retry_at > CAST(:now AS timestamp) THEN 'its join retry time' END,
                 CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN 'FloodWait' END,
-                CASE WHEN jb.today >= CAST(:joinsPerDay AS integer) THEN 'the account''s joins of today made' END,
+                CASE WHEN jb.today >= ${accountJoinBudgetSql('a')} THEN 'the account''s joins of today made' END,
                 CASE WHEN jb.too_many_until > CAST(:now AS timestamp) THEN 'too many chats' END], NULL) AS waiting_for
          FROM drivable a
          CROSS JOIN LATERAL ${joinBudgetSql('a')} jb
@@ -363,6 +381,15 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
   };
 }
 
+/** Rows closed as duplicates of a chat another row stands for, newest first. */
+export async function loadDuplicates(db: Runner): Promise<DuplicateView[]> {
+  const { rows } = await sql<{ link: string; status_reason: string | null }>(
+    db,
+    `SELECT link, status_reason FROM targets WHERE status = 'duplicate' ORDER BY updated_at DESC, id DESC LIMIT 20`,
+  );
+  return rows.map((r) => ({ link: r.link, reason: r.status_reason }));
+}
+
 /**
  * The whole status at `now`. `db` is a DataSource (the queries then share one read-only
  * REPEATABLE READ transaction) or a QueryRunner already in the caller's transaction.
@@ -380,6 +407,7 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
     const nicheViews = await loadNicheStatuses(runner, params);
     const posts = await loadPostsToday(runner, params);
     const nextAction = await loadNextAction(runner, params);
+    const duplicates = await loadDuplicates(runner);
     const accountsByStatus: Record<string, number> = {};
     for (const a of accounts) accountsByStatus[a.status] = (accountsByStatus[a.status] ?? 0) + 1;
     const targetsByStatus: Record<string, number> = Object.fromEntries(TARGET_STATUSES.map((s) => [s, 0]));
@@ -395,6 +423,7 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
       postsTodayByStatus: posts.byStatus,
       maxPostsToday: posts.maxPostsToday,
       nextAction,
+      duplicates,
     };
   };
   if ('release' in db) return read(db);

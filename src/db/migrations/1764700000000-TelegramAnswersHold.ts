@@ -18,7 +18,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - targets.peer_access_hash: with telegram_id, the stored peer the bound account posts to without
  *   looking the link up.
  * - targets.closed_at / refused_account_id: when a group refused which account, so that refusals of
- *   several groups within a window are read as the account's restriction.
+ *   several groups within a window are read as the account's restriction; reopened_at: when such
+ *   a refusal was reopened (a second refusal of that group is then final).
  * - Status 'duplicate': a second row for a chat another row already stands for. One row per chat
  *   (telegram_id) among the others: a unique index. Rows that already break it (the old system's
  *   data) are closed as duplicates of the bound, else the oldest, row, with the reason.
@@ -36,6 +37,7 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS peer_access_hash VARCHAR(32)`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS closed_at TIMESTAMP`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS refused_account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL`);
+    await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS reopened_at TIMESTAMP`);
 
     await q.query(`
       WITH ranked AS (
@@ -83,7 +85,7 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
     await q.query(`DROP FUNCTION IF EXISTS lexus_uncertain_claim_stays()`);
     await q.query(`DROP INDEX IF EXISTS targets_refusals_idx`);
     await q.query(`DROP INDEX IF EXISTS targets_one_row_per_chat_idx`);
-    for (const column of ['refused_account_id', 'closed_at', 'peer_access_hash', 'join_uncertain']) {
+    for (const column of ['reopened_at', 'refused_account_id', 'closed_at', 'peer_access_hash', 'join_uncertain']) {
       await q.query(`ALTER TABLE targets DROP COLUMN IF EXISTS ${column}`);
     }
     for (const column of ['limited_until', 'limited_since', 'driven_until', 'driven_by', 'call_started_at']) {
