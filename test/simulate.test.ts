@@ -43,7 +43,7 @@ describe('lexus simulate', () => {
     const r = await run({ onDay: (d) => days.push(d.day) });
     expect(days).toEqual([1, 2, 3]);
     expect(r.violations).toBe(0);
-    expect(r.invariants.map((c) => c.violations.length)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(r.invariants.map((c) => c.violations.length)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
     // Day 1: 10 joins per account, nothing to post (warm-up); then 20 posts per account a day.
     expect(r.days[0]).toMatchObject({ joins: 40, posts: 0, maxPosts: 0 });
     expect(r.days[1]).toMatchObject({ posts: 80, maxPosts: 80 });
@@ -60,6 +60,14 @@ describe('lexus simulate', () => {
     expect(r.totals.floodWaits).toBeGreaterThan(0);
     expect(r.totals.groupBans).toBeGreaterThan(0);
     expect(r.totals.posts).toBeGreaterThan(0);
+    // The faults of Telegram's answers and of the database, each met at least once.
+    const f = r.faults;
+    expect([f.dbOutages, f.partitions, f.aliases, f.aliasesClosed, f.renames, f.restrictedAccounts].every((n) => n > 0)).toBe(true);
+    expect(f.aliasesClosed).toBe(f.aliases);
+    expect(f.restrictedRefusals).toBeGreaterThan(0);
+    expect(r.events.some((e) => e.what.includes('cut off from the database (not from Telegram)'))).toBe(true);
+    expect(r.events.some((e) => e.what.includes('the database went away for every process'))).toBe(true);
+    expect(r.totals.callsPerAction).toBeGreaterThan(1);
   });
 
   it('replays exactly with the same seed, and differently with another', async () => {
@@ -94,7 +102,10 @@ describe('the report', () => {
     const r: SimulationResult = {
       options: { accounts: 1, groups: 1, days: 1, seed: 1, chaos: 'none', replicas: 1, start: '2026-03-02T00:00:00.000Z' },
       days: [{ day: 1, date: '2026-03-02', joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, accountsActive: 1 }],
-      totals: { joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, telegramCalls: 4 },
+      totals: { joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, telegramCalls: 4, callsPerAction: 1 },
+      faults: {
+        dbOutages: 0, partitions: 0, lostJoins: 0, aliases: 0, aliasesClosed: 0, renames: 0, postsAfterRename: 0, restrictedAccounts: 0, restrictedRefusals: 0, crashes: 0, restarts: 0,
+      },
       invariants: [{ name: 'at most 2 posts per group per UTC day', violations: ['3 posts in @g on 2026-03-02 (Telegram)'] }],
       violations: 1,
       hourly: [{ hour: 0, posts: 3, joins: 1 }],
@@ -174,6 +185,42 @@ describe('the invariant checks', () => {
       '2026-03-10T12:00:00.000Z acc_a post in @g_one, which refused us at 2026-03-10T11:00:00.000Z',
     ]);
     expect(found['no session driven by two processes at once']).toHaveLength(2);
+  });
+
+  it('count a chat, not a link: a second account or a third post reaching one chat through another link', async () => {
+    const a = await insertAccount(t, 'acc_a');
+    const b = await insertAccount(t, 'acc_b');
+    await insertBoundTarget(t, '@g_one', a, { joined_at: '2026-03-08T09:00:00Z' });
+    await insertBoundTarget(t, '@g_one_alt', b, { joined_at: '2026-03-08T09:00:00Z' });
+    const viaAlias = (c: FakeCall): FakeCall => ({ ...c, chat: '@g_one' });
+    const calls: FakeCall[] = [
+      join('acc_a', '@g_one', '2026-03-08T09:00:00Z'),
+      viaAlias(join('acc_b', '@g_one_alt', '2026-03-08T10:00:00Z')),
+      post('acc_a', '@g_one', '2026-03-10T01:00:00Z'),
+      post('acc_a', '@g_one', '2026-03-10T05:00:00Z'),
+      viaAlias(post('acc_b', '@g_one_alt', '2026-03-10T09:00:00Z')),
+    ];
+    const checks = await checkInvariants({ dataSource: t.dataSource, calls, fakeViolations: [], ledger: { overlaps: [] } });
+    const found = Object.fromEntries(checks.map((c) => [c.name, c.violations]));
+    // Per link, nothing is wrong; per chat, both.
+    expect(found['at most 2 posts per group per UTC day']).toEqual([]);
+    expect(found["at most 2 posts per chat per UTC day, and one account per chat (by Telegram's chat id)"]).toEqual([
+      '3 posts reached chat @g_one on 2026-03-10',
+      '2026-03-08T10:00:00.000Z acc_b joined chat @g_one (through @g_one_alt), which acc_a is in',
+      '2026-03-10T09:00:00.000Z acc_b posted in chat @g_one (through @g_one_alt), which acc_a is in',
+    ]);
+  });
+
+  it("catch a group closed when only an account's restriction refused it", async () => {
+    const a = await insertAccount(t, 'acc_a');
+    await insertBoundTarget(t, '@g_one', a, { joined_at: '2026-03-08T09:00:00Z', status: 'banned' });
+    await insertBoundTarget(t, '@g_two', a, { joined_at: '2026-03-08T09:00:00Z', status: 'banned' });
+    const calls: FakeCall[] = [{ ...post('acc_a', '@g_one', '2026-03-10T01:00:00Z', false), restricted: true }, post('acc_a', '@g_two', '2026-03-10T01:05:00Z', false)];
+    const checks = await checkInvariants({ dataSource: t.dataSource, calls, fakeViolations: [], ledger: { overlaps: [] } });
+    const found = Object.fromEntries(checks.map((c) => [c.name, c.violations]));
+    expect(found['no group closed because of an account-wide restriction']).toEqual(["@g_one is closed (banned), but only an account's restriction ever refused it"]);
+    // The restriction's refusal is not the group's: a later call to @g_one would not break "no call after it refused us".
+    expect(found['no call to a group after it refused us']).toEqual([]);
   });
 
   it("catch what only Telegram's record shows: limits, warm-up, a second account in a group", async () => {

@@ -59,10 +59,12 @@ export const LOCK_CONFIRM_MS = 5 * SECOND_MS;
 const LEASE_MARGIN_MS = 5 * SECOND_MS;
 /**
  * A process that takes over an account whose previous driver left a Telegram call unanswered
- * (accounts.call_started_at) holds it this long before its first call: the previous driver, cut
- * off from the database, may still record Telegram's answer (a FloodWait, a ban) when it is back.
+ * (accounts.call_started_at) makes no call before this long after that call started: the
+ * previous driver, cut off from the database, may still record Telegram's answer (a FloodWait,
+ * a ban) when it is back. A partition longer than this, that began as Telegram answered with a
+ * FloodWait, can cost one call inside the wait (Telegram answers it with the time left).
  */
-export const UNANSWERED_CALL_HOLD_MS = 30 * MINUTE_MS;
+export const UNANSWERED_CALL_HOLD_MS = 10 * MINUTE_MS;
 /**
  * An account with nothing to do sleeps until the database says something becomes possible (a
  * warm-up ends, midnight, a FloodWait runs out), but looks again at least this often, so that
@@ -423,10 +425,10 @@ export class Daemon {
         );
       }
     }
-    if (unansweredCallAt) {
-      this.hold(state, now.getTime() + UNANSWERED_CALL_HOLD_MS);
+    if (unansweredCallAt && unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS > now.getTime()) {
+      this.hold(state, unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS);
       this.log.warn(
-        { event: 'account.unanswered_call', account: account.sessionName, call_started_at: unansweredCallAt.toISOString(), hold_s: UNANSWERED_CALL_HOLD_MS / SECOND_MS },
+        { event: 'account.unanswered_call', account: account.sessionName, call_started_at: unansweredCallAt.toISOString(), until: new Date(unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS).toISOString() },
         'the previous process left a Telegram call of this account unrecorded: holding it, in case that answer is still on its way',
       );
     }

@@ -38,13 +38,42 @@ export interface ChaosRates {
   crashes: number;
   /** Clean restarts (SIGTERM, then a new process). */
   restarts: number;
+  /** Database outages for every process, each starting while a Telegram call is in flight. */
+  dbOutages: number;
+  /** One process cut off from the database (not from Telegram), starting while one of its calls is in flight. */
+  partitions: number;
+  /** Per join: it happened, but its answer is a timeout. */
+  lostJoins: number;
+  /** Share of groups that also have a second link (another username of the same chat). */
+  aliases: number;
+  /** Share of groups that change their username at some point (their old link then leads nowhere). */
+  renames: number;
+  /** Accounts Telegram restricts for spam: every group refuses them, for one to three days. */
+  restrictions: number;
 }
 
 export const CHAOS: Record<ChaosLevel, ChaosRates> = {
-  none: { floodWait: 0, transient: 0, slowMode: 0, deadLinks: 0, joinRequests: 0, bans: 0, readOnly: 0, textOnly: 0, sessionsDying: 0, peerFloods: 0, crashes: 0, restarts: 0 },
-  some: { floodWait: 0.005, transient: 0.005, slowMode: 0.01, deadLinks: 0.02, joinRequests: 0.03, bans: 0.01, readOnly: 0.005, textOnly: 0.02, sessionsDying: 1, peerFloods: 0, crashes: 1, restarts: 1 },
-  heavy: { floodWait: 0.03, transient: 0.03, slowMode: 0.05, deadLinks: 0.05, joinRequests: 0.08, bans: 0.04, readOnly: 0.02, textOnly: 0.05, sessionsDying: 3, peerFloods: 2, crashes: 4, restarts: 2 },
+  none: {
+    floodWait: 0, transient: 0, slowMode: 0, deadLinks: 0, joinRequests: 0, bans: 0, readOnly: 0, textOnly: 0, sessionsDying: 0, peerFloods: 0, crashes: 0, restarts: 0,
+    dbOutages: 0, partitions: 0, lostJoins: 0, aliases: 0, renames: 0, restrictions: 0,
+  },
+  some: {
+    floodWait: 0.005, transient: 0.005, slowMode: 0.01, deadLinks: 0.02, joinRequests: 0.03, bans: 0.01, readOnly: 0.005, textOnly: 0.02, sessionsDying: 1, peerFloods: 0, crashes: 1, restarts: 1,
+    dbOutages: 1, partitions: 1, lostJoins: 0.01, aliases: 0.01, renames: 0.01, restrictions: 1,
+  },
+  heavy: {
+    floodWait: 0.03, transient: 0.03, slowMode: 0.05, deadLinks: 0.05, joinRequests: 0.08, bans: 0.04, readOnly: 0.02, textOnly: 0.05, sessionsDying: 3, peerFloods: 2, crashes: 4, restarts: 2,
+    dbOutages: 3, partitions: 3, lostJoins: 0.03, aliases: 0.03, renames: 0.03, restrictions: 2,
+  },
 };
+
+/** A database outage (every process) or a partition (the process whose call is in flight), from a call on. */
+export interface DbFault {
+  /** From this instant, the next Telegram call's answer starts it. */
+  at: number;
+  kind: 'outage' | 'partition';
+  durationMs: number;
+}
 
 export interface ChaosPlan {
   level: ChaosLevel;
@@ -63,6 +92,14 @@ export interface ChaosPlan {
   crashes: number[];
   /** When a process is restarted cleanly, in ms. */
   restarts: number[];
+  /** Database outages and partitions, in time order. */
+  dbFaults: DbFault[];
+  /** A second link (key) for a group's chat (value). */
+  aliases: Map<string, string>;
+  /** Groups whose username changes, and when (ms), in time order. */
+  renames: { link: string; at: number }[];
+  /** Accounts Telegram restricts for spam, from when until when (ms). */
+  restrictions: Map<string, { from: number; until: number }>;
 }
 
 /** Draws the plan: `count` items of `list`, without repeats, from the generator. */
@@ -88,6 +125,16 @@ export function planChaos(level: ChaosLevel, seed: number, accounts: readonly st
   const textOnly = new Set(pick(links, share(rates.textOnly), random));
   const dying = pick(accounts, Math.min(rates.sessionsDying, Math.floor(accounts.length / 2)), random);
   const limited = pick(accounts.filter((a) => !dying.includes(a)), Math.min(rates.peerFloods, Math.floor(accounts.length / 2)), random);
+  const restricted = pick(accounts.filter((a) => !dying.includes(a) && !limited.includes(a)), Math.min(rates.restrictions, Math.floor(accounts.length / 3)), random);
+  // Faults of this issue are drawn after the older ones, so a seed keeps its older faults. They
+  // fall a day before the end at the latest, so that a call meets each of them.
+  const early = () => startMs + 24 * HOUR_MS + Math.floor(random() * Math.max(1, endMs - startMs - 48 * HOUR_MS));
+  const dbFaults: DbFault[] = [
+    ...Array.from({ length: rates.dbOutages }, (): DbFault => ({ at: early(), kind: 'outage', durationMs: 20_000 + Math.floor(random() * 160_000) })),
+    ...Array.from({ length: rates.partitions }, (): DbFault => ({ at: early(), kind: 'partition', durationMs: 60_000 + Math.floor(random() * 540_000) })),
+  ].sort((a, b) => a.at - b.at);
+  const aliased = pick(links, share(rates.aliases), random);
+  const renamed = pick(links.filter((l) => !aliased.includes(l)), share(rates.renames), random);
   return {
     level,
     seed,
@@ -100,6 +147,15 @@ export function planChaos(level: ChaosLevel, seed: number, accounts: readonly st
     peerFloods: new Map(limited.map((a) => [a, later()])),
     crashes: Array.from({ length: rates.crashes }, later).sort((a, b) => a - b),
     restarts: Array.from({ length: rates.restarts }, later).sort((a, b) => a - b),
+    dbFaults,
+    aliases: new Map(aliased.map((link) => [`${link}_alt`, link])),
+    renames: renamed.map((link) => ({ link, at: early() })).sort((a, b) => a.at - b.at),
+    restrictions: new Map(
+      restricted.map((a) => {
+        const from = early();
+        return [a, { from, until: from + (1 + Math.floor(random() * 3)) * 24 * HOUR_MS }];
+      }),
+    ),
   };
 }
 
@@ -141,6 +197,7 @@ export function scriptTelegram(fake: FakeTelegram, plan: ChaosPlan): void {
     if (!decision && call.op === 'join') {
       if (plan.deadLinks.has(link)) decision = { outcome: { kind: 'link_dead', error: 'INVITE_HASH_EXPIRED' }, delivers: false };
       else if (r('flood') < rates.floodWait) decision = floodWait(r('flood_s'));
+      else if (r('lost_join') < rates.lostJoins) decision = { outcome: { kind: 'transient', error: 'request timed out', uncertain: true }, delivers: true };
       else if (r('transient') < rates.transient) decision = { outcome: { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: true }, delivers: false };
       else if (plan.joinRequests.has(link)) {
         const asked = asks.get(link) ?? 0;
@@ -176,8 +233,17 @@ export function scriptTelegram(fake: FakeTelegram, plan: ChaosPlan): void {
     return { outcome: { kind: 'account_flood_wait', seconds, error: `FLOOD_WAIT_${seconds}` }, delivers: false };
   };
   if (plan.level === 'none') return;
+  for (const [alias, of] of plan.aliases) fake.alias(alias, of);
+  for (const [account, { from, until }] of plan.restrictions) fake.restrict(account, new Date(from), new Date(until));
   fake.on({ op: 'connect', outcome: (call) => accountGone(call)?.outcome as never });
-  fake.on({ op: 'join', outcome: (call) => decide(call)?.outcome as JoinOutcome | undefined });
+  // A lookup of a dead link already says so; an account gone or limited is so for every call.
+  fake.on({
+    op: 'lookup',
+    outcome: (call) => (plan.deadLinks.has(call.link ?? '') ? { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' } : (accountGone(call)?.outcome as never)),
+  });
+  // Two join rules, as for posts: the first answers the joins that happened although the answer says otherwise.
+  fake.on({ op: 'join', delivers: true, outcome: (call) => (decide(call)?.delivers ? (decide(call)!.outcome as JoinOutcome) : undefined) });
+  fake.on({ op: 'join', outcome: (call) => (decide(call)?.delivers ? undefined : (decide(call)?.outcome as JoinOutcome | undefined)) });
   // Two post rules: the first answers the lost answers (delivered although the answer is an error).
   fake.on({ op: 'post', delivers: true, outcome: (call) => (decide(call)?.delivers ? (decide(call)!.outcome as PostOutcome) : undefined) });
   fake.on({ op: 'post', outcome: (call) => (decide(call)?.delivers ? undefined : (decide(call)?.outcome as PostOutcome | undefined)) });

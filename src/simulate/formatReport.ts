@@ -1,5 +1,5 @@
 /** The simulation's report for a terminal: a table per day, the events, the invariant checks. */
-import type { SimulationResult } from './simulation';
+import type { FaultCounts, SimulationResult } from './simulation';
 import type { DayReport } from './report';
 
 const COLUMNS: { title: string; width: number; value: (d: DayReport) => string }[] = [
@@ -14,6 +14,20 @@ const COLUMNS: { title: string; width: number; value: (d: DayReport) => string }
   { title: 'sessions lost', width: 13, value: (d) => String(d.sessionsLost) },
   { title: 'accounts active', width: 15, value: (d) => String(d.accountsActive) },
 ];
+
+/** How often each fault happened, a line each; none when the run had no fault. */
+export function faultLines(f: FaultCounts): string[] {
+  if (!Object.values(f).some((n) => n > 0)) return [];
+  return [
+    `database outages for every process, each starting while a call was in flight: ${f.dbOutages}`,
+    `one process cut off from the database (not from Telegram) during one of its calls: ${f.partitions}`,
+    `joins that happened although their answer was a timeout: ${f.lostJoins}`,
+    `second links of a chat: ${f.aliases} (closed as duplicates: ${f.aliasesClosed})`,
+    `groups renamed: ${f.renames} (posts that reached them after, through their stored peer: ${f.postsAfterRename})`,
+    `accounts restricted for spam: ${f.restrictedAccounts} (refusals met: ${f.restrictedRefusals})`,
+    `crashes between sending and recording: ${f.crashes}; clean restarts: ${f.restarts}`,
+  ];
+}
 
 export function formatUtilization(u: number | null): string {
   return u === null ? '-' : u.toFixed(3);
@@ -43,8 +57,12 @@ export function formatSimulationReport(r: SimulationResult): string {
   lines.push(
     row(['', 'total', String(t.joins), String(t.posts), String(t.maxPosts), formatUtilization(t.utilization), String(t.floodWaits), String(t.groupBans), String(t.sessionsLost), '']),
     '',
-    'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account); the daemon\'s own pacing, FloodWaits and slow modes are not subtracted',
+    'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account, none while Telegram limits',
+    "an account and a reduced budget as it recovers); the daemon's own pacing, FloodWaits, slow modes and database outages are not subtracted",
+    `Telegram calls per join or post that happened (lookups included): ${t.callsPerAction === null ? '-' : t.callsPerAction.toFixed(2)}`,
   );
+  const faults = faultLines(r.faults);
+  if (faults.length) lines.push('', 'Faults injected:', ...faults.map((f) => `  ${f}`));
   if (r.events.length) {
     lines.push('', 'Processes:');
     for (const e of r.events) lines.push(`  ${e.at}  ${e.what}`);

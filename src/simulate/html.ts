@@ -2,7 +2,7 @@
  * `lexus simulate --html FILE`: one self-contained page (no script, no external file) with the
  * report and an SVG chart of posts and joins per hour, so the rhythm of a week shows at a glance.
  */
-import { formatUtilization } from './formatReport';
+import { faultLines, formatUtilization } from './formatReport';
 import type { HourPoint } from './report';
 import type { SimulationResult } from './simulation';
 
@@ -59,6 +59,7 @@ export function renderHtml(r: SimulationResult): string {
     )
     .join('\n');
   const events = r.events.map((e) => `<li>${escape(e.at)} ${escape(e.what)}</li>`).join('\n');
+  const faults = faultLines(r.faults).map((f) => `<li>${escape(f)}</li>`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lexus Promotion: simulation, seed ${o.seed}</title>
 <style>
@@ -80,8 +81,9 @@ ${dayRows}
 </table>
 <h2>Invariants</h2><p>Checked from <code>post_history</code> and the fake Telegram's record of every call, not from counters.</p>
 <ul>${checks}</ul>
+${faults ? `<h2>Faults injected</h2><ul>${faults}</ul>` : ''}
 ${events ? `<h2>Processes</h2><ul>${events}</ul>` : ''}
-<p>${r.totals.telegramCalls} calls to Telegram; ${(r.wallMs / 1000).toFixed(1)} s of wall time.</p>
+<p>${r.totals.telegramCalls} calls to Telegram (${r.totals.callsPerAction === null ? '-' : r.totals.callsPerAction.toFixed(2)} per join or post that happened, lookups included); ${(r.wallMs / 1000).toFixed(1)} s of wall time.</p>
 </body></html>
 `;
 }

@@ -19,6 +19,9 @@ const COUNTED = `('success', 'unknown', 'pending')`;
 
 const day = (at: Date) => at.toISOString().slice(0, 10);
 
+/** The chat a call was about (a call recorded without one was about its link's own chat). */
+const chatOf = (c: FakeCall) => c.chat ?? c.link;
+
 /** Keys seen more than `limit` times, with their counts. */
 function overLimit(keys: string[], limit: number): [string, number][] {
   const counts = new Map<string, number>();
@@ -59,7 +62,8 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
   const secondAccount: string[] = [];
   for (const c of input.calls) {
     if (!c.link) continue;
-    const joined = c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+    // Joined as Telegram saw it: an answer that says so, or a lost answer of a join that happened.
+    const joined = c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
     if (!joined && !(c.op === 'post' && c.delivered)) continue;
     const first = firstJoiner.get(c.link);
     if (first === undefined) {
@@ -91,7 +95,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
     .map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link} at ${h.created_at.toISOString()}, joined ${h.joined_at?.toISOString() ?? 'never'}`);
   for (const c of input.calls) {
     const key = `${c.account} ${c.link}`;
-    if (c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member') && !joinedAt.has(key)) joinedAt.set(key, c.at.getTime());
+    if (c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member') && !joinedAt.has(key)) joinedAt.set(key, c.at.getTime());
     if (c.op === 'post' && c.delivered) {
       const joined = joinedAt.get(key);
       if (joined === undefined || c.at.getTime() < joined + WARMUP_MS) {
@@ -105,15 +109,39 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
     .filter((v) => v.what !== 'call to a group that refused this account')
     .map((v) => `${v.at.toISOString()} ${v.account}${v.link ? ` ${v.link}` : ''}: ${v.what}`);
 
-  // A group that refused us (banned, read-only, ...) is never tried again, by any account.
+  // A group that refused us (banned, read-only, ...) is never tried again, by any account, through
+  // any of its links. A refusal that came from an account's restriction is not the group's.
   const refusedAt = new Map<string, number>();
   const afterRefusal: string[] = [];
   for (const c of input.calls) {
-    if (!c.link || (c.op !== 'post' && c.op !== 'join')) continue;
-    const refused = refusedAt.get(c.link);
+    const chat = chatOf(c);
+    if (!chat || (c.op !== 'post' && c.op !== 'join')) continue;
+    const refused = refusedAt.get(chat);
     if (refused !== undefined && c.at.getTime() >= refused) afterRefusal.push(`${at(c)} ${c.account} ${c.op} in ${c.link}, which refused us at ${new Date(refused).toISOString()}`);
-    if (c.outcome?.kind === 'group_refuses' && refused === undefined) refusedAt.set(c.link, c.at.getTime());
+    if (c.outcome?.kind === 'group_refuses' && !c.restricted && refused === undefined) refusedAt.set(chat, c.at.getTime());
   }
+
+  // A group is a chat: at most 2 posts a day reach it, and one account of ours is in it (the
+  // first one Telegram saw join it, whatever link it came through).
+  const chatDays = overLimit(delivered.map((c) => `${chatOf(c)} on ${day(c.at)}`), GROUP_DAILY_POST_LIMIT).map(([key, n]) => `${n} posts reached chat ${key}`);
+  const chatMember = new Map<string, string>();
+  const secondInChat: string[] = [];
+  for (const c of input.calls) {
+    const chat = chatOf(c);
+    const joined = c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+    if (!chat || !(joined || (c.op === 'post' && c.delivered))) continue;
+    const first = chatMember.get(chat);
+    if (first === undefined) chatMember.set(chat, c.account);
+    else if (first !== c.account) secondInChat.push(`${at(c)} ${c.account} ${joined ? 'joined' : 'posted in'} chat ${chat} (through ${c.link}), which ${first} is in`);
+  }
+
+  // A restricted account's refusals are its own state: no group is closed for them.
+  const { rows: closed } = await sql<{ link: string; status: string }>(ds, `SELECT link, status FROM targets WHERE status = 'banned'`);
+  const refusedByGroup = new Set(input.calls.filter((c) => c.outcome?.kind === 'group_refuses' && !c.restricted).map(chatOf));
+  const chatOfLink = new Map(input.calls.map((c) => [c.link, chatOf(c)]));
+  const closedForRestriction = closed
+    .filter((t) => !refusedByGroup.has(chatOfLink.get(t.link) ?? t.link))
+    .map((t) => `${t.link} is closed (${t.status}), but only an account's restriction ever refused it`);
 
   // One process per session.
   const twice = [
@@ -130,6 +158,8 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
     { name: 'no post during the 24 h warm-up', violations: warmup },
     { name: 'no action during a FloodWait or slow mode', violations: waits },
     { name: 'no call to a group after it refused us', violations: afterRefusal },
+    { name: `at most ${GROUP_DAILY_POST_LIMIT} posts per chat per UTC day, and one account per chat (by Telegram's chat id)`, violations: [...chatDays, ...secondInChat] },
+    { name: "no group closed because of an account-wide restriction", violations: closedForRestriction },
     { name: 'no session driven by two processes at once', violations: twice },
   ];
 }

@@ -7,6 +7,7 @@ import type { DataSource } from 'typeorm';
 import type { DaemonSettings, PostgresConnection } from '../config';
 import { AccountLocks } from '../db/accountLocks';
 import { createDataSource } from '../db/database';
+import { DbLink } from './dbLink';
 import { Daemon } from '../daemon/daemon';
 import type { MessageVariant } from '../daemon/messages';
 import type { Logger } from '../logger';
@@ -60,6 +61,8 @@ export class ReplicaGateway implements TelegramGateway {
     private readonly seed: number,
     /** Asked after each post went out: true makes this process die before it records it. */
     private readonly crashNow: () => boolean,
+    /** Told of each answer before the daemon sees it (a fault may start while a call is in flight). */
+    private readonly afterAnswer: (replica: string) => Promise<void> = async () => undefined,
   ) {}
 
   private async latency(account: string): Promise<void> {
@@ -82,7 +85,9 @@ export class ReplicaGateway implements TelegramGateway {
       await this.latency(account);
       if (this.crashed) return never();
       this.ledger.use(this.clock.now(), account, this.replica);
-      return make();
+      const outcome = await make();
+      await this.afterAnswer(this.replica);
+      return outcome;
     };
     return {
       sessionName: account,
@@ -133,6 +138,9 @@ export interface ReplicaOptions {
   log: Logger;
   seed: number;
   crashNow: () => boolean;
+  afterAnswer?: (replica: string) => Promise<void>;
+  /** Its link to the database starts cut (an outage of every process is going on). */
+  startCut?: boolean;
   /** How often its rounds re-read accounts and locks (virtual time). */
   refreshEveryMs: number;
 }
@@ -152,13 +160,18 @@ export class Replica {
     readonly locks: AccountLocks,
     readonly gateway: ReplicaGateway,
     readonly daemon: Daemon,
+    /** Its own way to the database, which a partition or an outage cuts. */
+    readonly link: DbLink,
   ) {}
 
   static async start(o: ReplicaOptions): Promise<Replica> {
-    const dataSource = createDataSource(o.connection, { poolSize: o.settings.maxParallelAccounts + 3, applicationName: `lexus simulate ${o.name}` });
+    const link = await DbLink.open(o.connection);
+    const connection = { ...o.connection, host: '127.0.0.1', port: link.port };
+    const dataSource = createDataSource(connection, { poolSize: o.settings.maxParallelAccounts + 3, applicationName: `lexus simulate ${o.name}` });
     await dataSource.initialize();
-    const locks = new AccountLocks(o.connection);
-    const gateway = new ReplicaGateway(o.fake, o.clock, o.name, o.ledger, o.seed, o.crashNow);
+    if (o.startCut) link.cut();
+    const locks = new AccountLocks(connection);
+    const gateway = new ReplicaGateway(o.fake, o.clock, o.name, o.ledger, o.seed, o.crashNow, o.afterAnswer);
     const daemon = new Daemon({
       dataSource,
       locks,
@@ -170,8 +183,9 @@ export class Replica {
       random: seeded(o.seed),
       refreshEveryMs: o.refreshEveryMs,
       maxStartsPerRound: 1,
+      instance: o.name,
     });
-    return new Replica(o.name, dataSource, locks, gateway, daemon);
+    return new Replica(o.name, dataSource, locks, gateway, daemon, link);
   }
 
   /** Every action in flight is waiting for Telegram (virtual time): nothing runs in this process. */
@@ -190,6 +204,7 @@ export class Replica {
     this.gateway.dropConnections();
     await this.locks.close();
     await this.dataSource.destroy().catch(() => undefined);
+    await this.link.close();
   }
 
   /** SIGTERM: the daemon's own clean stop; `stopped` resolves when it is over. */
@@ -205,6 +220,7 @@ export class Replica {
       })
       .finally(async () => {
         await this.dataSource.destroy().catch(() => undefined);
+        await this.link.close();
         this.state = 'gone';
       });
   }

@@ -48,23 +48,66 @@ interface BindingRow {
 }
 
 /**
+ * When Telegram limited each account (PEER_FLOOD, or refusals from its restriction): from each
+ * such answer until the daemon's pause after it ends; and what each account delivered per UTC day.
+ */
+export interface AccountLimits {
+  periods: Map<string, { from: number; until: number }[]>;
+  /** account -> 'YYYY-MM-DD' -> posts that landed. */
+  delivered: Map<string, Map<string, number>>;
+}
+
+export function accountLimits(calls: readonly FakeCall[], pauseMs: number): AccountLimits {
+  const periods = new Map<string, { from: number; until: number }[]>();
+  const delivered = new Map<string, Map<string, number>>();
+  for (const c of calls) {
+    if (c.outcome?.kind === 'account_limited' || c.restricted) {
+      periods.set(c.account, [...(periods.get(c.account) ?? []), { from: c.at.getTime(), until: c.at.getTime() + pauseMs }]);
+    }
+    if (c.op === 'post' && c.delivered) {
+      const days = delivered.get(c.account) ?? new Map<string, number>();
+      const day = c.at.toISOString().slice(0, 10);
+      days.set(day, (days.get(day) ?? 0) + 1);
+      delivered.set(c.account, days);
+    }
+  }
+  return { periods, delivered };
+}
+
+/**
  * The most posts the rules allow on day [dayStart, dayEnd) for these bindings: per account the
  * smaller of 20 and the sum over its groups of what each group can take that day. A group takes
  * nothing before its warm-up ends, after it closed to us (it refused us, its link died) or its
- * account's session died; any time in between, it takes 2. The daemon's own pacing (the gap
- * between two posts in a group, quiet hours) is not the rules' and is not subtracted, nor are
- * FloodWaits and slow modes: utilization says what they cost.
+ * account's session died; any time in between, it takes 2. An account Telegram limited that day
+ * (`limits`) is allowed what it delivered; the day after its pause ended, three quarters of 20
+ * (the daemon's recovery, rules.ts). The daemon's own pacing (the gap between two posts in a
+ * group, quiet hours) is not the rules' and is not subtracted, nor are FloodWaits, slow modes or
+ * database outages: utilization says what they cost.
  */
-export function policyMaximum(bindings: readonly Pick<BindingRow, 'account_id' | 'joined_at' | 'closed_at' | 'account_gone_at'>[], dayStart: number, dayEnd: number): number {
-  const perAccount = new Map<number, number>();
+export function policyMaximum(
+  bindings: readonly (Pick<BindingRow, 'account_id' | 'joined_at' | 'closed_at' | 'account_gone_at'> & { account?: string })[],
+  dayStart: number,
+  dayEnd: number,
+  limits?: AccountLimits,
+): number {
+  const perAccount = new Map<number, { n: number; account: string | undefined }>();
   for (const b of bindings) {
     const from = Math.max(dayStart, b.joined_at.getTime() + WARMUP_MS);
     const to = Math.min(dayEnd, b.closed_at?.getTime() ?? Infinity, b.account_gone_at?.getTime() ?? Infinity);
     if (from >= to) continue;
-    perAccount.set(b.account_id, (perAccount.get(b.account_id) ?? 0) + GROUP_DAILY_POST_LIMIT);
+    perAccount.set(b.account_id, { n: (perAccount.get(b.account_id)?.n ?? 0) + GROUP_DAILY_POST_LIMIT, account: b.account });
   }
   let total = 0;
-  for (const n of perAccount.values()) total += Math.min(ACCOUNT_DAILY_POST_LIMIT, n);
+  for (const { n, account } of perAccount.values()) {
+    let cap = ACCOUNT_DAILY_POST_LIMIT;
+    const periods = (account !== undefined && limits?.periods.get(account)) || [];
+    if (periods.some((p) => p.from < dayEnd && p.until > dayStart)) {
+      cap = Math.min(cap, limits?.delivered.get(account!)?.get(new Date(dayStart).toISOString().slice(0, 10)) ?? 0);
+    } else if (periods.some((p) => p.until <= dayStart && p.until > dayStart - DAY_MS)) {
+      cap = Math.floor(ACCOUNT_DAILY_POST_LIMIT * 0.75);
+    }
+    total += Math.min(cap, n);
+  }
   return total;
 }
 
@@ -73,7 +116,7 @@ export function policyMaximum(bindings: readonly Pick<BindingRow, 'account_id' |
  * refusal or dead link of the group, the first dead session of the account): the rows' own
  * updated_at moves with every later write, such as the midnight reset.
  */
-export async function loadBindings(ds: DataSource, calls: readonly FakeCall[]): Promise<BindingRow[]> {
+export async function loadBindings(ds: DataSource, calls: readonly FakeCall[], sessionDeaths: ReadonlyMap<string, number> = new Map()): Promise<BindingRow[]> {
   const { rows } = await sql<Omit<BindingRow, 'closed_at' | 'account_gone_at'>>(
     ds,
     `SELECT t.assigned_account_id AS account_id, a.session_name AS account, t.link, t.joined_at
@@ -84,20 +127,30 @@ export async function loadBindings(ds: DataSource, calls: readonly FakeCall[]): 
   const goneAt = new Map<string, Date>();
   for (const c of calls) {
     const kind = c.outcome?.kind;
-    if (c.link && (kind === 'group_refuses' || kind === 'link_dead') && !closedAt.has(c.link)) closedAt.set(c.link, c.at);
+    // A refusal from the account's restriction does not close the group.
+    if (c.link && ((kind === 'group_refuses' && !c.restricted) || kind === 'link_dead') && !closedAt.has(c.link)) closedAt.set(c.link, c.at);
     if (kind === 'session_dead' && !goneAt.has(c.account)) goneAt.set(c.account, c.at);
   }
+  // Telegram revoked a session when the plan says, whether or not a call met it then.
+  for (const [account, at] of sessionDeaths) if (at < (goneAt.get(account)?.getTime() ?? Infinity)) goneAt.set(account, new Date(at));
   return rows.map((r) => ({ ...r, closed_at: closedAt.get(r.link) ?? null, account_gone_at: goneAt.get(r.account) ?? null }));
 }
 
-const isJoin = (c: FakeCall) => c.op === 'join' && (c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+const isJoin = (c: FakeCall) => c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
 
-export async function dayReport(ds: DataSource, calls: readonly FakeCall[], startMs: number, day: number): Promise<DayReport> {
+export async function dayReport(
+  ds: DataSource,
+  calls: readonly FakeCall[],
+  startMs: number,
+  day: number,
+  pauseMs = 24 * HOUR_MS,
+  sessionDeaths: ReadonlyMap<string, number> = new Map(),
+): Promise<DayReport> {
   const from = startMs + (day - 1) * DAY_MS;
   const to = from + DAY_MS;
   const inDay = calls.filter((c) => c.at.getTime() >= from && c.at.getTime() < to);
   const posts = inDay.filter((c) => c.op === 'post' && c.delivered).length;
-  const maxPosts = policyMaximum(await loadBindings(ds, calls), from, to);
+  const maxPosts = policyMaximum(await loadBindings(ds, calls, sessionDeaths), from, to, accountLimits(calls, pauseMs));
   return {
     day,
     date: new Date(from).toISOString().slice(0, 10),
@@ -106,7 +159,7 @@ export async function dayReport(ds: DataSource, calls: readonly FakeCall[], star
     maxPosts,
     utilization: maxPosts > 0 ? posts / maxPosts : null,
     floodWaits: inDay.filter((c) => c.outcome?.kind === 'account_flood_wait').length,
-    groupBans: inDay.filter((c) => c.outcome?.kind === 'group_refuses').length,
+    groupBans: inDay.filter((c) => c.outcome?.kind === 'group_refuses' && !c.restricted).length,
     sessionsLost: inDay.filter((c) => c.outcome?.kind === 'session_dead').length,
     accountsActive: new Set(inDay.filter((c) => c.op !== 'disconnect').map((c) => c.account)).size,
   };

@@ -20,17 +20,23 @@ import { hashed } from '../random';
 import { FakeTelegram } from '../telegram/fakeGateway';
 import { planChaos, scriptTelegram, type ChaosLevel, type ChaosPlan } from './chaos';
 import { checkInvariants, type InvariantCheck } from './invariants';
+import type { DbLink } from './dbLink';
 import { Replica, SessionLedger } from './replica';
 import { dayReport, hourly, type DayReport, type HourPoint } from './report';
 import { VirtualClock } from './virtualClock';
 
 const DAY_MS = 24 * HOUR_MS;
 /**
- * A process runs a round at least this often, and re-reads accounts and locks at most this
- * often (the real daemon: every 5 s). Enough to take accounts over after a crash; the run
- * stays fast.
+ * A process runs a round at least this often (the real daemon: every second). Enough to take
+ * accounts over after a crash; the run stays fast.
  */
 const ROUND_EVERY_MS = 5 * MINUTE_MS;
+/**
+ * A process re-reads its accounts and renews its lease at most this often, at a round (the real
+ * daemon: every 5 s, for a lease of 20 s). The lease is four of these (daemon.ts leaseTimes):
+ * 8 min, so a process taking over after a crash waits minutes, not seconds.
+ */
+const REFRESH_EVERY_MS = 2 * MINUTE_MS;
 /** A crashed or stopped process is back after this long (a supervisor's restart). */
 const RESTART_AFTER_MS = 45 * SECOND_MS;
 /** A day's line is printed this long after its midnight, once the actions of its last minute are settled. */
@@ -71,15 +77,52 @@ export interface SimulationEvent {
   what: string;
 }
 
+/** How often each fault of the run happened (planned, and met). */
+export interface FaultCounts {
+  /** Database outages of every process, started while a Telegram call was in flight. */
+  dbOutages: number;
+  /** One process cut off from the database while one of its calls was in flight. */
+  partitions: number;
+  /** Joins that happened although their answer was a timeout. */
+  lostJoins: number;
+  /** Second links of a chat, and how many of them the daemon closed as duplicates. */
+  aliases: number;
+  aliasesClosed: number;
+  /** Groups renamed, and posts that reached a renamed group through its stored peer. */
+  renames: number;
+  postsAfterRename: number;
+  /** Accounts restricted for spam, and the refusals they met. */
+  restrictedAccounts: number;
+  restrictedRefusals: number;
+  crashes: number;
+  restarts: number;
+}
+
 export interface SimulationResult {
   options: SimulationShape & { start: string };
   days: DayReport[];
-  totals: { joins: number; posts: number; maxPosts: number; utilization: number | null; floodWaits: number; groupBans: number; sessionsLost: number; telegramCalls: number };
+  totals: {
+    joins: number; posts: number; maxPosts: number; utilization: number | null; floodWaits: number; groupBans: number; sessionsLost: number; telegramCalls: number;
+    /** Calls to Telegram (lookups inside posts included) per join that made us a member or post that landed. */
+    callsPerAction: number | null;
+  };
+  faults: FaultCounts;
   invariants: InvariantCheck[];
   violations: number;
   hourly: HourPoint[];
   events: SimulationEvent[];
   wallMs: number;
+}
+
+/** Second links of some groups' chats (chaos): rows of their own, as an operator's list would have them. */
+async function addAliases(ds: DataSource, aliases: Map<string, string>, now: Date): Promise<void> {
+  if (aliases.size === 0) return;
+  await sql(
+    ds,
+    `INSERT INTO targets (link, niche, status, created_at, updated_at)
+     SELECT link, 'ukraine_cars', 'new', CAST(:now AS timestamp), CAST(:now AS timestamp) FROM unnest(CAST(:links AS text[])) AS link`,
+    { links: [...aliases.keys()], now },
+  );
 }
 
 /** Accounts sim_001..., groups @ua_cars_00001..., straight into the fresh database. */
@@ -123,14 +166,23 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const population = await populate(admin, options.accounts, options.groups, clock.now());
     const fake = new FakeTelegram({ clock });
     const plan: ChaosPlan = planChaos(options.chaos, options.seed, population.accounts, population.links, startMs, endMs);
+    await addAliases(admin, plan.aliases, clock.now());
     scriptTelegram(fake, plan);
     const ledger = new SessionLedger();
     const events: SimulationEvent[] = [];
     const event = (what: string) => events.push({ at: clock.now().toISOString(), what });
 
-    // Faults in time order: crashes arm the next post of any process; restarts stop one.
+    // Faults in time order: crashes arm the next post of any process; restarts stop one; database
+    // faults arm the next answer of any process (an outage cuts every process off, a partition
+    // the one whose call is in flight); renames change a group's username.
     const crashes = [...plan.crashes];
     const restarts = [...plan.restarts];
+    const dbFaults = [...plan.dbFaults];
+    const renames = [...plan.renames];
+    const dbFaultsArmed: ChaosPlan['dbFaults'] = [];
+    const restoresDue: { at: number; links: DbLink[] }[] = [];
+    let outageUntil = -Infinity;
+    const met = { dbOutages: 0, partitions: 0, renames: 0 };
     let crashArmed = false;
     const restartsDue: number[] = [];
     let started_ = 0;
@@ -146,12 +198,29 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         messages: options.messages,
         log: options.log,
         seed: Math.floor(hashed(options.seed, 'replica', name) * 2 ** 32),
-        refreshEveryMs: ROUND_EVERY_MS,
+        refreshEveryMs: REFRESH_EVERY_MS,
         crashNow: () => {
           if (!crashArmed) return false;
           crashArmed = false;
           return true;
         },
+        afterAnswer: async (who) => {
+          const fault = dbFaultsArmed.shift();
+          if (!fault) return;
+          const at = clock.now().getTime();
+          const cut = fault.kind === 'outage' ? running().map((r) => r.link) : running().filter((r) => r.name === who).map((r) => r.link);
+          for (const link of cut) link.cut();
+          restoresDue.push({ at: at + fault.durationMs, links: cut });
+          restoresDue.sort((a, b) => a.at - b.at);
+          if (fault.kind === 'outage') outageUntil = at + fault.durationMs;
+          met[fault.kind === 'outage' ? 'dbOutages' : 'partitions']++;
+          event(
+            fault.kind === 'outage'
+              ? `the database went away for every process for ${Math.round(fault.durationMs / 1000)} s, while a call of ${who} was in flight`
+              : `${who} was cut off from the database (not from Telegram) for ${Math.round(fault.durationMs / 1000)} s, while one of its calls was in flight`,
+          );
+        },
+        startCut: clock.now().getTime() < outageUntil,
       });
       replicas.push(replica);
       return replica;
@@ -202,6 +271,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         crashes.shift();
         crashArmed = true;
       }
+      while (restoresDue.length && restoresDue[0]!.at <= now) {
+        for (const link of restoresDue.shift()!.links) link.restore();
+      }
+      while (dbFaults.length && dbFaults[0]!.at <= now) dbFaultsArmed.push(dbFaults.shift()!);
+      while (renames.length && renames[0]!.at <= now) {
+        const { link } = renames.shift()!;
+        fake.rename(link);
+        met.renames++;
+      }
       while (restarts.length && restarts[0]! <= now) {
         restarts.shift();
         const victim = running().find((r) => r.state === 'running' && r.daemon.drivenAccounts().length > 0) ?? running()[0];
@@ -215,14 +293,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         nextMaintenance += MAINTENANCE_EVERY_MS;
       }
       if (now >= nextDay) {
-        const live = running().find((r) => r.state === 'running');
-        if (live) await midnight(live.daemon, clock, options.log);
+        const live = running().find((r) => r.state === 'running' && !r.link.isCut);
+        // The midnight job may meet an outage, as it may in production: nothing depends on it.
+        if (live) await midnight(live.daemon, clock, options.log).catch(() => undefined);
         nextDay += DAY_MS;
       }
       if (now >= nextDayReport || now >= endMs) {
         const day = Math.round((nextDayReport - DAY_REPORT_DELAY_MS - startMs) / DAY_MS);
         if (day <= options.days && days.length < day) {
-          const report = await dayReport(admin, fake.calls, startMs, day);
+          const report = await dayReport(admin, fake.calls, startMs, day, settings.peerFloodPauseMs, plan.sessionDeaths);
           days.push(report);
           options.onDay?.(report, Date.now() - started);
         }
@@ -269,12 +348,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         crashes[0] ?? Infinity,
         restarts[0] ?? Infinity,
         restartsDue[0] ?? Infinity,
+        restoresDue[0]?.at ?? Infinity,
+        dbFaults[0]?.at ?? Infinity,
+        renames[0]?.at ?? Infinity,
       ];
       const next = Math.min(...candidates);
       clock.set(new Date(Math.max(next, now + 1)));
     }
 
-    // The end: every process stops cleanly, then the checks.
+    // The end: the database is back for all, every process stops cleanly, then the checks.
+    for (const r of running()) r.link.restore();
     for (const r of running()) if (r.state === 'running') r.stop(settings.shutdownGraceMs);
     while (running().length > 0) {
       await settle();
@@ -288,6 +371,26 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const sum = (f: (d: DayReport) => number) => days.reduce((a, d) => a + f(d), 0);
     const posts = sum((d) => d.posts);
     const maxPosts = sum((d) => d.maxPosts);
+    const calls = fake.calls.filter((c) => c.op !== 'disconnect');
+    const telegramCalls = calls.length + calls.reduce((n, c) => n + (c.lookups ?? 0), 0);
+    const actions = calls.filter((c) => (c.op === 'join' && c.joinedChat) || (c.op === 'post' && c.delivered)).length;
+    const { rows: closedAliases } = await sql<{ n: number }>(admin, `SELECT count(*)::int AS n FROM targets WHERE status = 'duplicate' AND link = ANY(CAST(:links AS text[]))`, {
+      links: [...plan.aliases.keys()],
+    });
+    const renamedAt = new Map(plan.renames.map((r) => [r.link, r.at]));
+    const faults: FaultCounts = {
+      dbOutages: met.dbOutages,
+      partitions: met.partitions,
+      lostJoins: calls.filter((c) => c.op === 'join' && c.joinedChat && c.outcome?.kind === 'transient').length,
+      aliases: plan.aliases.size,
+      aliasesClosed: closedAliases[0]?.n ?? 0,
+      renames: met.renames,
+      postsAfterRename: calls.filter((c) => c.op === 'post' && c.delivered && c.at.getTime() >= (renamedAt.get(c.link ?? '') ?? Infinity)).length,
+      restrictedAccounts: plan.restrictions.size,
+      restrictedRefusals: calls.filter((c) => c.restricted).length,
+      crashes: events.filter((e) => e.what.includes('crashed')).length,
+      restarts: events.filter((e) => e.what.includes('got SIGTERM')).length,
+    };
     return {
       options: {
         accounts: options.accounts, groups: options.groups, days: options.days, seed: options.seed, chaos: options.chaos, replicas: options.replicas,
@@ -302,8 +405,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         floodWaits: sum((d) => d.floodWaits),
         groupBans: sum((d) => d.groupBans),
         sessionsLost: sum((d) => d.sessionsLost),
-        telegramCalls: fake.calls.filter((c) => c.op !== 'disconnect').length,
+        telegramCalls,
+        callsPerAction: actions > 0 ? telegramCalls / actions : null,
       },
+      faults,
       invariants,
       violations: invariants.reduce((n, c) => n + c.violations.length, 0),
       hourly: hourly(fake.calls, startMs, options.days * 24),
