@@ -133,8 +133,10 @@ export function planChaos(level: ChaosLevel, seed: number, accounts: readonly st
     ...Array.from({ length: rates.dbOutages }, (): DbFault => ({ at: early(), kind: 'outage', durationMs: 20_000 + Math.floor(random() * 160_000) })),
     ...Array.from({ length: rates.partitions }, (): DbFault => ({ at: early(), kind: 'partition', durationMs: 60_000 + Math.floor(random() * 540_000) })),
   ].sort((a, b) => a.at - b.at);
-  const aliased = pick(links, share(rates.aliases), random);
-  const renamed = pick(links.filter((l) => !aliased.includes(l)), share(rates.renames), random);
+  // A second link leads to a live chat, and a group renamed is one that exists.
+  const live = links.filter((l) => !deadLinks.has(l));
+  const aliased = pick(live, share(rates.aliases), random);
+  const renamed = pick(live.filter((l) => !aliased.includes(l)), share(rates.renames), random);
   return {
     level,
     seed,
