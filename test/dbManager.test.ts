@@ -318,6 +318,17 @@ describe('reservePostSlot and settlePost', () => {
     expect(await counters(t, a, g)).toEqual({ account: 0, group: 0 });
   });
 
+  it('reserves nothing in the last two minutes of a UTC day, so a post lands on the day it is counted', async () => {
+    const { a, g } = await readyPair();
+    t.clock.set('2026-03-10T23:58:00.000Z');
+    expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).toBeNull();
+    expect(await t.db.getGroupsReadyForPosting()).toEqual([]);
+    t.clock.set('2026-03-10T23:57:59.999Z');
+    expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();
+    t.clock.set('2026-03-11T00:00:00.000Z');
+    expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();
+  });
+
   it('two posts per group per UTC day, then none until midnight, then two again', async () => {
     const { a, g } = await readyPair();
     expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();

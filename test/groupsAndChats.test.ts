@@ -47,14 +47,18 @@ describe('a join whose answer was lost', () => {
     await insertTarget(t, '@group_one');
     // The join happened, but its answer is a timeout; the next try meets a FloodWait.
     h.fake.on({ op: 'join', times: 1, delivers: true, outcome: { kind: 'transient', error: 'request timed out', uncertain: true } });
-    h.fake.on({ op: 'join', times: 1, outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' } });
+    h.fake.on({ op: 'join', account: 'acc_1', times: 1, outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' } });
     await h.runFor(5 * 60_000);
-    // A second account arrives while the first waits.
+    // A second account arrives while the first waits, with groups of its own to join meanwhile:
+    // it looks at the queue (oldest first) every minute or so.
     await accountWithSession(t, 'acc_2');
+    for (let i = 2; i <= 9; i++) await insertTarget(t, `@group_0${i}`);
     await h.runFor(4 * HOUR);
     expect(membersByChat(h.fake).get('@group_one')).toEqual(new Set(['acc_1']));
     expect(h.fake.calls.filter((c) => c.account === 'acc_2' && c.link === '@group_one')).toEqual([]);
-    expect(await t.query(`SELECT t.status, a.session_name FROM targets t JOIN accounts a ON a.id = t.assigned_account_id`)).toEqual([{ status: 'joined', session_name: 'acc_1' }]);
+    expect(await t.query(`SELECT t.status, a.session_name FROM targets t JOIN accounts a ON a.id = t.assigned_account_id WHERE t.link = '@group_one'`)).toEqual([
+      { status: 'joined', session_name: 'acc_1' },
+    ]);
     expect(h.fake.violations()).toEqual([]);
   });
 
