@@ -12,7 +12,7 @@ import { DbLink } from '../src/simulate/dbLink';
 import { leaseTimes } from '../src/daemon/daemon';
 import { databaseOn, stoppablePostgres, useTestDatabase, type TestDatabase } from './helpers/database';
 import { makeDaemon, type DaemonHarness } from './helpers/daemon';
-import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
+import { insertBoundTarget, insertDrivableAccount as accountWithSession, insertTarget } from './helpers/fixtures';
 
 const HOUR = 3_600_000;
 const START = '2026-03-10T06:00:00.000Z';
@@ -39,12 +39,6 @@ function whenAnswered(fake: FakeTelegram, op: FakeOp, then: () => Promise<void>)
 /** Calls of `account` to Telegram (not disconnects) after `from`, up to `to`. */
 const callsBetween = (fake: FakeTelegram, account: string, from: number, to: number): FakeCall[] =>
   fake.calls.filter((c) => c.account === account && c.op !== 'disconnect' && c.at.getTime() > from && c.at.getTime() < to);
-
-async function accountWithSession(t: TestDatabase, name: string): Promise<number> {
-  const id = await insertAccount(t, name);
-  await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [`1fake-${name}`, id]);
-  return id;
-}
 
 /** Runs the daemon in real-time steps of `stepMs` virtual (and real) time, as `lexus start` would. */
 async function runInRealTime(h: DaemonHarness, t: TestDatabase, ms: number, stepMs = 1000): Promise<void> {

@@ -1,23 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase, type TestDatabase } from './helpers/database';
-import { makeDaemon, type DaemonHarness } from './helpers/daemon';
+import { useDaemons, type DaemonHarness } from './helpers/daemon';
 import { midnight } from '../src/daemon/run';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 
 const t = useTestDatabase({ start: '2026-03-10T06:00:00.000Z' });
 const HOUR = 3_600_000;
-let running: DaemonHarness[] = [];
-afterEach(async () => {
-  for (const h of running) await h.daemon.stop(1000);
-  running = [];
-});
-
-function daemon(options: Parameters<typeof makeDaemon>[1] = {}): DaemonHarness {
-  const h = makeDaemon(t, options);
-  running.push(h);
-  return h;
-}
+const daemon = useDaemons(t);
 
 async function fleet(t: TestDatabase, accounts: number, groups: number): Promise<{ accounts: number[]; groups: number[] }> {
   const a: number[] = [];

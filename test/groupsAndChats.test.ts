@@ -3,32 +3,16 @@
  * answer was lost, one chat under two links, the stored peer of a chat, the UTC midnight, and an
  * account-wide restriction that must not be read as a string of group bans.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
 import { refuseTarget, takeOverAccount } from '../src/db/answerQueries';
-import { useTestDatabase, type TestDatabase } from './helpers/database';
-import { makeDaemon, type DaemonHarness } from './helpers/daemon';
-import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
+import { useTestDatabase } from './helpers/database';
+import { useDaemons } from './helpers/daemon';
+import { insertBoundTarget, insertDrivableAccount as accountWithSession, insertTarget } from './helpers/fixtures';
 
 const t = useTestDatabase({ start: '2026-03-10T06:00:00.000Z' });
 const HOUR = 3_600_000;
-let running: DaemonHarness[] = [];
-afterEach(async () => {
-  for (const h of running) await h.daemon.stop(1000);
-  running = [];
-});
-
-function daemon(options: Parameters<typeof makeDaemon>[1] = {}): DaemonHarness {
-  const h = makeDaemon(t, options);
-  running.push(h);
-  return h;
-}
-
-async function accountWithSession(t: TestDatabase, name: string): Promise<number> {
-  const id = await insertAccount(t, name);
-  await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [`1fake-${name}`, id]);
-  return id;
-}
+const daemon = useDaemons(t);
 
 /** The accounts Telegram saw in each chat (joined, or a lost answer that made them a member). */
 function membersByChat(fake: FakeTelegram): Map<string, Set<string>> {

@@ -435,15 +435,21 @@ class GramjsSession implements TelegramSession {
     return known;
   }
 
-  async lookup(group: GroupRef): Promise<LookupOutcome> {
+  /** The client and the parsed link of a group to look up or join, or why there can be none. */
+  private clientAndLink(group: GroupRef): { client: TelegramClient; link: GroupLink } | Failure {
     const client = this.clientOrFailure();
     if (!(client instanceof TelegramClient)) return client;
-    let link: GroupLink;
     try {
-      link = parseGroupLink(group.link);
+      return { client, link: parseGroupLink(group.link) };
     } catch (error) {
       return { kind: 'link_dead', error: (error as Error).message };
     }
+  }
+
+  async lookup(group: GroupRef): Promise<LookupOutcome> {
+    const target = this.clientAndLink(group);
+    if ('kind' in target) return target;
+    const { client, link } = target;
     this.resolved.delete(link.link);
     const bound = perCall(this.timeouts.joinMs);
     try {
@@ -463,14 +469,9 @@ class GramjsSession implements TelegramSession {
   }
 
   async join(group: GroupRef): Promise<JoinOutcome> {
-    const client = this.clientOrFailure();
-    if (!(client instanceof TelegramClient)) return client;
-    let link: GroupLink;
-    try {
-      link = parseGroupLink(group.link);
-    } catch (error) {
-      return { kind: 'link_dead', error: (error as Error).message };
-    }
+    const target = this.clientAndLink(group);
+    if ('kind' in target) return target;
+    const { client, link } = target;
     const bound = perCall(this.timeouts.joinMs);
     const call = this.caller(client, bound);
     // First what the link leads to (what lookup() found just before, else asked now). Nothing

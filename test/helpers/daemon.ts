@@ -8,6 +8,7 @@ import { loadMessages } from '../../src/daemon/messages';
 import { createLogger } from '../../src/logger';
 import { FakeTelegram } from '../../src/telegram/fakeGateway';
 import { seeded } from '../../src/random';
+import { afterEach } from 'vitest';
 import type { TestDatabase } from './database';
 
 export const EXAMPLES = path.resolve(__dirname, '../../examples');
@@ -76,5 +77,22 @@ export function makeDaemon(t: TestDatabase, options: { settings?: Partial<Daemon
         t.clock.set(new Date(next > now ? next : Math.min(now + 60_000, end)));
       }
     },
+  };
+}
+
+/**
+ * For a test file: `daemon(options)` makes a daemon on `t` (makeDaemon), and every daemon made in
+ * a test is stopped after it.
+ */
+export function useDaemons(t: TestDatabase): (options?: Parameters<typeof makeDaemon>[1]) => DaemonHarness {
+  let running: DaemonHarness[] = [];
+  afterEach(async () => {
+    for (const h of running) await h.daemon.stop(1000);
+    running = [];
+  });
+  return (options = {}) => {
+    const h = makeDaemon(t, options);
+    running.push(h);
+    return h;
   };
 }

@@ -59,7 +59,17 @@ export interface TestDatabaseOptions {
 
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const { connection, drop } = await createEmptyDatabase();
+  return openTestDatabase(connection, options, drop);
+}
+
+/**
+ * A TestDatabase on `connection`: SQL `before` run first, then the migrations (unless told not
+ * to), a manual clock at `start`. `close()` ends the pools, then runs `after` (e.g. a drop).
+ */
+async function openTestDatabase(connection: PostgresConnection, options: TestDatabaseOptions, after: () => Promise<void> = async () => undefined): Promise<TestDatabase> {
   const raw = new pg.Pool({ ...connection, ssl: false, max: 2 });
+  // A server the test stops now and then: the idle pool's errors are expected.
+  raw.on('error', () => undefined);
   if (options.before) await raw.query(options.before);
   const dataSource = createDataSource(connection, { poolSize: options.poolSize ?? 20 });
   await dataSource.initialize();
@@ -72,9 +82,9 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
     db: new DbManager(dataSource, { clock }),
     query: async <Row>(text: string, values?: unknown[]) => (await raw.query(text, values)).rows as Row[],
     close: async () => {
-      await dataSource.destroy();
-      await raw.end();
-      await drop();
+      await dataSource.destroy().catch(() => undefined);
+      await raw.end().catch(() => undefined);
+      await after();
     },
   };
 }
@@ -123,25 +133,9 @@ export async function stoppablePostgres(): Promise<{ connection: PostgresConnect
 }
 
 /**
- * A TestDatabase on a server of the test's own (stoppablePostgres), migrated, whose pools ride out
- * the server going away (their errors are expected). `close()` ends the pools, not the server.
+ * A TestDatabase on a server of the test's own (stoppablePostgres), or on a way to one (DbLink),
+ * migrated. `close()` ends the pools, not the server.
  */
-export async function databaseOn(connection: PostgresConnection, start = DEFAULT_TEST_START): Promise<TestDatabase> {
-  const dataSource = createDataSource(connection, { poolSize: 10 });
-  await dataSource.initialize();
-  await runMigrations(dataSource);
-  const raw = new pg.Pool({ ...connection, ssl: false, max: 2 });
-  raw.on('error', () => undefined);
-  const clock = new ManualClock(start);
-  return {
-    connection,
-    dataSource,
-    clock,
-    db: new DbManager(dataSource, { clock }),
-    query: async <Row>(text: string, values?: unknown[]) => (await raw.query(text, values)).rows as Row[],
-    close: async () => {
-      await dataSource.destroy().catch(() => undefined);
-      await raw.end().catch(() => undefined);
-    },
-  };
+export function databaseOn(connection: PostgresConnection, start = DEFAULT_TEST_START): Promise<TestDatabase> {
+  return openTestDatabase(connection, { start, poolSize: 10 });
 }

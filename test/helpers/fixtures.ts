@@ -7,14 +7,19 @@ import type { TestDatabase } from './database';
 export async function insertAccount(
   t: TestDatabase,
   name: string,
-  fields: { status?: string; daily_posts_count?: number; last_stats_reset?: string | null; next_allowed_action_time?: string | null } = {},
+  fields: { status?: string; daily_posts_count?: number; last_stats_reset?: string | null; next_allowed_action_time?: string | null; session_string?: string | null } = {},
 ): Promise<number> {
   const [row] = await t.query<{ id: number }>(
-    `INSERT INTO accounts (session_name, status, daily_posts_count, last_stats_reset, next_allowed_action_time)
-     VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-    [name, fields.status ?? 'active', fields.daily_posts_count ?? 0, fields.last_stats_reset ?? null, fields.next_allowed_action_time ?? null],
+    `INSERT INTO accounts (session_name, status, daily_posts_count, last_stats_reset, next_allowed_action_time, session_string)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    [name, fields.status ?? 'active', fields.daily_posts_count ?? 0, fields.last_stats_reset ?? null, fields.next_allowed_action_time ?? null, fields.session_string ?? null],
   );
   return row!.id;
+}
+
+/** An account the daemon can drive: with a (fake) session. */
+export function insertDrivableAccount(t: TestDatabase, name: string): Promise<number> {
+  return insertAccount(t, name, { session_string: `1fake-${name}` });
 }
 
 export interface TargetFields {
