@@ -10,6 +10,8 @@ import { FakeTelegram, type FakeCall, type FakeOp } from '../src/telegram/fakeGa
 import type { TelegramSession } from '../src/telegram/gateway';
 import { DbLink } from '../src/simulate/dbLink';
 import { leaseTimes } from '../src/daemon/daemon';
+import { runDaemon } from '../src/daemon/run';
+import { systemClock } from '../src/clock';
 import { databaseOn, stoppablePostgres, useTestDatabase, type TestDatabase } from './helpers/database';
 import { makeDaemon, type DaemonHarness } from './helpers/daemon';
 import { insertBoundTarget, insertDrivableAccount as accountWithSession, insertTarget } from './helpers/fixtures';
@@ -251,4 +253,42 @@ describe('a process cut off from the database but not from Telegram', () => {
     expect(fake.sent().filter((c) => c.at.getTime() > cutAt).length).toBeGreaterThan(0);
     expect(fake.violations()).toEqual([]);
   });
+});
+
+describe('a process whose database stops answering without closing anything (a black hole)', () => {
+  const t = useTestDatabase({ start: START });
+
+  it('closes its sessions within the lease even while a round hangs on a query, as lexus start runs it', async () => {
+    const link = await DbLink.open(t.connection);
+    const behind = await databaseOn({ ...t.connection, host: '127.0.0.1', port: link.port });
+    // Real time: lexus start's own loop, a tick every 100 ms.
+    const h = makeDaemon({ ...behind, clock: systemClock } as unknown as TestDatabase, { settings: { actionDelayMs: { min: 0, max: 0 }, groupMinGapMs: 0 } });
+    const id = await accountWithSession(t, 'acc_1');
+    for (const g of ['@group_one', '@group_two', '@group_three']) {
+      await insertBoundTarget(t, g, id, { joined_at: new Date(Date.now() - 48 * HOUR).toISOString() });
+      h.fake.addMember(g, 'acc_1');
+    }
+    const running = runDaemon({ daemon: h.daemon, clock: systemClock, log: h.daemon['deps'].log, graceMs: 1000, onExit: () => undefined, tickMs: 100 });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!h.fake.calls.some((c) => c.op === 'connect' && c.outcome?.kind === 'connected') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(h.daemon.drivenAccounts()).toEqual(['acc_1']);
+      link.stall();
+      const stalledAt = Date.now();
+      while (!h.fake.calls.some((c) => c.op === 'disconnect' && c.at.getTime() >= stalledAt) && Date.now() < stalledAt + 40_000) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const closed = h.fake.calls.find((c) => c.op === 'disconnect' && c.at.getTime() >= stalledAt);
+      expect(closed).toBeDefined();
+      // Its last renewal was at most a refresh (5 s) before the stall: closed by then + lease + one more try.
+      const { leaseMs } = leaseTimes(5000);
+      expect(closed!.at.getTime() - stalledAt).toBeLessThanOrEqual(leaseMs + 5000 + 1000);
+      expect(h.logs.find((l) => l.event === 'lease.lost')).toMatchObject({ accounts: ['acc_1'] });
+      expect(h.fake.calls.filter((c) => c.op !== 'disconnect' && c.at.getTime() > closed!.at.getTime())).toEqual([]);
+    } finally {
+      await link.close();
+      await running.stop();
+      await behind.close();
+    }
+  }, 90_000);
 });

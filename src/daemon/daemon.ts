@@ -254,9 +254,10 @@ export class Daemon {
   /**
    * A process that cannot vouch for its locks (its lock connection is gone, or it could not
    * confirm them for a lease) stops every session now: another process may take the accounts
-   * once the lease and the time to stop have passed.
+   * once the lease and the time to stop have passed. Every tick checks it first; `lexus start`
+   * also checks it every second on its own, so a round that hangs on the database cannot delay it.
    */
-  private keepLease(): Promise<void> {
+  keepLease(): Promise<void> {
     this.leaseCheck ??= this.checkLease().finally(() => {
       this.leaseCheck = undefined;
     });

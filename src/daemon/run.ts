@@ -39,6 +39,8 @@ export function runDaemon(options: RunOptions): Running {
   let stopped: Promise<void> | undefined;
   let ticking = false;
   const timer = setInterval(() => {
+    // The lease first, whatever a round in progress waits for.
+    daemon.keepLease().catch((error: unknown) => log.error({ event: 'lease.check_failed', err: error }, (error as Error).message));
     if (ticking) return;
     ticking = true;
     daemon

@@ -3,13 +3,16 @@
  * that process and its database, while everything else (other processes, Telegram) still
  * reaches it. Cutting closes every connection through it on both sides (the server sees them go
  * and frees their advisory locks, as when a partition is noticed) and refuses new ones until it
- * is restored. For `lexus simulate`'s partitions and outages, and for the tests.
+ * is restored. Stalling is the other kind of partition: nothing goes through any more, nothing is
+ * closed, so every query in flight hangs and new connections are never answered. For
+ * `lexus simulate`'s partitions and outages, and for the tests.
  */
 import net from 'node:net';
 
 export class DbLink {
   private readonly sockets = new Set<net.Socket>();
   private cutOff = false;
+  private stalled = false;
 
   private constructor(
     private readonly server: net.Server,
@@ -32,6 +35,13 @@ export class DbLink {
   private accept(client: net.Socket, target: { host: string; port: number }): void {
     if (this.cutOff) {
       client.destroy();
+      return;
+    }
+    if (this.stalled) {
+      // Accepted, never answered: a connection attempt into a black hole.
+      this.sockets.add(client);
+      client.on('error', () => undefined);
+      client.on('close', () => this.sockets.delete(client));
       return;
     }
     const upstream = net.connect(target.port, target.host);
@@ -64,6 +74,12 @@ export class DbLink {
   /** New connections go through again. */
   restore(): void {
     this.cutOff = false;
+  }
+
+  /** Nothing goes through any more, and nothing is closed: queries in flight hang. */
+  stall(): void {
+    this.stalled = true;
+    for (const socket of this.sockets) socket.pause();
   }
 
   async close(): Promise<void> {
