@@ -22,16 +22,43 @@ export const ACCOUNT_DAILY_POST_LIMIT = 20;
 export const WARMUP_HOURS = 24;
 export const WARMUP_MS = WARMUP_HOURS * HOUR_MS;
 
+/**
+ * The post_history statuses that count as posts (rule 3, and rule 1's "posted there"): sent, maybe
+ * sent, or reserved and about to be.
+ */
+export const COUNTED_POST_STATUSES = ['success', 'unknown', 'pending'] as const;
+export const COUNTED_POST_STATUSES_SQL = `(${COUNTED_POST_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+
+/**
+ * Rule 1: group `t` is held by an account of ours other than `account` (an SQL expression): bound
+ * to one, joined (or posted to) by one before, claimed by another, or it refused us. Such a group
+ * is never bound to `account`, and when two rows turn out to be one chat, the held one keeps it.
+ */
+export const targetHeldSql = (t: string, account: string) =>
+  `(${t}.assigned_account_id IS NOT NULL OR ${t}.joined_at IS NOT NULL OR ${t}.status IN ('banned', 'joined')
+    OR (${t}.join_claimed_by IS NOT NULL AND ${t}.join_claimed_by <> ${account})
+    OR EXISTS (SELECT 1 FROM post_history h WHERE h.target_id = ${t}.id AND h.account_id <> ${account} AND h.status IN ${COUNTED_POST_STATUSES_SQL}))`;
+
+/**
+ * A join claim that never goes to another account: a join of the claiming account may have
+ * happened (its answer was lost), or the group refused it and was reopened as its restriction.
+ */
+export const claimStaysSql = (t: string) => `(${t}.join_uncertain OR ${t}.reopened_at IS NOT NULL)`;
+
 /** Start of the UTC day that contains :now, and of the day after, as SQL. */
 export const TODAY_UTC_SQL = `date_trunc('day', CAST(:now AS timestamp))`;
 export const TOMORROW_UTC_SQL = `(${TODAY_UTC_SQL} + interval '1 day')`;
 
+/** The longest one post() call to Telegram may take (the gateway's one deadline for it). */
+export const POST_CALL_DEADLINE_MS = MINUTE_MS;
+
 /**
  * Rule 3, at midnight: a delivery is counted on the UTC day it lands. A post is reserved (and
- * counted) for :now's day only when it lands before that day ends even if the send takes as long
- * as it may: the gateway gives a post() call at most its post timeout (60 s), well inside this.
+ * counted) for :now's day only when it lands before that day ends even if sending takes as long
+ * as it may: two post() calls (the photo, then the text alone in a group that takes no photos),
+ * and a minute's margin for what happens between the reservation and the first call.
  */
-export const SEND_DEADLINE_MS = 2 * MINUTE_MS;
+export const SEND_DEADLINE_MS = 2 * POST_CALL_DEADLINE_MS + MINUTE_MS;
 export const postLandsTodaySql = `(CAST(:now AS timestamp) + interval '${SEND_DEADLINE_MS / 1000} seconds' < ${TOMORROW_UTC_SQL})`;
 
 /**

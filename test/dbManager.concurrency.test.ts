@@ -44,7 +44,7 @@ describe('under concurrency', () => {
     const accounts: number[] = [];
     for (let i = 0; i < 3; i++) accounts.push(await insertAccount(t, `acc_${i}`));
     for (let i = 0; i < 36; i++) await insertBoundTarget(t, `@group_${i}`, accounts[i % 3]!);
-    t.clock.set('2026-03-10T23:57:59.500Z');
+    t.clock.set('2026-03-10T23:56:59.500Z');
     // 30 attempts per account on each side of midnight, for 12 groups (24 slots) each: the
     // account limit (20) is what stops them.
     const before = Array.from({ length: 90 }, (_, i) => t.db.reservePostSlot({ accountId: accounts[i % 3]! }));

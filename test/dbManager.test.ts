@@ -278,7 +278,7 @@ describe('reservePostSlot and settlePost', () => {
 
   it('not sent, settled after UTC midnight: the new day keeps its count', async () => {
     const { a, g } = await readyPair();
-    t.clock.set('2026-03-10T23:57:59.000Z');
+    t.clock.set('2026-03-10T23:56:59.000Z');
     const yesterday = (await t.db.reservePostSlot({ accountId: a, targetId: g }))!;
     t.clock.set('2026-03-11T00:00:01.000Z');
     const today = (await t.db.reservePostSlot({ accountId: a, targetId: g }))!;
@@ -292,7 +292,7 @@ describe('reservePostSlot and settlePost', () => {
   it('a clock still before midnight cannot reserve on a counter that already started the next day', async () => {
     const { a, g } = await readyPair();
     const lateClock = new DbManager(t.dataSource, { clock: { now: () => at('2026-03-11T00:00:00.100Z') } });
-    t.clock.set('2026-03-10T23:57:59.900Z');
+    t.clock.set('2026-03-10T23:56:59.900Z');
     expect(await lateClock.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();
     // Counted on the 11th; a post dated the 10th on top of it would be counted on the wrong day.
     expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).toBeNull();
@@ -318,12 +318,12 @@ describe('reservePostSlot and settlePost', () => {
     expect(await counters(t, a, g)).toEqual({ account: 0, group: 0 });
   });
 
-  it('reserves nothing in the last two minutes of a UTC day, so a post lands on the day it is counted', async () => {
+  it('reserves nothing in the last three minutes of a UTC day, so a post lands on the day it is counted', async () => {
     const { a, g } = await readyPair();
-    t.clock.set('2026-03-10T23:58:00.000Z');
+    t.clock.set('2026-03-10T23:57:00.000Z');
     expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).toBeNull();
     expect(await t.db.getGroupsReadyForPosting()).toEqual([]);
-    t.clock.set('2026-03-10T23:57:59.999Z');
+    t.clock.set('2026-03-10T23:56:59.999Z');
     expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();
     t.clock.set('2026-03-11T00:00:00.000Z');
     expect(await t.db.reservePostSlot({ accountId: a, targetId: g })).not.toBeNull();

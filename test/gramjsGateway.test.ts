@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger';
 import { encodeTelethonStringSession } from '../src/import/telethonSession';
 import { LogLevel } from 'telegram/extensions/Logger';
-import { DEFAULT_TIMEOUTS, GramjsGateway, GramjsLogger, postDeadlineMs, type GatewayTimeouts } from '../src/telegram/gramjsGateway';
+import { DEFAULT_TIMEOUTS, GramjsGateway, GramjsLogger, type GatewayTimeouts } from '../src/telegram/gramjsGateway';
+import { POST_CALL_DEADLINE_MS, SEND_DEADLINE_MS } from '../src/rules';
 import type { AccountCredentials } from '../src/telegram/gateway';
 
 const PHOTO = path.resolve(__dirname, '../examples/lexus_assets/lexus_variant_1.jpg');
@@ -515,9 +516,9 @@ describe('the GramJS gateway', () => {
   });
 
   describe('one deadline for the whole post', () => {
-    it('says how long a post() can take', () => {
-      expect(postDeadlineMs()).toBe(DEFAULT_TIMEOUTS.postMs);
-      expect(postDeadlineMs({ postMs: 1234 })).toBe(1234);
+    it('is the rules\' bound on a post() call, and two of them land before a day the cut-off counted them on ends', () => {
+      expect(DEFAULT_TIMEOUTS.postMs).toBe(POST_CALL_DEADLINE_MS);
+      expect(2 * DEFAULT_TIMEOUTS.postMs).toBeLessThan(SEND_DEADLINE_MS);
     });
 
     it('a slow lookup counts against the post\'s deadline: lookup 60% + send 60% times out, uncertain (the send went out)', async () => {
@@ -551,6 +552,20 @@ describe('the GramJS gateway', () => {
       expect(await session.post({ link: '@g_one' }, { text: 'x', photoPath: PHOTO })).toEqual({ kind: 'transient', error: 'upload.SaveFilePart timed out after 60 ms', uncertain: false });
       expect(requests.some((r) => r instanceof Api.messages.SendMessage || r instanceof Api.messages.SendMedia)).toBe(false);
       expect(destroyed).toEqual([]);
+    });
+
+    it('a session disconnected is closed for good: a later call never builds a client or reaches Telegram', async () => {
+      const { session, clients, requests } = harness((r) => (r instanceof Api.users.GetUsers ? me() : r instanceof Api.messages.SendMessage ? sent(17) : undefined));
+      await session.connect();
+      await session.disconnect();
+      const group = { link: '@autobazar_ua', telegramId: '-1001234567890', accessHash: '42' };
+      const closed = { kind: 'transient', error: 'the session was closed', uncertain: false };
+      expect(await session.post(group, { text: 'x', photoPath: null })).toEqual(closed);
+      expect(await session.join({ link: 'https://t.me/+AbCdEfGh123' })).toEqual(closed);
+      expect(await session.lookup({ link: '@autobazar_ua' })).toEqual(closed);
+      expect(await session.connect()).toEqual(closed);
+      expect(clients).toHaveLength(1);
+      expect(names(requests)).toEqual(['users.GetUsers']);
     });
 
     it('after a client was dropped, the next call connects a new one before asking anything', async () => {

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
-import { refuseTarget, takeOverAccount } from '../src/db/answerQueries';
+import { banAccount, learnChat, MAX_REOPENS, recordAnswer, refuseTarget, releaseJoinClaim, takeOverAccount } from '../src/db/answerQueries';
+import { claimJoinTarget } from '../src/db/daemonQueries';
+import { consequenceOf } from '../src/daemon/answers';
 import { useTestDatabase } from './helpers/database';
 import { useDaemons } from './helpers/daemon';
 import { insertBoundTarget, insertDrivableAccount as accountWithSession, insertTarget } from './helpers/fixtures';
@@ -144,8 +146,8 @@ describe("a chat's stored peer", () => {
 });
 
 describe('the UTC midnight', () => {
-  it('no post is reserved in the last two minutes of a UTC day, so none lands on the next day counted on the old one', async () => {
-    t.clock.set('2026-03-10T23:58:01.000Z');
+  it('no post is reserved in the last three minutes of a UTC day, so none lands on the next day counted on the old one', async () => {
+    t.clock.set('2026-03-10T23:57:01.000Z');
     const h = daemon({ settings: { groupMinGapMs: 0, actionDelayMs: { min: 1000, max: 1000 } } });
     const a = await accountWithSession(t, 'acc_1');
     for (const link of ['@group_one', '@group_two']) {
@@ -266,5 +268,112 @@ describe('refusals read as a restriction (refuseTarget)', () => {
       { link: '@group_three', status: 'banned', refused_account_id: null },
       { link: '@group_four', status: 'banned', refused_account_id: null },
     ]);
+  });
+});
+
+describe('recording an answer twice (a commit whose acknowledgement was lost)', () => {
+  it('applies it once: the restriction stays a restriction, the join is counted once', async () => {
+    const a = await accountWithSession(t, 'acc_1');
+    const g1 = await insertBoundTarget(t, '@group_one', a);
+    const g2 = await insertBoundTarget(t, '@group_two', a);
+    const policy = { peerFloodPauseMs: 24 * HOUR, restriction: { refusals: 2, windowMs: HOUR } };
+    const refusal = (answerId: string, targetId: number, at: string) => ({
+      answerId, accountId: a, at: new Date(at), call: 'post' as const, outcome: 'group_refuses', error: 'USER_BANNED_IN_CHANNEL', targetId,
+      consequence: consequenceOf('post', { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }), callStartedAt: null, policy,
+    });
+    expect(await recordAnswer(t.dataSource, refusal('p:1', g1!, '2026-03-10T06:00:00Z'))).toMatchObject({ restricted: null });
+    const second = refusal('p:2', g2!, '2026-03-10T06:01:00Z');
+    expect(await recordAnswer(t.dataSource, second)).toMatchObject({ restricted: { refusals: 2 } });
+    const after = await t.query(`SELECT link, status, reopen_count FROM targets ORDER BY id`);
+    // The same record again: nothing changes, and it still says how long the account waits.
+    const again = await recordAnswer(t.dataSource, second);
+    expect(again.holdUntil).toEqual(new Date('2026-03-11T06:01:00Z'));
+    expect(await t.query(`SELECT link, status, reopen_count FROM targets ORDER BY id`)).toEqual(after);
+    expect(after).toEqual([
+      { link: '@group_one', status: 'joined', reopen_count: 1 },
+      { link: '@group_two', status: 'joined', reopen_count: 1 },
+    ]);
+    const g3 = await insertTarget(t, '@group_three');
+    const join = {
+      answerId: 'p:3', accountId: a, at: new Date('2026-03-12T06:00:00Z'), call: 'join' as const, outcome: 'transient', error: 'RPC_CALL_FAIL', targetId: g3,
+      consequence: consequenceOf('join', { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: false }), callStartedAt: null, policy,
+    };
+    await recordAnswer(t.dataSource, join);
+    await recordAnswer(t.dataSource, join);
+    expect(await t.query(`SELECT count(*)::int AS n FROM join_history`)).toEqual([{ n: 1 }]);
+  });
+});
+
+describe('which of two rows of one chat keeps it (learnChat)', () => {
+  const chat = { telegramId: '-1001234567890', accessHash: '77', title: 'Авторинок' };
+  /** Two rows of one chat: the other one, whose id is known, and this one, claimed by acc_1. */
+  async function pair() {
+    const a = await accountWithSession(t, 'acc_1');
+    const b = await accountWithSession(t, 'acc_2');
+    const otherId = await insertTarget(t, '@autobazar_ua');
+    await t.query(`UPDATE targets SET telegram_id = $1 WHERE id = $2`, [chat.telegramId, otherId]);
+    const mine = await insertTarget(t, '@autobazar_ukraine');
+    await t.query(`UPDATE targets SET join_claimed_by = $1 WHERE id = $2`, [a, mine]);
+    return { a, b, otherId, mine };
+  }
+  const learn = (accountId: number, targetId: number) => learnChat(t.dataSource, { targetId, accountId, chat, now: t.clock.now() });
+  const statuses = async () => t.query(`SELECT link, status, telegram_id FROM targets ORDER BY id`);
+
+  it('the other row, when another account holds it (bound, claimed) or it refused us', async () => {
+    for (const [name, setup] of [
+      ['bound', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET status = 'joined', assigned_account_id = $1, joined_at = '2026-03-09T06:00:00' WHERE id = $2`, [ids.b, ids.otherId])],
+      ['claimed by another account', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET join_claimed_by = $1 WHERE id = $2`, [ids.b, ids.otherId])],
+      ['banned', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET status = 'banned' WHERE id = $1`, [ids.otherId])],
+      ['an orphan once joined', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET status = 'joined', joined_at = '2026-03-09T06:00:00' WHERE id = $1`, [ids.otherId])],
+    ] as const) {
+      await t.query('TRUNCATE post_history, targets, accounts RESTART IDENTITY CASCADE');
+      const ids = await pair();
+      await setup(ids);
+      expect({ name, learnt: await learn(ids.a, ids.mine) }).toEqual({ name, learnt: { duplicateOf: '@autobazar_ua', absorbed: null } });
+      expect((await statuses()).map((r) => r.status)[1]).toBe('duplicate');
+    }
+  });
+
+  it('this row, when nobody holds the other (new, a dead link); a row closed already stays closed', async () => {
+    const ids = await pair();
+    expect(await learn(ids.a, ids.mine)).toEqual({ duplicateOf: null, absorbed: '@autobazar_ua' });
+    expect(await statuses()).toEqual([
+      { link: '@autobazar_ua', status: 'duplicate', telegram_id: chat.telegramId },
+      { link: '@autobazar_ukraine', status: 'new', telegram_id: chat.telegramId },
+    ]);
+    // Learnt again (a retry), nothing moves; the closed row learning the chat stays closed.
+    expect(await learn(ids.a, ids.mine)).toEqual({ duplicateOf: null, absorbed: null });
+    expect(await learn(ids.a, ids.otherId)).toEqual({ duplicateOf: '@autobazar_ukraine', absorbed: null });
+    expect((await statuses()).map((r) => r.status)).toEqual(['duplicate', 'new']);
+  });
+});
+
+describe('a group reopened as an account\'s restriction', () => {
+  const policy = { peerFloodPauseMs: 24 * HOUR, restriction: { refusals: 2, windowMs: HOUR } };
+  it('stays claimed by that account, and is reopened at most a week of times', async () => {
+    const a = await accountWithSession(t, 'acc_1');
+    const b = await accountWithSession(t, 'acc_2');
+    const [g1, g2] = [await insertTarget(t, '@group_one'), await insertTarget(t, '@group_two')];
+    await t.query(`UPDATE targets SET join_claimed_by = $1`, [a]);
+    const refuse = (targetId: number, at: Date) =>
+      refuseTarget(t.dataSource, { targetId, accountId: a, reason: 'read_only: CHAT_WRITE_FORBIDDEN', countsForRestriction: true, now: at, policy });
+    for (let day = 0; day < MAX_REOPENS; day++) {
+      const at = new Date(Date.parse('2026-03-10T06:00:00Z') + day * 24 * HOUR);
+      await refuse(g1!, at);
+      expect(await refuse(g2!, new Date(at.getTime() + 60_000))).toEqual({ restricted: 2 });
+    }
+    // Its claim stays: a FloodWait or a dead session of the account never hands it to another.
+    await releaseJoinClaim(t.dataSource, g1!, a, t.clock.now());
+    await banAccount(t.dataSource, a, 'session dead: SESSION_REVOKED', t.clock.now());
+    expect(await t.query(`SELECT status, join_claimed_by, reopen_count FROM targets ORDER BY id`)).toEqual([
+      { status: 'new', join_claimed_by: a, reopen_count: MAX_REOPENS },
+      { status: 'new', join_claimed_by: a, reopen_count: MAX_REOPENS },
+    ]);
+    expect(await claimJoinTarget(t.dataSource, b, ['ukraine_cars'], t.clock.now())).toBeNull();
+    // An eighth time: final.
+    const at = new Date(Date.parse('2026-03-10T06:00:00Z') + MAX_REOPENS * 24 * HOUR);
+    await refuse(g1!, at);
+    expect(await refuse(g2!, new Date(at.getTime() + 60_000))).toEqual({ restricted: null });
+    expect(await t.query(`SELECT status FROM targets ORDER BY id`)).toEqual([{ status: 'banned' }, { status: 'banned' }]);
   });
 });

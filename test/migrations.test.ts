@@ -13,7 +13,7 @@ const ADDED_COLUMNS = [
   'accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256', 'accounts.status_reason',
   'targets.status_reason', 'targets.next_post_allowed_at', 'targets.join_claimed_by', 'targets.join_retry_at',
   'accounts.call_started_at', 'accounts.driven_by', 'accounts.driven_until', 'accounts.limited_since', 'accounts.limited_until',
-  'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id', 'targets.reopened_at',
+  'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id', 'targets.reopened_at', 'targets.reopen_count',
 ];
 
 const LEGACY_ROWS = `
@@ -65,7 +65,7 @@ afterEach(async () => {
 
 const seedColumnsOnly = (schema: Awaited<ReturnType<typeof describeSchema>>) => ({
   columns: schema.columns.filter((c) => !ADDED_COLUMNS.includes(`${c.table_name}.${c.column_name}`)),
-  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by') && !c.def.includes('refused_account_id') && c.def !== 'NOT NULL join_uncertain'),
+  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by') && !c.def.includes('refused_account_id') && c.def !== 'NOT NULL join_uncertain' && c.def !== 'NOT NULL reopen_count'),
 });
 
 describe('the migrations', () => {
@@ -95,6 +95,7 @@ describe('the migrations', () => {
       ['closed_at', 'timestamp without time zone', 'YES'],
       ['refused_account_id', 'integer', 'YES'],
       ['reopened_at', 'timestamp without time zone', 'YES'],
+      ['reopen_count', 'integer', 'NO'],
     ]);
     const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
     expect(fks.sort()).toEqual([
@@ -128,7 +129,7 @@ describe('the migrations', () => {
       targets: (before.targets as Record<string, unknown>[])
         .map((t): Record<string, unknown> => ({
           ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null,
-          join_uncertain: false, peer_access_hash: null, closed_at: null, refused_account_id: null, reopened_at: null,
+          join_uncertain: false, peer_access_hash: null, closed_at: null, refused_account_id: null, reopened_at: null, reopen_count: 0,
         }))
         .map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });

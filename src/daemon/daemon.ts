@@ -51,8 +51,8 @@ const BACKOFF_BASE_MS = 30 * SECOND_MS;
 const BACKOFF_MAX_MS = 30 * MINUTE_MS;
 /**
  * The longest a session takes to stop once told to (the gateway's disconnect deadline), the
- * longest a confirmation of the locks may take before it counts as failed (the lock connection's
- * query timeout), and a margin for clocks that run at slightly different rates.
+ * longest one more renewal of the lease may take before it counts as failed, and a margin for the
+ * offset between two hosts' clocks (NTP keeps it well under a second).
  */
 export const SESSION_STOP_MS = 10 * SECOND_MS;
 export const LOCK_CONFIRM_MS = 5 * SECOND_MS;
@@ -179,6 +179,8 @@ export class Daemon {
   private leaseCheck: Promise<void> | undefined;
   /** Actions started since this process began. */
   actionsStarted = 0;
+  /** Telegram's answers met since this process began (each record's id). */
+  private answers = 0;
   /** When the last scheduling round finished (the health check reads it). */
   lastTickAt: Date | undefined;
 
@@ -340,6 +342,7 @@ export class Daemon {
     }
     if (this.stopping) return false;
     const byId = new Map(drivable.map((a) => [a.id, a]));
+    const lockLost: AccountState[] = [];
     for (const [id, state] of this.accounts) {
       if (byId.has(id) && held.includes(id)) continue;
       if (!held.includes(id)) {
@@ -347,11 +350,13 @@ export class Daemon {
         // once, even mid-action.
         this.log.warn({ event: 'account.lock_lost', account: state.account.sessionName }, 'lost this account to another process; stopping its session now');
         this.accounts.delete(id);
-        await this.stopSession(state);
+        lockLost.push(state);
         continue;
       }
-      if (!state.busy) await this.dropAccount(state, 'no longer drivable');
+      // Banned or logged out meanwhile: given up once idle and with every answer recorded.
+      if (!state.busy && !this.recorder.blocked(id)) await this.dropAccount(state, 'no longer drivable');
     }
+    await Promise.all(lockLost.map((state) => this.stopSession(state)));
     // The database answers again: answers still unrecorded go first, before any takeover reads
     // (and would settle) what they are about.
     if (this.recorder.unrecorded().length > 0) await this.recorder.flushNow();
@@ -375,17 +380,24 @@ export class Daemon {
     return this.renew(now);
   }
 
-  /** Renews the lease on the accounts driven (refresh): their sessions may live until now + lease. */
+  /**
+   * Renews the lease on the accounts driven (refresh): their sessions may live until now + lease.
+   * An account the renewal did not cover (its lock gone meanwhile) stops at once.
+   */
   private async renew(now: Date): Promise<boolean> {
     const pid = this.deps.locks.holderPid;
     if (pid === undefined) return false;
+    let renewed: number[];
     try {
-      await renewLease(this.deps.dataSource, { accountIds: [...this.accounts.keys()], lockHolderPid: pid, driver: this.instance, until: new Date(now.getTime() + this.leaseMs) });
+      renewed = await renewLease(this.deps.dataSource, { accountIds: [...this.accounts.keys()], lockHolderPid: pid, driver: this.instance, until: new Date(now.getTime() + this.leaseMs) });
     } catch (error) {
       if (!this.databaseDown) this.log.error({ event: 'db.down', error: (error as Error).message }, 'database unreachable; retrying until it is back');
       this.databaseDown = true;
       return false;
     }
+    const unrenewed = [...this.accounts.values()].filter((state) => !renewed.includes(state.account.id));
+    for (const state of unrenewed) this.accounts.delete(state.account.id);
+    await Promise.all(unrenewed.map((state) => this.stopSession(state)));
     this.leaseConfirmedAt = now.getTime();
     this.leasePid = pid;
     return true;
@@ -451,7 +463,8 @@ export class Daemon {
     state.busy = true;
     const action = this.act(state)
       .catch((error: unknown) => {
-        // A database write before any Telegram call failed: nothing was sent; try again later.
+        // A database write failed (one before a Telegram call, or a read): Telegram's answers go
+        // through the recorder and never end here. Try again later.
         this.log.error({ event: 'action.failed', account: state.account.sessionName, err: error }, (error as Error).message);
         this.backoff(state);
       })
@@ -512,9 +525,20 @@ export class Daemon {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  /** Whether this account may make a Telegram call now, as far as this process knows. */
-  private mayCall(state: AccountState): boolean {
-    return !state.lost && !this.recorder.blocked(state.account.id) && this.now().getTime() >= state.holdUntil && this.deps.locks.holds(state.account.id);
+  /**
+   * Whether this account may make a Telegram call now, as far as this process knows: it is still
+   * this process's (lock held, lease within its time), no answer of it is unrecorded, no hold.
+   * Asked right before every call to the gateway.
+   */
+  private async mayCall(state: AccountState): Promise<boolean> {
+    // A lease run out meanwhile is renewed first (or every session stops): keepLease decides.
+    if (!this.leased()) await this.keepLease();
+    return this.leased() && !state.lost && !this.recorder.blocked(state.account.id) && this.now().getTime() >= state.holdUntil && this.deps.locks.holds(state.account.id);
+  }
+
+  /** The lease, as this process last confirmed it, still runs. */
+  private leased(): boolean {
+    return this.leaseConfirmedAt !== undefined && this.now().getTime() - this.leaseConfirmedAt <= this.leaseMs && this.deps.locks.holderPid === this.leasePid;
   }
 
   /** One action of one account: a post if a group is ready, else a join if there is budget. */
@@ -543,14 +567,14 @@ export class Daemon {
     const session = await this.connected(state, pid);
     if (!session) return;
     for (const niche of this.deps.settings.niches) {
-      if (!this.mayCall(state)) return;
+      if (!(await this.mayCall(state))) return;
       const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true });
       if (slot) {
         await this.post(state, session, slot);
         return;
       }
     }
-    if (!this.mayCall(state)) return;
+    if (!(await this.mayCall(state))) return;
     await this.join(state, session, pid);
   }
 
@@ -569,11 +593,13 @@ export class Daemon {
       apiHash: account.apiHash,
       proxy: account.proxy,
     });
+    // Kept at once, so that losing the account closes a session still connecting too.
+    state.session = session;
     const outcome = await session.connect();
-    if (outcome.kind === 'connected' && this.mayCall(state)) {
-      state.session = session;
+    if (outcome.kind === 'connected' && (await this.mayCall(state)) && state.session === session) {
       state.connectedWith = credentialsOf(account);
     } else {
+      if (state.session === session) state.session = undefined;
       await session.disconnect();
     }
     await this.answer(state, 'connect', outcome, { callStartedAt: callAt });
@@ -595,14 +621,14 @@ export class Daemon {
       await this.giveBack(state, slot, `nothing sent: ${(error as Error).message}`, callAt);
       return;
     }
-    if (!this.mayCall(state)) {
+    if (!(await this.mayCall(state))) {
       await this.giveBack(state, slot, 'nothing sent: the account was taken over by another process', callAt);
       return;
     }
     const group = { link: slot.link, telegramId: slot.telegramId, accessHash: slot.accessHash };
     let photoPath = variant.photoPath;
     let outcome = await session.post(group, { text: variant.text, photoPath });
-    if (outcome.kind === 'media_forbidden' && photoPath && this.mayCall(state)) {
+    if (outcome.kind === 'media_forbidden' && photoPath && (await this.mayCall(state))) {
       // Text only in this group: once more without the photo.
       this.log.info({ event: 'post.text_only', account: state.account.sessionName, target: slot.link }, 'the group takes no photos; sending the text alone');
       photoPath = null;
@@ -629,7 +655,7 @@ export class Daemon {
     }
     const ctx = { targetId: claim.targetId, link: claim.link };
     let callAt = this.now();
-    if (!(await beginCall(ds, account.id, callAt, pid))) return;
+    if (!(await this.mayCall(state)) || !(await beginCall(ds, account.id, callAt, pid))) return;
     // The chat first, where Telegram tells it: a second link of a chat we have is never joined.
     const found = await session.lookup({ link: claim.link });
     if (found.kind !== 'found') {
@@ -644,10 +670,11 @@ export class Daemon {
     }
     if (found.chat) {
       const learnt = await this.answer(state, 'lookup', found, { ...ctx, chat: found.chat, callStartedAt: callAt });
-      if (!learnt || learnt.duplicateOf !== null || !this.mayCall(state)) return;
+      if (!learnt || learnt.duplicateOf !== null || !(await this.mayCall(state))) return;
       callAt = this.now();
       if (!(await beginCall(ds, account.id, callAt, pid))) return;
     }
+    if (!(await this.mayCall(state))) return;
     const outcome: JoinOutcome = await session.join({ link: claim.link });
     await this.answer(state, 'join', outcome, { ...ctx, chat: chatOf(outcome), callStartedAt: callAt });
   }
@@ -671,7 +698,7 @@ export class Daemon {
       await this.stopSession(state);
     }
     const record: AnswerRecord = {
-      accountId: account.id, at, call, outcome: outcome.kind, error, consequence: c, policy: this.policy, callStartedAt: ctx.callStartedAt,
+      answerId: `${this.instance}:${++this.answers}`, accountId: account.id, at, call, outcome: outcome.kind, error, consequence: c, policy: this.policy, callStartedAt: ctx.callStartedAt,
       ...(ctx.targetId === undefined ? {} : { targetId: ctx.targetId }),
       ...(ctx.slot ? { slotId: ctx.slot.id } : {}),
       ...(ctx.chat ? { chat: ctx.chat } : {}),
@@ -763,11 +790,12 @@ export class Daemon {
    */
   async stop(graceMs: number): Promise<boolean> {
     this.stopping = true;
-    await this.round?.catch(() => undefined);
+    // One deadline for all of it, a round that hangs on the database included.
     const deadline = Date.now() + graceMs;
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       (async () => {
+        await this.round?.catch(() => undefined);
         await this.idle();
         // Answers still unrecorded: keep trying until the deadline.
         while (this.recorder.unrecorded().length > 0 && Date.now() < deadline) {
@@ -791,8 +819,10 @@ export class Daemon {
     const states = [...this.accounts.values()];
     this.accounts.clear();
     await Promise.all(states.map((s) => this.stopSession(s)));
-    // Every session is closed: the lease ends now, and the next process need not wait for it.
-    await withDeadline(endLease(this.deps.dataSource, states.map((s) => s.account.id), this.instance), LOCK_CONFIRM_MS).catch(() => undefined);
+    // Every session is closed: the lease ends now, and the next process need not wait for it;
+    // except on an account whose action is still running or whose answer is unrecorded.
+    const done = states.filter((s) => !s.busy && !this.recorder.blocked(s.account.id)).map((s) => s.account.id);
+    await withDeadline(endLease(this.deps.dataSource, done, this.instance), LOCK_CONFIRM_MS).catch(() => undefined);
     await this.deps.locks.close();
     return finished;
   }

@@ -85,8 +85,17 @@ export class AnswerRecorder {
       );
       return false;
     }
-    await onRecorded(result);
+    await this.recorded({ record, what, onRecorded }, result);
     return true;
+  }
+
+  /** What follows a record is the daemon's; a failure of it must not make the record look lost. */
+  private async recorded(entry: Pending, result: AnswerResult): Promise<void> {
+    try {
+      await entry.onRecorded(result);
+    } catch (error) {
+      this.deps.log.error({ event: 'answer.after_record_failed', answer: entry.what, error: (error as Error).message }, 'what follows a recorded answer failed');
+    }
   }
 
   /** Tries the records that are due, each account's in order; resolves when this pass is over. */
@@ -121,7 +130,7 @@ export class AnswerRecorder {
           break;
         }
         queue.entries.shift();
-        await entry.onRecorded(result);
+        await this.recorded(entry, result);
       }
       if (queue.entries.length === 0) {
         this.queues.delete(accountId);

@@ -6,6 +6,7 @@
  */
 import cron from 'node-cron';
 import type { Clock } from '../clock';
+import { purgeAnswerRecords } from '../db/answerQueries';
 import { summarizeDay } from '../db/daemonQueries';
 import type { Logger } from '../logger';
 import type { Daemon } from './daemon';
@@ -27,6 +28,7 @@ export interface Running {
 
 export async function midnight(daemon: Daemon, clock: Clock, log: Logger): Promise<void> {
   const reset = await daemon.db.resetDailyCountersIfNeeded();
+  await purgeAnswerRecords(daemon.db.dataSource, new Date(clock.now().getTime() - 2 * 24 * 3_600_000));
   const summary = await summarizeDay(daemon.db.dataSource, clock.now());
   log.info(
     { event: 'daily.summary', day: summary.day, posts: summary.postsByAccount, joins: summary.joins, flood_waits: summary.floodWaits, groups_lost: summary.groupsLost, counters_reset: reset },

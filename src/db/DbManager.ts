@@ -15,6 +15,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { systemClock, utcDayStart, type Clock } from '../clock';
 import { normalizeGroupLink } from '../links';
 import {
+  COUNTED_POST_STATUSES_SQL,
   DEFAULT_NICHE,
   READY_ORDER_SQL,
   TODAY_UTC_SQL,
@@ -23,6 +24,7 @@ import {
   GROUP_COUNT_ONE_POST_SQL,
   accountMayPostSql,
   targetGapKeptSql,
+  targetHeldSql,
   targetMayReceivePostFromSql,
 } from '../rules';
 import { Account, Target, type PostStatus } from './entities';
@@ -174,16 +176,10 @@ export class DbManager {
          warmup_ends_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.warmup_ends_at
                                ELSE COALESCE(t.warmup_ends_at, t.joined_at + interval '${WARMUP_HOURS} hours', EXCLUDED.warmup_ends_at) END,
          updated_at = EXCLUDED.updated_at
-       WHERE t.status IS DISTINCT FROM 'banned'
+       WHERE t.status IS DISTINCT FROM 'banned' AND t.status IS DISTINCT FROM 'duplicate'
          AND (t.assigned_account_id = EXCLUDED.assigned_account_id
-              -- Unbound: only a group no account of ours has been in (no join, no post) is free.
-              OR (t.assigned_account_id IS NULL
-                  AND (t.status IS NULL OR t.status IN ('new', 'error', 'requested'))
-                  AND (t.join_claimed_by IS NULL OR t.join_claimed_by = EXCLUDED.assigned_account_id)
-                  AND t.joined_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM post_history h
-                                   WHERE h.target_id = t.id AND h.account_id <> EXCLUDED.assigned_account_id
-                                     AND h.status IN ('success', 'pending', 'unknown'))))
+              -- Unbound: only a group no other account of ours holds (no join, no post, no claim) is free.
+              OR NOT ${targetHeldSql('t', 'EXCLUDED.assigned_account_id')})
        RETURNING t.id`,
       { link, niche: options.niche ?? DEFAULT_NICHE, accountId, joinedAt: joinedAt ? sqlTime(joinedAt) : now, now },
     );
@@ -293,7 +289,7 @@ export class DbManager {
                    (SELECT link FROM slot) AS link, (SELECT telegram_id FROM slot) AS telegram_id,
                    (SELECT peer_access_hash FROM slot) AS peer_access_hash,
                    (SELECT h.message_content FROM post_history h
-                     WHERE h.target_id = post_history.target_id AND h.status IN ('success', 'unknown', 'pending') AND h.message_content IS NOT NULL
+                     WHERE h.target_id = post_history.target_id AND h.status IN ${COUNTED_POST_STATUSES_SQL} AND h.message_content IS NOT NULL
                      ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_message`,
       {
         accountId: input.accountId,

@@ -2,9 +2,10 @@
  * Recording Telegram's answers. recordAnswer applies one answer's consequence (daemon/answers.ts)
  * in one transaction: to the account (a FloodWait, a pause, a dead session), to the group (bound,
  * closed, refused, held, its chat learnt), to the post slot, to the join history, and it ends
- * the account's call. Every statement is idempotent, so a record tried again after a commit whose
- * answer was lost changes nothing more. Each operation is one function with its SQL in full;
- * times come from the caller (the instant Telegram answered), never from the database's now().
+ * the account's call. Each answer has an id, recorded in the same transaction: a record tried again
+ * after a commit whose acknowledgement was lost is not applied twice. Each operation is one
+ * function with its SQL in full; times come from the caller (the instant Telegram answered),
+ * never from the database's now().
  */
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { Consequence } from '../daemon/answers';
@@ -13,6 +14,7 @@ import { DbManager } from './DbManager';
 import { accountLockHeldSql } from './accountLocks';
 import { SlotAlreadySettledError } from './errors';
 import { holdAccount, settlePostSlot, type SettleOutcome } from './settleQueries';
+import { claimStaysSql, targetHeldSql } from '../rules';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
 
@@ -25,6 +27,8 @@ export interface AnswerPolicy {
 }
 
 export interface AnswerRecord {
+  /** Unique per answer (the recording process's name and a sequence number). */
+  answerId: string;
   accountId: number;
   /** When Telegram answered: every hold is counted from here. */
   at: Date;
@@ -56,6 +60,9 @@ export interface AnswerResult {
   /** Another row was the same chat and was closed as this one's duplicate. */
   absorbed: string | null;
 }
+
+/** A group refusing one account is reopened as the account's restriction at most this often. */
+export const MAX_REOPENS = 7;
 
 const msSql = (name: string) => `CAST(:${name} AS bigint) * interval '1 millisecond'`;
 
@@ -133,6 +140,13 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
   return db.transaction(async (manager) => {
     const q = manager.queryRunner!;
     const params = { accountId, now: sqlTime(now) };
+    // The account first (the order every writer locks in), and its lease as last committed: a
+    // renewal of the previous driver still in flight is waited for, not read around.
+    const { rows: accounts } = await sql<{ call_started_at: Date | null; driven_by: string | null; driven_until: Date | null }>(
+      q,
+      `SELECT call_started_at, driven_by, driven_until FROM accounts WHERE id = :accountId FOR UPDATE`,
+      { accountId },
+    );
     const { rows: slots } = await sql<{ n: number }>(
       q,
       `WITH abandoned AS (
@@ -146,11 +160,6 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
        )
        SELECT count(*)::int AS n FROM abandoned`,
       params,
-    );
-    const { rows: accounts } = await sql<{ call_started_at: Date | null; driven_by: string | null; driven_until: Date | null }>(
-      q,
-      `SELECT call_started_at, driven_by, driven_until FROM accounts WHERE id = :accountId`,
-      { accountId },
     );
     const unansweredCallAt = accounts[0]?.call_started_at ?? null;
     if (unansweredCallAt) {
@@ -170,7 +179,8 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
 /**
  * A dead session (revoked, deactivated, duplicated): the account stops until `lexus login`, and
  * the groups it was about to join (or asked to join) go back to the queue for another account,
- * except those it may have joined already (an uncertain join): they stay with it.
+ * except those whose claim stays with it (rules.ts claimStaysSql: it may be in them, or they
+ * refused it as its restriction).
  */
 export async function banAccount(db: Runner, accountId: number, reason: string, now: Date): Promise<void> {
   await sql(
@@ -179,7 +189,7 @@ export async function banAccount(db: Runner, accountId: number, reason: string, 
        UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId
      )
      UPDATE targets SET join_claimed_by = NULL, join_retry_at = NULL, status = 'new', status_reason = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL AND NOT join_uncertain`,
+      WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL AND NOT ${claimStaysSql('targets')}`,
     { accountId, reason, now: sqlTime(now) },
   );
 }
@@ -195,13 +205,13 @@ export async function recordJoinAttempt(db: Runner, accountId: number, targetId:
 
 /**
  * The claim goes back: this account will not join the group now (its FloodWait, its chat limit),
- * and another account may. Never a claim whose earlier join may have happened (join_uncertain).
+ * and another account may. Never a claim that stays with it (rules.ts claimStaysSql).
  */
 export async function releaseJoinClaim(db: Runner, targetId: number, accountId: number, now: Date): Promise<void> {
   await sql(
     db,
     `UPDATE targets SET join_claimed_by = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId AND join_claimed_by = :accountId AND status = 'new' AND NOT join_uncertain`,
+      WHERE id = :targetId AND join_claimed_by = :accountId AND status = 'new' AND NOT ${claimStaysSql('targets')}`,
     { targetId, accountId, now: sqlTime(now) },
   );
 }
@@ -250,7 +260,9 @@ export async function closeDeadLink(db: Runner, targetId: number, reason: string
  * it went out since the first of them, it is the account that is restricted, not the groups:
  * they are reopened for it (a bound group is 'joined' again, an unbound one stays claimed by it)
  * and the account is paused as for PEER_FLOOD. A reopened group that refuses the account again
- * after one of its posts went out meanwhile (the restriction is over): final.
+ * after one of its posts went out meanwhile (the restriction is over): final; so is one reopened
+ * MAX_REOPENS times (a week of daily pauses): an account whose every group banned it for real
+ * looks the same as a restricted one, and this bounds what that costs the groups.
  * Returns how many refusals made it a restriction (null: it was not one).
  */
 export async function refuseTarget(
@@ -261,9 +273,9 @@ export async function refuseTarget(
   const { rows: closed } = await sql<{ counts: boolean }>(
     db,
     `UPDATE targets SET status = 'banned', status_reason = :reason, join_retry_at = NULL, closed_at = CAST(:now AS timestamp),
-            -- Reopened once: its next refusal is final, unless the account has sent nothing since
-            -- (then it is the same restriction going on).
-            refused_account_id = CASE WHEN :counts AND (reopened_at IS NULL OR NOT EXISTS (
+            -- Reopened before: its next refusal is final, unless the account has sent nothing since
+            -- (then it is the same restriction going on), for at most a week of reopenings.
+            refused_account_id = CASE WHEN :counts AND reopen_count < ${MAX_REOPENS} AND (reopened_at IS NULL OR NOT EXISTS (
                                         SELECT 1 FROM post_history h
                                          WHERE h.account_id = :accountId AND h.status = 'success' AND h.created_at > targets.reopened_at))
                                       THEN CAST(:accountId AS integer) END,
@@ -290,7 +302,8 @@ export async function refuseTarget(
     `UPDATE targets
         SET status = CASE WHEN assigned_account_id IS NOT NULL THEN 'joined' ELSE 'new' END,
             status_reason = 'reopened: its refusal was the account''s restriction, not the group''s decision',
-            closed_at = NULL, refused_account_id = NULL, reopened_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+            closed_at = NULL, refused_account_id = NULL, reopened_at = CAST(:now AS timestamp), reopen_count = reopen_count + 1,
+            updated_at = CAST(:now AS timestamp)
       WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > ${sinceSql}`,
     window,
   );
@@ -320,24 +333,26 @@ export async function forgetPeer(db: Runner, targetId: number, reason: string, n
  * What Telegram told of the chat row `targetId` leads to. A group is a chat, not a link: when
  * another row already stands for that chat (telegram_id), one of the two is closed as the
  * other's duplicate, so that one chat never has two rows, two accounts or twice the posts. The
- * row that keeps the chat is the one an account has already (bound, claimed by another account,
- * refused us, asked to join); otherwise this one, and the other is closed. A unique index on
- * telegram_id (for rows not 'duplicate') backs this up.
+ * row that keeps the chat is the one an account of ours holds (rules.ts targetHeldSql: bound,
+ * joined or posted to before, claimed by another account, refused us); otherwise this one, and
+ * the other is closed. A row closed already stays so. A unique index on telegram_id (rows not
+ * 'duplicate') backs this up.
  */
 export async function learnChat(db: Runner, input: { targetId: number; accountId: number; chat: ChatIdentity; now: Date }): Promise<{ duplicateOf: string | null; absorbed: string | null }> {
   const params = { targetId: input.targetId, accountId: input.accountId, telegramId: input.chat.telegramId, now: sqlTime(input.now) };
-  const { rows } = await sql<{ id: number; link: string; has_account: boolean }>(
+  const { rows } = await sql<{ id: number; link: string; status: string | null; held: boolean }>(
     db,
-    `SELECT id, link,
-            (assigned_account_id IS NOT NULL OR status IN ('banned', 'requested')
-             OR (join_claimed_by IS NOT NULL AND join_claimed_by <> :accountId)) AS has_account
-       FROM targets
-      WHERE id = :targetId OR (telegram_id = CAST(:telegramId AS bigint) AND status IS DISTINCT FROM 'duplicate')
-      ORDER BY id
-      FOR UPDATE`,
+    `SELECT t.id, t.link, t.status, ${targetHeldSql('t', 'CAST(:accountId AS integer)')} AS held
+       FROM targets t
+      WHERE t.id = :targetId OR (t.telegram_id = CAST(:telegramId AS bigint) AND t.status IS DISTINCT FROM 'duplicate')
+      ORDER BY t.id
+      FOR UPDATE OF t`,
     params,
   );
+  const me = rows.find((r) => r.id === input.targetId);
   const other = rows.find((r) => r.id !== input.targetId);
+  if (!me) return { duplicateOf: null, absorbed: null };
+  if (me.status === 'duplicate') return { duplicateOf: other?.link ?? 'another row', absorbed: null };
   const closeAsDuplicate = async (id: number, of: { id: number; link: string }) =>
     sql(
       db,
@@ -346,16 +361,16 @@ export async function learnChat(db: Runner, input: { targetId: number; accountId
         WHERE id = :id`,
       { id, reason: `the same chat as ${of.link} (target #${of.id})`, now: params.now },
     );
-  if (other?.has_account) {
-    await closeAsDuplicate(input.targetId, other);
+  if (other?.held) {
+    await closeAsDuplicate(me.id, other);
     return { duplicateOf: other.link, absorbed: null };
   }
-  if (other) await closeAsDuplicate(other.id, { id: input.targetId, link: rows.find((r) => r.id === input.targetId)?.link ?? '' });
+  if (other) await closeAsDuplicate(other.id, me);
   await sql(
     db,
     `UPDATE targets SET telegram_id = CAST(:telegramId AS bigint), peer_access_hash = COALESCE(:accessHash, peer_access_hash),
             title = COALESCE(:title, title), updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId AND status IS DISTINCT FROM 'duplicate'`,
+      WHERE id = :targetId`,
     { ...params, accessHash: input.chat.accessHash, title: input.chat.title },
   );
   return { duplicateOf: null, absorbed: other?.link ?? null };
@@ -385,6 +400,22 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
   await ds.transaction(async (manager) => {
     const q: QueryRunner = manager.queryRunner!;
     const reason = record.error ?? record.outcome;
+    // The account first (the order every writer locks in), and the answer's id: recorded already
+    // (a commit whose acknowledgement was lost), it is not applied again.
+    const { rows: fresh } = await sql<{ answer_id: string; hold_until: Date | null }>(
+      q,
+      `WITH account AS (SELECT id, next_allowed_action_time FROM accounts WHERE id = :accountId FOR UPDATE)
+       INSERT INTO answer_records (answer_id, account_id, recorded_at)
+       SELECT :answerId, id, CAST(:at AS timestamp) FROM account
+       ON CONFLICT (answer_id) DO NOTHING
+       RETURNING answer_id, (SELECT next_allowed_action_time FROM account) AS hold_until`,
+      { accountId, answerId: record.answerId, at: sqlTime(at) },
+    );
+    if (fresh.length === 0) {
+      const { rows } = await sql<{ hold_until: Date | null }>(q, `SELECT next_allowed_action_time AS hold_until FROM accounts WHERE id = :accountId`, { accountId });
+      result.holdUntil = rows[0]?.hold_until && rows[0].hold_until > at ? rows[0].hold_until : null;
+      return;
+    }
 
     switch (c.account.kind) {
       case 'flood_wait':
@@ -472,4 +503,10 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
     if (record.callStartedAt) await endCall(q, accountId, record.callStartedAt);
   });
   return result;
+}
+
+/** Forgets answers recorded before `before` (the midnight job): a retry comes within seconds or minutes. */
+export async function purgeAnswerRecords(db: Runner, before: Date): Promise<number> {
+  const { rowCount } = await sql(db, `DELETE FROM answer_records WHERE recorded_at < CAST(:before AS timestamp)`, { before: sqlTime(before) });
+  return rowCount;
 }

@@ -88,8 +88,9 @@ export class Target {
   /** When the group closed, and which account it refused (restriction check). */
   closedAt!: Date | null;
   refusedAccountId!: number | null;
-  /** A refusal of this group was reopened as an account's restriction: the next refusal is final. */
+  /** When and how often a refusal of this group was reopened as its account's restriction. */
   reopenedAt!: Date | null;
+  reopenCount!: number;
 
   /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
   isWarmupFinished(now: Date): boolean {
@@ -184,6 +185,7 @@ export const TargetSchema = new EntitySchema<Target>({
     closedAt: { name: 'closed_at', type: 'timestamp', nullable: true },
     refusedAccountId: { name: 'refused_account_id', type: 'int', nullable: true },
     reopenedAt: { name: 'reopened_at', type: 'timestamp', nullable: true },
+    reopenCount: { name: 'reopen_count', type: 'int', default: 0 },
   },
   relations: {
     assignedAccount: {

@@ -4,7 +4,7 @@
  * and of what reached a group. Each check lists its violations; an empty list is a pass.
  */
 import type { DataSource } from 'typeorm';
-import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../rules';
+import { ACCOUNT_DAILY_POST_LIMIT, COUNTED_POST_STATUSES_SQL, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../rules';
 import { sql } from '../db/sql';
 import type { FakeCall, FakeTelegram } from '../telegram/fakeGateway';
 import type { SessionLedger } from './replica';
@@ -15,7 +15,7 @@ export interface InvariantCheck {
 }
 
 /** The history rows that count as posts: sent, maybe sent, or about to be. */
-const COUNTED = `('success', 'unknown', 'pending')`;
+const COUNTED = COUNTED_POST_STATUSES_SQL;
 
 const day = (at: Date) => at.toISOString().slice(0, 10);
 

@@ -4,6 +4,7 @@
  */
 import type { AccountStatusView, FleetStatus, NextActionView } from './loadStatus';
 import { TARGET_STATUSES } from './loadStatus';
+import { COUNTED_POST_STATUSES } from '../rules';
 
 type Align = 'left' | 'right';
 
@@ -129,7 +130,7 @@ function nichesSection(status: FleetStatus): string[] {
 }
 
 function postsLine(status: FleetStatus): string {
-  const counted = ['success', 'unknown', 'pending'];
+  const counted: readonly string[] = COUNTED_POST_STATUSES;
   const parts = counted.map((s) => `${s} ${status.postsTodayByStatus[s] ?? 0}`);
   const notSent = Object.entries(status.postsTodayByStatus)
     .filter(([s]) => !counted.includes(s))

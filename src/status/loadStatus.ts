@@ -13,6 +13,7 @@ import { sql, type Runner } from '../db/sql';
 import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
 import {
   ACCOUNT_DAILY_POST_LIMIT,
+  COUNTED_POST_STATUSES,
   DEFAULT_NICHE,
   GROUP_DAILY_POST_LIMIT,
   READY_ORDER_SQL,
@@ -419,7 +420,7 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
       accountsByStatus,
       niches: nicheViews,
       targetsByStatus,
-      postsToday: (posts.byStatus.success ?? 0) + (posts.byStatus.unknown ?? 0) + (posts.byStatus.pending ?? 0),
+      postsToday: COUNTED_POST_STATUSES.reduce((n, status) => n + (posts.byStatus[status] ?? 0), 0),
       postsTodayByStatus: posts.byStatus,
       maxPostsToday: posts.maxPostsToday,
       nextAction,

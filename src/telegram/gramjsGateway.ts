@@ -27,6 +27,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { generateRandomLong, returnBigInt } from 'telegram/Helpers';
 import { parseGroupLink, type GroupLink } from '../links';
+import { POST_CALL_DEADLINE_MS } from '../rules';
 import { classifyTelegramError, describeTelegramError } from './errorTable';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ChatIdentity, ConnectOutcome, Failure, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';
@@ -47,16 +48,8 @@ export interface GatewayTimeouts {
   disconnectMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: GatewayTimeouts = { connectMs: 30_000, joinMs: 30_000, postMs: 60_000, disconnectMs: 10_000 };
-
-/**
- * The longest a post() call of a gateway made with these timeouts can take, in ms: its one
- * deadline, timeouts.postMs (DEFAULT_TIMEOUTS.postMs unless given), for the lookup, the upload
- * and the send together. A post that returns has landed (or failed) within this of its start.
- */
-export function postDeadlineMs(timeouts: Partial<GatewayTimeouts> = {}): number {
-  return timeouts.postMs ?? DEFAULT_TIMEOUTS.postMs;
-}
+/** postMs is the rules' bound on a post() call (rules.ts), which the midnight cut-off counts on. */
+export const DEFAULT_TIMEOUTS: GatewayTimeouts = { connectMs: 30_000, joinMs: 30_000, postMs: POST_CALL_DEADLINE_MS, disconnectMs: 10_000 };
 
 /** What a TelegramClient for one account is made of, once the stored values are checked. */
 export interface ClientSettings {
@@ -311,6 +304,8 @@ class GramjsSession implements TelegramSession {
   private client: TelegramClient | undefined;
   /** Whether `client` was connected; a client built again after a reset is not. */
   private connected = false;
+  /** disconnect() was called: no call of this session reaches Telegram any more. */
+  private closed = false;
   /** Peers resolved in this session, by normalized link: ResolveUsername is rate-limited. */
   private readonly peers = new Map<string, KnownPeer>();
   /** What lookup() found, by normalized link, for a join() of that link right after. */
@@ -330,8 +325,13 @@ class GramjsSession implements TelegramSession {
     return this.account.sessionName;
   }
 
-  /** The client, built on first use; a Failure when this account cannot have one. */
+  /**
+   * The client, built on first use; a Failure when this account cannot have one, or when the
+   * session was disconnected: that is final, so a session its daemon closed (it lost the account)
+   * never connects again behind its back.
+   */
   private clientOrFailure(): TelegramClient | Failure {
+    if (this.closed) return { kind: 'transient', error: 'the session was closed', uncertain: false };
     if (this.client) return this.client;
     const settings = clientSettingsOf(this.account, this.options);
     if ('kind' in settings) return settings;
@@ -627,6 +627,7 @@ class GramjsSession implements TelegramSession {
   }
 
   async disconnect(): Promise<void> {
+    this.closed = true;
     const client = this.client;
     this.client = undefined;
     this.connected = false;

@@ -18,8 +18,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - targets.peer_access_hash: with telegram_id, the stored peer the bound account posts to without
  *   looking the link up.
  * - targets.closed_at / refused_account_id: when a group refused which account, so that refusals of
- *   several groups within a window are read as the account's restriction; reopened_at: when such
- *   a refusal was reopened (a second refusal of that group is then final).
+ *   several groups within a window are read as the account's restriction; reopened_at and
+ *   reopen_count: when and how often such a refusal was reopened (at most a week of them).
+ * - answer_records: the answers recorded, by an id the recording process gave each, so that a record
+ *   tried again after a commit whose acknowledgement was lost is not applied twice.
  * - Status 'duplicate': a second row for a chat another row already stands for. One row per chat
  *   (telegram_id) among the others: a unique index. Rows that already break it (the old system's
  *   data) are closed as duplicates of the bound, else the oldest, row, with the reason.
@@ -38,13 +40,23 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS closed_at TIMESTAMP`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS refused_account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS reopened_at TIMESTAMP`);
+    await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS reopen_count INTEGER NOT NULL DEFAULT 0`);
+    await q.query(`
+      CREATE TABLE IF NOT EXISTS answer_records (
+        answer_id TEXT PRIMARY KEY,
+        account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
+        recorded_at TIMESTAMP NOT NULL
+      )`);
+    await q.query(`CREATE INDEX IF NOT EXISTS answer_records_time_idx ON answer_records (recorded_at)`);
 
     await q.query(`
       WITH ranked AS (
         SELECT id, first_value(id) OVER w AS keeper, first_value(link) OVER w AS keeper_link, row_number() OVER w AS n
           FROM targets
          WHERE telegram_id IS NOT NULL AND status IS DISTINCT FROM 'duplicate'
-        WINDOW w AS (PARTITION BY telegram_id ORDER BY assigned_account_id IS NULL, id))
+        WINDOW w AS (PARTITION BY telegram_id
+                    ORDER BY assigned_account_id IS NULL, status IS DISTINCT FROM 'banned' AND status IS DISTINCT FROM 'joined',
+                             status IS DISTINCT FROM 'requested', joined_at IS NULL, id))
       UPDATE targets t
          SET status = 'duplicate',
              status_reason = 'the same chat as ' || r.keeper_link || ' (target #' || r.keeper || ')',
@@ -85,7 +97,8 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
     await q.query(`DROP FUNCTION IF EXISTS lexus_uncertain_claim_stays()`);
     await q.query(`DROP INDEX IF EXISTS targets_refusals_idx`);
     await q.query(`DROP INDEX IF EXISTS targets_one_row_per_chat_idx`);
-    for (const column of ['reopened_at', 'refused_account_id', 'closed_at', 'peer_access_hash', 'join_uncertain']) {
+    await q.query(`DROP TABLE IF EXISTS answer_records`);
+    for (const column of ['reopen_count', 'reopened_at', 'refused_account_id', 'closed_at', 'peer_access_hash', 'join_uncertain']) {
       await q.query(`ALTER TABLE targets DROP COLUMN IF EXISTS ${column}`);
     }
     for (const column of ['limited_until', 'limited_since', 'driven_until', 'driven_by', 'call_started_at']) {
