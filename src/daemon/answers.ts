@@ -137,7 +137,7 @@ export function consequenceOf(call: Call, outcome: AnyOutcome, ctx: AnswerContex
       case 'group_refuses':
         return {
           account: none, group: { kind: 'refused', reason: outcome.reason, countsForRestriction: countsForRestriction(outcome.reason, error) }, slot: notSent(), next: 'pace',
-          log: { level: 'warn', event: 'group.banned', message: `${link} refuses us (${outcome.reason}); never tried again` },
+          log: { level: 'warn', event: 'group.banned', message: `${link} refuses us (${outcome.reason}): closed` },
         };
       case 'link_dead':
         return { account: none, group: { kind: 'dead_link' }, slot: notSent(), next: 'pace', log: { level: 'warn', event: 'group.dead_link', message: `${link} leads nowhere; never tried again` } };
@@ -182,7 +182,7 @@ export function consequenceOf(call: Call, outcome: AnyOutcome, ctx: AnswerContex
     case 'group_refuses':
       return {
         account: none, group: { kind: 'refused', reason: outcome.reason, countsForRestriction: countsForRestriction(outcome.reason, error) }, slot: none, next: 'pace',
-        log: { level: 'warn', event: 'group.banned', message: `${link} refuses us (${outcome.reason}); no account tries it again` },
+        log: { level: 'warn', event: 'group.banned', message: `${link} refuses us (${outcome.reason}): closed` },
       };
     case 'too_many_channels':
       return {

@@ -269,26 +269,23 @@ export class Daemon {
   private async checkLease(): Promise<void> {
     if (this.accounts.size === 0) return;
     const pid = this.deps.locks.holderPid;
-    let lost = pid === undefined || pid !== this.leasePid;
+    const lost = pid === undefined || pid !== this.leasePid;
     const sentAt = this.now();
     let expired = this.leaseConfirmedAt === undefined || sentAt.getTime() - this.leaseConfirmedAt > this.leaseMs;
     if (!lost && expired && pid !== undefined) {
       // Once more, within LOCK_CONFIRM_MS: the lease is renewed only while the locks are held.
-      try {
-        const ids = [...this.accounts.keys()];
-        const renewed = await withDeadline(renewLease(this.deps.dataSource, { accountIds: ids, lockHolderPid: pid, driver: this.instance, until: new Date(sentAt.getTime() + this.leaseMs) }), LOCK_CONFIRM_MS);
-        if (renewed.length === ids.length) {
-          this.leaseConfirmedAt = sentAt.getTime();
-          expired = false;
-        }
-      } catch {
-        lost = true;
+      const ids = [...this.accounts.keys()];
+      const until = new Date(sentAt.getTime() + this.leaseMs);
+      const renewed = await withDeadline(renewLease(this.deps.dataSource, { accountIds: ids, lockHolderPid: pid, driver: this.instance, until }), LOCK_CONFIRM_MS).catch(() => []);
+      if (renewed.length === ids.length) {
+        this.leaseConfirmedAt = sentAt.getTime();
+        expired = false;
       }
     }
     if (!lost && !expired) return;
     this.log.error(
-      { event: 'lease.lost', accounts: this.drivenAccounts(), lease_ms: this.leaseMs, reason: lost ? 'lock connection lost' : 'locks not confirmed' },
-      `cannot vouch for this process's hold on its accounts (${lost ? 'its lock connection is gone' : `no confirmation for ${this.leaseMs / SECOND_MS} s`}): stopping every session`,
+      { event: 'lease.lost', accounts: this.drivenAccounts(), lease_ms: this.leaseMs, reason: lost ? 'lock connection lost' : 'lease not renewed' },
+      `cannot vouch for this process's hold on its accounts (${lost ? 'its lock connection is gone' : `its lease could not be renewed for ${this.leaseMs / SECOND_MS} s`}): stopping every session`,
     );
     const states = [...this.accounts.values()];
     this.accounts.clear();

@@ -54,8 +54,8 @@ export class AccountLocks {
       application_name: 'lexus account locks',
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      // A connection that died silently is noticed within seconds, long before the server
-      // (tcp_keepalives below, about 25 s) lets another process take the accounts.
+      // A query on a connection that died silently fails within 5 s (the daemon asks every few
+      // seconds); the server notices too (tcp_keepalives below, about 25 s) and frees the locks.
       query_timeout: 5_000,
       connectionTimeoutMillis: 5_000,
       // The server notices a vanished process (and frees its accounts) within about 30 s.
@@ -83,7 +83,7 @@ export class AccountLocks {
    * since the server frees a lock only when it is unlocked or its connection ends. Returns the
    * accounts held; throws when the connection is gone or does not answer (within 5 s).
    */
-  async confirm(): Promise<number[]> {
+  private async confirm(): Promise<number[]> {
     const client = this.client;
     if (!client) throw new Error('the lock connection is gone');
     try {
