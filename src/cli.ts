@@ -10,6 +10,7 @@ import { createDataSource, openDatabase, type Database } from './db/database';
 import { summarizeFleet } from './db/fleetSummary';
 import { AccountLocks } from './db/accountLocks';
 import { loadDrivableAccounts } from './db/daemonQueries';
+import { describePostingWindow } from './daemon/postingWindow';
 import { Daemon } from './daemon/daemon';
 import { MessagesError, loadMessages } from './daemon/messages';
 import { runDaemon } from './daemon/run';
@@ -116,9 +117,14 @@ async function startCommand(ctx: Context): Promise<number> {
       targets: fleet.targetsByStatus,
       niches: settings.niches,
       limits: { posts_per_group_per_day: GROUP_DAILY_POST_LIMIT, posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT, joins_per_account_per_day: settings.joinsPerAccountPerDay, warmup_hours: WARMUP_HOURS, group_min_gap_hours: settings.groupMinGapMs / HOUR_MS },
+      posting_hours: describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone),
+      spread: settings.spread,
+      join_spacing_min: settings.joinSpacingMs / 60_000,
+      ramp_up: settings.rampUp,
       variants: messages.length,
     },
-    `starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants`,
+    `starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants; ` +
+      `posting ${describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone)}${settings.spread ? ', spread over it' : ', as soon as the rules allow (LEXUS_SPREAD=0)'}`,
   );
   let gateway: TelegramGateway;
   if (settings.fakeTelegram) {
@@ -183,6 +189,7 @@ interface ImportOptions {
   dir?: string;
   dryRun?: boolean;
   json?: boolean;
+  seasoned?: boolean;
 }
 
 async function importCommand(ctx: Context, options: ImportOptions): Promise<number> {
@@ -204,7 +211,7 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   try {
     // A dry run writes nothing, migrations included: they run inside its rolled-back transaction.
     db = await open(ctx, 'lexus import', !dryRun);
-    const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun, migrateInTransaction: dryRun, warnings });
+    const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun, migrateInTransaction: dryRun, warnings, seasoned: options.seasoned ?? false });
     ctx.log.info(
       {
         event: 'import.done',
@@ -381,6 +388,7 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .option('--dir <DIR>', 'folder of the old system (default: LEXUS_DATA_DIR, else the current directory)')
     .option('--dry-run', 'check everything and show what would change, writing nothing')
     .option('--json', 'print the report as JSON')
+    .option('--seasoned', 'the old system ran these accounts already: full budgets at once, no ramp-up for new accounts')
     .addHelpText(
       'after',
       '\nReads targets.txt, group_niches.json, accounts_config.json, lexus_accounts_config.json,\n' +

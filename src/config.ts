@@ -52,9 +52,25 @@ export interface DaemonSettings {
   joinsPerAccountPerDay: number;
   /** Hours between two posts in one group. */
   groupMinGapMs: number;
-  /** No joins or posts from `start` to `end` o'clock (local hours in `timeZone`); null: off. */
-  quietHours: { start: number; end: number } | null;
+  /**
+   * Joins and posts only from `start` to `end` o'clock (local hours in `timeZone`, the audience's
+   * zone); the posts and joins of a day are spread over it (LEXUS_POSTING_HOURS).
+   */
+  postingHours: { start: number; end: number };
   timeZone: string;
+  /** At least this long between two joins of one account. */
+  joinSpacingMs: number;
+  /**
+   * Spread each account's posts and joins over the window (the plan); false: as soon as the
+   * rules allow, in bursts (LEXUS_SPREAD=0: trying the daemon out, tests; never in production).
+   */
+  spread: boolean;
+  /**
+   * An account new to the fleet starts at `startJoins` joins and `startPosts` posts a UTC day for
+   * its first `flatDays` days (counted from when it was first driven), and grows to the full
+   * budgets by day `fullDays`. Accounts imported with --seasoned start at full budgets.
+   */
+  rampUp: { startJoins: number; startPosts: number; flatDays: number; fullDays: number };
   /** How long an account limited by Telegram (PEER_FLOOD, a restriction) pauses. */
   peerFloodPauseMs: number;
   /**
@@ -107,8 +123,13 @@ export const CONFIG_VARIABLES = {
   LEXUS_MAX_PARALLEL_ACCOUNTS: 'accounts acting at the same moment, at most; default 5',
   LEXUS_JOINS_PER_DAY: 'joins per account per UTC day; default 10',
   LEXUS_GROUP_MIN_GAP_HOURS: 'hours between two posts in one group; default 4',
-  LEXUS_QUIET_HOURS: 'no joins or posts in these hours, e.g. 23-07 (in LEXUS_TIMEZONE); default off',
-  LEXUS_TIMEZONE: 'time zone of LEXUS_QUIET_HOURS; default Europe/Kyiv',
+  LEXUS_POSTING_HOURS: "joins and posts only in these hours of the audience's day, e.g. 08-22 (in LEXUS_TIMEZONE), spread over them; default 08-22",
+  LEXUS_QUIET_HOURS: 'the old way to say it: no joins or posts in these hours, e.g. 23-07 (the posting hours are the rest); not with LEXUS_POSTING_HOURS',
+  LEXUS_TIMEZONE: "the audience's time zone, of LEXUS_POSTING_HOURS; default Europe/Kyiv",
+  LEXUS_JOIN_SPACING_MIN: 'at least this many minutes between two joins of one account; default 30',
+  LEXUS_SPREAD: '1: spread each account\'s posts and joins over the posting hours; 0: as soon as the rules allow, in bursts (trying the daemon out; never in production); default 1',
+  LEXUS_RAMP_UP_START: 'joins/posts a day of an account new to the fleet, e.g. 2/3; default 2/3',
+  LEXUS_RAMP_UP_DAYS: 'FLAT-FULL: a new account keeps its starting budgets for FLAT days, then grows to full ones by day FULL; default 3-14',
   LEXUS_PEER_FLOOD_PAUSE_HOURS: 'pause of an account Telegram limits (PEER_FLOOD, or a restriction); default 24',
   LEXUS_RESTRICTION_REFUSALS: 'this many groups refusing one account (banned, read-only) within LEXUS_RESTRICTION_WINDOW_MIN is a restriction of the account, not group bans; default 2',
   LEXUS_RESTRICTION_WINDOW_MIN: 'the window of LEXUS_RESTRICTION_REFUSALS, in minutes; default 60',
@@ -140,6 +161,17 @@ const port = z.coerce
   .min(1, 'must be a port number from 1 to 65535')
   .max(65535, 'must be a port number from 1 to 65535');
 
+/** START-END local hours, e.g. 08-22 or 23-07 (END may be 24 where `lastHour` is 24: 00-24 is all day). */
+const hoursRange = (lastHour: 23 | 24) =>
+  z
+    .string()
+    .regex(lastHour === 24 ? /^([01]?\d|2[0-3])-([01]?\d|2[0-4])$/ : /^([01]?\d|2[0-3])-([01]?\d|2[0-3])$/, `must be START-END hours, e.g. 08-22`)
+    .transform((v) => {
+      const [start, end] = v.split('-').map(Number) as [number, number];
+      return { start, end };
+    })
+    .refine((q) => q.start !== q.end, 'START and END must differ');
+
 const envSchema = z.object({
   DATABASE_URL: z.string().optional(),
   POSTGRES_HOST: z.string().optional(),
@@ -170,15 +202,24 @@ const envSchema = z.object({
   LEXUS_MAX_PARALLEL_ACCOUNTS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(5),
   LEXUS_JOINS_PER_DAY: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, 'must not be negative').max(50, 'must be at most 50').default(10),
   LEXUS_GROUP_MIN_GAP_HOURS: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24, 'must be at most 24').default(4),
-  LEXUS_QUIET_HOURS: z
+  LEXUS_POSTING_HOURS: hoursRange(24).optional(),
+  LEXUS_QUIET_HOURS: hoursRange(23).optional(),
+  LEXUS_SPREAD: z.enum(['0', '1']).default('1'),
+  LEXUS_JOIN_SPACING_MIN: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24 * 60, 'must be at most 1440').default(30),
+  LEXUS_RAMP_UP_START: z
     .string()
-    .regex(/^([01]?\d|2[0-3])-([01]?\d|2[0-3])$/, 'must be START-END hours, e.g. 23-07')
-    .transform((v) => {
-      const [start, end] = v.split('-').map(Number) as [number, number];
-      return { start, end };
-    })
-    .refine((q) => q.start !== q.end, 'START and END must differ')
-    .optional(),
+    .default('2/3')
+    .transform((v) => /^(\d+)\s*\/\s*(\d+)$/.exec(v))
+    .refine((m) => m !== null, 'must be JOINS/POSTS a day, e.g. 2/3')
+    .transform((m) => ({ joins: Number(m![1]), posts: Number(m![2]) }))
+    .refine((r) => r.posts <= 20, 'POSTS must be at most 20 (the daily limit)'),
+  LEXUS_RAMP_UP_DAYS: z
+    .string()
+    .default('3-14')
+    .transform((v) => /^(\d+)\s*-\s*(\d+)$/.exec(v))
+    .refine((m) => m !== null, 'must be FLAT-FULL days, e.g. 3-14')
+    .transform((m) => ({ flat: Number(m![1]), full: Number(m![2]) }))
+    .refine((d) => d.flat <= d.full && d.full <= 365, 'FLAT must not be more than FULL, and FULL at most 365'),
   LEXUS_TIMEZONE: z
     .string()
     .default('Europe/Kyiv')
@@ -287,6 +328,11 @@ export function loadConfig(
     const missing = v.TG_API_ID === undefined ? 'TG_API_ID' : 'TG_API_HASH';
     throw new ConfigError([{ variable: missing, message: 'TG_API_ID and TG_API_HASH go together: set both or neither' }]);
   }
+  if (v.LEXUS_POSTING_HOURS !== undefined && v.LEXUS_QUIET_HOURS !== undefined) {
+    throw new ConfigError([{ variable: 'LEXUS_QUIET_HOURS', message: 'set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both (LEXUS_POSTING_HOURS replaces it)' }]);
+  }
+  // The quiet hours of earlier versions are the rest of the day.
+  const postingHours = v.LEXUS_POSTING_HOURS ?? (v.LEXUS_QUIET_HOURS ? { start: v.LEXUS_QUIET_HOURS.end, end: v.LEXUS_QUIET_HOURS.start } : { start: 8, end: 22 });
   const inDocker = options.inDocker ?? detectDocker();
   const cwd = options.cwd ?? process.cwd();
 
@@ -327,8 +373,11 @@ export function loadConfig(
       maxParallelAccounts: v.LEXUS_MAX_PARALLEL_ACCOUNTS,
       joinsPerAccountPerDay: v.LEXUS_JOINS_PER_DAY,
       groupMinGapMs: v.LEXUS_GROUP_MIN_GAP_HOURS * HOUR_MS,
-      quietHours: v.LEXUS_QUIET_HOURS ?? null,
+      postingHours,
       timeZone: v.LEXUS_TIMEZONE,
+      joinSpacingMs: v.LEXUS_JOIN_SPACING_MIN * 60_000,
+      spread: v.LEXUS_SPREAD === '1',
+      rampUp: { startJoins: v.LEXUS_RAMP_UP_START.joins, startPosts: v.LEXUS_RAMP_UP_START.posts, flatDays: v.LEXUS_RAMP_UP_DAYS.flat, fullDays: v.LEXUS_RAMP_UP_DAYS.full },
       peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * HOUR_MS,
       restriction: { refusals: v.LEXUS_RESTRICTION_REFUSALS, windowMs: v.LEXUS_RESTRICTION_WINDOW_MIN * 60_000 },
       messagesFile: path.resolve(cwd, v.LEXUS_MESSAGES_FILE),

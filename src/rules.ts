@@ -70,11 +70,48 @@ const budgetShareSql = (a: string) =>
   `(CASE WHEN ${a}.limited_until IS NULL THEN 1.0
          ELSE LEAST(1.0, GREATEST(0.5, 0.5 + 0.25 * (CAST(${TODAY_UTC_SQL} AS date) - CAST(${a}.limited_until AS date)))) END)`;
 
-/** Rule 3 and the recovery above: the posts account `a` may make today (at most 20). */
-export const accountPostBudgetSql = (a: string) => `CAST(floor(${ACCOUNT_DAILY_POST_LIMIT} * ${budgetShareSql(a)}) AS integer)`;
+/**
+ * An account new to the fleet starts slowly (LEXUS_RAMP_UP_START, LEXUS_RAMP_UP_DAYS): the SQL
+ * parameters :rampStartJoins, :rampStartPosts, :rampFlatDays, :rampFullDays (rampParams).
+ */
+export interface RampUp {
+  startJoins: number;
+  startPosts: number;
+  flatDays: number;
+  fullDays: number;
+}
 
-/** The joins account `a` may try today: LEXUS_JOINS_PER_DAY (:joinsPerDay), with the recovery above. */
-export const accountJoinBudgetSql = (a: string) => `CAST(floor(CAST(:joinsPerDay AS integer) * ${budgetShareSql(a)}) AS integer)`;
+/** No ramp-up: full budgets from the first day (the seed's API, and tests that are not about it). */
+export const NO_RAMP_UP: RampUp = { startJoins: 0, startPosts: 0, flatDays: 0, fullDays: 0 };
+
+export const rampParams = (ramp: RampUp) => ({
+  rampStartJoins: ramp.startJoins,
+  rampStartPosts: ramp.startPosts,
+  rampFlatDays: ramp.flatDays,
+  rampFullDays: ramp.fullDays,
+});
+
+/** Whole UTC days since account `a` was first driven (0 on that day, and for one never driven). */
+export const accountDaysInFleetSql = (a: string) =>
+  `(CAST(${TODAY_UTC_SQL} AS date) - CAST(COALESCE(${a}.first_driven_at, CAST(:now AS timestamp)) AS date))`;
+
+/**
+ * A budget growing from `start` (its first :rampFlatDays days in the fleet) to `full` (from day
+ * :rampFullDays on), linearly in between; a seasoned account has `full` from the start.
+ */
+const rampedSql = (a: string, start: string, full: string) =>
+  `(CASE WHEN ${a}.seasoned OR ${accountDaysInFleetSql(a)} >= CAST(:rampFullDays AS integer) THEN ${full}
+         WHEN ${accountDaysInFleetSql(a)} < CAST(:rampFlatDays AS integer) THEN LEAST(CAST(${start} AS integer), ${full})
+         ELSE LEAST(${full}, CAST(${start} AS integer) + (${full} - CAST(${start} AS integer)) * (${accountDaysInFleetSql(a)} - CAST(:rampFlatDays AS integer) + 1)
+                                                        / (CAST(:rampFullDays AS integer) - CAST(:rampFlatDays AS integer) + 1)) END)`;
+
+/** Rule 3, the recovery after a limit and the ramp-up: the posts account `a` may make today (at most 20). */
+export const accountPostBudgetSql = (a: string) =>
+  `LEAST(CAST(floor(${ACCOUNT_DAILY_POST_LIMIT} * ${budgetShareSql(a)}) AS integer), ${rampedSql(a, ':rampStartPosts', String(ACCOUNT_DAILY_POST_LIMIT))})`;
+
+/** The joins account `a` may try today: LEXUS_JOINS_PER_DAY (:joinsPerDay), with the recovery and the ramp-up. */
+export const accountJoinBudgetSql = (a: string) =>
+  `LEAST(CAST(floor(CAST(:joinsPerDay AS integer) * ${budgetShareSql(a)}) AS integer), ${rampedSql(a, ':rampStartJoins', 'CAST(:joinsPerDay AS integer)')})`;
 
 /**
  * Rule 3's counters are the seed's (count, last reset) pairs, read lazily: a counter last reset

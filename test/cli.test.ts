@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { adminQuery, createEmptyDatabase, createTestDatabase } from './helpers/database';
 import { databaseUrl, freePort } from './helpers/net';
+import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 
 const BIN = path.resolve(__dirname, '../bin/lexus.js');
 
@@ -28,7 +29,7 @@ function lexus(args: string[], env: Record<string, string> = {}): Promise<Run> {
       process.execPath,
       [BIN, ...args],
       // A clean environment: nothing from the developer's shell or .env leaks in.
-      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...env }, timeout: 60_000 },
+      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...AS_SOON_AS_ALLOWED_ENV, ...env }, timeout: 60_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -51,6 +52,7 @@ afterAll(async () => {
 
 /** The daemon never talks to the real Telegram from a test. */
 const DAEMON_ENV = {
+  ...AS_SOON_AS_ALLOWED_ENV,
   LEXUS_FAKE_TELEGRAM: '1',
   // Test files run in parallel: no two daemons on the default health port.
   HEALTH_PORT: '0',

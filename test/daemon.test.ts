@@ -230,9 +230,9 @@ describe('the daemon over days', () => {
     expect(await t.query(`SELECT status, count(*)::int AS n FROM post_history GROUP BY status`)).toEqual([{ status: 'success', n: sent.length }]);
   });
 
-  it('keeps quiet hours, in LEXUS_TIMEZONE', async () => {
-    // Tokyo is UTC+9 all year: quiet 22-08 there is 13:00-23:00 UTC.
-    const h = daemon({ settings: { quietHours: { start: 22, end: 8 }, timeZone: 'Asia/Tokyo' } });
+  it('keeps to the posting hours, in LEXUS_TIMEZONE', async () => {
+    // Tokyo is UTC+9 all year: posting 08-22 there is 23:00-13:00 UTC, quiet 13:00-23:00 UTC.
+    const h = daemon({ settings: { postingHours: { start: 8, end: 22 }, timeZone: 'Asia/Tokyo' } });
     await readyFleet(h, 1, 6);
     await h.runFor(26 * HOUR);
     const calls = h.fake.calls.filter((c) => c.op === 'post' || c.op === 'join');

@@ -9,7 +9,7 @@ import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
 import type { TestDatabase } from './helpers/database';
 import { createTestDatabase, stoppablePostgres } from './helpers/database';
-import { makeDaemon } from './helpers/daemon';
+import { AS_SOON_AS_ALLOWED_ENV, makeDaemon } from './helpers/daemon';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
 import pg from 'pg';
 import { databaseUrl } from './helpers/net';
@@ -77,7 +77,7 @@ describe('lexus start under SIGTERM', () => {
         const child = spawn(process.execPath, [BIN, 'start'], {
           env: {
             PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', HEALTH_PORT: '0',
-            LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
+            ...AS_SOON_AS_ALLOWED_ENV, LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
             LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
           },
         });

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
+import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
@@ -220,7 +221,7 @@ describe('lexus start', () => {
       const child = spawn(process.execPath, [path.resolve(__dirname, '../bin/lexus.js'), 'start'], {
         env: {
           PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: databaseUrl(db.connection), LEXUS_FAKE_TELEGRAM: '1',
-          HEALTH_PORT: String(port), LEXUS_BASE_DIR: path.resolve(__dirname, '..'), LEXUS_ACTION_DELAY_S: '0-0',
+          ...AS_SOON_AS_ALLOWED_ENV, HEALTH_PORT: String(port), LEXUS_BASE_DIR: path.resolve(__dirname, '..'), LEXUS_ACTION_DELAY_S: '0-0',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -12,7 +12,8 @@ const SEED_DDL = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'
 const ADDED_COLUMNS = [
   'accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256', 'accounts.status_reason',
   'targets.status_reason', 'targets.next_post_allowed_at', 'targets.join_claimed_by', 'targets.join_retry_at',
-  'accounts.call_started_at', 'accounts.driven_by', 'accounts.driven_until', 'accounts.limited_since', 'accounts.limited_until',
+  'accounts.call_started_at', 'accounts.driven_by', 'accounts.driven_until', 'accounts.limited_since',
+  'accounts.first_driven_at', 'accounts.seasoned', 'accounts.next_post_planned_at', 'accounts.limited_until',
   'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id', 'targets.reopened_at', 'targets.reopen_count',
 ];
 
@@ -65,7 +66,7 @@ afterEach(async () => {
 
 const seedColumnsOnly = (schema: Awaited<ReturnType<typeof describeSchema>>) => ({
   columns: schema.columns.filter((c) => !ADDED_COLUMNS.includes(`${c.table_name}.${c.column_name}`)),
-  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by') && !c.def.includes('refused_account_id') && c.def !== 'NOT NULL join_uncertain' && c.def !== 'NOT NULL reopen_count'),
+  constraints: schema.constraints.filter((c) => !c.def.includes('join_claimed_by') && !c.def.includes('refused_account_id') && c.def !== 'NOT NULL join_uncertain' && c.def !== 'NOT NULL reopen_count' && c.def !== 'NOT NULL seasoned'),
 });
 
 describe('the migrations', () => {
@@ -86,6 +87,9 @@ describe('the migrations', () => {
       ['driven_until', 'timestamp without time zone', 'YES'],
       ['limited_since', 'timestamp without time zone', 'YES'],
       ['limited_until', 'timestamp without time zone', 'YES'],
+      ['first_driven_at', 'timestamp without time zone', 'YES'],
+      ['seasoned', 'boolean', 'NO'],
+      ['next_post_planned_at', 'timestamp without time zone', 'YES'],
       ['status_reason', 'text', 'YES'],
       ['next_post_allowed_at', 'timestamp without time zone', 'YES'],
       ['join_claimed_by', 'integer', 'YES'],
@@ -125,6 +129,8 @@ describe('the migrations', () => {
       ...before,
       accounts: before.accounts.map((a) => ({
         ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null, status_reason: null, call_started_at: null, driven_by: null, driven_until: null, limited_since: null, limited_until: null,
+        // Driven before: counted from its first post of the history, for its ramp-up.
+        first_driven_at: a.id === 1 ? new Date('2026-03-09T08:00:00Z') : null, seasoned: false, next_post_planned_at: null,
       })),
       targets: (before.targets as Record<string, unknown>[])
         .map((t): Record<string, unknown> => ({

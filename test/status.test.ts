@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 import { formatStatus } from '../src/status/formatStatus';
 import { loadStatus, type FleetStatus } from '../src/status/loadStatus';
 import { createEmptyDatabase, useTestDatabase, type TestDatabase } from './helpers/database';
@@ -247,7 +248,7 @@ describe('lexus status', () => {
   const run = (url: string, args: string[] = []) =>
     spawnSync(process.execPath, [path.join(ROOT, 'bin/lexus.js'), 'status', ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url },
+      env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, ...AS_SOON_AS_ALLOWED_ENV },
       encoding: 'utf8',
       timeout: 60_000,
     });

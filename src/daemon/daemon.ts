@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { DaemonObserver } from '../health/metrics';
 import type { DataSource } from 'typeorm';
-import { MINUTE_MS, SECOND_MS, type Clock } from '../clock';
+import { HOUR_MS, MINUTE_MS, SECOND_MS, utcDayStart, type Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { AccountLocks } from '../db/accountLocks';
 import { beginCall, endLease, renewLease, takeOverAccount, type AnswerPolicy, type AnswerRecord, type AnswerResult } from '../db/answerQueries';
@@ -30,10 +30,12 @@ import { withDeadline } from '../deadline';
 import {
   accountMayAct,
   claimJoinTarget,
+  dayLeft,
   describeSlot,
   loadDrivableAccounts,
   mayTryJoin,
-  nextChanceAt,
+  nextChances,
+  setPlannedPost,
   type DrivableAccount,
 } from '../db/daemonQueries';
 import { DbManager, type PostSlot } from '../db/DbManager';
@@ -42,9 +44,9 @@ import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
 import { consequenceOf, MISCONFIGURED_RETRY_MS, type AnyOutcome, type Call, type Consequence } from './answers';
 import { chooseVariant, type MessageVariant } from './messages';
-import { inQuietHours } from './quietHours';
+import { describePostingWindow, inPostingWindow, postingWindowAt } from './postingWindow';
 import { AnswerRecorder } from './recorder';
-import { seeded } from '../random';
+import { hashed, seeded } from '../random';
 
 /** Backoff after a transient failure: 30 s, doubling, at most 30 min. */
 const BACKOFF_BASE_MS = 30 * SECOND_MS;
@@ -72,6 +74,14 @@ export const UNANSWERED_CALL_HOLD_MS = 10 * MINUTE_MS;
  */
 const IDLE_RECHECK_MS = 2 * 60 * MINUTE_MS;
 const DEFAULT_REFRESH_MS = 5 * SECOND_MS;
+/**
+ * The accounts waiting for the posting window start over this long after it opens, each at its
+ * own phase (a hash of the account), so the fleet does not start all at once.
+ */
+const WINDOW_START_SPREAD_MS = 45 * MINUTE_MS;
+/** Each planned gap is the even share of what is left, times a random factor in this range. */
+const JITTER_MIN = 0.75;
+const JITTER_SPAN = 0.5;
 
 /**
  * The lease arithmetic (README, "Reliability"). A process renews its lease on its accounts every
@@ -135,6 +145,15 @@ interface AccountState {
   random: () => number;
   /** It sleeps with nothing to do and wakes only to look again (IDLE_RECHECK_MS). */
   resting: boolean;
+  /**
+   * The day's plan (posting window, spread): no post before nextPostAt, no join before
+   * nextJoinAt; both made for the window that starts at planWindow.
+   */
+  nextPostAt: number;
+  nextJoinAt: number;
+  planWindow: number;
+  /** Where in the first WINDOW_START_SPREAD_MS of a window this account starts, in [0, 1). */
+  phase: number;
 }
 
 /** What the daemon knows of a call besides Telegram's answer. */
@@ -185,7 +204,7 @@ export class Daemon {
   lastTickAt: Date | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
-    this.db = new DbManager(deps.dataSource, { clock: deps.clock });
+    this.db = new DbManager(deps.dataSource, { clock: deps.clock, rampUp: deps.settings.rampUp });
     this.random = deps.random ?? Math.random;
     this.recorder = new AnswerRecorder({ dataSource: deps.dataSource, clock: deps.clock, log: deps.log });
     this.refreshEveryMs = deps.refreshEveryMs ?? DEFAULT_REFRESH_MS;
@@ -309,7 +328,14 @@ export class Daemon {
     }
     if (this.stopping) return;
     this.lastTickAt = now;
-    if (this.deps.settings.quietHours && inQuietHours(now, this.deps.settings.quietHours, this.deps.settings.timeZone)) return;
+    if (!inPostingWindow(now, this.deps.settings.postingHours, this.deps.settings.timeZone)) {
+      // Outside the audience's hours: nothing starts; the accounts due wake when the window opens.
+      const opens = this.window(now).start;
+      for (const state of this.accounts.values()) {
+        if (!state.busy && state.nextActionAt <= now.getTime()) state.nextActionAt = Math.max(state.holdUntil, this.windowStartFor(state, opens));
+      }
+      return;
+    }
     const due = [...this.accounts.values()]
       .filter((s) => !s.busy && s.nextActionAt <= now.getTime())
       .sort((x, y) => x.account.boundGroups - y.account.boundGroups || x.nextActionAt - y.nextActionAt);
@@ -422,6 +448,12 @@ export class Daemon {
       account, session: undefined, connectedWith: undefined, nextActionAt: 0, holdUntil: 0, busy: false, failures: 0, lost: false,
       random: seeded(Math.floor(this.random() * 2 ** 32)),
       resting: false,
+      // Taken over inside a window: it acts at once, and spreads the rest of its day from there;
+      // outside one, it starts at its phase when the window opens.
+      nextPostAt: 0,
+      nextJoinAt: 0,
+      planWindow: inPostingWindow(now, this.deps.settings.postingHours, this.deps.settings.timeZone) ? this.window(now).start : -1,
+      phase: hashed('phase', account.id),
     };
     // No call before the process that had the account (if alive but cut off) has certainly
     // stopped its session: its lease, plus the time to find out and to stop.
@@ -472,6 +504,51 @@ export class Daemon {
     this.inflight.add(action);
   }
 
+  /** The posting window that contains `now`, else the next one. */
+  private window(now: Date): { start: number; end: number } {
+    return postingWindowAt(now, this.deps.settings.postingHours, this.deps.settings.timeZone);
+  }
+
+  /** When an account waiting for the window that opens at `opens` starts: at its phase. */
+  private windowStartFor(state: AccountState, opens: number): number {
+    return this.deps.settings.spread ? opens + Math.floor(state.phase * WINDOW_START_SPREAD_MS) : opens;
+  }
+
+  /**
+   * The day's plan: a new window (the account waited for it) starts it at the account's phase;
+   * then each post and join is planned after the last one, at the even share of what is left of
+   * the window (until its end, or the UTC midnight if that comes first: the day's budgets are the
+   * UTC day's) for what is left to do, with some jitter.
+   */
+  private async planAfter(state: AccountState, did: 'post' | 'join'): Promise<void> {
+    if (!this.deps.settings.spread) return;
+    const now = this.now();
+    const w = this.window(now);
+    const horizon = Math.min(w.end, utcDayStart(now).getTime() + 24 * HOUR_MS);
+    const { settings } = this.deps;
+    const left = await dayLeft(this.deps.dataSource, {
+      accountId: state.account.id, niches: settings.niches, minGapMs: settings.groupMinGapMs, joinsPerDay: settings.joinsPerAccountPerDay,
+      now, horizon: new Date(horizon), ramp: settings.rampUp,
+    });
+    const jitter = () => JITTER_MIN + state.random() * JITTER_SPAN;
+    const share = (n: number) => ((horizon - now.getTime()) / (n + 1)) * jitter();
+    if (did === 'post') {
+      state.nextPostAt = left.posts > 0 ? now.getTime() + share(left.posts) : horizon;
+      await setPlannedPost(this.deps.dataSource, state.account.id, new Date(state.nextPostAt)).catch(() => undefined);
+    } else {
+      state.nextJoinAt = left.joins > 0 ? now.getTime() + Math.max(settings.joinSpacingMs, share(left.joins)) : horizon;
+    }
+  }
+
+  /** A new window: the plan starts over at the account's phase. */
+  private newWindow(state: AccountState, w: { start: number }): void {
+    if (state.planWindow === w.start) return;
+    state.planWindow = w.start;
+    const start = this.windowStartFor(state, w.start);
+    state.nextPostAt = start;
+    state.nextJoinAt = start;
+  }
+
   /**
    * Nothing to do now: sleep until the database's next chance for this account (at least one
    * pause, at most IDLE_RECHECK_MS), with a little spread so that accounts waiting for the same
@@ -480,13 +557,24 @@ export class Daemon {
   private async rest(state: AccountState): Promise<boolean> {
     const now = this.now().getTime();
     const { settings } = this.deps;
-    const chance = await nextChanceAt(this.deps.dataSource, {
+    const chances = await nextChances(this.deps.dataSource, {
       accountId: state.account.id,
       niches: settings.niches,
       minGapMs: settings.groupMinGapMs,
       joinsPerDay: settings.joinsPerAccountPerDay,
       now: new Date(now),
+      ramp: settings.rampUp,
     });
+    // The database's next chance, not before the day's plan allows, and inside the window.
+    const planned = [
+      chances.post === null ? Infinity : Math.max(chances.post.getTime(), state.nextPostAt),
+      chances.join === null ? Infinity : Math.max(chances.join.getTime(), state.nextJoinAt),
+    ];
+    let next = Math.min(...planned);
+    if (next !== Infinity && !inPostingWindow(new Date(next), settings.postingHours, settings.timeZone)) {
+      next = Math.max(next, this.windowStartFor(state, this.window(new Date(next)).start));
+    }
+    const chance = next === Infinity ? null : new Date(next);
     if (state.resting && chance !== null && chance.getTime() <= now) {
       state.resting = false;
       return false;
@@ -561,18 +649,33 @@ export class Daemon {
       await this.rest(state);
       return;
     }
+    // The day's plan: a post when its time has come, else a join when its own has.
+    this.newWindow(state, this.window(now));
+    const postDue = now.getTime() >= state.nextPostAt;
+    const joinDue = now.getTime() >= state.nextJoinAt;
+    if (!postDue && !joinDue) {
+      await this.rest(state);
+      return;
+    }
     const session = await this.connected(state, pid);
     if (!session) return;
-    for (const niche of this.deps.settings.niches) {
-      if (!(await this.mayCall(state))) return;
-      const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true });
-      if (slot) {
-        await this.post(state, session, slot);
-        return;
+    if (postDue) {
+      for (const niche of this.deps.settings.niches) {
+        if (!(await this.mayCall(state))) return;
+        const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true });
+        if (slot) {
+          await this.post(state, session, slot);
+          await this.planAfter(state, 'post');
+          return;
+        }
       }
     }
+    if (!joinDue) {
+      await this.rest(state);
+      return;
+    }
     if (!(await this.mayCall(state))) return;
-    await this.join(state, session, pid);
+    if (await this.join(state, session, pid)) await this.planAfter(state, 'join');
   }
 
   private async connected(state: AccountState, pid: number): Promise<TelegramSession | undefined> {
@@ -637,43 +740,45 @@ export class Daemon {
     });
   }
 
-  private async join(state: AccountState, session: TelegramSession, pid: number): Promise<void> {
+  /** A join, if the budget allows and a group waits; true when Telegram was asked. */
+  private async join(state: AccountState, session: TelegramSession, pid: number): Promise<boolean> {
     const { account } = state;
     const ds = this.deps.dataSource;
     const now = this.now();
-    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now))) {
+    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now, this.deps.settings.rampUp))) {
       await this.rest(state);
-      return;
+      return false;
     }
     const claim = await claimJoinTarget(ds, account.id, this.deps.settings.niches, now, pid);
     if (!claim) {
       await this.rest(state);
-      return;
+      return false;
     }
     const ctx = { targetId: claim.targetId, link: claim.link };
     let callAt = this.now();
-    if (!(await this.mayCall(state)) || !(await beginCall(ds, account.id, callAt, pid))) return;
+    if (!(await this.mayCall(state)) || !(await beginCall(ds, account.id, callAt, pid))) return false;
     // The chat first, where Telegram tells it: a second link of a chat we have is never joined.
     const found = await session.lookup({ link: claim.link });
     if (found.kind !== 'found') {
       await this.answer(state, 'lookup', found, { ...ctx, callStartedAt: callAt });
-      return;
+      return true;
     }
     if (found.member && found.chat) {
       await this.answer(state, 'join', { kind: 'already_member', telegramId: found.chat.telegramId, title: found.chat.title, accessHash: found.chat.accessHash }, {
         ...ctx, chat: found.chat, callStartedAt: callAt,
       });
-      return;
+      return true;
     }
     if (found.chat) {
       const learnt = await this.answer(state, 'lookup', found, { ...ctx, chat: found.chat, callStartedAt: callAt });
-      if (!learnt || learnt.duplicateOf !== null || !(await this.mayCall(state))) return;
+      if (!learnt || learnt.duplicateOf !== null || !(await this.mayCall(state))) return true;
       callAt = this.now();
-      if (!(await beginCall(ds, account.id, callAt, pid))) return;
+      if (!(await beginCall(ds, account.id, callAt, pid))) return true;
     }
-    if (!(await this.mayCall(state))) return;
+    if (!(await this.mayCall(state))) return true;
     const outcome: JoinOutcome = await session.join({ link: claim.link });
     await this.answer(state, 'join', outcome, { ...ctx, chat: chatOf(outcome), callStartedAt: callAt });
+    return true;
   }
 
   /**

@@ -17,6 +17,9 @@ import { normalizeGroupLink } from '../links';
 import {
   COUNTED_POST_STATUSES_SQL,
   DEFAULT_NICHE,
+  NO_RAMP_UP,
+  rampParams,
+  type RampUp,
   READY_ORDER_SQL,
   TODAY_UTC_SQL,
   WARMUP_HOURS,
@@ -46,6 +49,8 @@ export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
 
 export interface DbManagerOptions {
   clock?: Clock;
+  /** How a new account's budgets grow (LEXUS_RAMP_UP_*); default none: full budgets at once. */
+  rampUp?: RampUp;
 }
 
 export interface AssignGroupOptions {
@@ -111,6 +116,7 @@ export interface CounterResetResult {
 
 export class DbManager {
   readonly clock: Clock;
+  readonly rampUp: RampUp;
   /** Where statements run: the pool, or the QueryRunner of the transaction this manager is in. */
   private readonly runner: DataSource | QueryRunner;
 
@@ -123,6 +129,7 @@ export class DbManager {
     runner?: QueryRunner,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.rampUp = options.rampUp ?? NO_RAMP_UP;
     this.runner = runner ?? dataSource;
   }
 
@@ -132,7 +139,7 @@ export class DbManager {
    * is only counted once committed, and rows stay locked until then.
    */
   async inTransaction<T>(work: (db: DbManager) => Promise<T>): Promise<T> {
-    return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock }, runner)));
+    return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock, rampUp: this.rampUp }, runner)));
   }
 
   private async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
@@ -228,7 +235,7 @@ export class DbManager {
         WHERE t.niche = :niche AND t.status = 'joined' AND t.assigned_account_id IS NOT NULL
         ORDER BY ${READY_ORDER_SQL('t')}
         ${limit === undefined ? '' : 'LIMIT CAST(:limit AS integer)'}`,
-      { niche, now: this.now(), ...(limit === undefined ? {} : { limit }) },
+      { niche, now: this.now(), ...rampParams(this.rampUp), ...(limit === undefined ? {} : { limit }) },
     ];
   }
 
@@ -300,6 +307,7 @@ export class DbManager {
         messageContent: input.messageContent ?? null,
         photoPath: input.photoPath ?? null,
         startsCall: input.startsCall ?? false,
+        ...rampParams(this.rampUp),
         now: this.now(),
       },
     ];

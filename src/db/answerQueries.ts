@@ -131,7 +131,8 @@ export interface TakeOver {
 }
 
 /**
- * What a process taking an account over finds of the previous one, settled in one transaction:
+ * What a process taking an account over finds of the previous one, settled in one transaction
+ * (and, for an account never driven before, the start of its ramp-up):
  * its unsettled slots become 'unknown' (the post may or may not have gone out: counted, never
  * sent again; the group's last post is now), and, when a call of it was never answered, the
  * groups it was joining are marked uncertain (it may be in them: they stay with this account).
@@ -147,6 +148,8 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
       `SELECT call_started_at, driven_by, driven_until FROM accounts WHERE id = :accountId FOR UPDATE`,
       { accountId },
     );
+    // A new account's ramp-up counts from the first time a daemon drives it.
+    await sql(q, `UPDATE accounts SET first_driven_at = CAST(:now AS timestamp) WHERE id = :accountId AND first_driven_at IS NULL`, params);
     const { rows: slots } = await sql<{ n: number }>(
       q,
       `WITH abandoned AS (

@@ -4,7 +4,24 @@
  * function with its SQL in full; "now" comes from the caller's clock.
  */
 import type { DataSource } from 'typeorm';
-import { DEFAULT_NICHE, TODAY_UTC_SQL, TOMORROW_UTC_SQL, accountJoinBudgetSql, accountMayActSql, accountNextPostAtSql, targetNextPostAtSql } from '../rules';
+import {
+  ACCOUNT_DAILY_POST_LIMIT,
+  DEFAULT_NICHE,
+  GROUP_DAILY_POST_LIMIT,
+  NO_RAMP_UP,
+  TODAY_UTC_SQL,
+  TOMORROW_UTC_SQL,
+  WARMUP_HOURS,
+  accountJoinBudgetSql,
+  accountMayActSql,
+  accountNextPostAtSql,
+  accountPostBudgetSql,
+  accountPostsTodaySql,
+  groupPostsTodaySql,
+  rampParams,
+  targetNextPostAtSql,
+  type RampUp,
+} from '../rules';
 import { accountLockHeldSql } from './accountLocks';
 import { CLEAR_PASSED_FLOOD_WAIT_SQL } from './DbManager';
 import { sqlTime } from './postgresTypes';
@@ -70,13 +87,13 @@ export async function accountMayAct(db: Runner, accountId: number, now: Date): P
  * Whether the account may try a join today: under its join budget (LEXUS_JOINS_PER_DAY, reduced
  * after Telegram limited it: rules.ts), and not told "too many chats" in the last 24 h.
  */
-export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date): Promise<boolean> {
+export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, ramp: RampUp = NO_RAMP_UP): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>(
     db,
     `SELECT b.today < ${accountJoinBudgetSql('a')} AND COALESCE(b.too_many_until <= CAST(:now AS timestamp), true) AS ok
        FROM accounts a CROSS JOIN LATERAL ${joinBudgetSql('a')} b
       WHERE a.id = :accountId`,
-    { accountId, joinsPerDay, now: sqlTime(now) },
+    { accountId, joinsPerDay, now: sqlTime(now), ...rampParams(ramp) },
   );
   return rows[0]?.ok ?? false;
 }
@@ -87,6 +104,8 @@ export interface NextChanceInput {
   minGapMs: number;
   joinsPerDay: number;
   now: Date;
+  /** How a new account's budgets grow; default none. */
+  ramp?: RampUp;
 }
 
 /**
@@ -108,6 +127,13 @@ const JOINABLE_SQL = `${inJoinQueueSql('t')} AND (t.join_claimed_by IS NULL OR t
  * in the last 24 h, and a group of its niches waits to be joined (by it, or by anyone).
  */
 export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<Date | null> {
+  const { post, join } = await nextChances(db, input);
+  const times = [post, join].filter((t): t is Date => t !== null).map((t) => t.getTime());
+  return times.length ? new Date(Math.min(...times)) : null;
+}
+
+/** nextChanceAt's two halves: the next chance to post, and to join (null: none in sight). */
+export async function nextChances(db: Runner, input: NextChanceInput): Promise<{ post: Date | null; join: Date | null }> {
   const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
     db,
     `SELECT CASE WHEN ready.at IS NULL THEN NULL ELSE GREATEST(ready.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) END AS post_at,
@@ -136,12 +162,48 @@ export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<
       minGapMs: Math.max(0, Math.round(input.minGapMs)),
       joinsPerDay: input.joinsPerDay,
       now: sqlTime(input.now),
+      ...rampParams(input.ramp ?? NO_RAMP_UP),
     },
   );
   const row = rows[0];
-  if (!row) return null;
-  const times = [row.post_at, row.join_at].filter((t): t is Date => t !== null).map((t) => t.getTime());
-  return times.length ? new Date(Math.min(...times)) : null;
+  return { post: row?.post_at ?? null, join: row?.join_at ?? null };
+}
+
+/**
+ * What is left of the account's day until `horizon` (the end of the posting window, or the UTC
+ * midnight if that comes first): the posts it can still make, the smaller of its budget and what
+ * its groups can still take before then (each group its 2 posts of the day, minus those made, the
+ * second only if the gap after the first ends in time), and the joins it may still try. The
+ * daemon spreads them evenly over what is left of the window.
+ */
+export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Date }): Promise<{ posts: number; joins: number }> {
+  const first = `GREATEST(CAST(:now AS timestamp), t.warmup_ends_at, t.joined_at + interval '${WARMUP_HOURS} hours', t.next_post_allowed_at,
+                          t.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond')`;
+  const { rows } = await sql<{ posts: number; joins: number }>(
+    db,
+    `SELECT GREATEST(0, LEAST(${accountPostBudgetSql('a')} - COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}), cap.n))::int AS posts,
+            CASE WHEN j.too_many_until > CAST(:now AS timestamp) THEN 0 ELSE GREATEST(0, ${accountJoinBudgetSql('a')} - j.today) END::int AS joins
+       FROM accounts a
+       CROSS JOIN LATERAL (
+         SELECT COALESCE(sum(CASE WHEN ${GROUP_DAILY_POST_LIMIT} - COALESCE(${groupPostsTodaySql('t')}, ${GROUP_DAILY_POST_LIMIT}) <= 0 OR ${first} >= CAST(:horizon AS timestamp) THEN 0
+                                  WHEN ${GROUP_DAILY_POST_LIMIT} - ${groupPostsTodaySql('t')} = 1
+                                       OR ${first} + CAST(:minGapMs AS integer) * interval '1 millisecond' >= CAST(:horizon AS timestamp) THEN 1
+                                  ELSE 2 END), 0) AS n
+           FROM targets t
+          WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) cap
+       CROSS JOIN LATERAL ${joinBudgetSql('a')} j
+      WHERE a.id = :accountId`,
+    {
+      accountId: input.accountId,
+      niches: input.niches.length ? input.niches : [DEFAULT_NICHE],
+      minGapMs: Math.max(0, Math.round(input.minGapMs)),
+      joinsPerDay: input.joinsPerDay,
+      now: sqlTime(input.now),
+      horizon: sqlTime(input.horizon),
+      ...rampParams(input.ramp ?? NO_RAMP_UP),
+    },
+  );
+  return { posts: rows[0]?.posts ?? 0, joins: rows[0]?.joins ?? 0 };
 }
 
 export interface JoinClaim {
@@ -174,6 +236,11 @@ export async function claimJoinTarget(db: Runner, accountId: number, niches: str
   );
   const row = rows[0];
   return row ? { targetId: row.id, link: row.link } : null;
+}
+
+/** When the daemon plans the account's next post (lexus status shows it). */
+export async function setPlannedPost(db: Runner, accountId: number, at: Date | null): Promise<void> {
+  await sql(db, `UPDATE accounts SET next_post_planned_at = CAST(:at AS timestamp) WHERE id = :accountId`, { accountId, at: at ? sqlTime(at) : null });
 }
 
 /** What a pending slot will send, written before sending so that history says it even after a crash. */

@@ -49,6 +49,11 @@ export class Account {
   /** Telegram last limited the account (PEER_FLOOD, a restriction) from, until. */
   limitedSince!: Date | null;
   limitedUntil!: Date | null;
+  /** When a daemon first drove it (its ramp-up counts from there); seasoned: no ramp-up. */
+  firstDrivenAt!: Date | null;
+  seasoned!: boolean;
+  /** When the daemon plans its next post. */
+  nextPostPlannedAt!: Date | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -150,6 +155,9 @@ export const AccountSchema = new EntitySchema<Account>({
     drivenUntil: { name: 'driven_until', type: 'timestamp', nullable: true },
     limitedSince: { name: 'limited_since', type: 'timestamp', nullable: true },
     limitedUntil: { name: 'limited_until', type: 'timestamp', nullable: true },
+    firstDrivenAt: { name: 'first_driven_at', type: 'timestamp', nullable: true },
+    seasoned: { type: 'boolean', default: false },
+    nextPostPlannedAt: { name: 'next_post_planned_at', type: 'timestamp', nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },

@@ -26,6 +26,8 @@ export interface ImportReport {
     updated: { sessionName: string; fields: string[] }[];
     unchanged: number;
     needsLogin: string[];
+    /** With --seasoned: the accounts marked as run before (no ramp-up) by this import. */
+    seasoned?: string[];
   };
   targets: {
     groups: number;
@@ -281,6 +283,11 @@ export interface WriteImportOptions {
   migrateInTransaction?: boolean;
   /** Warnings found while reading the files, carried into the report. */
   warnings?: string[];
+  /**
+   * The accounts imported ran in the old system already: they start at full budgets, with no
+   * ramp-up (their history is not in this database).
+   */
+  seasoned?: boolean;
 }
 
 export async function writeImport(dataSource: DataSource, data: OldSystem, options: WriteImportOptions): Promise<ImportReport> {
@@ -316,6 +323,14 @@ export async function writeImport(dataSource: DataSource, data: OldSystem, optio
         await executor.executePendingMigrations();
       }
       const ids = await writeAccounts(runner, data.accounts, now, report);
+      if (options.seasoned) {
+        const { rows } = await sql<{ session_name: string }>(
+          runner,
+          `UPDATE accounts SET seasoned = true WHERE id = ANY(CAST(:ids AS int[])) AND NOT seasoned RETURNING session_name`,
+          { ids: [...ids.values()] },
+        );
+        report.accounts.seasoned = rows.map((r) => r.session_name).sort();
+      }
       await normalizeLinks(runner, options.clock.now(), report);
       await writeTargets(runner, data, now, report);
       await writeBindings(runner, data, ids, new DbManager(dataSource, { clock: options.clock }, runner), report);

@@ -14,6 +14,8 @@ import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQ
 import {
   ACCOUNT_DAILY_POST_LIMIT,
   COUNTED_POST_STATUSES,
+  NO_RAMP_UP,
+  rampParams,
   DEFAULT_NICHE,
   GROUP_DAILY_POST_LIMIT,
   READY_ORDER_SQL,
@@ -32,7 +34,7 @@ import {
   targetWarmupOverSql,
 } from '../rules';
 
-export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'>;
+export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> & Partial<Pick<DaemonSettings, 'rampUp'>>;
 
 /** The target statuses always shown, in this order; any other status found is shown after them. */
 export const TARGET_STATUSES = ['new', 'requested', 'joined', 'error', 'banned'] as const;
@@ -135,7 +137,7 @@ export interface DuplicateView {
   reason: string | null;
 }
 
-interface Params {
+interface Params extends ReturnType<typeof rampParams> {
   [name: string]: unknown;
   now: string;
   niches: string[];
@@ -274,7 +276,7 @@ export async function loadPostsToday(db: Runner, params: Params): Promise<{ bySt
                    WHERE p.created_at >= ${TODAY_UTC_SQL} AND p.created_at < ${TOMORROW_UTC_SQL}
                    GROUP BY 1) h ON true
       ORDER BY h.status`,
-    { now: params.now, niches: params.niches, dayEnd: sqlTime(dayEnd) },
+    { ...params, dayEnd: sqlTime(dayEnd) },
   );
   const byStatus: Record<string, number> = {};
   for (const r of rows) if (r.status !== null) byStatus[r.status] = r.n;
@@ -402,6 +404,7 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
     niches,
     minGapMs: Math.max(0, Math.round(settings.groupMinGapMs)),
     joinsPerDay: Math.max(0, Math.floor(settings.joinsPerAccountPerDay)),
+    ...rampParams(settings.rampUp ?? NO_RAMP_UP),
   };
   const read = async (runner: Runner): Promise<FleetStatus> => {
     const accounts = await loadAccountStatuses(runner, params);

@@ -19,8 +19,12 @@ export const TEST_SETTINGS: DaemonSettings = {
   maxParallelAccounts: 5,
   joinsPerAccountPerDay: 10,
   groupMinGapMs: 4 * 3_600_000,
-  quietHours: null,
-  timeZone: 'Europe/Kyiv',
+  postingHours: { start: 0, end: 24 },
+  timeZone: 'UTC',
+  joinSpacingMs: 0,
+  // The tests of Telegram's answers act as soon as the rules allow; the plan has tests of its own.
+  spread: false,
+  rampUp: { startJoins: 10, startPosts: 20, flatDays: 0, fullDays: 0 },
   peerFloodPauseMs: 24 * 3_600_000,
   restriction: { refusals: 2, windowMs: 3_600_000 },
   messagesFile: path.join(EXAMPLES, 'config/messages/cars/messages.json'),
@@ -30,6 +34,12 @@ export const TEST_SETTINGS: DaemonSettings = {
 };
 
 export { seeded } from '../../src/random';
+
+/**
+ * For tests that run `lexus` itself and are not about the day's plan: act as soon as the rules
+ * allow, at any hour, at full budgets (a real clock is at whatever hour the test runs).
+ */
+export const AS_SOON_AS_ALLOWED_ENV = { LEXUS_SPREAD: '0', LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_DAYS: '0-0' };
 
 export interface DaemonHarness {
   daemon: Daemon;

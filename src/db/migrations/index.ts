@@ -6,6 +6,7 @@ import { DaemonState1764400000000 } from './1764400000000-DaemonState';
 import { JoinClaimsIndex1764500000000 } from './1764500000000-JoinClaimsIndex';
 import { LastPostIndex1764600000000 } from './1764600000000-LastPostIndex';
 import { TelegramAnswersHold1764700000000 } from './1764700000000-TelegramAnswersHold';
+import { PostingPlan1764800000000 } from './1764800000000-PostingPlan';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -17,6 +18,7 @@ export const migrations = [
   JoinClaimsIndex1764500000000,
   LastPostIndex1764600000000,
   TelegramAnswersHold1764700000000,
+  PostingPlan1764800000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);

@@ -1,0 +1,83 @@
+/**
+ * The posting window: LEXUS_POSTING_HOURS (default 08-22) in LEXUS_TIMEZONE (default
+ * Europe/Kyiv), the audience's waking hours in the audience's zone. No post and no join outside
+ * it. Instants are worked out from the zone's rules through Intl, so a day of 23 or 25 hours (the
+ * switches to and from summer time) has its window at the right UTC instants.
+ */
+import { HOUR_MS } from '../clock';
+
+/** Local hours [start, end); end before start crosses local midnight (20-02). */
+export interface PostingHours {
+  start: number;
+  end: number;
+}
+
+/** The local hour (0-23) of `instant` in `timeZone`. */
+export function localHour(instant: Date, timeZone: string): number {
+  return Number(new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' }).format(instant));
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The local calendar date and time of `ms` in `timeZone`. */
+function localParts(ms: number, timeZone: string): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+  let format = formatters.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', {
+      timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    });
+    formatters.set(timeZone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour), minute: Number(parts.minute), second: Number(parts.second) };
+}
+
+/** How far the zone's clocks are ahead of UTC at `ms`. */
+function offsetAt(ms: number, timeZone: string): number {
+  const p = localParts(ms, timeZone);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * The instant the zone's clocks show `hour`:00 on the local date year-month-day. An hour the
+ * clocks skip (spring forward) is the instant they jump to; one they show twice, the first.
+ */
+export function localInstant(year: number, month: number, day: number, hour: number, timeZone: string): number {
+  const wall = Date.UTC(year, month - 1, day, hour);
+  const first = wall - offsetAt(wall, timeZone);
+  const second = wall - offsetAt(first, timeZone);
+  if (first === second) return first;
+  // Near a switch: of the two readings, the one the clocks really show; in a gap, the jump.
+  const candidates = [first, second].filter((ms) => localParts(ms, timeZone).hour === hour).sort((a, b) => a - b);
+  return candidates[0] ?? Math.max(first, second);
+}
+
+/** Whether `instant` is in the posting window. */
+export function inPostingWindow(instant: Date, hours: PostingHours, timeZone: string): boolean {
+  const hour = localHour(instant, timeZone);
+  return hours.start < hours.end ? hour >= hours.start && hour < hours.end : hour >= hours.start || hour < hours.end;
+}
+
+/** The posting window that contains `instant`, else the next one: [start, end) in ms since the epoch. */
+export function postingWindowAt(instant: Date, hours: PostingHours, timeZone: string): { start: number; end: number } {
+  const ms = instant.getTime();
+  const today = localParts(ms, timeZone);
+  // Windows that start on the local day before, the day itself and the day after.
+  for (const shift of [-1, 0, 1, 2]) {
+    const date = new Date(Date.UTC(today.year, today.month - 1, today.day + shift));
+    const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
+    const start = localInstant(y, m, d, hours.start, timeZone);
+    const endDate = new Date(Date.UTC(y, m - 1, d + (hours.end <= hours.start ? 1 : 0)));
+    const end = localInstant(endDate.getUTCFullYear(), endDate.getUTCMonth() + 1, endDate.getUTCDate(), hours.end, timeZone);
+    if (end > ms) return { start, end };
+  }
+  throw new Error(`no posting window found after ${instant.toISOString()} (${hours.start}-${hours.end} in ${timeZone})`);
+}
+
+/** "08-22 Europe/Kyiv (06:00-20:00 UTC today)", for the start-up log. */
+export function describePostingWindow(now: Date, hours: PostingHours, timeZone: string): string {
+  const w = postingWindowAt(now, hours, timeZone);
+  const utc = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+  const two = (h: number) => String(h).padStart(2, '0');
+  return `${two(hours.start)}-${two(hours.end)} ${timeZone} (${utc(w.start)}-${utc(w.end)} UTC${w.end - w.start === (((hours.end - hours.start + 24) % 24) || 24) * HOUR_MS ? '' : ', a day of summer-time change'})`;
+}
