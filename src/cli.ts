@@ -371,6 +371,7 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .option('--seed <N>', 'the same seed, the same faults and pacing', wholeNumber('--seed', 0, 2 ** 32 - 1), 1)
     .option('--chaos <LEVEL>', 'what goes wrong: none, some or heavy', chaosLevel, 'some')
     .option('--replicas <N>', 'daemon processes sharing the database', wholeNumber('--replicas', 1, 10), 1)
+    .option('--seasoned', 'the accounts ran before: full budgets from the first day (else a new fleet, ramped up)')
     .option('--json', 'print the report as JSON (progress goes to stderr)')
     .option('--html <FILE>', 'also write the report with a chart of posts and joins per hour')
     .option('--log <FILE>', "write the daemons' own log (JSON lines) to FILE")

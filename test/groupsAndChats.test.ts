@@ -196,7 +196,7 @@ describe('an account Telegram restricts for spam', () => {
     await h.runFor(47 * HOUR);
     expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([{ n: 0 }]);
     const [account] = await t.query<{ status: string; status_reason: string; limited_since: Date }>(`SELECT status, status_reason, limited_since FROM accounts`);
-    expect(account).toMatchObject({ status: 'flood_wait', status_reason: 'restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)' });
+    expect(account).toMatchObject({ status: 'flood_wait', status_reason: 'restricted by Telegram: 2 groups refused it in a row within 60 min (USER_BANNED_IN_CHANNEL)' });
     expect(h.logs.filter((l) => l.event === 'account.restricted').length).toBeGreaterThanOrEqual(1);
     // Two refusals, then 24 h of nothing, each time: a handful of calls, no joins meanwhile.
     const refused = h.fake.calls.filter((c) => c.restricted);

@@ -100,7 +100,7 @@ describe('the report', () => {
 
   it('lists each broken rule in the text and the page', () => {
     const r: SimulationResult = {
-      options: { accounts: 1, groups: 1, days: 1, seed: 1, chaos: 'none', replicas: 1, start: '2026-03-02T00:00:00.000Z' },
+      options: { accounts: 1, groups: 1, days: 1, seed: 1, chaos: 'none', replicas: 1, start: '2026-03-02T00:00:00.000Z', postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv', spread: true },
       days: [{ day: 1, date: '2026-03-02', joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, accountsActive: 1 }],
       totals: { joins: 1, posts: 3, maxPosts: 0, utilization: null, floodWaits: 0, groupBans: 0, sessionsLost: 0, telegramCalls: 4, callsPerAction: 1 },
       faults: {
@@ -108,7 +108,8 @@ describe('the report', () => {
       },
       invariants: [{ name: 'at most 2 posts per group per UTC day', violations: ['3 posts in @g on 2026-03-02 (Telegram)'] }],
       violations: 1,
-      hourly: [{ hour: 0, posts: 3, joins: 1 }],
+      hourly: [{ hour: 0, posts: 3, joins: 1, inWindow: false }],
+      pacing: { windowShare: 0, maxAccountPostsPerHour: 3, maxAccountJoinsPerHour: 1, maxFleetPostsPerHour: 3 },
       events: [],
       wallMs: 10,
     };

@@ -75,10 +75,10 @@ export const UNANSWERED_CALL_HOLD_MS = 10 * MINUTE_MS;
 const IDLE_RECHECK_MS = 2 * 60 * MINUTE_MS;
 const DEFAULT_REFRESH_MS = 5 * SECOND_MS;
 /**
- * The accounts waiting for the posting window start over this long after it opens, each at its
- * own phase (a hash of the account), so the fleet does not start all at once.
+ * The accounts waiting for the posting window look again over this long after it opens, each at
+ * its own phase (a hash of the account), so they do not all ask the database at once.
  */
-const WINDOW_START_SPREAD_MS = 45 * MINUTE_MS;
+const WINDOW_START_SPREAD_MS = 5 * MINUTE_MS;
 /** Each planned gap is the even share of what is left, times a random factor in this range. */
 const JITTER_MIN = 0.75;
 const JITTER_SPAN = 0.5;
@@ -509,44 +509,53 @@ export class Daemon {
     return postingWindowAt(now, this.deps.settings.postingHours, this.deps.settings.timeZone);
   }
 
-  /** When an account waiting for the window that opens at `opens` starts: at its phase. */
+  /**
+   * When an account waiting for the window that opens at `opens` looks again: at its phase within
+   * the window's first minutes (its plan for the window is made then, see plan()).
+   */
   private windowStartFor(state: AccountState, opens: number): number {
     return this.deps.settings.spread ? opens + Math.floor(state.phase * WINDOW_START_SPREAD_MS) : opens;
   }
 
   /**
-   * The day's plan: a new window (the account waited for it) starts it at the account's phase;
-   * then each post and join is planned after the last one, at the even share of what is left of
-   * the window (until its end, or the UTC midnight if that comes first: the day's budgets are the
-   * UTC day's) for what is left to do, with some jitter.
+   * The day's plan. Each post and join is planned after the last one at the even share of what is
+   * left of the window (until its end, or the UTC midnight if that comes first: the day's budgets
+   * are the UTC day's) for what is left to do, with some jitter. A new window (the account waited
+   * for it) starts at the account's phase within the first share, so the fleet's posts spread
+   * evenly over the window too, not only each account's.
    */
-  private async planAfter(state: AccountState, did: 'post' | 'join'): Promise<void> {
+  private async plan(state: AccountState, what: 'post' | 'join' | 'window', w = this.window(this.now())): Promise<void> {
     if (!this.deps.settings.spread) return;
     const now = this.now();
-    const w = this.window(now);
-    const horizon = Math.min(w.end, utcDayStart(now).getTime() + 24 * HOUR_MS);
+    const from = Math.max(now.getTime(), w.start);
+    const horizon = Math.min(w.end, utcDayStart(new Date(from)).getTime() + 24 * HOUR_MS);
     const { settings } = this.deps;
     const left = await dayLeft(this.deps.dataSource, {
       accountId: state.account.id, niches: settings.niches, minGapMs: settings.groupMinGapMs, joinsPerDay: settings.joinsPerAccountPerDay,
-      now, horizon: new Date(horizon), ramp: settings.rampUp,
+      now: new Date(from), horizon: new Date(horizon), ramp: settings.rampUp,
     });
+    // Joins over the part of the window whose groups, warmed up 24 h later, still have time for
+    // both their posts that day (the gap between them); late in the window, over what is left.
+    const joinHorizon = w.end - settings.groupMinGapMs > from ? Math.min(horizon, w.end - settings.groupMinGapMs) : horizon;
+    const share = (n: number, until = horizon) => (until - from) / (n + 1);
     const jitter = () => JITTER_MIN + state.random() * JITTER_SPAN;
-    const share = (n: number) => ((horizon - now.getTime()) / (n + 1)) * jitter();
-    if (did === 'post') {
-      state.nextPostAt = left.posts > 0 ? now.getTime() + share(left.posts) : horizon;
-      await setPlannedPost(this.deps.dataSource, state.account.id, new Date(state.nextPostAt)).catch(() => undefined);
+    const joinGap = (n: number) => Math.max(settings.joinSpacingMs, share(n, joinHorizon));
+    if (what === 'window') {
+      state.nextPostAt = from + Math.floor(state.phase * share(Math.max(1, left.posts)));
+      state.nextJoinAt = from + Math.floor(state.phase * joinGap(Math.max(1, left.joins)));
+    } else if (what === 'post') {
+      state.nextPostAt = left.posts > 0 ? from + share(left.posts) * jitter() : horizon;
     } else {
-      state.nextJoinAt = left.joins > 0 ? now.getTime() + Math.max(settings.joinSpacingMs, share(left.joins)) : horizon;
+      state.nextJoinAt = left.joins > 0 ? from + joinGap(left.joins) * jitter() : horizon;
     }
+    if (what !== 'join') await setPlannedPost(this.deps.dataSource, state.account.id, new Date(state.nextPostAt)).catch(() => undefined);
   }
 
-  /** A new window: the plan starts over at the account's phase. */
-  private newWindow(state: AccountState, w: { start: number }): void {
+  /** A new window (the account waited for it): the plan starts over at the account's phase. */
+  private async newWindow(state: AccountState, w: { start: number; end: number }): Promise<void> {
     if (state.planWindow === w.start) return;
     state.planWindow = w.start;
-    const start = this.windowStartFor(state, w.start);
-    state.nextPostAt = start;
-    state.nextJoinAt = start;
+    if (this.deps.settings.spread) await this.plan(state, 'window', w);
   }
 
   /**
@@ -650,7 +659,7 @@ export class Daemon {
       return;
     }
     // The day's plan: a post when its time has come, else a join when its own has.
-    this.newWindow(state, this.window(now));
+    await this.newWindow(state, this.window(now));
     const postDue = now.getTime() >= state.nextPostAt;
     const joinDue = now.getTime() >= state.nextJoinAt;
     if (!postDue && !joinDue) {
@@ -664,8 +673,10 @@ export class Daemon {
         if (!(await this.mayCall(state))) return;
         const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true });
         if (slot) {
-          await this.post(state, session, slot);
-          await this.planAfter(state, 'post');
+          const outcome = await this.post(state, session, slot);
+          await this.plan(state, 'post');
+          // A group refused it: another group soon tells whether the account itself is restricted.
+          if (outcome && consequenceOf('post', outcome).group.kind === 'refused') state.nextPostAt = Math.min(state.nextPostAt, this.now().getTime() + this.pause(state));
           return;
         }
       }
@@ -675,7 +686,7 @@ export class Daemon {
       return;
     }
     if (!(await this.mayCall(state))) return;
-    if (await this.join(state, session, pid)) await this.planAfter(state, 'join');
+    if (await this.join(state, session, pid)) await this.plan(state, 'join');
   }
 
   private async connected(state: AccountState, pid: number): Promise<TelegramSession | undefined> {
@@ -711,7 +722,8 @@ export class Daemon {
     await this.answer(state, 'post', { kind: 'transient', error: why, uncertain: false }, { targetId: slot.targetId, link: slot.link, slot, callStartedAt: callAt });
   }
 
-  private async post(state: AccountState, session: TelegramSession, slot: PostSlot): Promise<void> {
+  /** Sends the post of a reserved slot; what Telegram answered (undefined when nothing was sent). */
+  private async post(state: AccountState, session: TelegramSession, slot: PostSlot): Promise<AnyOutcome | undefined> {
     const callAt = slot.reservedAt;
     let variant: MessageVariant;
     try {
@@ -719,11 +731,11 @@ export class Daemon {
       await describeSlot(this.deps.dataSource, slot.id, variant.text, variant.photoPath);
     } catch (error) {
       await this.giveBack(state, slot, `nothing sent: ${(error as Error).message}`, callAt);
-      return;
+      return undefined;
     }
     if (!(await this.mayCall(state))) {
       await this.giveBack(state, slot, 'nothing sent: the account was taken over by another process', callAt);
-      return;
+      return undefined;
     }
     const group = { link: slot.link, telegramId: slot.telegramId, accessHash: slot.accessHash };
     let photoPath = variant.photoPath;
@@ -738,6 +750,7 @@ export class Daemon {
       targetId: slot.targetId, link: slot.link, slot, chat: chatOf(outcome), callStartedAt: callAt,
       message: { text: variant.text, photoPath, variant: variant.name },
     });
+    return outcome;
   }
 
   /** A join, if the budget allows and a group waits; true when Telegram was asked. */
@@ -836,7 +849,7 @@ export class Daemon {
     if (result.restricted) {
       this.log.warn(
         { event: 'account.restricted', account: account.sessionName, refusals: result.restricted.refusals, ...holdFields },
-        `Telegram restricts this account: ${result.restricted.refusals} groups refused it within ${Math.round(this.deps.settings.restriction.windowMs / MINUTE_MS)} min; paused, and those groups are reopened for it`,
+        `Telegram restricts this account: ${result.restricted.refusals} groups refused it in a row; paused, and those groups are reopened for it`,
       );
     }
     if (result.duplicateOf) {

@@ -300,15 +300,20 @@ export async function refuseTarget(
   );
   const refusals = rows[0]?.n ?? 0;
   if (refusals < input.policy.restriction.refusals) return { restricted: null };
+  // Reopened, but held until an hour after the account's pause: back, it tries its other groups
+  // first, so that what they answer tells a restriction still going on (they refuse it too) from
+  // bans of these groups (the others take its posts, these refuse again: final).
   await sql(
     db,
     `UPDATE targets
         SET status = CASE WHEN assigned_account_id IS NOT NULL THEN 'joined' ELSE 'new' END,
             status_reason = 'reopened: its refusal was the account''s restriction, not the group''s decision',
             closed_at = NULL, refused_account_id = NULL, reopened_at = CAST(:now AS timestamp), reopen_count = reopen_count + 1,
+            next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:now AS timestamp) + ${msSql('holdMs')}),
+            join_retry_at = CASE WHEN assigned_account_id IS NULL THEN CAST(:now AS timestamp) + ${msSql('holdMs')} ELSE join_retry_at END,
             updated_at = CAST(:now AS timestamp)
       WHERE refused_account_id = :accountId AND status = 'banned' AND closed_at > ${sinceSql}`,
-    window,
+    { ...window, holdMs: Math.round(input.policy.peerFloodPauseMs + 60 * 60_000) },
   );
   return { restricted: refusals };
 }
@@ -466,10 +471,11 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
           const { restricted } = await refuseTarget(q, { targetId, accountId, reason: `${group.reason}: ${reason}`, countsForRestriction: group.countsForRestriction, now: at, policy });
           if (restricted !== null) {
             const minutes = Math.round(policy.restriction.windowMs / 60_000);
+            const window = minutes % 60 === 0 && minutes >= 120 ? `${minutes / 60} h` : `${minutes} min`;
             result.restricted = { refusals: restricted };
             result.holdUntil = await holdAccount(q, {
               accountId, until: new Date(at.getTime() + policy.peerFloodPauseMs), now: at, limited: true,
-              reason: `restricted by Telegram: ${restricted} groups refused it within ${minutes} min (${reason})`,
+              reason: `restricted by Telegram: ${restricted} groups refused it in a row within ${window} (${reason})`,
             });
           }
           break;

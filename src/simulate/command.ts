@@ -67,6 +67,7 @@ export async function runSimulateCommand(config: Config, messages: MessageVarian
         seed: options.seed,
         chaos: options.chaos,
         replicas: options.replicas,
+        ...(options.seasoned ? { seasoned: true } : {}),
         connection: scratch.connection,
         settings: config.daemon,
         messages,

@@ -15,6 +15,17 @@ const COLUMNS: { title: string; width: number; value: (d: DayReport) => string }
   { title: 'accounts active', width: 15, value: (d) => String(d.accountsActive) },
 ];
 
+/** Where in the audience's day the posts went, and how bunched they were. */
+export function pacingLines(r: SimulationResult): string[] {
+  const p = r.pacing;
+  const o = r.options;
+  const hours = `${String(o.postingHours.start).padStart(2, '0')}-${String(o.postingHours.end).padStart(2, '0')} ${o.timeZone}`;
+  return [
+    `Posting hours ${hours}${o.spread ? ', spread' : ', as soon as allowed (LEXUS_SPREAD=0)'}: ${p.windowShare === null ? '-' : p.windowShare.toFixed(3)} of the posts inside them`,
+    `Most in one clock hour: ${p.maxAccountPostsPerHour} posts and ${p.maxAccountJoinsPerHour} joins by one account, ${p.maxFleetPostsPerHour} posts by the fleet`,
+  ];
+}
+
 /** How often each fault happened, a line each; none when the run had no fault. */
 export function faultLines(f: FaultCounts): string[] {
   if (!Object.values(f).some((n) => n > 0)) return [];
@@ -60,6 +71,8 @@ export function formatSimulationReport(r: SimulationResult): string {
     'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account, none while Telegram limits',
     "an account and a reduced budget as it recovers); the daemon's own pacing, FloodWaits, slow modes and database outages are not subtracted",
     `Telegram calls per join or post that happened (lookups included): ${t.callsPerAction === null ? '-' : t.callsPerAction.toFixed(2)}`,
+    '',
+    ...pacingLines(r),
   );
   const faults = faultLines(r.faults);
   if (faults.length) lines.push('', 'Faults injected:', ...faults.map((f) => `  ${f}`));

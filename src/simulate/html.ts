@@ -2,7 +2,7 @@
  * `lexus simulate --html FILE`: one self-contained page (no script, no external file) with the
  * report and an SVG chart of posts and joins per hour, so the rhythm of a week shows at a glance.
  */
-import { faultLines, formatUtilization } from './formatReport';
+import { faultLines, formatUtilization, pacingLines } from './formatReport';
 import type { HourPoint } from './report';
 import type { SimulationResult } from './simulation';
 
@@ -20,6 +20,11 @@ export function hourlyChart(points: readonly HourPoint[], startIso: string): str
   const step = plotW / Math.max(1, points.length);
   const y = (v: number) => 12 + plotH - (v / top) * plotH;
   const bars: string[] = [];
+  // The posting window, shaded behind the bars.
+  const shade: string[] = [];
+  points.forEach((p, i) => {
+    if (p.inWindow) shade.push(`<rect class="window" x="${(left + i * step).toFixed(2)}" y="12" width="${step.toFixed(2)}" height="${plotH}"/>`);
+  });
   points.forEach((p, i) => {
     const x = left + i * step;
     const w = Math.max(0.5, step / 2 - 0.2);
@@ -36,8 +41,8 @@ export function hourlyChart(points: readonly HourPoint[], startIso: string): str
   const ticks = [0, Math.round(top / 2), top].map((v) => `<text x="${left - 6}" y="${(y(v) + 4).toFixed(2)}" text-anchor="end">${v}</text>`);
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="posts and joins per hour">` +
-    `<style>.posts{fill:#1f77b4}.joins{fill:#ff7f0e}.day{stroke:#bbb;stroke-dasharray:3 3}text{font:11px sans-serif;fill:#444}</style>` +
-    `${days.join('')}${ticks.join('')}${bars.join('')}` +
+    `<style>.window{fill:#e8f3e8}.posts{fill:#1f77b4}.joins{fill:#ff7f0e}.day{stroke:#bbb;stroke-dasharray:3 3}text{font:11px sans-serif;fill:#444}</style>` +
+    `${shade.join('')}${days.join('')}${ticks.join('')}${bars.join('')}` +
     `<line x1="${left}" y1="${12 + plotH}" x2="${width - 10}" y2="${12 + plotH}" stroke="#444"/></svg>`
   );
 }
@@ -72,7 +77,8 @@ table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right;border-bo
 ${r.violations === 0 ? '<b class="ok">No rule was broken.</b>' : `<b class="fail">${r.violations} violations.</b>`}
 Utilization ${formatUtilization(r.totals.utilization)} (${r.totals.posts} posts of ${r.totals.maxPosts} allowed).</p>
 <h2>Posts and joins per hour (UTC)</h2>
-<p class="legend"><span style="background:#1f77b4"></span>posts<span style="background:#ff7f0e"></span>joins</p>
+<p class="legend"><span style="background:#1f77b4"></span>posts<span style="background:#ff7f0e"></span>joins<span style="background:#e8f3e8"></span>posting hours</p>
+<p>${pacingLines(r).map(escape).join('<br>')}</p>
 ${hourlyChart(r.hourly, o.start)}
 <h2>Per day</h2>
 <table><tr><th>day</th><th>date</th><th>joins</th><th>posts</th><th>max</th><th>utilization</th><th>FloodWaits</th><th>bans</th><th>sessions lost</th><th>accounts active</th></tr>

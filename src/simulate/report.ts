@@ -7,7 +7,8 @@
 import type { DataSource } from 'typeorm';
 import { HOUR_MS } from '../clock';
 import { sql } from '../db/sql';
-import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../rules';
+import { inPostingWindow, postingWindowAt, type PostingHours } from '../daemon/postingWindow';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../rules';
 import type { FakeCall } from '../telegram/fakeGateway';
 
 const DAY_MS = 24 * HOUR_MS;
@@ -35,6 +36,37 @@ export interface HourPoint {
   hour: number;
   posts: number;
   joins: number;
+  /** The posting window is open at the start of this hour. */
+  inWindow?: boolean;
+}
+
+/** Where in the audience's day the posts went, and how bunched they were. */
+export interface Pacing {
+  /** Posts that landed inside the posting window, of all that landed (null: none landed). */
+  windowShare: number | null;
+  /** The most posts one account made in one clock hour (UTC), and the most joins it tried. */
+  maxAccountPostsPerHour: number;
+  maxAccountJoinsPerHour: number;
+  /** The most posts the fleet made in one clock hour. */
+  maxFleetPostsPerHour: number;
+}
+
+/** The pacing figures from Telegram's record. */
+export function pacing(calls: readonly FakeCall[], window: { hours: PostingHours; timeZone: string }): Pacing {
+  const posts = calls.filter((c) => c.op === 'post' && c.delivered);
+  const hourOf = (c: FakeCall) => Math.floor(c.at.getTime() / HOUR_MS);
+  const most = (keys: string[]) => {
+    const counts = new Map<string, number>();
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+    return Math.max(0, ...counts.values());
+  };
+  const inside = posts.filter((c) => inPostingWindow(c.at, window.hours, window.timeZone)).length;
+  return {
+    windowShare: posts.length ? inside / posts.length : null,
+    maxAccountPostsPerHour: most(posts.map((c) => `${c.account} ${hourOf(c)}`)),
+    maxAccountJoinsPerHour: most(calls.filter((c) => c.op === 'join').map((c) => `${c.account} ${hourOf(c)}`)),
+    maxFleetPostsPerHour: most(posts.map((c) => String(hourOf(c)))),
+  };
 }
 
 interface BindingRow {
@@ -75,36 +107,82 @@ export function accountLimits(calls: readonly FakeCall[], pauseMs: number): Acco
 }
 
 /**
+ * The rules and the daemon's own policies that an allowance counts: the posting window (no post
+ * outside it) and a new account's ramp-up (its budget of the day, by its days in the fleet).
+ */
+export interface AllowancePolicy {
+  window?: { hours: PostingHours; timeZone: string };
+  rampUp?: RampUp;
+  /** When each account was first driven (its ramp-up counts from then), and which are seasoned. */
+  accounts?: Map<string, { firstDrivenAt: Date | null; seasoned: boolean }>;
+}
+
+/** A new account's post budget on its `d`-th day in the fleet (rules.ts rampedSql, the same arithmetic). */
+export function rampedPosts(ramp: RampUp, d: number): number {
+  if (d >= ramp.fullDays) return ACCOUNT_DAILY_POST_LIMIT;
+  if (d < ramp.flatDays) return Math.min(ramp.startPosts, ACCOUNT_DAILY_POST_LIMIT);
+  return Math.min(ACCOUNT_DAILY_POST_LIMIT, ramp.startPosts + Math.floor(((ACCOUNT_DAILY_POST_LIMIT - ramp.startPosts) * (d - ramp.flatDays + 1)) / (ramp.fullDays - ramp.flatDays + 1)));
+}
+
+/** The parts of [dayStart, dayEnd) the posting window is open. */
+function openParts(dayStart: number, dayEnd: number, window: AllowancePolicy['window']): [number, number][] {
+  if (!window) return [[dayStart, dayEnd]];
+  const parts: [number, number][] = [];
+  let at = dayStart;
+  while (at < dayEnd) {
+    const w = postingWindowAt(new Date(at), window.hours, window.timeZone);
+    if (w.start >= dayEnd) break;
+    parts.push([Math.max(w.start, dayStart), Math.min(w.end, dayEnd)]);
+    at = w.end;
+  }
+  return parts;
+}
+
+/**
  * The most posts the rules allow on day [dayStart, dayEnd) for these bindings: per account the
- * smaller of 20 and the sum over its groups of what each group can take that day. A group takes
- * nothing before its warm-up ends, after it closed to us (it refused us, its link died) or its
- * account's session died; any time in between, it takes 2. An account Telegram limited that day
- * (`limits`) is allowed what it delivered; the day after its pause ended, three quarters of 20
- * (the daemon's recovery, rules.ts). The daemon's own pacing (the gap between two posts in a
- * group, quiet hours) is not the rules' and is not subtracted, nor are FloodWaits, slow modes or
- * database outages: utilization says what they cost.
+ * smaller of its budget of the day (20; less in a new account's ramp-up) and the sum over its
+ * groups of what each group can take that day. A group takes nothing before its warm-up ends,
+ * after it closed to us (it refused us, its link died) or its account's session died, nor while
+ * the posting window is shut; if it is open to it at all that day, it takes 2. An account whose
+ * session died during the window is allowed the share of 20 the window held before (its day was
+ * spread over all of it). An account Telegram limited that day (`limits`) is allowed what it
+ * delivered; the day after its pause ended, three quarters of 20 (the daemon's recovery, rules.ts). The daemon's own pacing (the spread over the
+ * window, the gap between two posts in a group), FloodWaits, slow modes and database outages are
+ * not subtracted: utilization says what they cost.
  */
 export function policyMaximum(
   bindings: readonly (Pick<BindingRow, 'account_id' | 'joined_at' | 'closed_at' | 'account_gone_at'> & { account?: string })[],
   dayStart: number,
   dayEnd: number,
   limits?: AccountLimits,
+  policy: AllowancePolicy = {},
 ): number {
-  const perAccount = new Map<number, { n: number; account: string | undefined }>();
+  const parts = openParts(dayStart, dayEnd, policy.window);
+  const perAccount = new Map<number, { n: number; account: string | undefined; goneAt: number }>();
   for (const b of bindings) {
-    const from = Math.max(dayStart, b.joined_at.getTime() + WARMUP_MS);
-    const to = Math.min(dayEnd, b.closed_at?.getTime() ?? Infinity, b.account_gone_at?.getTime() ?? Infinity);
-    if (from >= to) continue;
-    perAccount.set(b.account_id, { n: (perAccount.get(b.account_id)?.n ?? 0) + GROUP_DAILY_POST_LIMIT, account: b.account });
+    const from = b.joined_at.getTime() + WARMUP_MS;
+    const to = Math.min(b.closed_at?.getTime() ?? Infinity, b.account_gone_at?.getTime() ?? Infinity);
+    if (!parts.some(([open, shut]) => Math.max(open, from) < Math.min(shut, to))) continue;
+    perAccount.set(b.account_id, { n: (perAccount.get(b.account_id)?.n ?? 0) + GROUP_DAILY_POST_LIMIT, account: b.account, goneAt: b.account_gone_at?.getTime() ?? Infinity });
   }
+  const open = parts.reduce((ms, [a, b]) => ms + (b - a), 0);
   let total = 0;
-  for (const { n, account } of perAccount.values()) {
-    let cap = ACCOUNT_DAILY_POST_LIMIT;
+  for (const { n, account, goneAt } of perAccount.values()) {
+    // A session that died during the window had only the part before: the day's posts are spread
+    // over all of it (the daemon's plan), so that part's share of them.
+    let cap = policy.window && goneAt < dayEnd && open > 0
+      ? Math.floor((ACCOUNT_DAILY_POST_LIMIT * parts.reduce((ms, [a, b]) => ms + Math.max(0, Math.min(b, goneAt) - a), 0)) / open)
+      : ACCOUNT_DAILY_POST_LIMIT;
+    const known = account !== undefined ? policy.accounts?.get(account) : undefined;
+    if (policy.rampUp && known && !known.seasoned) {
+      const first = known.firstDrivenAt ? Math.floor(known.firstDrivenAt.getTime() / DAY_MS) : Math.floor(dayStart / DAY_MS);
+      cap = Math.min(cap, rampedPosts(policy.rampUp, Math.floor(dayStart / DAY_MS) - first));
+    }
     const periods = (account !== undefined && limits?.periods.get(account)) || [];
     if (periods.some((p) => p.from < dayEnd && p.until > dayStart)) {
       cap = Math.min(cap, limits?.delivered.get(account!)?.get(new Date(dayStart).toISOString().slice(0, 10)) ?? 0);
     } else if (periods.some((p) => p.until <= dayStart && p.until > dayStart - DAY_MS)) {
-      cap = Math.floor(ACCOUNT_DAILY_POST_LIMIT * 0.75);
+      cap = Math.min(cap, Math.floor(ACCOUNT_DAILY_POST_LIMIT * 0.75));
     }
     total += Math.min(cap, n);
   }
@@ -145,12 +223,17 @@ export async function dayReport(
   day: number,
   pauseMs = 24 * HOUR_MS,
   sessionDeaths: ReadonlyMap<string, number> = new Map(),
+  policy: Omit<AllowancePolicy, 'accounts'> = {},
 ): Promise<DayReport> {
   const from = startMs + (day - 1) * DAY_MS;
   const to = from + DAY_MS;
   const inDay = calls.filter((c) => c.at.getTime() >= from && c.at.getTime() < to);
   const posts = inDay.filter((c) => c.op === 'post' && c.delivered).length;
-  const maxPosts = policyMaximum(await loadBindings(ds, calls, sessionDeaths), from, to, accountLimits(calls, pauseMs));
+  const { rows: accounts } = await sql<{ session_name: string; first_driven_at: Date | null; seasoned: boolean }>(ds, `SELECT session_name, first_driven_at, seasoned FROM accounts`);
+  const maxPosts = policyMaximum(await loadBindings(ds, calls, sessionDeaths), from, to, accountLimits(calls, pauseMs), {
+    ...policy,
+    accounts: new Map(accounts.map((a) => [a.session_name, { firstDrivenAt: a.first_driven_at, seasoned: a.seasoned }])),
+  });
   return {
     day,
     date: new Date(from).toISOString().slice(0, 10),
@@ -165,8 +248,10 @@ export async function dayReport(
   };
 }
 
-export function hourly(calls: readonly FakeCall[], startMs: number, hours: number): HourPoint[] {
-  const points = Array.from({ length: hours }, (_, hour) => ({ hour, posts: 0, joins: 0 }));
+export function hourly(calls: readonly FakeCall[], startMs: number, hours: number, window?: { hours: PostingHours; timeZone: string }): HourPoint[] {
+  const points: HourPoint[] = Array.from({ length: hours }, (_, hour) => ({
+    hour, posts: 0, joins: 0, ...(window ? { inWindow: inPostingWindow(new Date(startMs + hour * HOUR_MS), window.hours, window.timeZone) } : {}),
+  }));
   for (const c of calls) {
     const point = points[Math.floor((c.at.getTime() - startMs) / HOUR_MS)];
     if (!point) continue;

@@ -22,7 +22,8 @@ import { planChaos, scriptTelegram, type ChaosLevel, type ChaosPlan } from './ch
 import { checkInvariants, type InvariantCheck } from './invariants';
 import type { DbLink } from './dbLink';
 import { Replica, SessionLedger } from './replica';
-import { dayReport, hourly, type DayReport, type HourPoint } from './report';
+import { dayReport, hourly, pacing, type DayReport, type HourPoint, type Pacing } from './report';
+import type { PostingHours } from '../daemon/postingWindow';
 import { VirtualClock } from './virtualClock';
 
 const DAY_MS = 24 * HOUR_MS;
@@ -57,6 +58,8 @@ export interface SimulationShape {
   seed: number;
   chaos: ChaosLevel;
   replicas: number;
+  /** The accounts ran before (lexus import --seasoned): full budgets at once, no ramp-up. */
+  seasoned?: boolean;
 }
 
 export interface SimulationOptions extends SimulationShape {
@@ -99,7 +102,7 @@ export interface FaultCounts {
 }
 
 export interface SimulationResult {
-  options: SimulationShape & { start: string };
+  options: SimulationShape & { start: string; postingHours: PostingHours; timeZone: string; spread: boolean };
   days: DayReport[];
   totals: {
     joins: number; posts: number; maxPosts: number; utilization: number | null; floodWaits: number; groupBans: number; sessionsLost: number; telegramCalls: number;
@@ -107,6 +110,8 @@ export interface SimulationResult {
     callsPerAction: number | null;
   };
   faults: FaultCounts;
+  /** Where in the audience's day the posts went, and how bunched they were. */
+  pacing: Pacing;
   invariants: InvariantCheck[];
   violations: number;
   hourly: HourPoint[];
@@ -164,6 +169,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // A scratch database: commits need not wait for the disk (nothing here outlives the run).
     await sql(admin, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`);
     const population = await populate(admin, options.accounts, options.groups, clock.now());
+    if (options.seasoned) await sql(admin, `UPDATE accounts SET seasoned = true`);
+    const window = { hours: settings.postingHours, timeZone: settings.timeZone };
     const fake = new FakeTelegram({ clock });
     const plan: ChaosPlan = planChaos(options.chaos, options.seed, population.accounts, population.links, startMs, endMs);
     await addAliases(admin, plan.aliases, clock.now());
@@ -301,7 +308,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (now >= nextDayReport || now >= endMs) {
         const day = Math.round((nextDayReport - DAY_REPORT_DELAY_MS - startMs) / DAY_MS);
         if (day <= options.days && days.length < day) {
-          const report = await dayReport(admin, fake.calls, startMs, day, settings.peerFloodPauseMs, plan.sessionDeaths);
+          const report = await dayReport(admin, fake.calls, startMs, day, settings.peerFloodPauseMs, plan.sessionDeaths, { window, rampUp: settings.rampUp });
           days.push(report);
           options.onDay?.(report, Date.now() - started);
         }
@@ -394,7 +401,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     return {
       options: {
         accounts: options.accounts, groups: options.groups, days: options.days, seed: options.seed, chaos: options.chaos, replicas: options.replicas,
+        ...(options.seasoned ? { seasoned: true } : {}),
         start: new Date(startMs).toISOString(),
+        postingHours: settings.postingHours, timeZone: settings.timeZone, spread: settings.spread,
       },
       days,
       totals: {
@@ -411,7 +420,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       faults,
       invariants,
       violations: invariants.reduce((n, c) => n + c.violations.length, 0),
-      hourly: hourly(fake.calls, startMs, options.days * 24),
+      hourly: hourly(fake.calls, startMs, options.days * 24, window),
+      pacing: pacing(fake.calls, window),
       events,
       wallMs: Date.now() - started,
     };
