@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { HOUR_MS } from './clock';
+import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE } from './daemon/postingWindow';
 
 export const EXIT_CONFIG = 78;
 
@@ -222,7 +223,7 @@ const envSchema = z.object({
     .refine((d) => d.flat <= d.full && d.full <= 365, 'FLAT must not be more than FULL, and FULL at most 365'),
   LEXUS_TIMEZONE: z
     .string()
-    .default('Europe/Kyiv')
+    .default(DEFAULT_TIME_ZONE)
     .refine((zone) => {
       try {
         new Intl.DateTimeFormat('en', { timeZone: zone });
@@ -332,7 +333,7 @@ export function loadConfig(
     throw new ConfigError([{ variable: 'LEXUS_QUIET_HOURS', message: 'set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both (LEXUS_POSTING_HOURS replaces it)' }]);
   }
   // The quiet hours of earlier versions are the rest of the day.
-  const postingHours = v.LEXUS_POSTING_HOURS ?? (v.LEXUS_QUIET_HOURS ? { start: v.LEXUS_QUIET_HOURS.end, end: v.LEXUS_QUIET_HOURS.start } : { start: 8, end: 22 });
+  const postingHours = v.LEXUS_POSTING_HOURS ?? (v.LEXUS_QUIET_HOURS ? { start: v.LEXUS_QUIET_HOURS.end, end: v.LEXUS_QUIET_HOURS.start } : DEFAULT_POSTING_HOURS);
   const inDocker = options.inDocker ?? detectDocker();
   const cwd = options.cwd ?? process.cwd();
 

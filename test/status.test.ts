@@ -84,18 +84,23 @@ async function seedWorld(t: TestDatabase) {
   await join(t, active, deadLink, 'link_dead', '2026-03-10T02:00:00Z');
   await join(t, active, requested, 'join_request_pending', '2026-03-10T08:00:00Z');
   await join(t, flood, newOne, 'account_flood_wait', '2026-03-10T08:47:30Z');
+  // acc_active: driven since two days ago, its next post planned at 11:20 UTC (13:20 in Kyiv);
+  // acc_flood ran in the old system (seasoned).
+  await t.query(`UPDATE accounts SET first_driven_at = '2026-03-08 07:00:00', next_post_planned_at = '2026-03-10 11:20:00' WHERE id = $1`, [active]);
+  await t.query(`UPDATE accounts SET seasoned = true WHERE id = $1`, [flood]);
   return { active, flood, banned };
 }
 
 const EXPECTED = `Lexus status at 2026-03-10 09:00:00 UTC
 Niches served: ukraine_cars, kyiv_cars; joins per account per day: 10; gap between two posts in a group: 4h
+Posting hours: 08-22 Europe/Kyiv (open now; next post times below are Europe/Kyiv times)
 
 Accounts: 4 (2 active, 1 banned, 1 flood_wait)
-account        status                                 session  posts today  joins today  FloodWait  warming  ready  waiting  done today  closed  last action
-acc_active     active                                 yes             3/20         2/10          -        1      2        1           1       1  post error @ready_one 30m ago
-acc_banned     banned: session dead: SESSION_REVOKED  yes             0/20         0/10          -        0      0        1           0       1  post success @banned_acc_group 15h ago
-acc_flood      flood_wait                             yes             1/20         1/10    12m 30s        0      0        1           0       0  join account_flood_wait @new_one 12m 30s ago
-acc_nosession  active                                 no              0/20         0/10          -        0      0        0           0       0  -
+account        status                                 session  in fleet  posts today  joins today  next post  FloodWait  warming  ready  waiting  done today  closed  last action
+acc_active     active                                 yes      day 3            3/20         2/10      13:20          -        1      2        1           1       1  post error @ready_one 30m ago
+acc_banned     banned: session dead: SESSION_REVOKED  yes      new              0/20         0/10          -          -        0      0        1           0       1  post success @banned_acc_group 15h ago
+acc_flood      flood_wait                             yes      seasoned         1/20         1/10          -    12m 30s        0      0        1           0       0  join account_flood_wait @new_one 12m 30s ago
+acc_nosession  active                                 no       new              0/20         0/10          -          -        0      0        0           0       0  -
 Groups: warming = in the 24 h warm-up; ready = may take a post now; waiting = warmed up, held by the gap,
 a slow mode or its account; done today = its 2 posts of today made; closed = banned us or a dead link.
 Needs a login: acc_banned (banned), acc_nosession (no session)  ->  lexus login NAME
@@ -128,6 +133,7 @@ describe('lexus status', () => {
     expect(a).toEqual({
       id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true,
       postsToday: 3, postsLimit: 20, joinsToday: 2, joinsLimit: 10, limitedSince: null, limitedUntil: null, floodWaitUntil: null, floodWaitRemainingMs: null,
+      daysInFleet: 2, seasoned: false, nextPostPlannedAt: '2026-03-10T11:20:00.000Z',
       groups: { warming: 1, ready: 2, waiting: 1, doneForToday: 1, closed: 1 },
       lastAction: { kind: 'post', outcome: 'error', target: '@ready_one', at: '2026-03-10T08:30:00.000Z' },
     });
@@ -232,6 +238,7 @@ describe('lexus status', () => {
     expect(status).toMatchObject({ accounts: [], postsToday: 0, maxPostsToday: 0, nextAction: null });
     expect(formatStatus(status)).toBe(`Lexus status at 2026-03-10 09:00:00 UTC
 Niches served: ukraine_cars, kyiv_cars; joins per account per day: 10; gap between two posts in a group: 4h
+Posting hours: 08-22 Europe/Kyiv (open now; next post times below are Europe/Kyiv times)
 
 Accounts: none yet. Import the old system's files (\`lexus import --dir PATH\`) or log an account in (\`lexus login NAME\`).
 

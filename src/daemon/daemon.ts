@@ -44,7 +44,7 @@ import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
 import { consequenceOf, MISCONFIGURED_RETRY_MS, type AnyOutcome, type Call, type Consequence } from './answers';
 import { chooseVariant, type MessageVariant } from './messages';
-import { describePostingWindow, inPostingWindow, postingWindowAt } from './postingWindow';
+import { afterOpenTime, inPostingWindow, openParts, openTime, postingWindowAt } from './postingWindow';
 import { AnswerRecorder } from './recorder';
 import { hashed, seeded } from '../random';
 
@@ -526,29 +526,38 @@ export class Daemon {
    */
   private async plan(state: AccountState, what: 'post' | 'join' | 'window', w = this.window(this.now())): Promise<void> {
     if (!this.deps.settings.spread) return;
-    const now = this.now();
-    const from = Math.max(now.getTime(), w.start);
-    const horizon = Math.min(w.end, utcDayStart(new Date(from)).getTime() + 24 * HOUR_MS);
     const { settings } = this.deps;
+    const from = Math.max(this.now().getTime(), w.start);
+    // The day's budgets are the UTC day's: spread what is left of them over the window's open
+    // time left in this UTC day (one part, or two when the window crosses UTC midnight).
+    const dayEnd = utcDayStart(new Date(from)).getTime() + 24 * HOUR_MS;
+    const parts = openParts(from, dayEnd, settings.postingHours, settings.timeZone);
+    const horizon = parts.length ? parts[parts.length - 1]![1] : dayEnd;
     const left = await dayLeft(this.deps.dataSource, {
       accountId: state.account.id, niches: settings.niches, minGapMs: settings.groupMinGapMs, joinsPerDay: settings.joinsPerAccountPerDay,
       now: new Date(from), horizon: new Date(horizon), ramp: settings.rampUp,
     });
-    // Joins over the part of the window whose groups, warmed up 24 h later, still have time for
-    // both their posts that day (the gap between them); late in the window, over what is left.
-    const joinHorizon = w.end - settings.groupMinGapMs > from ? Math.min(horizon, w.end - settings.groupMinGapMs) : horizon;
-    const share = (n: number, until = horizon) => (until - from) / (n + 1);
+    // Joins over the open time whose groups, warmed up 24 h later, still have time for both their
+    // posts that day (the gap between them); late in the day, over what is left.
+    const open = openTime(parts);
+    const joinOpen = open > settings.groupMinGapMs ? open - settings.groupMinGapMs : open;
     const jitter = () => JITTER_MIN + state.random() * JITTER_SPAN;
-    const joinGap = (n: number) => Math.max(settings.joinSpacingMs, share(n, joinHorizon));
+    const after = (delay: number) => afterOpenTime(parts, delay);
+    const postShare = (n: number) => open / (n + 1);
+    const joinShare = (n: number) => Math.max(settings.joinSpacingMs, joinOpen / (n + 1));
     if (what === 'window') {
-      state.nextPostAt = from + Math.floor(state.phase * share(Math.max(1, left.posts)));
-      state.nextJoinAt = from + Math.floor(state.phase * joinGap(Math.max(1, left.joins)));
+      state.nextPostAt = after(state.phase * postShare(Math.max(1, left.posts)));
+      state.nextJoinAt = after(state.phase * joinShare(Math.max(1, left.joins)));
     } else if (what === 'post') {
-      state.nextPostAt = left.posts > 0 ? from + share(left.posts) * jitter() : horizon;
+      state.nextPostAt = left.posts > 0 ? after(postShare(left.posts) * jitter()) : dayEnd;
     } else {
-      state.nextJoinAt = left.joins > 0 ? from + joinGap(left.joins) * jitter() : horizon;
+      state.nextJoinAt = left.joins > 0 ? after(joinShare(left.joins) * jitter()) : dayEnd;
     }
-    if (what !== 'join') await setPlannedPost(this.deps.dataSource, state.account.id, new Date(state.nextPostAt)).catch(() => undefined);
+    if (what !== 'join') {
+      // For lexus status: when it posts next, in the window.
+      const planned = inPostingWindow(new Date(state.nextPostAt), settings.postingHours, settings.timeZone) ? state.nextPostAt : this.window(new Date(state.nextPostAt)).start;
+      await setPlannedPost(this.deps.dataSource, state.account.id, new Date(planned)).catch(() => undefined);
+    }
   }
 
   /** A new window (the account waited for it): the plan starts over at the account's phase. */

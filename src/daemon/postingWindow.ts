@@ -6,6 +6,10 @@
  */
 import { HOUR_MS } from '../clock';
 
+/** LEXUS_POSTING_HOURS and LEXUS_TIMEZONE when not set: the daytime of a Ukrainian car buyer. */
+export const DEFAULT_POSTING_HOURS: PostingHours = { start: 8, end: 22 };
+export const DEFAULT_TIME_ZONE = 'Europe/Kyiv';
+
 /** Local hours [start, end); end before start crosses local midnight (20-02). */
 export interface PostingHours {
   start: number;
@@ -74,7 +78,41 @@ export function postingWindowAt(instant: Date, hours: PostingHours, timeZone: st
   throw new Error(`no posting window found after ${instant.toISOString()} (${hours.start}-${hours.end} in ${timeZone})`);
 }
 
-/** "08-22 Europe/Kyiv (06:00-20:00 UTC today)", for the start-up log. */
+/** The parts of [from, to) the posting window is open, in order. */
+export function openParts(from: number, to: number, hours: PostingHours, timeZone: string): [number, number][] {
+  const parts: [number, number][] = [];
+  let at = from;
+  while (at < to) {
+    const w = postingWindowAt(new Date(at), hours, timeZone);
+    if (w.start >= to) break;
+    parts.push([Math.max(w.start, from), Math.min(w.end, to)]);
+    at = w.end;
+  }
+  return parts;
+}
+
+/** How long the window is open in these parts. */
+export const openTime = (parts: readonly [number, number][]) => parts.reduce((ms, [a, b]) => ms + (b - a), 0);
+
+/**
+ * The instant `delay` of open time after the start of `parts` (time while the window is shut does
+ * not count); the end of the last part when they hold less.
+ */
+export function afterOpenTime(parts: readonly [number, number][], delay: number): number {
+  let left = delay;
+  for (const [a, b] of parts) {
+    if (left <= b - a) return a + left;
+    left -= b - a;
+  }
+  return parts.length ? parts[parts.length - 1]![1] : 0;
+}
+
+/** 14:20 as the zone's clocks show it. */
+export function localTime(instant: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(instant);
+}
+
+/** "08-22 Europe/Kyiv (06:00-20:00 UTC)", for the start-up log. */
 export function describePostingWindow(now: Date, hours: PostingHours, timeZone: string): string {
   const w = postingWindowAt(now, hours, timeZone);
   const utc = (ms: number) => new Date(ms).toISOString().slice(11, 16);

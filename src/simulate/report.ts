@@ -7,7 +7,7 @@
 import type { DataSource } from 'typeorm';
 import { HOUR_MS } from '../clock';
 import { sql } from '../db/sql';
-import { inPostingWindow, postingWindowAt, type PostingHours } from '../daemon/postingWindow';
+import { inPostingWindow, openParts, type PostingHours } from '../daemon/postingWindow';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../rules';
 import type { FakeCall } from '../telegram/fakeGateway';
 
@@ -124,18 +124,9 @@ export function rampedPosts(ramp: RampUp, d: number): number {
   return Math.min(ACCOUNT_DAILY_POST_LIMIT, ramp.startPosts + Math.floor(((ACCOUNT_DAILY_POST_LIMIT - ramp.startPosts) * (d - ramp.flatDays + 1)) / (ramp.fullDays - ramp.flatDays + 1)));
 }
 
-/** The parts of [dayStart, dayEnd) the posting window is open. */
-function openParts(dayStart: number, dayEnd: number, window: AllowancePolicy['window']): [number, number][] {
-  if (!window) return [[dayStart, dayEnd]];
-  const parts: [number, number][] = [];
-  let at = dayStart;
-  while (at < dayEnd) {
-    const w = postingWindowAt(new Date(at), window.hours, window.timeZone);
-    if (w.start >= dayEnd) break;
-    parts.push([Math.max(w.start, dayStart), Math.min(w.end, dayEnd)]);
-    at = w.end;
-  }
-  return parts;
+/** The parts of [dayStart, dayEnd) the posting window is open (all of it without a window). */
+function openPartsOf(dayStart: number, dayEnd: number, window: AllowancePolicy['window']): [number, number][] {
+  return window ? openParts(dayStart, dayEnd, window.hours, window.timeZone) : [[dayStart, dayEnd]];
 }
 
 /**
@@ -157,7 +148,7 @@ export function policyMaximum(
   limits?: AccountLimits,
   policy: AllowancePolicy = {},
 ): number {
-  const parts = openParts(dayStart, dayEnd, policy.window);
+  const parts = openPartsOf(dayStart, dayEnd, policy.window);
   const perAccount = new Map<number, { n: number; account: string | undefined; goneAt: number }>();
   for (const b of bindings) {
     const from = b.joined_at.getTime() + WARMUP_MS;

@@ -5,6 +5,7 @@
 import type { AccountStatusView, FleetStatus, NextActionView } from './loadStatus';
 import { TARGET_STATUSES } from './loadStatus';
 import { COUNTED_POST_STATUSES } from '../rules';
+import { inPostingWindow, localTime } from '../daemon/postingWindow';
 
 type Align = 'left' | 'right';
 
@@ -78,13 +79,15 @@ function accountsSection(status: FleetStatus): string[] {
   const lines = [`Accounts: ${accounts.length} (${byStatus})`];
   lines.push(
     ...table(
-      ['account', 'status', 'session', 'posts today', 'joins today', 'FloodWait', 'warming', 'ready', 'waiting', 'done today', 'closed', 'last action'],
+      ['account', 'status', 'session', 'in fleet', 'posts today', 'joins today', 'next post', 'FloodWait', 'warming', 'ready', 'waiting', 'done today', 'closed', 'last action'],
       accounts.map((a) => [
         a.sessionName,
         statusCell(a),
         a.hasSession ? 'yes' : 'no',
+        a.seasoned ? 'seasoned' : a.daysInFleet === null ? 'new' : `day ${a.daysInFleet + 1}`,
         `${a.postsToday ?? '?'}/${a.postsLimit}`,
         `${a.joinsToday}/${a.joinsLimit}`,
+        a.nextPostPlannedAt ? localTime(new Date(a.nextPostPlannedAt), status.settings.timeZone) : '-',
         a.floodWaitRemainingMs === null ? '-' : formatDuration(a.floodWaitRemainingMs),
         String(a.groups.warming),
         String(a.groups.ready),
@@ -93,7 +96,7 @@ function accountsSection(status: FleetStatus): string[] {
         String(a.groups.closed),
         lastActionCell(a, status.now),
       ]),
-      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+      ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
     ),
   );
   lines.push(
@@ -161,6 +164,7 @@ export function formatStatus(status: FleetStatus): string {
   const lines = [
     `Lexus status at ${formatInstant(status.now)}`,
     `Niches served: ${s.niches.join(', ')}; joins per account per day: ${s.joinsPerAccountPerDay}; gap between two posts in a group: ${formatDuration(s.groupMinGapMs)}`,
+    `Posting hours: ${String(s.postingHours.start).padStart(2, '0')}-${String(s.postingHours.end).padStart(2, '0')} ${s.timeZone} (${inPostingWindow(new Date(status.now), s.postingHours, s.timeZone) ? 'open now' : 'closed now'}; next post times below are ${s.timeZone} times)`,
     '',
     ...accountsSection(status),
     '',

@@ -11,9 +11,11 @@ import type { DaemonSettings } from '../config';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
+import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE, type PostingHours } from '../daemon/postingWindow';
 import {
   ACCOUNT_DAILY_POST_LIMIT,
   COUNTED_POST_STATUSES,
+  accountDaysInFleetSql,
   NO_RAMP_UP,
   rampParams,
   DEFAULT_NICHE,
@@ -34,7 +36,8 @@ import {
   targetWarmupOverSql,
 } from '../rules';
 
-export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> & Partial<Pick<DaemonSettings, 'rampUp'>>;
+export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> &
+  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone'>>;
 
 /** The target statuses always shown, in this order; any other status found is shown after them. */
 export const TARGET_STATUSES = ['new', 'requested', 'joined', 'error', 'banned'] as const;
@@ -81,6 +84,11 @@ export interface AccountStatusView {
   /** The last time Telegram limited it (PEER_FLOOD, a restriction), and when that pause ends; null: never. */
   limitedSince: string | null;
   limitedUntil: string | null;
+  /** Whole UTC days since a daemon first drove it (null: never yet); a seasoned one has no ramp-up. */
+  daysInFleet: number | null;
+  seasoned: boolean;
+  /** When the daemon plans its next post (null: no plan known, or it is past). */
+  nextPostPlannedAt: string | null;
   /** Set while next_allowed_action_time is after now. */
   floodWaitUntil: string | null;
   floodWaitRemainingMs: number | null;
@@ -111,7 +119,7 @@ export interface NextActionView {
 
 export interface FleetStatus {
   now: string;
-  settings: { niches: string[]; joinsPerAccountPerDay: number; groupMinGapMs: number };
+  settings: { niches: string[]; joinsPerAccountPerDay: number; groupMinGapMs: number; postingHours: PostingHours; timeZone: string };
   accounts: AccountStatusView[];
   accountsByStatus: Record<string, number>;
   niches: NicheStatusView[];
@@ -152,7 +160,7 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
   const { rows } = await sql<{
     id: number; session_name: string; status: string; status_reason: string | null; has_session: boolean;
     posts_today: number | null; flood_wait_until: Date | null; joins_today: number; posts_budget: number; joins_budget: number;
-    limited_since: Date | null; limited_until: Date | null;
+    limited_since: Date | null; limited_until: Date | null; days_in_fleet: number | null; seasoned: boolean; next_post_planned_at: Date | null;
     warming: number; ready: number; waiting: number; done_for_today: number; closed: number;
     last_kind: 'post' | 'join' | null; last_outcome: string | null; last_link: string | null; last_at: Date | null;
   }>(
@@ -162,7 +170,9 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
             ${accountPostsTodaySql('a')} AS posts_today,
             CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN a.next_allowed_action_time END AS flood_wait_until,
             j.today AS joins_today, ${accountPostBudgetSql('a')} AS posts_budget, ${accountJoinBudgetSql('a')} AS joins_budget,
-            a.limited_since, a.limited_until,
+            a.limited_since, a.limited_until, a.seasoned,
+            CASE WHEN a.first_driven_at IS NOT NULL THEN ${accountDaysInFleetSql('a')} END AS days_in_fleet,
+            CASE WHEN a.next_post_planned_at > CAST(:now AS timestamp) THEN a.next_post_planned_at END AS next_post_planned_at,
             COALESCE(g.warming, 0) AS warming, COALESCE(g.ready, 0) AS ready, COALESCE(g.waiting, 0) AS waiting,
             COALESCE(g.done_for_today, 0) AS done_for_today, COALESCE(g.closed, 0) AS closed,
             last.kind AS last_kind, last.outcome AS last_outcome, lt.link AS last_link, last.at AS last_at
@@ -216,6 +226,9 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
     joinsLimit: r.joins_budget,
     limitedSince: iso(r.limited_since),
     limitedUntil: iso(r.limited_until),
+    daysInFleet: r.days_in_fleet,
+    seasoned: r.seasoned,
+    nextPostPlannedAt: iso(r.next_post_planned_at),
     floodWaitUntil: iso(r.flood_wait_until),
     floodWaitRemainingMs: r.flood_wait_until ? r.flood_wait_until.getTime() - now : null,
     groups: { warming: r.warming, ready: r.ready, waiting: r.waiting, doneForToday: r.done_for_today, closed: r.closed },
@@ -418,7 +431,10 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
     for (const n of nicheViews) for (const [s, c] of Object.entries(n.byStatus)) targetsByStatus[s] = (targetsByStatus[s] ?? 0) + c;
     return {
       now: now.toISOString(),
-      settings: { niches, joinsPerAccountPerDay: params.joinsPerDay, groupMinGapMs: params.minGapMs },
+      settings: {
+        niches, joinsPerAccountPerDay: params.joinsPerDay, groupMinGapMs: params.minGapMs,
+        postingHours: settings.postingHours ?? DEFAULT_POSTING_HOURS, timeZone: settings.timeZone ?? DEFAULT_TIME_ZONE,
+      },
       accounts,
       accountsByStatus,
       niches: nicheViews,

@@ -1,0 +1,222 @@
+/**
+ * Posts land when buyers read, at a person's pace (issue 13): the posting window in the
+ * audience's zone, each account's day spread over it, joins spaced, new accounts ramped up.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config';
+import { mayTryJoin } from '../src/db/daemonQueries';
+import { DbManager } from '../src/db/DbManager';
+import { loadMessages } from '../src/daemon/messages';
+import { inPostingWindow } from '../src/daemon/postingWindow';
+import { createLogger } from '../src/logger';
+import { simulate, type SimulationOptions, type SimulationResult } from '../src/simulate/simulation';
+import type { FakeCall } from '../src/telegram/fakeGateway';
+import { createEmptyDatabase, useTestDatabase } from './helpers/database';
+import { TEST_SETTINGS, useDaemons } from './helpers/daemon';
+import { insertBoundTarget, insertDrivableAccount, insertTarget } from './helpers/fixtures';
+
+const HOUR = 3_600_000;
+const KYIV_DAY = { postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv' };
+const RAMP = { startJoins: 2, startPosts: 3, flatDays: 3, fullDays: 14 };
+/** The production plan: spread, 08-22 Kyiv, joins 30 min apart, new accounts ramped up. */
+const PLANNED = { ...KYIV_DAY, spread: true, joinSpacingMs: 30 * 60_000, rampUp: RAMP };
+
+const t = useTestDatabase({ start: '2026-03-10T00:00:00.000Z' });
+const daemon = useDaemons(t);
+
+const perClockHour = (calls: FakeCall[]) => {
+  const counts = new Map<string, number>();
+  for (const c of calls) {
+    const key = `${c.account} ${c.at.toISOString().slice(0, 13)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return Math.max(0, ...counts.values());
+};
+
+describe('one account\'s day', () => {
+  it('spreads its 20 posts over 08-22 in Kyiv (06-20 UTC in March), at most 3 in a clock hour, none bunched at the end', async () => {
+    const h = daemon({ settings: PLANNED });
+    const a = await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    for (let i = 1; i <= 30; i++) {
+      const link = `@group_${String(i).padStart(2, '0')}`;
+      await insertBoundTarget(t, link, a);
+      h.fake.addMember(link, 'acc_1');
+    }
+    await h.runFor(24 * HOUR);
+    const posts = h.fake.sent();
+    expect(posts).toHaveLength(20);
+    expect(posts.every((c) => inPostingWindow(c.at, KYIV_DAY.postingHours, KYIV_DAY.timeZone))).toBe(true);
+    expect(perClockHour(posts)).toBeLessThanOrEqual(3);
+    // Over the whole window: the first in its first two hours, the last in its last two, and no
+    // gap between two posts longer than twice the even share (14 h / 21).
+    const at = posts.map((c) => c.at.getTime());
+    expect(at[0]! - Date.parse('2026-03-10T06:00:00Z')).toBeLessThan(2 * HOUR);
+    expect(Date.parse('2026-03-10T20:00:00Z') - at[at.length - 1]!).toBeLessThan(2 * HOUR);
+    const gaps = at.slice(1).map((x, i) => x - at[i]!);
+    expect(Math.max(...gaps)).toBeLessThan((2 * 14 * HOUR) / 21);
+    expect(Math.min(...gaps)).toBeGreaterThan(10 * 60_000);
+    // lexus status shows the next planned post.
+    const [row] = await t.query<{ next_post_planned_at: Date }>(`SELECT next_post_planned_at FROM accounts`);
+    expect(row!.next_post_planned_at.getTime()).toBeGreaterThanOrEqual(Date.parse('2026-03-11T06:00:00Z'));
+  });
+
+  it('after a FloodWait of three hours, spreads what is left over the rest of the window instead of bunching it', async () => {
+    const h = daemon({ settings: PLANNED });
+    const a = await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    for (let i = 1; i <= 30; i++) {
+      const link = `@group_${String(i).padStart(2, '0')}`;
+      await insertBoundTarget(t, link, a);
+      h.fake.addMember(link, 'acc_1');
+    }
+    h.fake.on({ op: 'post', outcome: (call) => (call.at.getTime() >= Date.parse('2026-03-10T10:00:00Z') && !h.fake.calls.some((c) => c.outcome?.kind === 'account_flood_wait') ? { kind: 'account_flood_wait', seconds: 3 * 3600, error: 'FLOOD_WAIT_10800' } : undefined) });
+    await h.runFor(24 * HOUR);
+    const posts = h.fake.sent();
+    expect(posts).toHaveLength(20);
+    expect(perClockHour(posts)).toBeLessThanOrEqual(3);
+    expect(h.fake.violations()).toEqual([]);
+    expect(posts.every((c) => inPostingWindow(c.at, KYIV_DAY.postingHours, KYIV_DAY.timeZone))).toBe(true);
+  });
+
+  it('spaces its joins at least 30 minutes apart, and joins over the part of the window that leaves its groups time for both posts', async () => {
+    const h = daemon({ settings: PLANNED });
+    await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    for (let i = 1; i <= 20; i++) await insertTarget(t, `@group_${String(i).padStart(2, '0')}`);
+    await h.runFor(24 * HOUR);
+    const joins = h.fake.calls.filter((c) => c.op === 'join');
+    expect(joins).toHaveLength(10);
+    const at = joins.map((c) => c.at.getTime());
+    expect(Math.min(...at.slice(1).map((x, i) => x - at[i]!))).toBeGreaterThanOrEqual(30 * 60_000);
+    expect(perClockHour(joins)).toBeLessThanOrEqual(2);
+    // 06-20 UTC, less the 4 h gap: joined by 16:00, warm 24 h later with 4 h of window left.
+    expect(joins.every((c) => c.at.getTime() >= Date.parse('2026-03-10T06:00:00Z') && c.at.getTime() < Date.parse('2026-03-10T16:00:00Z'))).toBe(true);
+  });
+
+  it('with a window that crosses UTC midnight, still never more than 20 a UTC day for the account or 2 for a group', async () => {
+    const h = daemon({ settings: { ...PLANNED, postingHours: { start: 20, end: 4 }, timeZone: 'UTC' } });
+    const a = await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    for (let i = 1; i <= 30; i++) {
+      const link = `@group_${String(i).padStart(2, '0')}`;
+      await insertBoundTarget(t, link, a);
+      h.fake.addMember(link, 'acc_1');
+    }
+    await h.runFor(3 * 24 * HOUR);
+    const posts = h.fake.sent();
+    const byDay = new Map<string, number>();
+    const byGroupDay = new Map<string, number>();
+    for (const c of posts) {
+      const day = c.at.toISOString().slice(0, 10);
+      byDay.set(day, (byDay.get(day) ?? 0) + 1);
+      byGroupDay.set(`${c.link} ${day}`, (byGroupDay.get(`${c.link} ${day}`) ?? 0) + 1);
+      const hour = c.at.getUTCHours();
+      expect(hour >= 20 || hour < 4).toBe(true);
+    }
+    expect(Math.max(...byDay.values())).toBeLessThanOrEqual(20);
+    expect(Math.max(...byGroupDay.values())).toBeLessThanOrEqual(2);
+    // Both sides of midnight are used, each UTC day's budget spread over both of its parts.
+    expect(posts.some((c) => c.at.getUTCHours() >= 20) && posts.some((c) => c.at.getUTCHours() < 4)).toBe(true);
+    expect(perClockHour(posts)).toBeLessThanOrEqual(3);
+  });
+});
+
+describe("a new account's budgets", () => {
+  it('grow with its days in the fleet: 3 posts and 2 joins for 3 days, full after 14; a seasoned one has them at once', async () => {
+    const a = await insertDrivableAccount(t, 'acc_new');
+    const s = await insertDrivableAccount(t, 'acc_seasoned');
+    await t.query(`UPDATE accounts SET seasoned = true WHERE id = $1`, [s]);
+    for (let i = 1; i <= 12; i++) {
+      await insertBoundTarget(t, `@new_${String(i).padStart(2, '0')}`, a);
+      await insertBoundTarget(t, `@old_${String(i).padStart(2, '0')}`, s);
+    }
+    const db = (at: string) => new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, rampUp: RAMP });
+    const postsOn = async (at: string, accountId: number) => {
+      let n = 0;
+      while (await db(at).reservePostSlot({ accountId })) n++;
+      return n;
+    };
+    await t.query(`UPDATE accounts SET first_driven_at = '2026-03-10 07:00:00'`);
+    expect(await postsOn('2026-03-10T09:00:00Z', a)).toBe(3);
+    expect(await postsOn('2026-03-10T09:00:00Z', s)).toBe(20);
+    expect(await postsOn('2026-03-12T09:00:00Z', a)).toBe(3); // day 3
+    expect(await postsOn('2026-03-13T09:00:00Z', a)).toBe(4); // day 4: growing
+    expect(await postsOn('2026-03-23T09:00:00Z', a)).toBe(18); // day 14
+    expect(await postsOn('2026-03-24T09:00:00Z', a)).toBe(20); // day 15: full
+    // Joins: 2 on the first days, 10 at full.
+    await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) SELECT $1, 1, 'joined', '2026-03-10 08:00:00' FROM generate_series(1, 2)`, [a]);
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:00:00Z'), RAMP)).toBe(false);
+    expect(await mayTryJoin(t.dataSource, s, 10, new Date('2026-03-10T09:00:00Z'), RAMP)).toBe(true);
+  });
+
+  it('counts from when a daemon first drove it, kept in the database', async () => {
+    const h = daemon({ settings: PLANNED });
+    await insertDrivableAccount(t, 'acc_1');
+    t.clock.set('2026-03-10T07:00:00Z');
+    await h.daemon.tick();
+    expect(await t.query(`SELECT first_driven_at FROM accounts`)).toEqual([{ first_driven_at: new Date('2026-03-10T07:00:00Z') }]);
+  });
+});
+
+describe('the configuration of the plan', () => {
+  it('reads the posting hours, the old quiet hours as their complement, the join spacing and the ramp-up', () => {
+    expect(loadConfig({}, { inDocker: false }).daemon).toMatchObject({
+      postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv', spread: true, joinSpacingMs: 30 * 60_000,
+      rampUp: { startJoins: 2, startPosts: 3, flatDays: 3, fullDays: 14 },
+    });
+    expect(loadConfig({ LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false }).daemon.postingHours).toEqual({ start: 7, end: 23 });
+    expect(loadConfig({ LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_START: '1/5', LEXUS_RAMP_UP_DAYS: '2-7' }, { inDocker: false }).daemon).toMatchObject({
+      postingHours: { start: 0, end: 24 }, rampUp: { startJoins: 1, startPosts: 5, flatDays: 2, fullDays: 7 },
+    });
+    expect(() => loadConfig({ LEXUS_POSTING_HOURS: '08-22', LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false })).toThrow(/LEXUS_QUIET_HOURS: set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both/);
+    expect(() => loadConfig({ LEXUS_POSTING_HOURS: '8-8' }, { inDocker: false })).toThrow(/LEXUS_POSTING_HOURS: START and END must differ/);
+    expect(() => loadConfig({ LEXUS_RAMP_UP_DAYS: '14-3' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_DAYS: FLAT must not be more than FULL/);
+  });
+});
+
+describe('lexus simulate with the plan, on small fleets', () => {
+  const messages = loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir);
+  async function run(options: Partial<SimulationOptions>): Promise<SimulationResult> {
+    const database = await createEmptyDatabase();
+    try {
+      return await simulate({
+        accounts: 4, groups: 120, days: 5, seed: 7, chaos: 'none', replicas: 1,
+        connection: database.connection,
+        settings: { ...TEST_SETTINGS, ...PLANNED, maxParallelAccounts: 5 },
+        messages,
+        log: createLogger({ level: 'silent', pretty: false }),
+        ...options,
+      });
+    } finally {
+      await database.drop();
+    }
+  }
+  const figures = (r: SimulationResult) => ({
+    violations: r.violations,
+    inWindow: r.pacing.windowShare !== null && r.pacing.windowShare >= 0.99,
+    postsPerHour: r.pacing.maxAccountPostsPerHour <= 3,
+    joinsPerHour: r.pacing.maxAccountJoinsPerHour <= 2,
+    utilization: r.totals.utilization !== null && r.totals.utilization >= 0.99,
+  });
+  const met = { violations: 0, inWindow: true, postsPerHour: true, joinsPerHour: true, utilization: true };
+
+  it('posts in the window, at a person\'s pace, all the rules and the ramp-up allow: new accounts and seasoned ones', async () => {
+    const fresh = await run({});
+    expect(figures(fresh)).toEqual(met);
+    expect(fresh.totals.posts).toBeGreaterThan(0);
+    expect(fresh.hourly.some((h) => h.inWindow) && fresh.hourly.some((h) => !h.inWindow)).toBe(true);
+    const seasoned = await run({ seasoned: true, days: 4 });
+    expect(figures(seasoned)).toEqual(met);
+    // Seasoned accounts post at full rate from their second day: 20 each.
+    expect(seasoned.days[2]!.posts).toBe(80);
+  });
+
+  it('across the last Sunday of March, when Kyiv moves to summer time', async () => {
+    const r = await run({ start: new Date('2026-03-27T00:00:00Z'), days: 4, seasoned: true });
+    expect(figures(r)).toEqual(met);
+    // On the 29th the window is 05-19 UTC, on the 28th 06-20 UTC.
+    expect(r.hourly.filter((h) => h.inWindow && h.hour >= 48 && h.hour < 72).map((h) => h.hour - 48)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
+    expect(r.hourly.filter((h) => h.inWindow && h.hour >= 24 && h.hour < 48).map((h) => h.hour - 24)).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  });
+});
