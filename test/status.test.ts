@@ -267,7 +267,7 @@ describe('lexus status', () => {
     const text = run(databaseUrl(t.connection));
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/^Lexus status at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n/);
-    expect(text.stdout).toMatch(/\nacc_cli +active +yes +0\/20 +0\/10 +- +0 +1 +0 +0 +0 +-\n/);
+    expect(text.stdout).toMatch(/\nacc_cli +active +yes +new +0\/20 +0\/10 +- +- +0 +1 +0 +0 +0 +-\n/);
     expect(text.stdout).toContain('Next action: now: acc_cli can post to @cli_group');
     const json = run(databaseUrl(t.connection), ['--json']);
     expect(json.status).toBe(0);
