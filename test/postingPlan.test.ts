@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
 import { mayTryJoin } from '../src/db/daemonQueries';
+import { loadStatus } from '../src/status/loadStatus';
 import { DbManager } from '../src/db/DbManager';
 import { loadMessages } from '../src/daemon/messages';
 import { inPostingWindow } from '../src/daemon/postingWindow';
@@ -92,6 +93,27 @@ describe('one account\'s day', () => {
     expect(perClockHour(joins)).toBeLessThanOrEqual(2);
     // 06-20 UTC, less the 4 h gap: joined by 16:00, warm 24 h later with 4 h of window left.
     expect(joins.every((c) => c.at.getTime() >= Date.parse('2026-03-10T06:00:00Z') && c.at.getTime() < Date.parse('2026-03-10T16:00:00Z'))).toBe(true);
+  });
+
+  it('keeps the spacing between joins in the database: a restart, or another process taking the account over, waits for it too', async () => {
+    const a = await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    const earlier = await insertTarget(t, '@joined_before');
+    await insertTarget(t, '@next_in_queue');
+    // The last process joined at 09:00 and died; a new one starts at 09:05 and, acting as soon as
+    // the rules allow (no plan of its own yet), would join at once.
+    await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 09:00:00')`, [a, earlier]);
+    t.clock.set('2026-03-10T09:05:00Z');
+    const spacing = 30 * 60_000;
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:29:59Z'), undefined, spacing)).toBe(false);
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:30:00Z'), undefined, spacing)).toBe(true);
+    const status = await loadStatus(t.dataSource, t.clock.now(), { ...TEST_SETTINGS, joinSpacingMs: spacing });
+    expect(status.nextAction).toMatchObject({ kind: 'join', at: '2026-03-10T09:30:00.000Z', waitingFor: ['the spacing between two joins'] });
+    const h = daemon({ settings: { joinSpacingMs: spacing } });
+    await h.runFor(2 * HOUR);
+    const joins = h.fake.calls.filter((c) => c.op === 'join' || c.op === 'lookup');
+    expect(joins.length).toBeGreaterThan(0);
+    expect(joins[0]!.at.getTime()).toBeGreaterThanOrEqual(Date.parse('2026-03-10T09:30:00Z'));
   });
 
   it('with a window that crosses UTC midnight, still never more than 20 a UTC day for the account or 2 for a group', async () => {

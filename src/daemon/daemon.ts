@@ -582,6 +582,7 @@ export class Daemon {
       joinsPerDay: settings.joinsPerAccountPerDay,
       now: new Date(now),
       ramp: settings.rampUp,
+      joinSpacingMs: settings.joinSpacingMs,
     });
     // The database's next chance, not before the day's plan allows, and inside the window.
     const planned = [
@@ -767,7 +768,7 @@ export class Daemon {
     const { account } = state;
     const ds = this.deps.dataSource;
     const now = this.now();
-    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now, this.deps.settings.rampUp))) {
+    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now, this.deps.settings.rampUp, this.deps.settings.joinSpacingMs))) {
       await this.rest(state);
       return false;
     }

@@ -43,13 +43,19 @@ export const accountDrivableSql = (a: string) =>
 
 /**
  * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since
- * today's UTC midnight, and `too_many_until`, 24 h after Telegram last said it is in too many
- * chats (it joins nothing before). The daemon's claim, its idle sleep and `lexus status` read it.
+ * today's UTC midnight; `too_many_until`, 24 h after Telegram last said it is in too many chats
+ * (it joins nothing before); `spaced_until`, :joinSpacingMs after its last join (or lookup) was
+ * answered: a person's pace, kept across restarts and processes (LEXUS_JOIN_SPACING_MIN). The
+ * daemon's claim, its idle sleep and `lexus status` read it.
  */
 export const joinBudgetSql = (a: string) =>
   `(SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL})::int AS today,
-           max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until
+           max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until,
+           max(h.created_at) + CAST(:joinSpacingMs AS integer) * interval '1 millisecond' AS spaced_until
       FROM join_history h WHERE h.account_id = ${a}.id)`;
+
+/** The joinSpacingMs parameter of joinBudgetSql: whole milliseconds, never negative. */
+export const joinSpacingParam = (joinSpacingMs: number | undefined) => ({ joinSpacingMs: Math.max(0, Math.round(joinSpacingMs ?? 0)) });
 
 /**
  * Accounts a daemon may drive: not banned, with a session. Fewest joined groups first (joins go
@@ -84,16 +90,18 @@ export async function accountMayAct(db: Runner, accountId: number, now: Date): P
 }
 
 /**
- * Whether the account may try a join today: under its join budget (LEXUS_JOINS_PER_DAY, reduced
- * after Telegram limited it: rules.ts), and not told "too many chats" in the last 24 h.
+ * Whether the account may try a join now: under its join budget (LEXUS_JOINS_PER_DAY, reduced
+ * after Telegram limited it: rules.ts), not told "too many chats" in the last 24 h, and its last
+ * join at least the spacing ago.
  */
-export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, ramp: RampUp = NO_RAMP_UP): Promise<boolean> {
+export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, ramp: RampUp = NO_RAMP_UP, joinSpacingMs = 0): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>(
     db,
-    `SELECT b.today < ${accountJoinBudgetSql('a')} AND COALESCE(b.too_many_until <= CAST(:now AS timestamp), true) AS ok
+    `SELECT b.today < ${accountJoinBudgetSql('a')} AND COALESCE(b.too_many_until <= CAST(:now AS timestamp), true)
+            AND COALESCE(b.spaced_until <= CAST(:now AS timestamp), true) AS ok
        FROM accounts a CROSS JOIN LATERAL ${joinBudgetSql('a')} b
       WHERE a.id = :accountId`,
-    { accountId, joinsPerDay, now: sqlTime(now), ...rampParams(ramp) },
+    { accountId, joinsPerDay, now: sqlTime(now), ...rampParams(ramp), ...joinSpacingParam(joinSpacingMs) },
   );
   return rows[0]?.ok ?? false;
 }
@@ -106,6 +114,8 @@ export interface NextChanceInput {
   now: Date;
   /** How a new account's budgets grow; default none. */
   ramp?: RampUp;
+  /** At least this long between two joins of the account; default 0. */
+  joinSpacingMs?: number;
 }
 
 /**
@@ -140,14 +150,14 @@ export async function nextChances(db: Runner, input: NextChanceInput): Promise<{
             -- A join: only looked for within the budget; a group joinable now, else the next retry.
             CASE WHEN joins.today < ${accountJoinBudgetSql('a')} AND (joins.too_many_until IS NULL OR joins.too_many_until <= CAST(:now AS timestamp)) THEN
               CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL} AND (t.join_retry_at IS NULL OR t.join_retry_at <= CAST(:now AS timestamp)))
-                   THEN GREATEST(a.next_allowed_action_time, CAST(:now AS timestamp))
-                   ELSE (SELECT GREATEST(a.next_allowed_action_time, r.at)
+                   THEN GREATEST(a.next_allowed_action_time, joins.spaced_until, CAST(:now AS timestamp))
+                   ELSE (SELECT GREATEST(a.next_allowed_action_time, joins.spaced_until, r.at)
                            FROM (SELECT min(t.join_retry_at) AS at FROM targets t WHERE ${JOINABLE_SQL} AND t.join_retry_at > CAST(:now AS timestamp)) r
                           WHERE r.at IS NOT NULL)
               END
             ELSE
               CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL})
-                   THEN GREATEST(a.next_allowed_action_time, CASE WHEN joins.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END, joins.too_many_until)
+                   THEN GREATEST(a.next_allowed_action_time, CASE WHEN joins.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END, joins.too_many_until, joins.spaced_until)
               END
             END AS join_at
        FROM accounts a
@@ -163,6 +173,7 @@ export async function nextChances(db: Runner, input: NextChanceInput): Promise<{
       joinsPerDay: input.joinsPerDay,
       now: sqlTime(input.now),
       ...rampParams(input.ramp ?? NO_RAMP_UP),
+      ...joinSpacingParam(input.joinSpacingMs),
     },
   );
   const row = rows[0];
@@ -201,6 +212,7 @@ export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Da
       now: sqlTime(input.now),
       horizon: sqlTime(input.horizon),
       ...rampParams(input.ramp ?? NO_RAMP_UP),
+      ...joinSpacingParam(input.joinSpacingMs),
     },
   );
   return { posts: rows[0]?.posts ?? 0, joins: rows[0]?.joins ?? 0 };

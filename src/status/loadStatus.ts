@@ -10,7 +10,7 @@
 import type { DaemonSettings } from '../config';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
-import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
+import { accountDrivableSql, inJoinQueueSql, joinBudgetSql, joinSpacingParam } from '../db/daemonQueries';
 import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE, type PostingHours } from '../daemon/postingWindow';
 import {
   ACCOUNT_DAILY_POST_LIMIT,
@@ -37,7 +37,7 @@ import {
 } from '../rules';
 
 export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> &
-  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone'>>;
+  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone' | 'joinSpacingMs'>>;
 
 /** The target statuses always shown, in this order; any other status found is shown after them. */
 export const TARGET_STATUSES = ['new', 'requested', 'joined', 'error', 'banned'] as const;
@@ -145,7 +145,7 @@ export interface DuplicateView {
   reason: string | null;
 }
 
-interface Params extends ReturnType<typeof rampParams> {
+interface Params extends ReturnType<typeof rampParams>, ReturnType<typeof joinSpacingParam> {
   [name: string]: unknown;
   now: string;
   niches: string[];
@@ -352,13 +352,14 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
             LIMIT 1) g
      ), joins AS (
        SELECT a.id AS account_id, a.session_name, 'join' AS kind, q.link,
-              GREATEST(CAST(:now AS timestamp), a.next_allowed_action_time, q.join_retry_at, jb.too_many_until,
+              GREATEST(CAST(:now AS timestamp), a.next_allowed_action_time, q.join_retry_at, jb.too_many_until, jb.spaced_until,
                        CASE WHEN jb.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END) AS at,
               array_remove(ARRAY[
                 CASE WHEN q.join_retry_at > CAST(:now AS timestamp) THEN 'its join retry time' END,
                 CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN 'FloodWait' END,
                 CASE WHEN jb.today >= ${accountJoinBudgetSql('a')} THEN 'the account''s joins of today made' END,
-                CASE WHEN jb.too_many_until > CAST(:now AS timestamp) THEN 'too many chats' END], NULL) AS waiting_for
+                CASE WHEN jb.too_many_until > CAST(:now AS timestamp) THEN 'too many chats' END,
+                CASE WHEN jb.spaced_until > CAST(:now AS timestamp) THEN 'the spacing between two joins' END], NULL) AS waiting_for
          FROM drivable a
          CROSS JOIN LATERAL ${joinBudgetSql('a')} jb
          -- Its own claim (a join request to ask again, a lost answer) or the queue's first free
@@ -418,6 +419,7 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
     minGapMs: Math.max(0, Math.round(settings.groupMinGapMs)),
     joinsPerDay: Math.max(0, Math.floor(settings.joinsPerAccountPerDay)),
     ...rampParams(settings.rampUp ?? NO_RAMP_UP),
+    ...joinSpacingParam(settings.joinSpacingMs),
   };
   const read = async (runner: Runner): Promise<FleetStatus> => {
     const accounts = await loadAccountStatuses(runner, params);
