@@ -7,13 +7,12 @@ import { loadConfig } from '../src/config';
 import { mayTryJoin } from '../src/db/daemonQueries';
 import { loadStatus } from '../src/status/loadStatus';
 import { DbManager } from '../src/db/DbManager';
-import { loadMessages } from '../src/daemon/messages';
 import { inPostingWindow } from '../src/daemon/postingWindow';
-import { createLogger } from '../src/logger';
-import { simulate, type SimulationOptions, type SimulationResult } from '../src/simulate/simulation';
+import type { SimulationOptions, SimulationResult } from '../src/simulate/simulation';
 import type { FakeCall } from '../src/telegram/fakeGateway';
-import { createEmptyDatabase, useTestDatabase } from './helpers/database';
-import { TEST_SETTINGS, useDaemons } from './helpers/daemon';
+import { useTestDatabase } from './helpers/database';
+import { simulateOnScratch } from './helpers/simulation';
+import { TEST_SETTINGS, useDaemons, type DaemonHarness } from './helpers/daemon';
 import { insertBoundTarget, insertDrivableAccount, insertTarget } from './helpers/fixtures';
 
 const HOUR = 3_600_000;
@@ -34,16 +33,21 @@ const perClockHour = (calls: FakeCall[]) => {
   return Math.max(0, ...counts.values());
 };
 
+/** acc_1, seasoned (full budgets), bound to 30 warmed-up groups it is a member of. */
+async function seasonedAccountIn30Groups(h: DaemonHarness): Promise<void> {
+  const a = await insertDrivableAccount(t, 'acc_1');
+  await t.query(`UPDATE accounts SET seasoned = true`);
+  for (let i = 1; i <= 30; i++) {
+    const link = `@group_${String(i).padStart(2, '0')}`;
+    await insertBoundTarget(t, link, a);
+    h.fake.addMember(link, 'acc_1');
+  }
+}
+
 describe('one account\'s day', () => {
   it('spreads its 20 posts over 08-22 in Kyiv (06-20 UTC in March), at most 3 in a clock hour, none bunched at the end', async () => {
     const h = daemon({ settings: PLANNED });
-    const a = await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
-    for (let i = 1; i <= 30; i++) {
-      const link = `@group_${String(i).padStart(2, '0')}`;
-      await insertBoundTarget(t, link, a);
-      h.fake.addMember(link, 'acc_1');
-    }
+    await seasonedAccountIn30Groups(h);
     await h.runFor(24 * HOUR);
     const posts = h.fake.sent();
     expect(posts).toHaveLength(20);
@@ -64,13 +68,7 @@ describe('one account\'s day', () => {
 
   it('after a FloodWait of three hours, spreads what is left over the rest of the window instead of bunching it', async () => {
     const h = daemon({ settings: PLANNED });
-    const a = await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
-    for (let i = 1; i <= 30; i++) {
-      const link = `@group_${String(i).padStart(2, '0')}`;
-      await insertBoundTarget(t, link, a);
-      h.fake.addMember(link, 'acc_1');
-    }
+    await seasonedAccountIn30Groups(h);
     h.fake.on({ op: 'post', outcome: (call) => (call.at.getTime() >= Date.parse('2026-03-10T10:00:00Z') && !h.fake.calls.some((c) => c.outcome?.kind === 'account_flood_wait') ? { kind: 'account_flood_wait', seconds: 3 * 3600, error: 'FLOOD_WAIT_10800' } : undefined) });
     await h.runFor(24 * HOUR);
     const posts = h.fake.sent();
@@ -118,13 +116,7 @@ describe('one account\'s day', () => {
 
   it('with a window that crosses UTC midnight, still never more than 20 a UTC day for the account or 2 for a group', async () => {
     const h = daemon({ settings: { ...PLANNED, postingHours: { start: 20, end: 4 }, timeZone: 'UTC' } });
-    const a = await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
-    for (let i = 1; i <= 30; i++) {
-      const link = `@group_${String(i).padStart(2, '0')}`;
-      await insertBoundTarget(t, link, a);
-      h.fake.addMember(link, 'acc_1');
-    }
+    await seasonedAccountIn30Groups(h);
     await h.runFor(3 * 24 * HOUR);
     const posts = h.fake.sent();
     const byDay = new Map<string, number>();
@@ -198,22 +190,8 @@ describe('the configuration of the plan', () => {
 });
 
 describe('lexus simulate with the plan, on small fleets', () => {
-  const messages = loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir);
-  async function run(options: Partial<SimulationOptions>): Promise<SimulationResult> {
-    const database = await createEmptyDatabase();
-    try {
-      return await simulate({
-        accounts: 4, groups: 120, days: 5, seed: 7, chaos: 'none', replicas: 1,
-        connection: database.connection,
-        settings: { ...TEST_SETTINGS, ...PLANNED, maxParallelAccounts: 5 },
-        messages,
-        log: createLogger({ level: 'silent', pretty: false }),
-        ...options,
-      });
-    } finally {
-      await database.drop();
-    }
-  }
+  const run = (options: Partial<SimulationOptions>): Promise<SimulationResult> =>
+    simulateOnScratch({ accounts: 4, groups: 120, days: 5, settings: { ...TEST_SETTINGS, ...PLANNED, maxParallelAccounts: 5 } }, options);
   const figures = (r: SimulationResult) => ({
     violations: r.violations,
     inWindow: r.pacing.windowShare !== null && r.pacing.windowShare >= 0.99,

@@ -4,36 +4,20 @@
  * they are for.
  */
 import { describe, expect, it } from 'vitest';
-import { loadMessages } from '../src/daemon/messages';
-import { createLogger } from '../src/logger';
 import { checkInvariants } from '../src/simulate/invariants';
 import { formatSimulationReport } from '../src/simulate/formatReport';
 import { renderHtml } from '../src/simulate/html';
 import { policyMaximum } from '../src/simulate/report';
 import { SessionLedger } from '../src/simulate/replica';
-import { simulate, type SimulationOptions, type SimulationResult } from '../src/simulate/simulation';
+import type { SimulationOptions, SimulationResult } from '../src/simulate/simulation';
 import type { FakeCall } from '../src/telegram/fakeGateway';
-import { createEmptyDatabase, useTestDatabase } from './helpers/database';
+import { useTestDatabase } from './helpers/database';
+import { simulateOnScratch } from './helpers/simulation';
 import { TEST_SETTINGS } from './helpers/daemon';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
 
-const messages = loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir);
-
-async function run(options: Partial<SimulationOptions>): Promise<SimulationResult> {
-  const database = await createEmptyDatabase();
-  try {
-    return await simulate({
-      accounts: 4, groups: 40, days: 3, seed: 7, chaos: 'none', replicas: 1,
-      connection: database.connection,
-      settings: { ...TEST_SETTINGS, maxParallelAccounts: 5 },
-      messages,
-      log: createLogger({ level: 'silent', pretty: false }),
-      ...options,
-    });
-  } finally {
-    await database.drop();
-  }
-}
+const run = (options: Partial<SimulationOptions>): Promise<SimulationResult> =>
+  simulateOnScratch({ settings: { ...TEST_SETTINGS, maxParallelAccounts: 5 } }, options);
 
 const HOUR = 3_600_000;
 
