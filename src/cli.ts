@@ -120,6 +120,7 @@ async function startCommand(ctx: Context): Promise<number> {
       posting_hours: describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone),
       spread: settings.spread,
       join_spacing_min: settings.joinSpacingMs / 60_000,
+      post_spacing_min: settings.postSpacingMs / 60_000,
       ramp_up: settings.rampUp,
       variants: messages.length,
     },

@@ -61,6 +61,8 @@ export interface DaemonSettings {
   timeZone: string;
   /** At least this long between two joins of one account. */
   joinSpacingMs: number;
+  /** At least this long between two posts of one account (20 min: at most 3 in a clock hour). */
+  postSpacingMs: number;
   /**
    * Spread each account's posts and joins over the window (the plan); false: as soon as the
    * rules allow, in bursts (LEXUS_SPREAD=0: trying the daemon out, tests; never in production).
@@ -128,6 +130,7 @@ export const CONFIG_VARIABLES = {
   LEXUS_QUIET_HOURS: 'the old way to say it: no joins or posts in these hours, e.g. 23-07 (the posting hours are the rest); not with LEXUS_POSTING_HOURS',
   LEXUS_TIMEZONE: "the audience's time zone, of LEXUS_POSTING_HOURS; default Europe/Kyiv",
   LEXUS_JOIN_SPACING_MIN: 'at least this many minutes between two joins of one account; default 30',
+  LEXUS_POST_SPACING_MIN: 'at least this many minutes between two posts of one account; default 20',
   LEXUS_SPREAD: '1: spread each account\'s posts and joins over the posting hours; 0: as soon as the rules allow, in bursts (trying the daemon out; never in production); default 1',
   LEXUS_RAMP_UP_START: 'joins/posts a day of an account new to the fleet, e.g. 2/3; default 2/3',
   LEXUS_RAMP_UP_DAYS: 'FLAT-FULL: a new account keeps its starting budgets for FLAT days, then grows to full ones by day FULL; default 3-14',
@@ -207,6 +210,7 @@ const envSchema = z.object({
   LEXUS_QUIET_HOURS: hoursRange(23).optional(),
   LEXUS_SPREAD: z.enum(['0', '1']).default('1'),
   LEXUS_JOIN_SPACING_MIN: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24 * 60, 'must be at most 1440').default(30),
+  LEXUS_POST_SPACING_MIN: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24 * 60, 'must be at most 1440').default(20),
   LEXUS_RAMP_UP_START: z
     .string()
     .default('2/3')
@@ -377,6 +381,7 @@ export function loadConfig(
       postingHours,
       timeZone: v.LEXUS_TIMEZONE,
       joinSpacingMs: v.LEXUS_JOIN_SPACING_MIN * 60_000,
+      postSpacingMs: v.LEXUS_POST_SPACING_MIN * 60_000,
       spread: v.LEXUS_SPREAD === '1',
       rampUp: { startJoins: v.LEXUS_RAMP_UP_START.joins, startPosts: v.LEXUS_RAMP_UP_START.posts, flatDays: v.LEXUS_RAMP_UP_DAYS.flat, fullDays: v.LEXUS_RAMP_UP_DAYS.full },
       peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * HOUR_MS,

@@ -72,7 +72,7 @@ const budgetShareSql = (a: string) =>
 
 /**
  * An account new to the fleet starts slowly (LEXUS_RAMP_UP_START, LEXUS_RAMP_UP_DAYS): the SQL
- * parameters :rampStartJoins, :rampStartPosts, :rampFlatDays, :rampFullDays (rampParams).
+ * parameters :rampStartJoins, :rampStartPosts, :rampFlatDays, :rampFullDays (paceParams).
  */
 export interface RampUp {
   startJoins: number;
@@ -84,11 +84,29 @@ export interface RampUp {
 /** No ramp-up: full budgets from the first day (the seed's API, and tests that are not about it). */
 export const NO_RAMP_UP: RampUp = { startJoins: 0, startPosts: 0, flatDays: 0, fullDays: 0 };
 
-export const rampParams = (ramp: RampUp) => ({
-  rampStartJoins: ramp.startJoins,
-  rampStartPosts: ramp.startPosts,
-  rampFlatDays: ramp.flatDays,
-  rampFullDays: ramp.fullDays,
+/**
+ * The daemon's pace beside the limits: a new account's ramp-up, and the least time between two
+ * posts (LEXUS_POST_SPACING_MIN) and between two joins (LEXUS_JOIN_SPACING_MIN) of one account.
+ * Kept by the database, like the limits, so that no restart, takeover or plan that failed to read
+ * can make an account go faster. The daemon's settings are one.
+ */
+export interface Pace {
+  rampUp: RampUp;
+  postSpacingMs: number;
+  joinSpacingMs: number;
+}
+
+/** No pace: full budgets at once, posts and joins as soon as the limits allow (the seed's API). */
+export const NO_PACE: Pace = { rampUp: NO_RAMP_UP, postSpacingMs: 0, joinSpacingMs: 0 };
+
+/** The SQL parameters of a pace: :rampStartJoins, :rampStartPosts, :rampFlatDays, :rampFullDays, :postSpacingMs, :joinSpacingMs. */
+export const paceParams = (pace: Pace) => ({
+  rampStartJoins: pace.rampUp.startJoins,
+  rampStartPosts: pace.rampUp.startPosts,
+  rampFlatDays: pace.rampUp.flatDays,
+  rampFullDays: pace.rampUp.fullDays,
+  postSpacingMs: Math.max(0, Math.round(pace.postSpacingMs)),
+  joinSpacingMs: Math.max(0, Math.round(pace.joinSpacingMs)),
 });
 
 /** Whole UTC days since account `a` was first driven (0 on that day, and for one never driven). */
@@ -148,9 +166,16 @@ export const GROUP_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_in_group', 
 export const accountMayActSql = (a: string) =>
   `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
 
-/** Rules 3 and 4: the account may post now, and the post lands today. */
+/**
+ * The pace: account `a`'s last post (accounts.last_post_at, set by the reservation) was at least
+ * :postSpacingMs ago.
+ */
+export const accountPostSpacedSql = (a: string) =>
+  `(${a}.last_post_at IS NULL OR ${a}.last_post_at <= CAST(:now AS timestamp) - CAST(:postSpacingMs AS integer) * interval '1 millisecond')`;
+
+/** Rules 3 and 4 and the pace: the account may post now, and the post lands today. */
 export const accountMayPostSql = (a: string) =>
-  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${accountPostBudgetSql(a)} AND ${postLandsTodaySql})`;
+  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${accountPostBudgetSql(a)} AND ${postLandsTodaySql} AND ${accountPostSpacedSql(a)})`;
 
 /**
  * Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`). warmup_ends_at
@@ -188,9 +213,9 @@ export const targetNextPostAtSql = (t: string) =>
       ${t}.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond',
       CASE WHEN COALESCE(${groupPostsTodaySql(t)}, ${GROUP_DAILY_POST_LIMIT}) >= ${GROUP_DAILY_POST_LIMIT} THEN ${TOMORROW_UTC_SQL} END) END)`;
 
-/** When the account may next post, whatever the group (rules 3 and 4). NULL: no limit on it now. */
+/** When the account may next post, whatever the group (rules 3 and 4, the pace). NULL: no limit on it now. */
 export const accountNextPostAtSql = (a: string) =>
-  `GREATEST(${a}.next_allowed_action_time,
+  `GREATEST(${a}.next_allowed_action_time, ${a}.last_post_at + CAST(:postSpacingMs AS integer) * interval '1 millisecond',
       CASE WHEN COALESCE(${accountPostsTodaySql(a)}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${accountPostBudgetSql(a)} OR NOT ${postLandsTodaySql}
            THEN ${TOMORROW_UTC_SQL} END)`;
 

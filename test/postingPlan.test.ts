@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
 import { mayTryJoin } from '../src/db/daemonQueries';
 import { loadStatus } from '../src/status/loadStatus';
+import { NO_PACE } from '../src/rules';
 import { DbManager } from '../src/db/DbManager';
 import { inPostingWindow } from '../src/daemon/postingWindow';
 import type { SimulationOptions, SimulationResult } from '../src/simulate/simulation';
-import type { FakeCall } from '../src/telegram/fakeGateway';
+import { FakeTelegram, type FakeCall } from '../src/telegram/fakeGateway';
 import { useTestDatabase } from './helpers/database';
 import { simulateOnScratch } from './helpers/simulation';
 import { TEST_SETTINGS, useDaemons, type DaemonHarness } from './helpers/daemon';
@@ -18,8 +19,10 @@ import { insertBoundTarget, insertDrivableAccount, insertTarget } from './helper
 const HOUR = 3_600_000;
 const KYIV_DAY = { postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv' };
 const RAMP = { startJoins: 2, startPosts: 3, flatDays: 3, fullDays: 14 };
-/** The production plan: spread, 08-22 Kyiv, joins 30 min apart, new accounts ramped up. */
-const PLANNED = { ...KYIV_DAY, spread: true, joinSpacingMs: 30 * 60_000, rampUp: RAMP };
+/** The production pace: joins 30 min apart, posts 20, new accounts ramped up. */
+const PACE = { rampUp: RAMP, joinSpacingMs: 30 * 60_000, postSpacingMs: 20 * 60_000 };
+/** The production plan: spread, 08-22 Kyiv, at the production pace. */
+const PLANNED = { ...KYIV_DAY, spread: true, ...PACE };
 
 const t = useTestDatabase({ start: '2026-03-10T00:00:00.000Z' });
 const daemon = useDaemons(t);
@@ -103,8 +106,8 @@ describe('one account\'s day', () => {
     await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 09:00:00')`, [a, earlier]);
     t.clock.set('2026-03-10T09:05:00Z');
     const spacing = 30 * 60_000;
-    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:29:59Z'), undefined, spacing)).toBe(false);
-    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:30:00Z'), undefined, spacing)).toBe(true);
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:29:59Z'), { ...NO_PACE, joinSpacingMs: spacing })).toBe(false);
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:30:00Z'), { ...NO_PACE, joinSpacingMs: spacing })).toBe(true);
     const status = await loadStatus(t.dataSource, t.clock.now(), { ...TEST_SETTINGS, joinSpacingMs: spacing });
     expect(status.nextAction).toMatchObject({ kind: 'join', at: '2026-03-10T09:30:00.000Z', waitingFor: ['the spacing between two joins'] });
     const h = daemon({ settings: { joinSpacingMs: spacing } });
@@ -112,6 +115,60 @@ describe('one account\'s day', () => {
     const joins = h.fake.calls.filter((c) => c.op === 'join' || c.op === 'lookup');
     expect(joins.length).toBeGreaterThan(0);
     expect(joins[0]!.at.getTime()).toBeGreaterThanOrEqual(Date.parse('2026-03-10T09:30:00Z'));
+  });
+
+  it('restarted every 10 minutes, still posts at its pace: the spacing from its last post is in the database, a new plan starts at its phase', async () => {
+    t.clock.set('2026-03-10T09:00:00Z');
+    const fake = new FakeTelegram({ clock: t.clock });
+    let h = daemon({ settings: PLANNED, fake });
+    await seasonedAccountIn30Groups(h);
+    for (let i = 0; i < 18; i++) {
+      if (i > 0) h = daemon({ settings: PLANNED, fake, seed: i + 1 });
+      await h.runFor(10 * 60_000);
+      await h.daemon.stop(1000);
+    }
+    const at = fake.sent().map((c) => c.at.getTime());
+    // 3 hours: about one post every 20-40 minutes, never two within 20.
+    expect(at.length).toBeGreaterThanOrEqual(4);
+    expect(Math.min(...at.slice(1).map((x, i) => x - at[i]!))).toBeGreaterThanOrEqual(20 * 60_000);
+    expect(perClockHour(fake.sent())).toBeLessThanOrEqual(3);
+  });
+
+  it('started late in the window, posts what the spacing lets it, not its whole day in a burst', async () => {
+    // 18:00 in Kyiv: 4 hours of window left, 20 posts of budget.
+    t.clock.set('2026-03-10T16:00:00Z');
+    const h = daemon({ settings: PLANNED });
+    await seasonedAccountIn30Groups(h);
+    await h.runFor(8 * HOUR);
+    const at = h.fake.sent().map((c) => c.at.getTime());
+    expect(at.length).toBeGreaterThanOrEqual(6);
+    expect(at.length).toBeLessThanOrEqual(12);
+    expect(Math.min(...at.slice(1).map((x, i) => x - at[i]!))).toBeGreaterThanOrEqual(20 * 60_000);
+    expect(perClockHour(h.fake.sent())).toBeLessThanOrEqual(3);
+    expect(at.every((x) => x < Date.parse('2026-03-10T20:00:00Z'))).toBe(true);
+  });
+
+  it('with a window that crosses UTC midnight, a fleet whose day was used up does not all post at 00:00 UTC', async () => {
+    t.clock.set('2026-03-10T20:00:00Z');
+    const h = daemon({ settings: { ...PLANNED, postingHours: { start: 20, end: 4 }, timeZone: 'UTC' } });
+    for (let n = 1; n <= 8; n++) {
+      const a = await insertDrivableAccount(t, `acc_${n}`);
+      for (let i = 1; i <= 10; i++) {
+        const link = `@g${n}_${String(i).padStart(2, '0')}`;
+        await insertBoundTarget(t, link, a);
+        h.fake.addMember(link, `acc_${n}`);
+      }
+    }
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    await h.runFor(2 * 24 * HOUR);
+    const posts = h.fake.sent();
+    for (const night of ['2026-03-11', '2026-03-12']) {
+      const start = Date.parse(`${night}T00:00:00Z`);
+      const first = posts.filter((c) => c.at.getTime() >= start && c.at.getTime() < start + 5 * 60_000);
+      expect(new Set(first.map((c) => c.account)).size).toBeLessThanOrEqual(4);
+      expect(posts.filter((c) => c.at.getTime() >= start && c.at.getTime() < start + 4 * HOUR).length).toBeGreaterThan(0);
+    }
+    expect(perClockHour(posts)).toBeLessThanOrEqual(3);
   });
 
   it('with a window that crosses UTC midnight, still never more than 20 a UTC day for the account or 2 for a group', async () => {
@@ -136,7 +193,7 @@ describe('one account\'s day', () => {
   });
 });
 
-describe("a new account's budgets", () => {
+describe("the pace, kept by the database: a new account's budgets, the spacing of posts", () => {
   it('grow with its days in the fleet: 3 posts and 2 joins for 3 days, full after 14; a seasoned one has them at once', async () => {
     const a = await insertDrivableAccount(t, 'acc_new');
     const s = await insertDrivableAccount(t, 'acc_seasoned');
@@ -145,7 +202,7 @@ describe("a new account's budgets", () => {
       await insertBoundTarget(t, `@new_${String(i).padStart(2, '0')}`, a);
       await insertBoundTarget(t, `@old_${String(i).padStart(2, '0')}`, s);
     }
-    const db = (at: string) => new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, rampUp: RAMP });
+    const db = (at: string) => new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, pace: { ...NO_PACE, rampUp: RAMP } });
     const postsOn = async (at: string, accountId: number) => {
       let n = 0;
       while (await db(at).reservePostSlot({ accountId })) n++;
@@ -160,8 +217,20 @@ describe("a new account's budgets", () => {
     expect(await postsOn('2026-03-24T09:00:00Z', a)).toBe(20); // day 15: full
     // Joins: 2 on the first days, 10 at full.
     await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) SELECT $1, 1, 'joined', '2026-03-10 08:00:00' FROM generate_series(1, 2)`, [a]);
-    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:00:00Z'), RAMP)).toBe(false);
-    expect(await mayTryJoin(t.dataSource, s, 10, new Date('2026-03-10T09:00:00Z'), RAMP)).toBe(true);
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:00:00Z'), { ...NO_PACE, rampUp: RAMP })).toBe(false);
+    expect(await mayTryJoin(t.dataSource, s, 10, new Date('2026-03-10T09:00:00Z'), { ...NO_PACE, rampUp: RAMP })).toBe(true);
+  });
+
+  it('post at least the spacing apart, whoever reserves: the reservation itself refuses a post sooner', async () => {
+    const a = await insertDrivableAccount(t, 'acc_1');
+    for (const link of ['@one', '@two', '@three']) await insertBoundTarget(t, link, a);
+    const db = (at: string) => new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, pace: { ...NO_PACE, postSpacingMs: 20 * 60_000 } });
+    expect(await db('2026-03-10T09:00:00Z').reservePostSlot({ accountId: a })).not.toBeNull();
+    expect(await db('2026-03-10T09:19:59Z').reservePostSlot({ accountId: a })).toBeNull();
+    expect(await db('2026-03-10T09:19:59Z').getGroupsReadyForPosting()).toEqual([]);
+    expect(await db('2026-03-10T09:20:00Z').reservePostSlot({ accountId: a })).not.toBeNull();
+    // Without the pace (the seed's API), only the limits.
+    expect(await new DbManager(t.dataSource, { clock: { now: () => new Date('2026-03-10T09:20:01Z') } }).reservePostSlot({ accountId: a })).not.toBeNull();
   });
 
   it('counts from when a daemon first drove it, kept in the database', async () => {
@@ -174,9 +243,9 @@ describe("a new account's budgets", () => {
 });
 
 describe('the configuration of the plan', () => {
-  it('reads the posting hours, the old quiet hours as their complement, the join spacing and the ramp-up', () => {
+  it('reads the posting hours, the old quiet hours as their complement, the spacings and the ramp-up', () => {
     expect(loadConfig({}, { inDocker: false }).daemon).toMatchObject({
-      postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv', spread: true, joinSpacingMs: 30 * 60_000,
+      postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv', spread: true, joinSpacingMs: 30 * 60_000, postSpacingMs: 20 * 60_000,
       rampUp: { startJoins: 2, startPosts: 3, flatDays: 3, fullDays: 14 },
     });
     expect(loadConfig({ LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false }).daemon.postingHours).toEqual({ start: 7, end: 23 });
@@ -186,6 +255,8 @@ describe('the configuration of the plan', () => {
     expect(() => loadConfig({ LEXUS_POSTING_HOURS: '08-22', LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false })).toThrow(/LEXUS_QUIET_HOURS: set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both/);
     expect(() => loadConfig({ LEXUS_POSTING_HOURS: '8-8' }, { inDocker: false })).toThrow(/LEXUS_POSTING_HOURS: START and END must differ/);
     expect(() => loadConfig({ LEXUS_RAMP_UP_DAYS: '14-3' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_DAYS: FLAT must not be more than FULL/);
+    expect(loadConfig({ LEXUS_POST_SPACING_MIN: '0' }, { inDocker: false }).daemon.postSpacingMs).toBe(0);
+    expect(() => loadConfig({ LEXUS_POST_SPACING_MIN: 'soon' }, { inDocker: false })).toThrow(/LEXUS_POST_SPACING_MIN: must be a number/);
   });
 });
 

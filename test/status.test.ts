@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 import { formatStatus } from '../src/status/formatStatus';
-import { loadStatus, type FleetStatus } from '../src/status/loadStatus';
+import { loadStatus, type FleetStatus, type StatusSettings } from '../src/status/loadStatus';
 import { createEmptyDatabase, useTestDatabase, type TestDatabase } from './helpers/database';
 import { databaseUrl } from './helpers/net';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
@@ -116,7 +116,7 @@ Posts today (since 00:00 UTC): 4 of at most 12 the rules allow (success 3, unkno
 Next action: now: acc_active can post to @ready_one
 `;
 
-const load = (now = t.clock.now(), overrides: Partial<typeof settings> = {}) => loadStatus(t.dataSource, now, { ...settings, ...overrides });
+const load = (now = t.clock.now(), overrides: Partial<StatusSettings> = {}) => loadStatus(t.dataSource, now, { ...settings, ...overrides });
 
 describe('lexus status', () => {
   it('shows accounts, groups, posts of the day and the next action, as text', async () => {
@@ -192,9 +192,19 @@ describe('lexus status', () => {
     status = await load();
     expect(status.nextAction).toMatchObject({ now: true, account: 'acc_flood', kind: 'join', target: '@new_one' });
     expect(formatStatus(status)).toContain('Next action: now: acc_flood can join @new_one\n');
-    // No joins allowed: the post waits for the next UTC midnight.
-    status = await load(t.clock.now(), { joinsPerAccountPerDay: 0 });
+    // No joins allowed: the post waits for the next UTC midnight, at any hour...
+    status = await load(t.clock.now(), { joinsPerAccountPerDay: 0, postingHours: { start: 0, end: 24 } });
     expect(status.nextAction).toMatchObject({ at: '2026-03-11T00:00:00.000Z', kind: 'post', waitingFor: ["the account's 20 posts of today made"] });
+    // ... and for the posting hours' opening (08:00 in Kyiv, 06:00 UTC in March) when they are 08-22.
+    status = await load(t.clock.now(), { joinsPerAccountPerDay: 0 });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-11T06:00:00.000Z', now: false, kind: 'post', waitingFor: ["the account's 20 posts of today made", 'the posting hours'],
+    });
+    // Something possible now, but at night: the next action is at the opening, not "now".
+    await t.query(`UPDATE accounts SET daily_posts_count = 0 WHERE session_name = 'acc_flood'`);
+    status = await load(new Date('2026-03-10T21:00:00Z'));
+    expect(status.nextAction).toMatchObject({ at: '2026-03-11T06:00:00.000Z', now: false, waitingFor: ['the posting hours'] });
+    expect(formatStatus(status)).toContain('Next action: 2026-03-11 06:00:00 UTC (in 9h): ');
   });
 
   it('waits for the end of a warm-up, or for a join budget of tomorrow', async () => {
@@ -214,10 +224,10 @@ describe('lexus status', () => {
     // A warm-up ending at midnight adds nothing to today's maximum.
     expect(status.maxPostsToday).toBe(2);
     await t.query(`UPDATE targets SET status = 'banned' WHERE link = '@warming'`);
-    status = await load(t.clock.now(), { joinsPerAccountPerDay: 1 });
+    status = await load(t.clock.now(), { joinsPerAccountPerDay: 1, postingHours: { start: 0, end: 24 } });
     expect(status.nextAction).toMatchObject({ at: '2026-03-11T00:00:00.000Z', kind: 'post', target: '@late', waitingFor: ['warm-up'] });
     await t.query(`UPDATE targets SET status = 'banned' WHERE link = '@late'`);
-    status = await load(t.clock.now(), { joinsPerAccountPerDay: 1 });
+    status = await load(t.clock.now(), { joinsPerAccountPerDay: 1, postingHours: { start: 0, end: 24 } });
     expect(status.nextAction).toMatchObject({ at: '2026-03-11T00:00:00.000Z', kind: 'join', target: '@to_join', waitingFor: ["the account's joins of today made"] });
     expect(status.maxPostsToday).toBe(0);
   });

@@ -147,11 +147,11 @@ interface AccountState {
   resting: boolean;
   /**
    * The day's plan (posting window, spread): no post before nextPostAt, no join before
-   * nextJoinAt; both made for the window that starts at planWindow.
+   * nextJoinAt; both made for one window and UTC day (planFor, planKey()); '' when none is made yet.
    */
   nextPostAt: number;
   nextJoinAt: number;
-  planWindow: number;
+  planFor: string;
   /** Where in the first WINDOW_START_SPREAD_MS of a window this account starts, in [0, 1). */
   phase: number;
 }
@@ -204,7 +204,7 @@ export class Daemon {
   lastTickAt: Date | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
-    this.db = new DbManager(deps.dataSource, { clock: deps.clock, rampUp: deps.settings.rampUp });
+    this.db = new DbManager(deps.dataSource, { clock: deps.clock, pace: deps.settings });
     this.random = deps.random ?? Math.random;
     this.recorder = new AnswerRecorder({ dataSource: deps.dataSource, clock: deps.clock, log: deps.log });
     this.refreshEveryMs = deps.refreshEveryMs ?? DEFAULT_REFRESH_MS;
@@ -328,7 +328,7 @@ export class Daemon {
     }
     if (this.stopping) return;
     this.lastTickAt = now;
-    if (!inPostingWindow(now, this.deps.settings.postingHours, this.deps.settings.timeZone)) {
+    if (!this.inWindow()) {
       // Outside the audience's hours: nothing starts; the accounts due wake when the window opens.
       const opens = this.window(now).start;
       for (const state of this.accounts.values()) {
@@ -448,11 +448,12 @@ export class Daemon {
       account, session: undefined, connectedWith: undefined, nextActionAt: 0, holdUntil: 0, busy: false, failures: 0, lost: false,
       random: seeded(Math.floor(this.random() * 2 ** 32)),
       resting: false,
-      // Taken over inside a window: it acts at once, and spreads the rest of its day from there;
-      // outside one, it starts at its phase when the window opens.
+      // Its plan is made at its first action, in the window: at its phase within the first
+      // share of what is left, never at once (a restart loop must not make it post at each
+      // start; the database's spacing from its last post holds besides).
       nextPostAt: 0,
       nextJoinAt: 0,
-      planWindow: inPostingWindow(now, this.deps.settings.postingHours, this.deps.settings.timeZone) ? this.window(now).start : -1,
+      planFor: '',
       phase: hashed('phase', account.id),
     };
     // No call before the process that had the account (if alive but cut off) has certainly
@@ -504,6 +505,11 @@ export class Daemon {
     this.inflight.add(action);
   }
 
+  /** Whether the posting window is open now. */
+  private inWindow(): boolean {
+    return inPostingWindow(this.now(), this.deps.settings.postingHours, this.deps.settings.timeZone);
+  }
+
   /** The posting window that contains `now`, else the next one. */
   private window(now: Date): { start: number; end: number } {
     return postingWindowAt(now, this.deps.settings.postingHours, this.deps.settings.timeZone);
@@ -527,7 +533,12 @@ export class Daemon {
   private async plan(state: AccountState, what: 'post' | 'join' | 'window', w = this.window(this.now())): Promise<void> {
     if (!this.deps.settings.spread) return;
     const { settings } = this.deps;
-    const from = Math.max(this.now().getTime(), w.start);
+    // Until the plan is read, the cautious one: a spacing from now (a read that fails must not
+    // leave a time in the past that lets the next actions go at once).
+    const nowMs = this.now().getTime();
+    if (what !== 'join') state.nextPostAt = Math.max(state.nextPostAt, nowMs + Math.max(settings.postSpacingMs, this.deps.settings.actionDelayMs.max));
+    if (what !== 'post') state.nextJoinAt = Math.max(state.nextJoinAt, nowMs + Math.max(settings.joinSpacingMs, this.deps.settings.actionDelayMs.max));
+    const from = Math.max(nowMs, w.start);
     // The day's budgets are the UTC day's: spread what is left of them over the window's open
     // time left in this UTC day (one part, or two when the window crosses UTC midnight).
     const dayEnd = utcDayStart(new Date(from)).getTime() + 24 * HOUR_MS;
@@ -535,7 +546,7 @@ export class Daemon {
     const horizon = parts.length ? parts[parts.length - 1]![1] : dayEnd;
     const left = await dayLeft(this.deps.dataSource, {
       accountId: state.account.id, niches: settings.niches, minGapMs: settings.groupMinGapMs, joinsPerDay: settings.joinsPerAccountPerDay,
-      now: new Date(from), horizon: new Date(horizon), ramp: settings.rampUp,
+      now: new Date(from), horizon: new Date(horizon), pace: settings,
     });
     // Joins over the open time whose groups, warmed up 24 h later, still have time for both their
     // posts that day (the gap between them); late in the day, over what is left.
@@ -543,28 +554,43 @@ export class Daemon {
     const joinOpen = open > settings.groupMinGapMs ? open - settings.groupMinGapMs : open;
     const jitter = () => JITTER_MIN + state.random() * JITTER_SPAN;
     const after = (delay: number) => afterOpenTime(parts, delay);
-    const postShare = (n: number) => open / (n + 1);
+    const postShare = (n: number) => Math.max(settings.postSpacingMs, open / (n + 1));
     const joinShare = (n: number) => Math.max(settings.joinSpacingMs, joinOpen / (n + 1));
+    // A new plan (a window opens, a UTC day starts within one, a process takes the account over)
+    // starts at the account's phase within the first share after the plan's start, or one share
+    // after its last post (join) if it made one since: a restart neither posts at once nor
+    // starts the day over. A plan with nothing in sight yet keeps the phase (a group may come;
+    // the reservation decides). After the day's last post or join, the next UTC day's plan is
+    // made when it starts, at the phase: a window across UTC midnight does not see the whole
+    // fleet post at 00:00.
     if (what === 'window') {
-      state.nextPostAt = after(state.phase * postShare(Math.max(1, left.posts)));
-      state.nextJoinAt = after(state.phase * joinShare(Math.max(1, left.joins)));
+      const planStart = Math.max(w.start, utcDayStart(new Date(from)).getTime());
+      const resume = (last: Date | null, share: number) =>
+        Math.max(from, last !== null && last.getTime() >= planStart ? last.getTime() + share : planStart + state.phase * share);
+      state.nextPostAt = resume(left.lastPostAt, postShare(Math.max(1, left.posts)));
+      state.nextJoinAt = resume(left.lastJoinAt, joinShare(Math.max(1, left.joins)));
     } else if (what === 'post') {
       state.nextPostAt = left.posts > 0 ? after(postShare(left.posts) * jitter()) : dayEnd;
     } else {
       state.nextJoinAt = left.joins > 0 ? after(joinShare(left.joins) * jitter()) : dayEnd;
     }
     if (what !== 'join') {
-      // For lexus status: when it posts next, in the window.
-      const planned = inPostingWindow(new Date(state.nextPostAt), settings.postingHours, settings.timeZone) ? state.nextPostAt : this.window(new Date(state.nextPostAt)).start;
-      await setPlannedPost(this.deps.dataSource, state.account.id, new Date(planned)).catch(() => undefined);
+      // For lexus status: when it posts next; with nothing left today, not before the next
+      // day's window opens; none without a group to post in.
+      const planned = left.posts > 0 ? state.nextPostAt : left.groups > 0 ? this.window(new Date(dayEnd)).start : null;
+      await setPlannedPost(this.deps.dataSource, state.account.id, planned === null ? null : new Date(planned)).catch(() => undefined);
     }
   }
 
-  /** A new window (the account waited for it): the plan starts over at the account's phase. */
+  /**
+   * A new window, or a new UTC day within one (a window across UTC midnight), or no plan yet (a
+   * takeover): the plan starts over at the account's phase. Marked made only once it is.
+   */
   private async newWindow(state: AccountState, w: { start: number; end: number }): Promise<void> {
-    if (state.planWindow === w.start) return;
-    state.planWindow = w.start;
+    const key = `${w.start}/${utcDayStart(this.now()).getTime()}`;
+    if (state.planFor === key) return;
     if (this.deps.settings.spread) await this.plan(state, 'window', w);
+    state.planFor = key;
   }
 
   /**
@@ -581,8 +607,7 @@ export class Daemon {
       minGapMs: settings.groupMinGapMs,
       joinsPerDay: settings.joinsPerAccountPerDay,
       now: new Date(now),
-      ramp: settings.rampUp,
-      joinSpacingMs: settings.joinSpacingMs,
+      pace: settings,
     });
     // The database's next chance, not before the day's plan allows, and inside the window.
     const planned = [
@@ -677,7 +702,9 @@ export class Daemon {
       return;
     }
     const session = await this.connected(state, pid);
-    if (!session) return;
+    // The window may have closed while it connected: nothing starts (the round outside the window
+    // sets its next look at the window's opening).
+    if (!session || !this.inWindow()) return;
     if (postDue) {
       for (const niche of this.deps.settings.niches) {
         if (!(await this.mayCall(state))) return;
@@ -768,7 +795,7 @@ export class Daemon {
     const { account } = state;
     const ds = this.deps.dataSource;
     const now = this.now();
-    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now, this.deps.settings.rampUp, this.deps.settings.joinSpacingMs))) {
+    if (!(await mayTryJoin(ds, account.id, this.deps.settings.joinsPerAccountPerDay, now, this.deps.settings))) {
       await this.rest(state);
       return false;
     }
@@ -794,7 +821,8 @@ export class Daemon {
     }
     if (found.chat) {
       const learnt = await this.answer(state, 'lookup', found, { ...ctx, chat: found.chat, callStartedAt: callAt });
-      if (!learnt || learnt.duplicateOf !== null || !(await this.mayCall(state))) return true;
+      // The join waits for the window if it closed meanwhile (the claim stays with this account).
+      if (!learnt || learnt.duplicateOf !== null || !this.inWindow() || !(await this.mayCall(state))) return true;
       callAt = this.now();
       if (!(await beginCall(ds, account.id, callAt, pid))) return true;
     }

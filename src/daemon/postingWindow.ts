@@ -18,9 +18,10 @@ export interface PostingHours {
 
 /** The local hour (0-23) of `instant` in `timeZone`. */
 export function localHour(instant: Date, timeZone: string): number {
-  return Number(new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' }).format(instant));
+  return localParts(instant.getTime(), timeZone).hour;
 }
 
+/** One formatter per zone: building one costs far more than using it, and the daemon asks every round. */
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** The local calendar date and time of `ms` in `timeZone`. */
@@ -107,9 +108,15 @@ export function afterOpenTime(parts: readonly [number, number][], delay: number)
   return parts.length ? parts[parts.length - 1]![1] : 0;
 }
 
-/** 14:20 as the zone's clocks show it. */
-export function localTime(instant: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(instant);
+/** 14:20 as the zone's clocks show it; with `today`, its date too when it is another day there. */
+export function localTime(instant: Date, timeZone: string, today?: Date): string {
+  const p = localParts(instant.getTime(), timeZone);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const time = `${two(p.hour)}:${two(p.minute)}`;
+  if (!today) return time;
+  // "03-11 14:20" when it is not on `today`'s local date.
+  const t = localParts(today.getTime(), timeZone);
+  return t.year === p.year && t.month === p.month && t.day === p.day ? time : `${two(p.month)}-${two(p.day)} ${time}`;
 }
 
 /** "08-22 Europe/Kyiv (06:00-20:00 UTC)", for the start-up log. */

@@ -17,9 +17,9 @@ import { normalizeGroupLink } from '../links';
 import {
   COUNTED_POST_STATUSES_SQL,
   DEFAULT_NICHE,
-  NO_RAMP_UP,
-  rampParams,
-  type RampUp,
+  NO_PACE,
+  paceParams,
+  type Pace,
   READY_ORDER_SQL,
   TODAY_UTC_SQL,
   WARMUP_HOURS,
@@ -49,8 +49,8 @@ export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
 
 export interface DbManagerOptions {
   clock?: Clock;
-  /** How a new account's budgets grow (LEXUS_RAMP_UP_*); default none: full budgets at once. */
-  rampUp?: RampUp;
+  /** The daemon's pace (a new account's ramp-up, the spacing of posts); default none. */
+  pace?: Pace;
 }
 
 export interface AssignGroupOptions {
@@ -116,7 +116,7 @@ export interface CounterResetResult {
 
 export class DbManager {
   readonly clock: Clock;
-  readonly rampUp: RampUp;
+  readonly pace: Pace;
   /** Where statements run: the pool, or the QueryRunner of the transaction this manager is in. */
   private readonly runner: DataSource | QueryRunner;
 
@@ -129,7 +129,7 @@ export class DbManager {
     runner?: QueryRunner,
   ) {
     this.clock = options.clock ?? systemClock;
-    this.rampUp = options.rampUp ?? NO_RAMP_UP;
+    this.pace = options.pace ?? NO_PACE;
     this.runner = runner ?? dataSource;
   }
 
@@ -139,7 +139,7 @@ export class DbManager {
    * is only counted once committed, and rows stay locked until then.
    */
   async inTransaction<T>(work: (db: DbManager) => Promise<T>): Promise<T> {
-    return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock, rampUp: this.rampUp }, runner)));
+    return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock, pace: this.pace }, runner)));
   }
 
   private async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
@@ -235,7 +235,7 @@ export class DbManager {
         WHERE t.niche = :niche AND t.status = 'joined' AND t.assigned_account_id IS NOT NULL
         ORDER BY ${READY_ORDER_SQL('t')}
         ${limit === undefined ? '' : 'LIMIT CAST(:limit AS integer)'}`,
-      { niche, now: this.now(), ...rampParams(this.rampUp), ...(limit === undefined ? {} : { limit }) },
+      { niche, now: this.now(), ...paceParams(this.pace), ...(limit === undefined ? {} : { limit }) },
     ];
   }
 
@@ -279,7 +279,7 @@ export class DbManager {
             FOR UPDATE OF a, t
          ), count_for_account AS (
            UPDATE accounts
-              SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp),
+              SET ${ACCOUNT_COUNT_ONE_POST_SQL}, last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp),
                   call_started_at = CASE WHEN :startsCall THEN CAST(:now AS timestamp) ELSE call_started_at END
              FROM slot
             WHERE accounts.id = slot.account_id
@@ -307,7 +307,7 @@ export class DbManager {
         messageContent: input.messageContent ?? null,
         photoPath: input.photoPath ?? null,
         startsCall: input.startsCall ?? false,
-        ...rampParams(this.rampUp),
+        ...paceParams(this.pace),
         now: this.now(),
       },
     ];

@@ -114,7 +114,8 @@ export async function renewLease(db: Runner, input: { accountIds: number[]; lock
 /** A clean stop: this process's sessions are closed, so its lease on these accounts ends now. */
 export async function endLease(db: Runner, accountIds: number[], driver: string): Promise<void> {
   if (accountIds.length === 0) return;
-  await sql(db, `UPDATE accounts SET driven_by = NULL, driven_until = NULL WHERE id = ANY(CAST(:ids AS int[])) AND driven_by = :driver`, {
+  // No process plans its posts any more: lexus status shows none planned until one takes it.
+  await sql(db, `UPDATE accounts SET driven_by = NULL, driven_until = NULL, next_post_planned_at = NULL WHERE id = ANY(CAST(:ids AS int[])) AND driven_by = :driver`, {
     ids: accountIds,
     driver,
   });

@@ -8,7 +8,7 @@ import {
   ACCOUNT_DAILY_POST_LIMIT,
   DEFAULT_NICHE,
   GROUP_DAILY_POST_LIMIT,
-  NO_RAMP_UP,
+  NO_PACE,
   TODAY_UTC_SQL,
   TOMORROW_UTC_SQL,
   WARMUP_HOURS,
@@ -18,9 +18,9 @@ import {
   accountPostBudgetSql,
   accountPostsTodaySql,
   groupPostsTodaySql,
-  rampParams,
+  paceParams,
   targetNextPostAtSql,
-  type RampUp,
+  type Pace,
 } from '../rules';
 import { accountLockHeldSql } from './accountLocks';
 import { CLEAR_PASSED_FLOOD_WAIT_SQL } from './DbManager';
@@ -45,17 +45,15 @@ export const accountDrivableSql = (a: string) =>
  * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since
  * today's UTC midnight; `too_many_until`, 24 h after Telegram last said it is in too many chats
  * (it joins nothing before); `spaced_until`, :joinSpacingMs after its last join (or lookup) was
- * answered: a person's pace, kept across restarts and processes (LEXUS_JOIN_SPACING_MIN). The
+ * answered: the pace (rules.ts), kept across restarts and processes. The
  * daemon's claim, its idle sleep and `lexus status` read it.
  */
 export const joinBudgetSql = (a: string) =>
   `(SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL})::int AS today,
            max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until,
-           max(h.created_at) + CAST(:joinSpacingMs AS integer) * interval '1 millisecond' AS spaced_until
+           max(h.created_at) + CAST(:joinSpacingMs AS integer) * interval '1 millisecond' AS spaced_until,
+           max(h.created_at) AS last_at
       FROM join_history h WHERE h.account_id = ${a}.id)`;
-
-/** The joinSpacingMs parameter of joinBudgetSql: whole milliseconds, never negative. */
-export const joinSpacingParam = (joinSpacingMs: number | undefined) => ({ joinSpacingMs: Math.max(0, Math.round(joinSpacingMs ?? 0)) });
 
 /**
  * Accounts a daemon may drive: not banned, with a session. Fewest joined groups first (joins go
@@ -94,14 +92,14 @@ export async function accountMayAct(db: Runner, accountId: number, now: Date): P
  * after Telegram limited it: rules.ts), not told "too many chats" in the last 24 h, and its last
  * join at least the spacing ago.
  */
-export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, ramp: RampUp = NO_RAMP_UP, joinSpacingMs = 0): Promise<boolean> {
+export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, pace: Pace = NO_PACE): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>(
     db,
     `SELECT b.today < ${accountJoinBudgetSql('a')} AND COALESCE(b.too_many_until <= CAST(:now AS timestamp), true)
             AND COALESCE(b.spaced_until <= CAST(:now AS timestamp), true) AS ok
        FROM accounts a CROSS JOIN LATERAL ${joinBudgetSql('a')} b
       WHERE a.id = :accountId`,
-    { accountId, joinsPerDay, now: sqlTime(now), ...rampParams(ramp), ...joinSpacingParam(joinSpacingMs) },
+    { accountId, joinsPerDay, now: sqlTime(now), ...paceParams(pace) },
   );
   return rows[0]?.ok ?? false;
 }
@@ -112,10 +110,8 @@ export interface NextChanceInput {
   minGapMs: number;
   joinsPerDay: number;
   now: Date;
-  /** How a new account's budgets grow; default none. */
-  ramp?: RampUp;
-  /** At least this long between two joins of the account; default 0. */
-  joinSpacingMs?: number;
+  /** The daemon's pace (ramp-up, spacing); default none. */
+  pace?: Pace;
 }
 
 /**
@@ -172,8 +168,7 @@ export async function nextChances(db: Runner, input: NextChanceInput): Promise<{
       minGapMs: Math.max(0, Math.round(input.minGapMs)),
       joinsPerDay: input.joinsPerDay,
       now: sqlTime(input.now),
-      ...rampParams(input.ramp ?? NO_RAMP_UP),
-      ...joinSpacingParam(input.joinSpacingMs),
+      ...paceParams(input.pace ?? NO_PACE),
     },
   );
   const row = rows[0];
@@ -184,22 +179,34 @@ export async function nextChances(db: Runner, input: NextChanceInput): Promise<{
  * What is left of the account's day until `horizon` (the end of the posting window, or the UTC
  * midnight if that comes first): the posts it can still make, the smaller of its budget and what
  * its groups can still take before then (each group its 2 posts of the day, minus those made, the
- * second only if the gap after the first ends in time), and the joins it may still try. The
- * daemon spreads them evenly over what is left of the window.
+ * second only if the gap after the first ends in time), the joins it may still try, the groups
+ * it posts in (any day), and when it last posted and joined. The daemon spreads them evenly over
+ * what is left of the window.
  */
-export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Date }): Promise<{ posts: number; joins: number }> {
+export interface DayLeft {
+  posts: number;
+  joins: number;
+  groups: number;
+  /** The account's last post (reserved) and join (answered), whenever they were. */
+  lastPostAt: Date | null;
+  lastJoinAt: Date | null;
+}
+
+export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Date }): Promise<DayLeft> {
   const first = `GREATEST(CAST(:now AS timestamp), t.warmup_ends_at, t.joined_at + interval '${WARMUP_HOURS} hours', t.next_post_allowed_at,
                           t.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond')`;
-  const { rows } = await sql<{ posts: number; joins: number }>(
+  const { rows } = await sql<{ posts: number; joins: number; groups: number; last_post_at: Date | null; last_join_at: Date | null }>(
     db,
-    `SELECT GREATEST(0, LEAST(${accountPostBudgetSql('a')} - COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}), cap.n))::int AS posts,
+    `SELECT GREATEST(0, LEAST(${accountPostBudgetSql('a')} - COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}), cap.n))::int AS posts, cap.groups,
+            a.last_post_at, j.last_at AS last_join_at,
             CASE WHEN j.too_many_until > CAST(:now AS timestamp) THEN 0 ELSE GREATEST(0, ${accountJoinBudgetSql('a')} - j.today) END::int AS joins
        FROM accounts a
        CROSS JOIN LATERAL (
          SELECT COALESCE(sum(CASE WHEN ${GROUP_DAILY_POST_LIMIT} - COALESCE(${groupPostsTodaySql('t')}, ${GROUP_DAILY_POST_LIMIT}) <= 0 OR ${first} >= CAST(:horizon AS timestamp) THEN 0
                                   WHEN ${GROUP_DAILY_POST_LIMIT} - ${groupPostsTodaySql('t')} = 1
                                        OR ${first} + CAST(:minGapMs AS integer) * interval '1 millisecond' >= CAST(:horizon AS timestamp) THEN 1
-                                  ELSE 2 END), 0) AS n
+                                  ELSE 2 END), 0) AS n,
+                count(*)::int AS groups
            FROM targets t
           WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) cap
        CROSS JOIN LATERAL ${joinBudgetSql('a')} j
@@ -211,11 +218,11 @@ export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Da
       joinsPerDay: input.joinsPerDay,
       now: sqlTime(input.now),
       horizon: sqlTime(input.horizon),
-      ...rampParams(input.ramp ?? NO_RAMP_UP),
-      ...joinSpacingParam(input.joinSpacingMs),
+      ...paceParams(input.pace ?? NO_PACE),
     },
   );
-  return { posts: rows[0]?.posts ?? 0, joins: rows[0]?.joins ?? 0 };
+  const r = rows[0];
+  return { posts: r?.posts ?? 0, joins: r?.joins ?? 0, groups: r?.groups ?? 0, lastPostAt: r?.last_post_at ?? null, lastJoinAt: r?.last_join_at ?? null };
 }
 
 export interface JoinClaim {

@@ -54,6 +54,8 @@ export class Account {
   seasoned!: boolean;
   /** When the daemon plans its next post. */
   nextPostPlannedAt!: Date | null;
+  /** When it last reserved a post (the pace: the next waits LEXUS_POST_SPACING_MIN). */
+  lastPostAt!: Date | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -158,6 +160,7 @@ export const AccountSchema = new EntitySchema<Account>({
     firstDrivenAt: { name: 'first_driven_at', type: 'timestamp', nullable: true },
     seasoned: { type: 'boolean', default: false },
     nextPostPlannedAt: { name: 'next_post_planned_at', type: 'timestamp', nullable: true },
+    lastPostAt: { name: 'last_post_at', type: 'timestamp', nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },

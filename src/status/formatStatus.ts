@@ -87,7 +87,7 @@ function accountsSection(status: FleetStatus): string[] {
         a.seasoned ? 'seasoned' : a.daysInFleet === null ? 'new' : `day ${a.daysInFleet + 1}`,
         `${a.postsToday ?? '?'}/${a.postsLimit}`,
         `${a.joinsToday}/${a.joinsLimit}`,
-        a.nextPostPlannedAt ? localTime(new Date(a.nextPostPlannedAt), status.settings.timeZone) : '-',
+        a.nextPostPlannedAt ? localTime(new Date(a.nextPostPlannedAt), status.settings.timeZone, new Date(status.now)) : '-',
         a.floodWaitRemainingMs === null ? '-' : formatDuration(a.floodWaitRemainingMs),
         String(a.groups.warming),
         String(a.groups.ready),

@@ -10,14 +10,14 @@
 import type { DaemonSettings } from '../config';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
-import { accountDrivableSql, inJoinQueueSql, joinBudgetSql, joinSpacingParam } from '../db/daemonQueries';
-import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE, type PostingHours } from '../daemon/postingWindow';
+import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
+import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE, inPostingWindow, postingWindowAt, type PostingHours } from '../daemon/postingWindow';
 import {
   ACCOUNT_DAILY_POST_LIMIT,
   COUNTED_POST_STATUSES,
   accountDaysInFleetSql,
   NO_RAMP_UP,
-  rampParams,
+  paceParams,
   DEFAULT_NICHE,
   GROUP_DAILY_POST_LIMIT,
   READY_ORDER_SQL,
@@ -37,7 +37,7 @@ import {
 } from '../rules';
 
 export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> &
-  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone' | 'joinSpacingMs'>>;
+  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone' | 'joinSpacingMs' | 'postSpacingMs'>>;
 
 /** The target statuses always shown, in this order; any other status found is shown after them. */
 export const TARGET_STATUSES = ['new', 'requested', 'joined', 'error', 'banned'] as const;
@@ -145,7 +145,7 @@ export interface DuplicateView {
   reason: string | null;
 }
 
-interface Params extends ReturnType<typeof rampParams>, ReturnType<typeof joinSpacingParam> {
+interface Params extends ReturnType<typeof paceParams> {
   [name: string]: unknown;
   now: string;
   niches: string[];
@@ -172,7 +172,9 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
             j.today AS joins_today, ${accountPostBudgetSql('a')} AS posts_budget, ${accountJoinBudgetSql('a')} AS joins_budget,
             a.limited_since, a.limited_until, a.seasoned,
             CASE WHEN a.first_driven_at IS NOT NULL THEN ${accountDaysInFleetSql('a')} END AS days_in_fleet,
-            CASE WHEN a.next_post_planned_at > CAST(:now AS timestamp) THEN a.next_post_planned_at END AS next_post_planned_at,
+            -- The plan, unless a FloodWait or the spacing from its last post comes later.
+            CASE WHEN a.next_post_planned_at > CAST(:now AS timestamp)
+                 THEN GREATEST(a.next_post_planned_at, a.next_allowed_action_time, a.last_post_at + CAST(:postSpacingMs AS integer) * interval '1 millisecond') END AS next_post_planned_at,
             COALESCE(g.warming, 0) AS warming, COALESCE(g.ready, 0) AS ready, COALESCE(g.waiting, 0) AS waiting,
             COALESCE(g.done_for_today, 0) AS done_for_today, COALESCE(g.closed, 0) AS closed,
             last.kind AS last_kind, last.outcome AS last_outcome, lt.link AS last_link, last.at AS last_at
@@ -304,7 +306,7 @@ export async function loadPostsToday(db: Runner, params: Params): Promise<{ bySt
  * (accountNextPostAtSql: FloodWait, its 20 posts); and its next join, as the daemon's join queue
  * sees it (nextChanceAt, claimJoinTarget): a group of a served niche nobody else claimed, after
  * its retry time, the account's FloodWait, its join budget of the day and a "too many chats"
- * answer of the last 24 h. A post wins a tie. Quiet hours are not taken into account.
+ * answer of the last 24 h. A post wins a tie. The posting hours are inPostingHours'.
  */
 export async function loadNextAction(db: Runner, params: Params): Promise<NextActionView | null> {
   const { rows } = await sql<{
@@ -398,6 +400,14 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
   };
 }
 
+/** The next action, moved to the opening of the posting window when it falls outside it. */
+export function inPostingHours(next: NextActionView | null, now: Date, hours: PostingHours, timeZone: string): NextActionView | null {
+  if (!next || inPostingWindow(new Date(next.at), hours, timeZone)) return next;
+  const at = postingWindowAt(new Date(next.at), hours, timeZone).start;
+  const inMs = Math.max(0, at - now.getTime());
+  return { ...next, at: new Date(at).toISOString(), now: false, inMs, waitingFor: [...next.waitingFor, 'the posting hours'] };
+}
+
 /** Rows closed as duplicates of a chat another row stands for, newest first. */
 export async function loadDuplicates(db: Runner): Promise<DuplicateView[]> {
   const { rows } = await sql<{ link: string; status_reason: string | null }>(
@@ -418,14 +428,13 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
     niches,
     minGapMs: Math.max(0, Math.round(settings.groupMinGapMs)),
     joinsPerDay: Math.max(0, Math.floor(settings.joinsPerAccountPerDay)),
-    ...rampParams(settings.rampUp ?? NO_RAMP_UP),
-    ...joinSpacingParam(settings.joinSpacingMs),
+    ...paceParams({ rampUp: settings.rampUp ?? NO_RAMP_UP, postSpacingMs: settings.postSpacingMs ?? 0, joinSpacingMs: settings.joinSpacingMs ?? 0 }),
   };
   const read = async (runner: Runner): Promise<FleetStatus> => {
     const accounts = await loadAccountStatuses(runner, params);
     const nicheViews = await loadNicheStatuses(runner, params);
     const posts = await loadPostsToday(runner, params);
-    const nextAction = await loadNextAction(runner, params);
+    const nextAction = inPostingHours(await loadNextAction(runner, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
     const duplicates = await loadDuplicates(runner);
     const accountsByStatus: Record<string, number> = {};
     for (const a of accounts) accountsByStatus[a.status] = (accountsByStatus[a.status] ?? 0) + 1;

@@ -22,6 +22,7 @@ export const TEST_SETTINGS: DaemonSettings = {
   postingHours: { start: 0, end: 24 },
   timeZone: 'UTC',
   joinSpacingMs: 0,
+  postSpacingMs: 0,
   // The tests of Telegram's answers act as soon as the rules allow; the plan has tests of its own.
   spread: false,
   rampUp: { startJoins: 10, startPosts: 20, flatDays: 0, fullDays: 0 },
@@ -37,9 +38,11 @@ export { seeded } from '../../src/random';
 
 /**
  * For tests that run `lexus` itself and are not about the day's plan: act as soon as the rules
- * allow, at any hour, at full budgets (a real clock is at whatever hour the test runs).
+ * allow, at any hour, at full budgets, no spacing (a real clock is at whatever hour the test runs).
  */
-export const AS_SOON_AS_ALLOWED_ENV = { LEXUS_SPREAD: '0', LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_DAYS: '0-0' };
+export const AS_SOON_AS_ALLOWED_ENV = {
+  LEXUS_SPREAD: '0', LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_DAYS: '0-0', LEXUS_JOIN_SPACING_MIN: '0', LEXUS_POST_SPACING_MIN: '0',
+};
 
 export interface DaemonHarness {
   daemon: Daemon;

@@ -7,6 +7,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   their first such attempt.
  * - accounts.seasoned: the account ran before it came here (lexus import --seasoned): no ramp-up.
  * - accounts.next_post_planned_at: when the daemon plans the account's next post (lexus status).
+ * - accounts.last_post_at: when the account last reserved a post; the next one waits
+ *   LEXUS_POST_SPACING_MIN after it (rules.ts, the pace). Filled from the history.
  */
 export class PostingPlan1764800000000 implements MigrationInterface {
   name = 'PostingPlan1764800000000';
@@ -15,6 +17,8 @@ export class PostingPlan1764800000000 implements MigrationInterface {
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS first_driven_at TIMESTAMP`);
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS seasoned BOOLEAN NOT NULL DEFAULT false`);
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS next_post_planned_at TIMESTAMP`);
+    await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS last_post_at TIMESTAMP`);
+    await q.query(`UPDATE accounts a SET last_post_at = (SELECT max(h.created_at) FROM post_history h WHERE h.account_id = a.id) WHERE a.last_post_at IS NULL`);
     await q.query(`
       UPDATE accounts a
          SET first_driven_at = LEAST((SELECT min(h.created_at) FROM post_history h WHERE h.account_id = a.id),
@@ -23,7 +27,7 @@ export class PostingPlan1764800000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const column of ['next_post_planned_at', 'seasoned', 'first_driven_at']) {
+    for (const column of ['last_post_at', 'next_post_planned_at', 'seasoned', 'first_driven_at']) {
       await q.query(`ALTER TABLE accounts DROP COLUMN IF EXISTS ${column}`);
     }
   }
