@@ -39,6 +39,7 @@ export class ManualClock implements Clock {
 export const SECOND_MS = 1000;
 export const MINUTE_MS = 60 * SECOND_MS;
 export const HOUR_MS = 60 * MINUTE_MS;
+export const DAY_MS = 24 * HOUR_MS;
 
 /** Midnight UTC at the start of the day that contains `instant`. */
 export function utcDayStart(instant: Date): Date {

@@ -34,6 +34,25 @@ describe('the posting window', () => {
     expect((spring.end - spring.start) / 3_600_000).toBe(22);
     // An hour the clocks skip is the instant they jump to.
     expect(iso(localInstant(2026, 3, 29, 3, 'Europe/Kyiv'))).toBe('2026-03-29T01:00:00.000Z');
+    // An hour the clocks show twice (03:00 on 25 October, first in summer time, UTC+3, then at
+    // UTC+2) is the first time, east of UTC as west of it (01:00 on 1 November in New York).
+    expect(iso(localInstant(2026, 10, 25, 3, 'Europe/Kyiv'))).toBe('2026-10-25T00:00:00.000Z');
+    expect(iso(localInstant(2026, 11, 1, 1, 'America/New_York'))).toBe('2026-11-01T05:00:00.000Z');
+    const autumn = postingWindowAt(new Date('2026-10-24T22:30:00Z'), night, 'Europe/Kyiv');
+    expect((autumn.end - autumn.start) / 3_600_000).toBe(24);
+    // A window that ends at that hour ends when the clocks first show it, as inPostingWindow says.
+    const lateNight = { start: 20, end: 3 };
+    const w = postingWindowAt(new Date('2026-10-24T23:30:00Z'), lateNight, 'Europe/Kyiv');
+    expect(w).toEqual({ start: Date.parse('2026-10-24T17:00:00Z'), end: Date.parse('2026-10-25T00:00:00Z') });
+    expect(inPostingWindow(new Date(w.end - 1), lateNight, 'Europe/Kyiv')).toBe(true);
+    expect(inPostingWindow(new Date('2026-10-25T00:30:00Z'), lateNight, 'Europe/Kyiv')).toBe(false);
+    expect(iso(postingWindowAt(new Date('2026-10-25T00:30:00Z'), lateNight, 'Europe/Kyiv').start)).toBe('2026-10-25T18:00:00.000Z');
+    // Every instant of a window around either switch is inside it, and the instant it ends is not.
+    for (const [at, hours] of [['2026-10-24T12:00:00Z', { start: 3, end: 22 }], ['2026-10-24T12:00:00Z', lateNight], ['2026-03-28T12:00:00Z', lateNight], ['2026-03-28T12:00:00Z', { start: 3, end: 4 }]] as const) {
+      const found = postingWindowAt(new Date(at), hours, 'Europe/Kyiv');
+      for (let ms = found.start; ms < found.end; ms += 15 * 60_000) expect(inPostingWindow(new Date(ms), hours, 'Europe/Kyiv')).toBe(true);
+      expect(inPostingWindow(new Date(found.end), hours, 'Europe/Kyiv')).toBe(false);
+    }
   });
 
   it('may cross local midnight (20-02), and then spans two UTC days', () => {

@@ -4,7 +4,7 @@
  * it. Instants are worked out from the zone's rules through Intl, so a day of 23 or 25 hours (the
  * switches to and from summer time) has its window at the right UTC instants.
  */
-import { HOUR_MS } from '../clock';
+import { DAY_MS, HOUR_MS } from '../clock';
 
 /** LEXUS_POSTING_HOURS and LEXUS_TIMEZONE when not set: the daytime of a Ukrainian car buyer. */
 export const DEFAULT_POSTING_HOURS: PostingHours = { start: 8, end: 22 };
@@ -37,24 +37,30 @@ function localParts(ms: number, timeZone: string): { year: number; month: number
   return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour), minute: Number(parts.minute), second: Number(parts.second) };
 }
 
+/** The zone's wall-clock reading at `ms`, as if it were UTC (to compare with Date.UTC of a local time). */
+function wallClockAt(ms: number, timeZone: string): number {
+  const p = localParts(ms, timeZone);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+}
+
 /** How far the zone's clocks are ahead of UTC at `ms`. */
 function offsetAt(ms: number, timeZone: string): number {
-  const p = localParts(ms, timeZone);
-  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(ms / 1000) * 1000;
+  return wallClockAt(ms, timeZone) - Math.floor(ms / 1000) * 1000;
 }
 
 /**
- * The instant the zone's clocks show `hour`:00 on the local date year-month-day. An hour the
- * clocks skip (spring forward) is the instant they jump to; one they show twice, the first.
+ * The instant the zone's clocks show `hour`:00 on the local date year-month-day (hour 24: the
+ * next day's 00:00). An hour the clocks skip (spring forward) is the instant they jump over it;
+ * one they show twice (fall back), the first time.
  */
 export function localInstant(year: number, month: number, day: number, hour: number, timeZone: string): number {
   const wall = Date.UTC(year, month - 1, day, hour);
-  const first = wall - offsetAt(wall, timeZone);
-  const second = wall - offsetAt(first, timeZone);
-  if (first === second) return first;
-  // Near a switch: of the two readings, the one the clocks really show; in a gap, the jump.
-  const candidates = [first, second].filter((ms) => localParts(ms, timeZone).hour === hour).sort((a, b) => a - b);
-  return candidates[0] ?? Math.max(first, second);
+  // The offsets in force around that day: a switch between them changes the reading.
+  const offsets = new Set([offsetAt(wall - DAY_MS, timeZone), offsetAt(wall, timeZone), offsetAt(wall + DAY_MS, timeZone)]);
+  const readings = [...offsets].map((offset) => wall - offset);
+  const shown = readings.filter((ms) => wallClockAt(ms, timeZone) === wall).sort((a, b) => a - b);
+  // Skipped: with the offset before the jump, the reading is the instant of the jump.
+  return shown[0] ?? Math.max(...readings);
 }
 
 /** Whether `instant` is in the posting window. */

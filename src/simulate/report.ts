@@ -5,13 +5,12 @@
  * (what really happened), bindings from the database.
  */
 import type { DataSource } from 'typeorm';
-import { HOUR_MS } from '../clock';
+import { DAY_MS, HOUR_MS } from '../clock';
 import { sql } from '../db/sql';
 import { inPostingWindow, openParts, type PostingHours } from '../daemon/postingWindow';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../rules';
 import type { FakeCall } from '../telegram/fakeGateway';
 
-const DAY_MS = 24 * HOUR_MS;
 
 export interface DayReport {
   /** 1-based. */

@@ -9,7 +9,7 @@
  * fault), waking one sleeper at a time. So the run is the same run at any speed.
  */
 import type { DataSource } from 'typeorm';
-import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../clock';
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../clock';
 import type { DaemonSettings, PostgresConnection } from '../config';
 import { createDataSource, runMigrations } from '../db/database';
 import { sql } from '../db/sql';
@@ -26,7 +26,6 @@ import { dayReport, hourly, pacing, type DayReport, type HourPoint, type Pacing 
 import type { PostingHours } from '../daemon/postingWindow';
 import { VirtualClock } from './virtualClock';
 
-const DAY_MS = 24 * HOUR_MS;
 /**
  * A process runs a round at least this often (the real daemon: every second). Enough to take
  * accounts over after a crash; the run stays fast.
