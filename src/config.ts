@@ -217,7 +217,8 @@ const envSchema = z.object({
     .transform((v) => /^(\d+)\s*\/\s*(\d+)$/.exec(v))
     .refine((m) => m !== null, 'must be JOINS/POSTS a day, e.g. 2/3')
     .transform((m) => ({ joins: Number(m![1]), posts: Number(m![2]) }))
-    .refine((r) => r.posts <= 20, 'POSTS must be at most 20 (the daily limit)'),
+    .refine((r) => r.posts <= 20, 'POSTS must be at most 20 (the daily limit)')
+    .refine((r) => r.joins <= 50, 'JOINS must be at most 50 (as LEXUS_JOINS_PER_DAY)'),
   LEXUS_RAMP_UP_DAYS: z
     .string()
     .default('3-14')

@@ -167,8 +167,9 @@ export const accountMayActSql = (a: string) =>
   `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
 
 /**
- * The pace: account `a`'s last post (accounts.last_post_at, set by the reservation) was at least
- * :postSpacingMs ago.
+ * The pace: account `a`'s last post (accounts.last_post_at, set by the reservation, and moved to
+ * when it was sent by the settlement) was at least :postSpacingMs ago. Sends land at least the
+ * spacing apart, so the default 20 min makes at most 3 in any clock hour.
  */
 export const accountPostSpacedSql = (a: string) =>
   `(${a}.last_post_at IS NULL OR ${a}.last_post_at <= CAST(:now AS timestamp) - CAST(:postSpacingMs AS integer) * interval '1 millisecond')`;

@@ -50,6 +50,28 @@ describe('lexus import on the examples', () => {
     expect([session.dcId, session.serverAddress, session.port, session.getAuthKey()?.getKey()?.length]).toEqual([4, '149.154.167.91', 443, 256]);
   });
 
+  it('--seasoned marks the accounts the old system ran as seasoned, for good: a later import without it changes nothing', async () => {
+    const fresh = await importNow();
+    expect(fresh.accounts.seasoned).toBeUndefined();
+    expect(await t.query(`SELECT count(*)::int AS n FROM accounts WHERE seasoned`)).toEqual([{ n: 0 }]);
+    const marked = await runImport(t.dataSource, old.dir, t.clock, false, { seasoned: true });
+    expect(marked.accounts.seasoned).toEqual(['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_lviv_4', 'lexus_odesa_3']);
+    // Their ramp-up clock is a daemon's to start: the import never sets it.
+    expect(await t.query(`SELECT session_name, seasoned, first_driven_at FROM accounts ORDER BY id`)).toEqual([
+      { session_name: 'lexus_kyiv_1', seasoned: true, first_driven_at: null },
+      { session_name: 'lexus_kyiv_2', seasoned: true, first_driven_at: null },
+      { session_name: 'lexus_odesa_3', seasoned: true, first_driven_at: null },
+      { session_name: 'lexus_lviv_4', seasoned: true, first_driven_at: null },
+    ]);
+    expect((await runImport(t.dataSource, old.dir, t.clock, false, { seasoned: true })).accounts.seasoned).toEqual([]);
+    await importNow();
+    expect(await t.query(`SELECT count(*)::int AS n FROM accounts WHERE seasoned`)).toEqual([{ n: 4 }]);
+    // A dry run marks nothing.
+    await t.query(`UPDATE accounts SET seasoned = false`);
+    expect((await runImport(t.dataSource, old.dir, t.clock, true, { seasoned: true })).accounts.seasoned).toHaveLength(4);
+    expect(await t.query(`SELECT count(*)::int AS n FROM accounts WHERE seasoned`)).toEqual([{ n: 0 }]);
+  });
+
   it('creates every group once, normalized, with its niche', async () => {
     const report = await importNow();
     expect(report.targets).toMatchObject({

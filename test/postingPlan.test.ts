@@ -193,6 +193,86 @@ describe('one account\'s day', () => {
   });
 });
 
+describe('the plan at its edges', () => {
+  it('plans the posts groups bring that were not there when the window opened: the first soon, not hours later', async () => {
+    t.clock.set('2026-03-10T05:50:00Z');
+    const a = await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    const h = daemon({ settings: PLANNED });
+    // The window opens at 06:00 UTC with nothing to post; at 09:05 in Kyiv ten ready groups are bound (an import).
+    await h.runFor(75 * 60_000);
+    expect(h.fake.sent()).toEqual([]);
+    for (let i = 1; i <= 10; i++) {
+      await insertBoundTarget(t, `@g${i}`, a);
+      h.fake.addMember(`@g${i}`, 'acc_1');
+    }
+    await h.runFor(13 * HOUR);
+    const at = h.fake.sent().map((c) => c.at.getTime());
+    expect(at[0]! - Date.parse('2026-03-10T07:05:00Z')).toBeLessThan(HOUR);
+    expect(at).toHaveLength(20);
+    expect(Math.min(...at.slice(1).map((x, i) => x - at[i]!))).toBeGreaterThanOrEqual(20 * 60_000);
+  });
+
+  it('starts no post in the last minutes of the window, so that what is sent lands inside it', async () => {
+    // 21:57:30 in Kyiv (UTC+2 in March): a post may take two calls of a minute, and a minute more.
+    t.clock.set('2026-03-10T19:57:30Z');
+    const a = await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    const h = daemon({ settings: { ...PLANNED, spread: false } });
+    await insertBoundTarget(t, '@ready', a);
+    h.fake.addMember('@ready', 'acc_1');
+    await h.runFor(2 * HOUR);
+    expect(h.fake.calls.filter((c) => c.op !== 'disconnect')).toEqual([]);
+    // Three minutes earlier, it posts (and the post lands before 22:00).
+    t.clock.set('2026-03-11T19:56:00Z');
+    await h.runFor(4 * 60_000);
+    expect(h.fake.sent().map((c) => c.at.toISOString())).toEqual(['2026-03-11T19:56:00.000Z']);
+  });
+
+  it('does not join after the window closed during the lookup, an invite to a chat we are not in included', async () => {
+    // A lookup that takes 4 minutes, begun at 21:56 in Kyiv.
+    t.clock.set('2026-03-10T19:56:00Z');
+    const fake = new FakeTelegram({ clock: t.clock, latencyMs: (op) => (op === 'lookup' ? 4 * 60_000 : 0), sleep: async (ms) => void t.clock.advance(ms) });
+    await insertDrivableAccount(t, 'acc_1');
+    await t.query(`UPDATE accounts SET seasoned = true`);
+    await insertTarget(t, 'https://t.me/+AbCdEfGh12345');
+    fake.on({ op: 'lookup', outcome: { kind: 'found', chat: null, member: false } });
+    const h = daemon({ settings: { ...PLANNED, spread: false }, fake });
+    await h.runFor(60_000);
+    expect(fake.calls.filter((c) => c.op === 'lookup')).toHaveLength(1);
+    await h.runFor(9 * HOUR);
+    const joins = fake.calls.filter((c) => c.op === 'join');
+    expect(joins.every((c) => inPostingWindow(c.at, KYIV_DAY.postingHours, KYIV_DAY.timeZone))).toBe(true);
+    // The lookup's answer was recorded: no call is left marked unanswered overnight.
+    expect(await t.query(`SELECT call_started_at FROM accounts`)).toEqual([{ call_started_at: null }]);
+    // The claim stays with the account, which joins when the window opens again.
+    await h.runFor(4 * HOUR);
+    expect(fake.calls.filter((c) => c.op === 'join').map((c) => c.at.getTime() >= Date.parse('2026-03-11T06:00:00Z'))).toEqual([true]);
+  });
+
+  for (const spread of [false, true]) {
+    it(`keeps the joins spaced after a process died in a call of the account whose answer it never recorded${spread ? ' (spread)' : ''}`, async () => {
+      const a = await insertDrivableAccount(t, 'acc_1');
+      await t.query(`UPDATE accounts SET seasoned = true`);
+      const earlier = await insertTarget(t, '@joined_before');
+      await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 08:00:00')`, [a, earlier]);
+      // The previous process began a call (a join, maybe) at 09:00 and died before recording it.
+      await insertTarget(t, '@claimed');
+      await t.query(`UPDATE targets SET join_claimed_by = $1 WHERE link = '@claimed'`, [a]);
+      await t.query(`UPDATE accounts SET call_started_at = '2026-03-10 09:00:00' WHERE id = $1`, [a]);
+      for (let i = 1; i <= 5; i++) await insertTarget(t, `@q${i}`);
+      t.clock.set('2026-03-10T09:01:00Z');
+      const h = daemon({ settings: { ...PLANNED, spread } });
+      await h.runFor(3 * HOUR);
+      const joins = h.fake.calls.filter((c) => c.op === 'join' || c.op === 'lookup');
+      expect(joins.length).toBeGreaterThan(0);
+      // 30 minutes after the latest that call could have landed (its start and a post's deadline, 3 min).
+      expect(joins[0]!.at.getTime()).toBeGreaterThanOrEqual(Date.parse('2026-03-10T09:33:00Z'));
+      expect(perClockHour(h.fake.calls.filter((c) => c.op === 'join'))).toBeLessThanOrEqual(2);
+    });
+  }
+});
+
 describe("the pace, kept by the database: a new account's budgets, the spacing of posts", () => {
   it('grow with its days in the fleet: 3 posts and 2 joins for 3 days, full after 14; a seasoned one has them at once', async () => {
     const a = await insertDrivableAccount(t, 'acc_new');
@@ -229,8 +309,13 @@ describe("the pace, kept by the database: a new account's budgets, the spacing o
     expect(await db('2026-03-10T09:19:59Z').reservePostSlot({ accountId: a })).toBeNull();
     expect(await db('2026-03-10T09:19:59Z').getGroupsReadyForPosting()).toEqual([]);
     expect(await db('2026-03-10T09:20:00Z').reservePostSlot({ accountId: a })).not.toBeNull();
+    // The spacing counts from the send when it ended later than the reservation (a slow upload).
+    const slow = await db('2026-03-10T09:40:00Z').reservePostSlot({ accountId: a });
+    await db('2026-03-10T09:41:30Z').settlePost(slow!.id, { outcome: 'sent' });
+    expect(await db('2026-03-10T10:01:29Z').reservePostSlot({ accountId: a })).toBeNull();
+    expect(await db('2026-03-10T10:01:30Z').reservePostSlot({ accountId: a })).not.toBeNull();
     // Without the pace (the seed's API), only the limits.
-    expect(await new DbManager(t.dataSource, { clock: { now: () => new Date('2026-03-10T09:20:01Z') } }).reservePostSlot({ accountId: a })).not.toBeNull();
+    expect(await new DbManager(t.dataSource, { clock: { now: () => new Date('2026-03-10T10:01:31Z') } }).reservePostSlot({ accountId: a })).not.toBeNull();
   });
 
   it('counts from when a daemon first drove it, kept in the database', async () => {
@@ -255,6 +340,8 @@ describe('the configuration of the plan', () => {
     expect(() => loadConfig({ LEXUS_POSTING_HOURS: '08-22', LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false })).toThrow(/LEXUS_QUIET_HOURS: set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both/);
     expect(() => loadConfig({ LEXUS_POSTING_HOURS: '8-8' }, { inDocker: false })).toThrow(/LEXUS_POSTING_HOURS: START and END must differ/);
     expect(() => loadConfig({ LEXUS_RAMP_UP_DAYS: '14-3' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_DAYS: FLAT must not be more than FULL/);
+    expect(() => loadConfig({ LEXUS_RAMP_UP_START: '99999999999/3' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_START: JOINS must be at most 50/);
+    expect(() => loadConfig({ LEXUS_RAMP_UP_START: '2/21' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_START: POSTS must be at most 20/);
     expect(loadConfig({ LEXUS_POST_SPACING_MIN: '0' }, { inDocker: false }).daemon.postSpacingMs).toBe(0);
     expect(() => loadConfig({ LEXUS_POST_SPACING_MIN: 'soon' }, { inDocker: false })).toThrow(/LEXUS_POST_SPACING_MIN: must be a number/);
   });

@@ -42,6 +42,7 @@ import { DbManager, type PostSlot } from '../db/DbManager';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
+import { SEND_DEADLINE_MS } from '../rules';
 import { consequenceOf, MISCONFIGURED_RETRY_MS, type AnyOutcome, type Call, type Consequence } from './answers';
 import { chooseVariant, type MessageVariant } from './messages';
 import { afterOpenTime, inPostingWindow, openParts, openTime, postingWindowAt } from './postingWindow';
@@ -152,6 +153,10 @@ interface AccountState {
   nextPostAt: number;
   nextJoinAt: number;
   planFor: string;
+  /** The posts the plan counted on for the rest of the day (-1: no plan yet); more ready since makes the next one sooner. */
+  planPosts: number;
+  /** A group was bound to it since the plan was made: the plan looks whether it has more to post. */
+  relook: boolean;
   /** Where in the first WINDOW_START_SPREAD_MS of a window this account starts, in [0, 1). */
   phase: number;
 }
@@ -330,7 +335,7 @@ export class Daemon {
     this.lastTickAt = now;
     if (!this.inWindow()) {
       // Outside the audience's hours: nothing starts; the accounts due wake when the window opens.
-      const opens = this.window(now).start;
+      const opens = this.nextOpening(now);
       for (const state of this.accounts.values()) {
         if (!state.busy && state.nextActionAt <= now.getTime()) state.nextActionAt = Math.max(state.holdUntil, this.windowStartFor(state, opens));
       }
@@ -388,6 +393,13 @@ export class Daemon {
       if (!account) continue;
       const state = this.accounts.get(id);
       if (state) {
+        if (account.boundGroups > state.account.boundGroups && !state.busy) {
+          // A group bound to it meanwhile (an import, a join of its own) may bring posts its day's
+          // plan did not count on: it looks again within a pause, rather than at its next planned time.
+          state.resting = false;
+          state.relook = true;
+          state.nextActionAt = Math.min(state.nextActionAt, Math.max(now.getTime() + this.pause(state), state.holdUntil));
+        }
         state.account = account;
         if (!state.busy && state.session && state.connectedWith !== credentialsOf(account)) {
           // A new login, proxy or API key: the old session goes.
@@ -454,6 +466,8 @@ export class Daemon {
       nextPostAt: 0,
       nextJoinAt: 0,
       planFor: '',
+      planPosts: -1,
+      relook: false,
       phase: hashed('phase', account.id),
     };
     // No call before the process that had the account (if alive but cut off) has certainly
@@ -505,9 +519,20 @@ export class Daemon {
     this.inflight.add(action);
   }
 
-  /** Whether the posting window is open now. */
+  /**
+   * Whether an action may start now: the posting window is open, and stays open for as long as the
+   * action may take (SEND_DEADLINE_MS: a post's two calls), so that what starts lands inside it.
+   */
   private inWindow(): boolean {
-    return inPostingWindow(this.now(), this.deps.settings.postingHours, this.deps.settings.timeZone);
+    const { postingHours, timeZone } = this.deps.settings;
+    const now = this.now();
+    return inPostingWindow(now, postingHours, timeZone) && inPostingWindow(new Date(now.getTime() + SEND_DEADLINE_MS), postingHours, timeZone);
+  }
+
+  /** When the next posting window opens in which an action may start (the current one has closed for them). */
+  private nextOpening(now: Date): number {
+    const w = this.window(now);
+    return w.start > now.getTime() ? w.start : this.window(new Date(w.end)).start;
   }
 
   /** The posting window that contains `now`, else the next one. */
@@ -530,14 +555,14 @@ export class Daemon {
    * for it) starts at the account's phase within the first share, so the fleet's posts spread
    * evenly over the window too, not only each account's.
    */
-  private async plan(state: AccountState, what: 'post' | 'join' | 'window', w = this.window(this.now())): Promise<void> {
+  private async plan(state: AccountState, what: 'post' | 'join' | 'window' | 'look', w = this.window(this.now())): Promise<void> {
     if (!this.deps.settings.spread) return;
     const { settings } = this.deps;
     // Until the plan is read, the cautious one: a spacing from now (a read that fails must not
-    // leave a time in the past that lets the next actions go at once).
+    // leave a time in the past that lets the next actions go at once). Only looking changes nothing yet.
     const nowMs = this.now().getTime();
-    if (what !== 'join') state.nextPostAt = Math.max(state.nextPostAt, nowMs + Math.max(settings.postSpacingMs, this.deps.settings.actionDelayMs.max));
-    if (what !== 'post') state.nextJoinAt = Math.max(state.nextJoinAt, nowMs + Math.max(settings.joinSpacingMs, this.deps.settings.actionDelayMs.max));
+    if (what === 'post' || what === 'window') state.nextPostAt = Math.max(state.nextPostAt, nowMs + Math.max(settings.postSpacingMs, this.deps.settings.actionDelayMs.max));
+    if (what === 'join' || what === 'window') state.nextJoinAt = Math.max(state.nextJoinAt, nowMs + Math.max(settings.joinSpacingMs, this.deps.settings.actionDelayMs.max));
     const from = Math.max(nowMs, w.start);
     // The day's budgets are the UTC day's: spread what is left of them over the window's open
     // time left in this UTC day (one part, or two when the window crosses UTC midnight).
@@ -563,6 +588,7 @@ export class Daemon {
     // the reservation decides). After the day's last post or join, the next UTC day's plan is
     // made when it starts, at the phase: a window across UTC midnight does not see the whole
     // fleet post at 00:00.
+    const plannedBefore = state.nextPostAt;
     if (what === 'window') {
       const planStart = Math.max(w.start, utcDayStart(new Date(from)).getTime());
       const resume = (last: Date | null, share: number) =>
@@ -571,14 +597,24 @@ export class Daemon {
       state.nextJoinAt = resume(left.lastJoinAt, joinShare(Math.max(1, left.joins)));
     } else if (what === 'post') {
       state.nextPostAt = left.posts > 0 ? after(postShare(left.posts) * jitter()) : dayEnd;
-    } else {
+    } else if (what === 'join') {
       state.nextJoinAt = left.joins > 0 ? after(joinShare(left.joins) * jitter()) : dayEnd;
     }
-    if (what !== 'join') {
+    if ((what === 'join' || what === 'look') && left.posts > state.planPosts) {
+      // More to post today than the plan counted on (groups bound or warmed up since, a hold
+      // lifted): the next post comes at the even share of what there is now, one share after the
+      // last post, or at the account's phase within a share from now; never later than planned.
+      const share = postShare(left.posts);
+      const last = left.lastPostAt?.getTime();
+      const sooner = last !== undefined && last + share > from ? last + share : from + state.phase * share;
+      state.nextPostAt = Math.min(state.nextPostAt, Math.max(from, sooner));
+    }
+    if (what !== 'join' || left.posts > state.planPosts) state.planPosts = left.posts;
+    if (what === 'post' || what === 'window' || state.nextPostAt !== plannedBefore) {
       // For lexus status: when it posts next; with nothing left today, not before the next
       // day's window opens; none without a group to post in.
-      const planned = left.posts > 0 ? state.nextPostAt : left.groups > 0 ? this.window(new Date(dayEnd)).start : null;
-      await setPlannedPost(this.deps.dataSource, state.account.id, planned === null ? null : new Date(planned)).catch(() => undefined);
+      const next = left.posts > 0 ? state.nextPostAt : left.groups > 0 ? this.window(new Date(dayEnd)).start : null;
+      await setPlannedPost(this.deps.dataSource, state.account.id, next === null ? null : new Date(next)).catch(() => undefined);
     }
   }
 
@@ -609,9 +645,10 @@ export class Daemon {
       now: new Date(now),
       pace: settings,
     });
-    // The database's next chance, not before the day's plan allows, and inside the window.
+    // The database's next chance, not before the day's plan allows, and inside the window. A plan
+    // that counted on no post today wakes at the chance itself, to plan the posts it brings.
     const planned = [
-      chances.post === null ? Infinity : Math.max(chances.post.getTime(), state.nextPostAt),
+      chances.post === null ? Infinity : state.planPosts === 0 ? chances.post.getTime() : Math.max(chances.post.getTime(), state.nextPostAt),
       chances.join === null ? Infinity : Math.max(chances.join.getTime(), state.nextJoinAt),
     ];
     let next = Math.min(...planned);
@@ -695,6 +732,10 @@ export class Daemon {
     }
     // The day's plan: a post when its time has come, else a join when its own has.
     await this.newWindow(state, this.window(now));
+    if (this.deps.settings.spread && now.getTime() < state.nextPostAt && (state.relook || state.planPosts === 0)) {
+      state.relook = false;
+      await this.plan(state, 'look');
+    }
     const postDue = now.getTime() >= state.nextPostAt;
     const joinDue = now.getTime() >= state.nextJoinAt;
     if (!postDue && !joinDue) {
@@ -821,12 +862,19 @@ export class Daemon {
     }
     if (found.chat) {
       const learnt = await this.answer(state, 'lookup', found, { ...ctx, chat: found.chat, callStartedAt: callAt });
-      // The join waits for the window if it closed meanwhile (the claim stays with this account).
-      if (!learnt || learnt.duplicateOf !== null || !this.inWindow() || !(await this.mayCall(state))) return true;
+      if (!learnt || learnt.duplicateOf !== null) return true;
+    }
+    // The join waits for the window if it closed during the lookup (the claim stays with this
+    // account); an invite to a chat we are not in tells no chat, and waits the same.
+    if (!this.inWindow()) {
+      if (!found.chat) await this.answer(state, 'lookup', found, { ...ctx, callStartedAt: callAt });
+      return true;
+    }
+    if (!(await this.mayCall(state))) return true;
+    if (found.chat) {
       callAt = this.now();
       if (!(await beginCall(ds, account.id, callAt, pid))) return true;
     }
-    if (!(await this.mayCall(state))) return true;
     const outcome: JoinOutcome = await session.join({ link: claim.link });
     await this.answer(state, 'join', outcome, { ...ctx, chat: chatOf(outcome), callStartedAt: callAt });
     return true;

@@ -14,7 +14,7 @@ import { DbManager } from './DbManager';
 import { accountLockHeldSql } from './accountLocks';
 import { SlotAlreadySettledError } from './errors';
 import { holdAccount, settlePostSlot, type SettleOutcome } from './settleQueries';
-import { claimStaysSql, targetHeldSql } from '../rules';
+import { SEND_DEADLINE_MS, claimStaysSql, targetHeldSql } from '../rules';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
 
@@ -135,8 +135,9 @@ export interface TakeOver {
  * What a process taking an account over finds of the previous one, settled in one transaction
  * (and, for an account never driven before, the start of its ramp-up):
  * its unsettled slots become 'unknown' (the post may or may not have gone out: counted, never
- * sent again; the group's last post is now), and, when a call of it was never answered, the
- * groups it was joining are marked uncertain (it may be in them: they stay with this account).
+ * sent again; the group's and the account's last post is now), and, when a call of it was never answered, the
+ * groups it was joining are marked uncertain (it may be in them: they stay with this account),
+ * and the last one's join counts as tried (join_history 'unknown').
  */
 export async function takeOverAccount(db: DataSource, accountId: number, now: Date): Promise<TakeOver> {
   return db.transaction(async (manager) => {
@@ -161,12 +162,30 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
        ), posted AS (
          UPDATE targets SET last_post_at = GREATEST(last_post_at, CAST(:now AS timestamp))
           WHERE id IN (SELECT target_id FROM abandoned)
+       ), account_posted AS (
+         -- The account's spacing counts from now too: such a post may have landed up to now.
+         UPDATE accounts SET last_post_at = GREATEST(last_post_at, CAST(:now AS timestamp))
+          WHERE id = :accountId AND EXISTS (SELECT 1 FROM abandoned)
        )
        SELECT count(*)::int AS n FROM abandoned`,
       params,
     );
     const unansweredCallAt = accounts[0]?.call_started_at ?? null;
     if (unansweredCallAt) {
+      // The call may have been the join of the group it had claimed last: that join may have
+      // happened (uncertain means taken), so it counts in the day's joins and the spacing from
+      // the latest it may have landed.
+      await sql(
+        q,
+        `INSERT INTO join_history (account_id, target_id, outcome, error_message, created_at)
+         SELECT :accountId, t.id, 'unknown', 'the previous process stopped during a call of this account: this join may have happened',
+                CAST(:landedBy AS timestamp)
+           FROM targets t
+          WHERE t.join_claimed_by = :accountId AND t.status IN ('new', 'requested') AND t.assigned_account_id IS NULL
+          ORDER BY t.updated_at DESC, t.id DESC
+          LIMIT 1`,
+        { accountId, landedBy: sqlTime(new Date(unansweredCallAt.getTime() + SEND_DEADLINE_MS)) },
+      );
       await sql(
         q,
         `UPDATE targets SET join_uncertain = true, updated_at = CAST(:now AS timestamp)

@@ -45,7 +45,8 @@ export async function holdAccount(
 
 /**
  * Settles a reserved slot, in one statement that locks in the reservation's order (account, then
- * group, then the row). 'sent': history 'success', the group's last post is now. 'unknown': the
+ * group, then the row). 'sent': history 'success', the group's last post is now, and so is the
+ * account's if it reserved earlier. 'unknown': the
  * same but 'unknown' (the post may have gone out: it stays counted). 'not_sent': the given
  * status, and the slot given back to both counters, but only to a counter that still counts the
  * reservation's day. `message`: what was finally sent, written into the row.
@@ -72,6 +73,11 @@ export async function settlePostSlot(db: Runner, slotId: number, result: SettleO
      ), group_posted AS (
        UPDATE targets SET last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
          FROM settled WHERE targets.id = settled.target_id AND :spent
+     ), account_posted AS (
+       -- The spacing between two posts of the account counts from the later of reserving and
+       -- sending: a slow send does not bring the next post closer to it.
+       UPDATE accounts SET last_post_at = GREATEST(accounts.last_post_at, CAST(:now AS timestamp))
+         FROM settled WHERE accounts.id = settled.account_id AND :spent
      ), account_given_back AS (
        UPDATE accounts
           SET daily_posts_count = GREATEST(COALESCE(daily_posts_count, 0) - 1, 0), updated_at = CAST(:now AS timestamp)

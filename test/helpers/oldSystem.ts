@@ -37,8 +37,8 @@ export async function copyExamples(): Promise<OldSystemCopy> {
 }
 
 /** readOldSystem + writeImport, as `lexus import` runs them; throws listing the errors if any. */
-export async function runImport(dataSource: DataSource, dir: string, clock: Clock, dryRun = false): Promise<ImportReport> {
+export async function runImport(dataSource: DataSource, dir: string, clock: Clock, dryRun = false, options: { seasoned?: boolean } = {}): Promise<ImportReport> {
   const { data, findings } = await readOldSystem(dir, clock.now());
   if (!data) throw new Error(`import refused:\n${findings.errors.map(formatFinding).join('\n')}`);
-  return writeImport(dataSource, data, { clock, dryRun, warnings: findings.warnings.map(formatFinding) });
+  return writeImport(dataSource, data, { clock, dryRun, warnings: findings.warnings.map(formatFinding), seasoned: options.seasoned ?? false });
 }
