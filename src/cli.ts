@@ -7,6 +7,7 @@ import dotenv from 'dotenv';
 import { ConfigError, EXIT_CONFIG, describeDatabase, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { createDataSource, openDatabase, type Database } from './db/database';
+import { EmbeddedPostgresError } from './db/embeddedPostgres';
 import { summarizeFleet } from './db/fleetSummary';
 import { AccountLocks } from './db/accountLocks';
 import { loadDrivableAccounts } from './db/daemonQueries';
@@ -70,7 +71,7 @@ async function open(ctx: Context, applicationName: string, migrate = true): Prom
     migrate,
     applicationName,
     log,
-    onEmbeddedLog: (line) => log.debug({ event: 'db.embedded.log' }, line),
+    onEmbeddedNote: (note) => log[note.level]({ event: note.event, ...note.fields }, note.message),
   });
   log.info({ event: 'db.ready', database: db.description, embedded_started: db.embedded?.started ?? false }, 'database ready');
   if (migrate) {
@@ -427,7 +428,7 @@ export async function main(argv: string[]): Promise<number> {
       ctx = setUp(logTo);
       code = await action(ctx);
     } catch (error) {
-      if (error instanceof ConfigError) {
+      if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) {
         process.stderr.write(`lexus: ${error.message}\n`);
         code = EXIT_CONFIG;
         return;

@@ -25,7 +25,7 @@ export interface PostgresConnection {
 
 export type DatabaseConfig =
   | { mode: 'external'; source: 'DATABASE_URL' | 'POSTGRES_*'; connection: PostgresConnection }
-  | { mode: 'embedded'; dataDir: string; port: number };
+  | { mode: 'embedded'; dataDir: string; port: number; /** LEXUS_EMBEDDED_PG_PORT was set: that port or none. */ portExplicit: boolean };
 
 export interface Config {
   database: DatabaseConfig;
@@ -362,7 +362,7 @@ export function loadConfig(
       },
     };
   } else {
-    database = { mode: 'embedded', dataDir: path.resolve(cwd, v.LEXUS_EMBEDDED_PG_DIR), port: v.LEXUS_EMBEDDED_PG_PORT };
+    database = { mode: 'embedded', dataDir: path.resolve(cwd, v.LEXUS_EMBEDDED_PG_DIR), port: v.LEXUS_EMBEDDED_PG_PORT, portExplicit: present.LEXUS_EMBEDDED_PG_PORT !== undefined };
   }
 
   return {

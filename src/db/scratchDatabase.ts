@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Config, PostgresConnection } from '../config';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embeddedPostgres';
+import { startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 
 export interface ScratchDatabase {
   connection: PostgresConnection;
@@ -118,9 +118,11 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
 }
 
 /** The server a scratch database goes on: the configured one, else the embedded one (started if need be). */
-export async function databaseServer(config: Config): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
+export async function databaseServer(config: Config, onNote?: (note: EmbeddedNote) => void): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
   if (config.database.mode === 'external') return { connection: config.database.connection };
-  const embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, port: config.database.port });
+  const embedded = await startEmbeddedPostgres({
+    dataDir: config.database.dataDir, port: config.database.port, portExplicit: config.database.portExplicit, ...(onNote ? { onNote } : {}),
+  });
   cleanUpOnInterrupt(() => embedded.stop());
   return { connection: embedded.connection, embedded };
 }

@@ -50,7 +50,9 @@ export interface SimulateIo {
 export async function runSimulateCommand(config: Config, messages: MessageVariant[], options: SimulateOptions, io: SimulateIo): Promise<SimulationResult> {
   const logFile = options.log ? createWriteStream(path.resolve(options.log)) : undefined;
   const log = createLogger({ level: logFile ? 'debug' : 'silent', pretty: false, ...(logFile ? { destination: logFile } : {}) });
-  const { connection, embedded } = await databaseServer(config);
+  const { connection, embedded } = await databaseServer(config, (note) => {
+    if (note.event !== 'db.embedded.started') io.progress(note.message);
+  });
   try {
     const scratch = await createScratchDatabase(connection, 'lexus_simulation');
     const { leftovers } = scratch;

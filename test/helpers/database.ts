@@ -121,12 +121,12 @@ export async function stoppablePostgres(): Promise<{ connection: PostgresConnect
   let server = await startEmbeddedPostgres(options);
   return {
     connection: server.connection,
-    stop: () => server.stop(),
+    stop: () => server.stop('fast'),
     start: async () => {
       server = await startEmbeddedPostgres(options);
     },
     remove: async () => {
-      await server.stop();
+      await server.stop('fast');
       await rm(dir, { recursive: true, force: true });
     },
   };
