@@ -50,7 +50,7 @@ describe('checkAccounts offline', () => {
         'ok       account b_own_credentials_socks: session decodes, API id of its own, a SOCKS5 proxy',
         'PROBLEM  account c_no_session: no session: log it in with lexus login c_no_session',
         'PROBLEM  account d_garbage_session: the stored session string cannot be decoded: log it in again with lexus login d_garbage_session',
-        'PROBLEM  account e_http_proxy: GramJS cannot use a HTTP proxy; use socks5://, socks4:// or mtproxy://',
+        'PROBLEM  account e_http_proxy: GramJS cannot use a HTTP proxy; use socks5://user:pass@host:port, socks4://host:port or mtproxy://<secret>@host:port',
         'PROBLEM  account f_dead: stopped (session dead: AUTH_KEY_UNREGISTERED); after a new login it goes on: lexus login f_dead',
         '4 problems in 6 checks',
         '',

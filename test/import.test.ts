@@ -3,6 +3,11 @@ import { StringSession } from 'telegram/sessions';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runMigrations } from '../src/db/database';
+import { loadDrivableAccounts } from '../src/db/daemonQueries';
+import { formatStatus } from '../src/status/formatStatus';
+import { loadStatus } from '../src/status/loadStatus';
+import { clientSettingsOf } from '../src/telegram/gramjsGateway';
+import { TEST_SETTINGS } from './helpers/daemon';
 import { encodeTelethonStringSession } from '../src/import/telethonSession';
 import { createTestDatabase, useTestDatabase } from './helpers/database';
 import { dumpDatabase, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
@@ -30,6 +35,7 @@ describe('lexus import on the examples', () => {
       updated: [],
       unchanged: 0,
       needsLogin: ['lexus_lviv_4'],
+      notDriven: [],
     });
     const accounts = await t.query<Record<string, unknown>>(
       `SELECT session_name, phone, status, api_id, api_hash, proxy, session_string IS NOT NULL AS has_session FROM accounts ORDER BY id`,
@@ -70,6 +76,34 @@ describe('lexus import on the examples', () => {
     await t.query(`UPDATE accounts SET seasoned = false`);
     expect((await runImport(t.dataSource, old.dir, t.clock, true, { seasoned: true })).accounts.seasoned).toHaveLength(4);
     expect(await t.query(`SELECT count(*)::int AS n FROM accounts WHERE seasoned`)).toEqual([{ n: 0 }]);
+  });
+
+  it('imports an account whose own settings cannot be used, says where and what to use instead, and keeps it from being driven until they are fixed', async () => {
+    const accounts = await old.json('accounts_config.json');
+    accounts[1].proxy = 'http://lexus:example-proxy-password@203.0.113.10:3128';
+    delete accounts[0].api_hash;
+    await old.writeJson('accounts_config.json', accounts);
+    const report = await importNow();
+    expect(report.accounts.created).toHaveLength(4);
+    expect(report.warnings).toEqual(expect.arrayContaining([
+      'accounts_config.json:2: [0].api_hash: api_id and api_hash go together: give both or neither (then TG_API_ID and TG_API_HASH are used); "lexus_kyiv_1" is imported but not driven until this is fixed',
+      'accounts_config.json:15: [1].proxy: GramJS cannot use a HTTP proxy; use socks5://user:pass@host:port, socks4://host:port or mtproxy://<secret>@host:port; "lexus_kyiv_2" is imported but not driven until this is fixed',
+    ]));
+    expect(report.accounts.notDriven.map((n) => n.sessionName)).toEqual(['lexus_kyiv_1', 'lexus_kyiv_2']);
+    expect(JSON.stringify(report)).not.toContain('example-proxy-password');
+    expect((await loadDrivableAccounts(t.dataSource)).map((a) => a.sessionName)).toEqual(['lexus_odesa_3']);
+    const status = await loadStatus(t.dataSource, t.clock.now(), TEST_SETTINGS);
+    expect(formatStatus(status)).toContain('Not driven, its settings cannot be used: lexus_kyiv_2: GramJS cannot use a HTTP proxy; use socks5://');
+    // The same rule as the gateway's: the gateway refuses that account's settings too.
+    const [stored] = await t.query<{ proxy: string }>(`SELECT proxy FROM accounts WHERE session_name = 'lexus_kyiv_2'`);
+    expect(clientSettingsOf({ sessionName: 'lexus_kyiv_2', sessionString: '', apiId: 1, apiHash: 'a'.repeat(32), proxy: stored!.proxy }, {})).toMatchObject({ kind: 'misconfigured', error: expect.stringContaining('cannot use a HTTP proxy') });
+    // Fixed in the files, imported again: driven.
+    accounts[1].proxy = 'socks5://lexus:example-proxy-password@203.0.113.10:1080';
+    accounts[0].api_hash = '0123456789abcdef0123456789abcdef';
+    await old.writeJson('accounts_config.json', accounts);
+    expect((await importNow()).accounts.notDriven).toEqual([]);
+    expect(await t.query(`SELECT count(*)::int AS n FROM accounts WHERE config_problem IS NOT NULL`)).toEqual([{ n: 0 }]);
+    expect((await loadDrivableAccounts(t.dataSource)).map((a) => a.sessionName).sort()).toEqual(['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3']);
   });
 
   it('creates every group once, normalized, with its niche', async () => {

@@ -97,23 +97,13 @@ const cases: [string, Breakage, string[]][] = [
     ['accounts_config.json:23: [3].session_name: "lexus_kyiv_1" is already the session_name of [0]'],
   ],
   [
-    'api_id without api_hash, and a bad api_hash',
+    'a bad api_hash',
     async (old) => {
       const accounts = await old.json('accounts_config.json');
-      delete accounts[0].api_hash;
       accounts[1].api_hash = 'xyz';
       await old.writeJson('accounts_config.json', accounts);
     },
-    ['accounts_config.json:2: [0].api_hash: api_id and api_hash go together: give both or neither', 'accounts_config.json:14: [1].api_hash: must be 32 hexadecimal characters'],
-  ],
-  [
-    'a proxy that is not a proxy URL, without printing it',
-    async (old) => {
-      const accounts = await old.json('accounts_config.json');
-      accounts[1].proxy = 'ftp://lexus:example-proxy-password@203.0.113.10:1080';
-      await old.writeJson('accounts_config.json', accounts);
-    },
-    ['accounts_config.json:16: [1].proxy: has the scheme "ftp:"; use socks5://, socks4:// or http://'],
+    ['accounts_config.json:15: [1].api_hash: must be 32 hexadecimal characters'],
   ],
   [
     'a string session that is not one, without printing it',

@@ -131,7 +131,7 @@ describe('lexus status', () => {
     expect(status.accounts.map((a) => a.sessionName)).toEqual(['acc_active', 'acc_banned', 'acc_flood', 'acc_nosession']);
     const [a, b, f, n] = status.accounts;
     expect(a).toEqual({
-      id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true,
+      id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true, configProblem: null,
       postsToday: 3, postsLimit: 20, joinsToday: 2, joinsLimit: 10, limitedSince: null, limitedUntil: null, floodWaitUntil: null, floodWaitRemainingMs: null,
       daysInFleet: 2, seasoned: false, nextPostPlannedAt: '2026-03-10T11:20:00.000Z',
       groups: { warming: 1, ready: 2, waiting: 1, doneForToday: 1, closed: 1 },

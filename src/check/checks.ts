@@ -112,9 +112,8 @@ export async function checkAccounts(options: AccountCheckOptions): Promise<Check
       lines.push(problem(subject, settings.kind === 'session_dead' ? `${settings.error}: log it in again with lexus login ${a.session_name}` : settings.error));
       continue;
     }
-    const own = a.api_id !== null && a.api_hash !== null;
     const proxy = !settings.proxy ? 'no proxy' : 'MTProxy' in settings.proxy ? 'an MTProxy' : `a SOCKS${settings.proxy.socksType} proxy`;
-    const offline = `session decodes, API id ${own ? 'of its own' : 'from TG_API_ID'}, ${proxy}`;
+    const offline = `session decodes, API id ${settings.ownCredentials ? 'of its own' : 'from TG_API_ID'}, ${proxy}`;
     if (!options.online) {
       lines.push(ok(subject, offline));
       continue;

@@ -37,9 +37,9 @@ export interface DrivableAccount {
   boundGroups: number;
 }
 
-/** Account `a` is one a daemon drives: not banned (a FloodWait passes), with a session. */
+/** Account `a` is one a daemon drives: not banned (a FloodWait passes), with a session, its own settings usable. */
 export const accountDrivableSql = (a: string) =>
-  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND ${a}.session_string IS NOT NULL)`;
+  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND ${a}.session_string IS NOT NULL AND ${a}.config_problem IS NULL)`;
 
 /**
  * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since

@@ -56,6 +56,8 @@ export class Account {
   nextPostPlannedAt!: Date | null;
   /** When it last reserved a post (the pace: the next waits LEXUS_POST_SPACING_MIN). */
   lastPostAt!: Date | null;
+  /** Why its own settings cannot be used (its proxy, half its API credentials): not driven until fixed. */
+  configProblem!: string | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -161,6 +163,7 @@ export const AccountSchema = new EntitySchema<Account>({
     seasoned: { type: 'boolean', default: false },
     nextPostPlannedAt: { name: 'next_post_planned_at', type: 'timestamp', nullable: true },
     lastPostAt: { name: 'last_post_at', type: 'timestamp', nullable: true },
+    configProblem: { name: 'config_problem', type: 'text', nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },

@@ -18,6 +18,7 @@ export function formatImportReport(r: ImportReport): string {
   );
   for (const u of a.updated) lines.push(`           updated ${u.sessionName}: ${u.fields.join(', ')}`);
   if (a.needsLogin.length) lines.push(`           needs login (no session): ${a.needsLogin.join(', ')}  ->  lexus login NAME`);
+  for (const n of a.notDriven) lines.push(`           not driven, its settings cannot be used: ${n.sessionName}: ${n.problem}`);
   if (a.seasoned) lines.push(`           marked seasoned (full budgets, no ramp-up): ${a.seasoned.length ? a.seasoned.join(', ') : 'none new'}`);
   const t = r.targets;
   lines.push(

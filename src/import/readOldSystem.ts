@@ -19,6 +19,7 @@ import { InvalidLinkError, normalizeGroupLink } from '../links';
 import { Findings, formatKeyPath } from './findings';
 import { parseJson, type JsonDocument } from './jsonFile';
 import { SessionFormatError, decodeStringSession, encodeTelethonStringSession, readTelethonSessionFile } from './telethonSession';
+import { HALF_CREDENTIALS, accountSettingsProblem } from '../telegram/accountSettings';
 
 export const FILES = {
   targets: 'targets.txt',
@@ -176,22 +177,6 @@ function reportSharedIdentities(accounts: ImportAccount[], findings: Findings): 
   }
 }
 
-const PROXY_SCHEMES = new Set(['socks5:', 'socks5h:', 'socks4:', 'http:', 'https:']);
-
-/** Why a proxy URL is unusable, or null. Never quotes the URL: it may hold a password. */
-function proxyProblem(proxy: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(proxy);
-  } catch {
-    return 'is not a proxy URL like socks5://user:pass@host:port';
-  }
-  if (!PROXY_SCHEMES.has(url.protocol)) return `has the scheme "${url.protocol}"; use socks5://, socks4:// or http://`;
-  if (!url.hostname) return 'has no host';
-  if (!url.port) return 'has no port';
-  return null;
-}
-
 /** ISO-8601; a time without a zone is UTC, as the old system wrote datetime.utcnow(). */
 export function parseJoinTime(text: string): Date | null {
   const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
@@ -296,11 +281,18 @@ interface AccountList {
 function accountProblem(account: z.infer<typeof accountSchema>, byName: Map<string, number>): { key: string; message: string } | null {
   const first = byName.get(account.session_name);
   if (first !== undefined) return { key: 'session_name', message: `"${account.session_name}" is already the session_name of [${first}]` };
-  if ((account.api_id === null) !== (account.api_hash === null)) {
-    return { key: account.api_id === null ? 'api_id' : 'api_hash', message: 'api_id and api_hash go together: give both or neither' };
-  }
-  const proxy = account.proxy ? proxyProblem(account.proxy) : null;
-  return proxy ? { key: 'proxy', message: proxy } : null;
+  return null;
+}
+
+/**
+ * Settings of the account's own that cannot be used (accountSettings.ts: its proxy, half its API
+ * credentials): the account is imported all the same, but not driven until they are fixed.
+ */
+function unusableSettings(account: z.infer<typeof accountSchema>): { key: string; message: string } | null {
+  const problem = accountSettingsProblem({ apiId: account.api_id ?? null, apiHash: account.api_hash ?? null, proxy: account.proxy ?? null });
+  if (!problem) return null;
+  const key = problem === HALF_CREDENTIALS ? (account.api_id === null || account.api_id === undefined ? 'api_id' : 'api_hash') : 'proxy';
+  return { key, message: `${problem}; "${account.session_name}" is imported but not driven until this is fixed` };
 }
 
 /** The session names as written, before any checking (for the whitelist's sake). */
@@ -352,6 +344,8 @@ function readAccounts(doc: JsonDocument, isImported: (name: string) => boolean, 
       return;
     }
     byName.set(account.session_name, index);
+    const unusable = unusableSettings(account);
+    if (unusable) findings.warn(FILES.accounts, unusable.message, { line: doc.lineOf([index, unusable.key]), key: formatKeyPath([index, unusable.key]) });
     accounts.push({ ...account, index });
   });
   return { valid: accounts, broken };

@@ -15,6 +15,7 @@ import { MigrationExecutor } from 'typeorm';
 import { StoredLinkCollisionError, normalizeStoredLinks } from '../db/normalizeStoredLinks';
 import { WARMUP_MS } from '../rules';
 import type { ImportAccount, OldSystem } from './readOldSystem';
+import { accountSettingsProblem } from '../telegram/accountSettings';
 
 export interface ImportReport {
   dir: string;
@@ -26,6 +27,8 @@ export interface ImportReport {
     updated: { sessionName: string; fields: string[] }[];
     unchanged: number;
     needsLogin: string[];
+    /** Accounts whose own settings cannot be used (accounts.config_problem): imported, not driven. */
+    notDriven: { sessionName: string; problem: string }[];
     /** With --seasoned: the accounts marked as run before (no ramp-up) by this import. */
     seasoned?: string[];
   };
@@ -175,7 +178,26 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
     else report.accounts.unchanged++;
     if (!account.sessionString && !row.session_string) report.accounts.needsLogin.push(account.sessionName);
   }
+  await markUnusableSettings(runner, [...ids.values()], report);
   return ids;
+}
+
+/**
+ * Each imported account's settings as now stored (the files' values, or the database's where the
+ * files have none), checked by the one rule (accountSettings.ts): a problem is kept with the
+ * account (accounts.config_problem: no daemon drives it), a fixed one is cleared.
+ */
+async function markUnusableSettings(runner: QueryRunner, ids: number[], report: ImportReport): Promise<void> {
+  const { rows } = await sql<{ id: number; session_name: string; api_id: number | null; api_hash: string | null; proxy: string | null; config_problem: string | null }>(
+    runner,
+    `SELECT id, session_name, api_id, api_hash, proxy, config_problem FROM accounts WHERE id = ANY(CAST(:ids AS int[])) ORDER BY id`,
+    { ids },
+  );
+  for (const row of rows) {
+    const problem = accountSettingsProblem({ apiId: row.api_id, apiHash: row.api_hash, proxy: row.proxy });
+    if (problem !== row.config_problem) await sql(runner, `UPDATE accounts SET config_problem = :problem WHERE id = :id`, { id: row.id, problem });
+    if (problem) report.accounts.notDriven.push({ sessionName: row.session_name, problem });
+  }
 }
 
 /** Rows written in another form since the migration (e.g. by the old system) get normalized links too. */
@@ -295,7 +317,7 @@ export async function writeImport(dataSource: DataSource, data: OldSystem, optio
   const report: ImportReport = {
     dir: data.dir,
     dryRun,
-    accounts: { inFile: data.accountsInFile, imported: data.accounts.length, created: [], updated: [], unchanged: 0, needsLogin: [] },
+    accounts: { inFile: data.accountsInFile, imported: data.accounts.length, created: [], updated: [], unchanged: 0, needsLogin: [], notDriven: [] },
     targets: {
       groups: data.targets.length,
       duplicatesMerged: data.duplicates.reduce((n, d) => n + d.sources.length - 1, 0),

@@ -56,6 +56,7 @@ const ago = (isoTime: string, now: string): string => {
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function statusCell(a: AccountStatusView): string {
+  if (a.configProblem) return `${a.status}, not driven: its settings`;
   if (!a.statusReason) return a.status;
   const reason = a.statusReason.length > MAX_REASON ? `${a.statusReason.slice(0, MAX_REASON - 1)}…` : a.statusReason;
   return `${a.status}: ${reason}`;
@@ -116,6 +117,9 @@ function accountsSection(status: FleetStatus): string[] {
     const names = needLogin.map((a) => `${a.sessionName} (${a.status === 'banned' ? 'banned' : 'no session'})`).join(', ');
     lines.push(`Needs a login: ${names}  ->  lexus login NAME`);
   }
+  for (const a of accounts.filter((x) => x.configProblem)) {
+    lines.push(`Not driven, its settings cannot be used: ${a.sessionName}: ${a.configProblem}  ->  fix them in accounts_config.json and run lexus import again`);
+  }
   return lines;
 }
 
@@ -153,8 +157,8 @@ function nextActionLine(status: FleetStatus): string {
     return `Next action: ${formatInstant(next.at)} (in ${formatDuration(next.inMs)}): ${what}${waiting}`;
   }
   if (status.accounts.length === 0) return 'Next action: none: there is no account yet.';
-  if (!status.accounts.some((a) => a.status !== 'banned' && a.hasSession)) {
-    return 'Next action: none: no account can act (each is banned or has no session): lexus login NAME.';
+  if (!status.accounts.some((a) => a.status !== 'banned' && a.hasSession && !a.configProblem)) {
+    return 'Next action: none: no account can act (each is banned, has no session or has settings that cannot be used): lexus login NAME, or fix its settings and lexus import.';
   }
   return `Next action: none in sight: no group to join or post in, in the niches served (${status.settings.niches.join(', ')}).`;
 }

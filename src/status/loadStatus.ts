@@ -75,6 +75,8 @@ export interface AccountStatusView {
   status: string;
   statusReason: string | null;
   hasSession: boolean;
+  /** Why its own settings cannot be used (no daemon drives it), or null. */
+  configProblem: string | null;
   /** The lazy counter (null: reset on a day later than now, so unknown for today). */
   postsToday: number | null;
   /** Today's budgets: 20 posts and LEXUS_JOINS_PER_DAY joins, less while it recovers from a limit. */
@@ -158,7 +160,7 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 /** Bound groups by state, posts and joins of today, FloodWait and last action, per account. */
 export async function loadAccountStatuses(db: Runner, params: Params): Promise<AccountStatusView[]> {
   const { rows } = await sql<{
-    id: number; session_name: string; status: string; status_reason: string | null; has_session: boolean;
+    id: number; session_name: string; status: string; status_reason: string | null; has_session: boolean; config_problem: string | null;
     posts_today: number | null; flood_wait_until: Date | null; joins_today: number; posts_budget: number; joins_budget: number;
     limited_since: Date | null; limited_until: Date | null; days_in_fleet: number | null; seasoned: boolean; next_post_planned_at: Date | null;
     warming: number; ready: number; waiting: number; done_for_today: number; closed: number;
@@ -166,7 +168,7 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
   }>(
     db,
     `SELECT a.id, a.session_name, COALESCE(a.status, 'active') AS status, a.status_reason,
-            a.session_string IS NOT NULL AS has_session,
+            a.session_string IS NOT NULL AS has_session, a.config_problem,
             ${accountPostsTodaySql('a')} AS posts_today,
             CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN a.next_allowed_action_time END AS flood_wait_until,
             j.today AS joins_today, ${accountPostBudgetSql('a')} AS posts_budget, ${accountJoinBudgetSql('a')} AS joins_budget,
@@ -192,7 +194,7 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
                           WHEN t.status IN ('banned', 'error', 'duplicate') THEN 'closed'
                           WHEN t.status IS DISTINCT FROM 'joined' THEN NULL
                           WHEN NOT COALESCE(${targetWarmupOverSql('t')}, false) THEN 'warming'
-                          WHEN t.niche = ANY(CAST(:niches AS text[])) AND ga.session_string IS NOT NULL
+                          WHEN t.niche = ANY(CAST(:niches AS text[])) AND ${accountDrivableSql('ga')}
                                AND COALESCE(${targetMayReceivePostFromSql('t', 'ga')} AND ${targetGapKeptSql('t')} AND ${accountMayPostSql('ga')}, false)
                             THEN 'ready'
                           WHEN COALESCE(${groupPostsTodaySql('t')}, ${GROUP_DAILY_POST_LIMIT}) >= ${GROUP_DAILY_POST_LIMIT} THEN 'done_for_today'
@@ -222,6 +224,7 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
     status: r.status,
     statusReason: r.status_reason,
     hasSession: r.has_session,
+    configProblem: r.config_problem,
     postsToday: r.posts_today,
     postsLimit: r.posts_budget,
     joinsToday: r.joins_today,

@@ -31,7 +31,7 @@ import { POST_CALL_DEADLINE_MS } from '../rules';
 import { classifyTelegramError, describeTelegramError } from './errorTable';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ChatIdentity, ConnectOutcome, Failure, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';
-import { ProxyError, parseProxy, type GramjsProxy } from './proxy';
+import { ProxyError, apiCredentialsOf, parseProxy, type GramjsProxy } from './accountSettings';
 
 export interface GatewayTimeouts {
   /** connect(): the connection and the check that the session is alive, together. */
@@ -60,17 +60,13 @@ export interface ClientSettings {
 }
 
 /**
- * The account's client settings, or why it cannot have a client: no API credentials (its own
- * api_id and api_hash, else TG_API_ID / TG_API_HASH: never one of each), a proxy GramJS cannot
- * use, a session string that does not decode. Needs no network (`lexus check` uses it too).
+ * The account's client settings, or why it cannot have a client: no API credentials, a proxy
+ * GramJS cannot use (accountSettings.ts decides both), a session string that does not decode.
+ * Needs no network (`lexus check` uses it too).
  */
-export function clientSettingsOf(account: AccountCredentials, defaults: { apiId?: number | null; apiHash?: string | null }): ClientSettings | Failure {
-  const own = account.apiId !== null && account.apiHash !== null;
-  const apiId = own ? account.apiId : (defaults.apiId ?? null);
-  const apiHash = own ? account.apiHash : (defaults.apiHash ?? null);
-  if (!apiId || !apiHash) {
-    return { kind: 'misconfigured', error: 'no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash' };
-  }
+export function clientSettingsOf(account: AccountCredentials, defaults: { apiId?: number | null; apiHash?: string | null }): (ClientSettings & { ownCredentials: boolean }) | Failure {
+  const credentials = apiCredentialsOf(account, defaults);
+  if ('problem' in credentials) return { kind: 'misconfigured', error: credentials.problem };
   let proxy: GramjsProxy | undefined;
   try {
     proxy = account.proxy ? parseProxy(account.proxy) : undefined;
@@ -84,7 +80,7 @@ export function clientSettingsOf(account: AccountCredentials, defaults: { apiId?
   } catch {
     return { kind: 'session_dead', error: 'the stored session string cannot be decoded' };
   }
-  return { apiId, apiHash, proxy, session };
+  return { apiId: credentials.apiId, apiHash: credentials.apiHash, ownCredentials: credentials.own, proxy, session };
 }
 
 export type ClientFactory = (session: StringSession, apiId: number, apiHash: string, params: TelegramClientParams) => TelegramClient;

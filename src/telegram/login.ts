@@ -12,7 +12,7 @@ import { sql } from '../db/sql';
 import type { Logger } from '../logger';
 import { describeTelegramError, classifyTelegramError } from './errorTable';
 import { GramjsLogger, withTimeout } from './gramjsGateway';
-import { ProxyError, parseProxy } from './proxy';
+import { ProxyError, accountSettingsProblem, apiCredentialsOf, parseProxy } from './accountSettings';
 
 /** Asks the person at the terminal. */
 export interface LoginPrompts {
@@ -87,13 +87,13 @@ async function findAccount(deps: LoginDeps, sessionName: string): Promise<Accoun
 }
 
 function clientFor(deps: LoginDeps, account: AccountRow | undefined, sessionString: string): LoginClient {
-  const apiId = account?.api_id ?? deps.apiId;
-  const apiHash = account?.api_hash ?? deps.apiHash;
-  if (!apiId || !apiHash) {
-    throw new LoginError('no Telegram API credentials: set TG_API_ID and TG_API_HASH (from https://my.telegram.org), or import the account with its own');
-  }
+  const settings = { apiId: account?.api_id ?? null, apiHash: account?.api_hash ?? null, proxy: account?.proxy ?? null };
+  const problem = accountSettingsProblem(settings);
+  if (problem) throw new LoginError(`the account's settings: ${problem}`);
+  const credentials = apiCredentialsOf(settings, { apiId: deps.apiId, apiHash: deps.apiHash });
+  if ('problem' in credentials) throw new LoginError(`${credentials.problem} (from https://my.telegram.org)`);
   try {
-    return (deps.createClient ?? gramjsLoginClient)(sessionString, apiId, apiHash, account?.proxy ?? null, deps.log);
+    return (deps.createClient ?? gramjsLoginClient)(sessionString, credentials.apiId, credentials.apiHash, settings.proxy, deps.log);
   } catch (error) {
     if (error instanceof ProxyError) throw new LoginError(`the account's proxy: ${error.message}`);
     throw error;

@@ -7,6 +7,7 @@ import { JoinClaimsIndex1764500000000 } from './1764500000000-JoinClaimsIndex';
 import { LastPostIndex1764600000000 } from './1764600000000-LastPostIndex';
 import { TelegramAnswersHold1764700000000 } from './1764700000000-TelegramAnswersHold';
 import { PostingPlan1764800000000 } from './1764800000000-PostingPlan';
+import { AccountConfigProblem1764900000000 } from './1764900000000-AccountConfigProblem';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -19,6 +20,7 @@ export const migrations = [
   LastPostIndex1764600000000,
   TelegramAnswersHold1764700000000,
   PostingPlan1764800000000,
+  AccountConfigProblem1764900000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);
