@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Every test file runs twice over the database-facing code: once with the host in UTC and
@@ -8,6 +9,9 @@ const shared = {
   testTimeout: 60_000,
   hookTimeout: 120_000,
   pool: 'forks' as const,
+  // Most test files wait on PostgreSQL, timers and child processes rather than the CPU: more
+  // files at once than cores (vitest's default is one fewer than the cores: 1 on 2 cores).
+  maxWorkers: Math.max(3, availableParallelism()),
 };
 
 export default defineConfig({

@@ -109,7 +109,7 @@ describe('lexus', () => {
   it('login without Telegram API credentials says which variables to set, and stores nothing', async () => {
     const run = await lexus(['login', 'lexus_new', '--phone', '+380501112233'], { DATABASE_URL: url });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('lexus login: no Telegram API credentials: set TG_API_ID and TG_API_HASH');
+    expect(run.stderr).toContain('lexus login: no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash (from https://my.telegram.org)');
   });
 
   it('TG_API_ID without TG_API_HASH is a configuration error', async () => {

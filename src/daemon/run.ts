@@ -11,6 +11,9 @@ import { summarizeDay } from '../db/daemonQueries';
 import type { Logger } from '../logger';
 import type { Daemon } from './daemon';
 
+/** A second signal this soon after the first is the same one, seen twice (the terminal and npm). */
+const SAME_SIGNAL_MS = 1000;
+
 export interface RunOptions {
   daemon: Daemon;
   clock: Clock;
@@ -71,13 +74,21 @@ export function runDaemon(options: RunOptions): Running {
     })();
     return stopped;
   };
+  let firstSignalAt = 0;
+  let finished = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopped) {
+      // One Ctrl-C can arrive twice (from the terminal, and passed on by `npm start`), and one
+      // after the stop is over changes nothing: only a second one a person gave stops it now.
+      if (finished || Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
       log.warn({ event: 'daemon.killed', signal }, 'second signal: exiting now');
       process.exit(130);
     }
+    firstSignalAt = Date.now();
     log.info({ event: 'daemon.signal', signal }, `${signal} received`);
-    void stop();
+    void stop().finally(() => {
+      finished = true;
+    });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

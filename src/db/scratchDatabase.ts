@@ -62,9 +62,16 @@ async function dropLeftovers(connection: PostgresConnection, prefix: string): Pr
  */
 const onInterrupt: (() => Promise<void>)[] = [];
 
+let interruptedAt: number | undefined;
+
 function interrupted(): void {
-  process.off('SIGINT', interrupted);
-  process.off('SIGTERM', interrupted);
+  if (interruptedAt !== undefined) {
+    // The same Ctrl-C seen twice (the terminal, and `npm run` passing it on) is one; a second
+    // one a person gives leaves at once.
+    if (Date.now() - interruptedAt >= 1000) process.exit(130);
+    return;
+  }
+  interruptedAt = Date.now();
   process.stderr.write('interrupted: dropping the scratch database\n');
   void (async () => {
     for (const cleanup of [...onInterrupt].reverse()) await cleanup().catch(() => undefined);
@@ -79,7 +86,7 @@ function cleanUpOnInterrupt(cleanup: () => Promise<void>): () => void {
   onInterrupt.push(cleanup);
   return () => {
     onInterrupt.splice(onInterrupt.indexOf(cleanup), 1);
-    if (onInterrupt.length === 0) {
+    if (onInterrupt.length === 0 && interruptedAt === undefined) {
       process.off('SIGINT', interrupted);
       process.off('SIGTERM', interrupted);
     }
