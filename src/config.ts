@@ -25,7 +25,15 @@ export interface PostgresConnection {
 
 export type DatabaseConfig =
   | { mode: 'external'; source: 'DATABASE_URL' | 'POSTGRES_*'; connection: PostgresConnection }
-  | { mode: 'embedded'; dataDir: string; port: number; /** LEXUS_EMBEDDED_PG_PORT was set: that port or none. */ portExplicit: boolean };
+  | {
+      mode: 'embedded';
+      dataDir: string;
+      port: number;
+      /** LEXUS_EMBEDDED_PG_PORT was set: that port or none. */
+      portExplicit: boolean;
+      /** LEXUS_EMBEDDED_PG_SHARED_DIR: where, as root, its programs and data go when the user postgres cannot reach them. */
+      sharedDir: string | undefined;
+    };
 
 export interface Config {
   database: DatabaseConfig;
@@ -115,6 +123,7 @@ export const CONFIG_VARIABLES = {
   POSTGRES_DB: 'database name; default "lexus_promotion"',
   LEXUS_EMBEDDED_PG_DIR: 'data folder of the embedded PostgreSQL used when no database is configured; default ./data/postgres',
   LEXUS_EMBEDDED_PG_PORT: 'port of the embedded PostgreSQL (loopback only); default 54329',
+  LEXUS_EMBEDDED_PG_SHARED_DIR: 'as root, where the embedded PostgreSQL keeps its programs and data when the user postgres cannot reach the checkout; default /var/cache/lexus-promotion and /var/lib/lexus-promotion',
   DB_POOL_SIZE: 'connections in the pool; default 10',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent; default info',
   LOG_PRETTY: '1 for human-readable logs, 0 for JSON lines; default: human-readable on a terminal',
@@ -185,6 +194,7 @@ const envSchema = z.object({
   POSTGRES_DB: z.string().optional(),
   LEXUS_EMBEDDED_PG_DIR: z.string().default('./data/postgres'),
   LEXUS_EMBEDDED_PG_PORT: port.default(54329),
+  LEXUS_EMBEDDED_PG_SHARED_DIR: z.string().optional(),
   DB_POOL_SIZE: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200').default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: z.enum(['0', '1', 'true', 'false']).optional(),
@@ -362,7 +372,13 @@ export function loadConfig(
       },
     };
   } else {
-    database = { mode: 'embedded', dataDir: path.resolve(cwd, v.LEXUS_EMBEDDED_PG_DIR), port: v.LEXUS_EMBEDDED_PG_PORT, portExplicit: present.LEXUS_EMBEDDED_PG_PORT !== undefined };
+    database = {
+      mode: 'embedded',
+      dataDir: path.resolve(cwd, v.LEXUS_EMBEDDED_PG_DIR),
+      port: v.LEXUS_EMBEDDED_PG_PORT,
+      portExplicit: present.LEXUS_EMBEDDED_PG_PORT !== undefined,
+      sharedDir: v.LEXUS_EMBEDDED_PG_SHARED_DIR === undefined ? undefined : path.resolve(cwd, v.LEXUS_EMBEDDED_PG_SHARED_DIR),
+    };
   }
 
   return {

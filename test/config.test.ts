@@ -18,7 +18,7 @@ function configError(env: Record<string, string>): ConfigError {
 describe('loadConfig', () => {
   it('uses an embedded PostgreSQL under ./data/postgres when no database is configured', () => {
     const config = loadConfig({}, outside);
-    expect(config.database).toEqual({ mode: 'embedded', dataDir: '/srv/lexus/data/postgres', port: 54329, portExplicit: false });
+    expect(config.database).toEqual({ mode: 'embedded', dataDir: '/srv/lexus/data/postgres', port: 54329, portExplicit: false, sharedDir: undefined });
     expect(loadConfig({ LEXUS_EMBEDDED_PG_PORT: '54329' }, outside).database).toMatchObject({ port: 54329, portExplicit: true });
     expect(config.logLevel).toBe('info');
     expect(config.dbPoolSize).toBe(10);

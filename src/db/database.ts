@@ -7,7 +7,7 @@ import { loadConfig, type Config, type PostgresConnection, describeDatabase } fr
 import { entitySchemas } from './entities';
 import { migrations } from './migrations';
 import { utcTimestampTypes } from './postgresTypes';
-import { startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
+import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 import { typeormLogger } from './typeormLogger';
 import type { Logger } from '../logger';
 
@@ -110,6 +110,7 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
       dataDir: config.database.dataDir,
       port: config.database.port,
       portExplicit: config.database.portExplicit,
+      ...(config.database.sharedDir ? { sharedDirs: sharedDirsUnder(config.database.sharedDir) } : {}),
       ...(options.onEmbeddedNote ? { onNote: options.onEmbeddedNote } : {}),
     });
     connection = embedded.connection;

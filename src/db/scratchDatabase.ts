@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Config, PostgresConnection } from '../config';
-import { startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
+import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 
 export interface ScratchDatabase {
   connection: PostgresConnection;
@@ -129,6 +129,7 @@ export async function databaseServer(config: Config, onNote?: (note: EmbeddedNot
   if (config.database.mode === 'external') return { connection: config.database.connection };
   const embedded = await startEmbeddedPostgres({
     dataDir: config.database.dataDir, port: config.database.port, portExplicit: config.database.portExplicit, ...(onNote ? { onNote } : {}),
+    ...(config.database.sharedDir ? { sharedDirs: sharedDirsUnder(config.database.sharedDir) } : {}),
   });
   cleanUpOnInterrupt(() => embedded.stop());
   return { connection: embedded.connection, embedded };
