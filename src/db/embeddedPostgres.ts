@@ -305,9 +305,12 @@ async function readNoteIn(folder: string): Promise<Note | undefined> {
 async function writeNoteIn(folder: string, note: Note): Promise<void> {
   const text = {
     about:
-      'Written by lexus for its embedded PostgreSQL: the password of its user "lexus"' +
-      (note.dataDir ? `, its data in ${note.dataDir} (the user postgres cannot reach this folder)` : '') +
-      (note.port ? `, its port 127.0.0.1:${note.port}` : '') + '. Keep it private.',
+      `Written by lexus for the embedded PostgreSQL of ${note.for ?? folder}: ` +
+      [
+        note.password ? 'the password of its user "lexus"' : `its user "lexus" has the password "${LEGACY_EMBEDDED_PASSWORD}" of earlier versions`,
+        ...(note.dataDir ? [`its data is in ${note.dataDir} (the user postgres cannot reach this folder)`] : []),
+        ...(note.port ? [`it listens on 127.0.0.1:${note.port}`] : []),
+      ].join('; ') + '. Keep this file private.',
     ...note,
   };
   const file = path.join(folder, NOTE_FILE);
