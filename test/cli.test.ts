@@ -269,10 +269,12 @@ describe('lexus', () => {
     expect(report.days).toHaveLength(2);
     expect(report.totals.posts).toBe(16);
     expect(readFileSync(html, 'utf8')).toContain('<svg');
+    const scratch = /\(database (lexus_simulation_[0-9a-f]{8})\)/.exec(run.stderr)?.[1];
+    expect(scratch).toBeDefined();
     const t = await createTestDatabase({ migrate: false });
     try {
       // The configured database got no simulated account: the run's own database is gone.
-      expect(await t.query(`SELECT datname FROM pg_database WHERE datname LIKE 'lexus_simulation_%'`)).toEqual([]);
+      expect(await t.query(`SELECT datname FROM pg_database WHERE datname = $1`, [scratch])).toEqual([]);
       const configured = new pg.Client({ ...database.connection, ssl: false });
       await configured.connect();
       const tables = await configured.query(`SELECT to_regclass('accounts') IS NOT NULL AS has`);

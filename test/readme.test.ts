@@ -1,14 +1,15 @@
 /**
  * Every command the README shows a newcomer is run here as written (`npm ci &&` aside: CI has
- * just run it), on a database of the test server: a command added to the README without a way
- * to run it here fails this test.
+ * just run it), with no database configured (the embedded PostgreSQL, in a folder of the test's
+ * own): a command added to the README without a way to run it here fails this test.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmptyDatabase } from './helpers/database';
-import { databaseUrl } from './helpers/net';
+import { freePort } from './helpers/net';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -70,14 +71,17 @@ function expectCleanStop(r: Run): void {
 }
 
 describe("the README's commands", () => {
-  let db: Awaited<ReturnType<typeof createEmptyDatabase>>;
+  // As on a fresh machine: no database configured, so the embedded PostgreSQL, here in a folder
+  // and on a port of the test's own.
+  let dir: string;
   let env: Record<string, string>;
   beforeAll(async () => {
-    db = await createEmptyDatabase();
-    env = { DATABASE_URL: databaseUrl(db.connection), LOG_PRETTY: '0', HEALTH_PORT: '0' };
+    dir = await mkdtemp(path.join(tmpdir(), 'lexus-readme-'));
+    await chmod(dir, 0o755); // as root, the server runs as "postgres" and must reach its folder
+    env = { LEXUS_EMBEDDED_PG_DIR: path.join(dir, 'data/postgres'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()), LOG_PRETTY: '0', HEALTH_PORT: '0' };
   });
   afterAll(async () => {
-    await db?.drop();
+    await rm(dir, { recursive: true, force: true });
   });
 
   /** How each command is checked, in the README's order. */
@@ -85,6 +89,7 @@ describe("the README's commands", () => {
     'npm ci && npm start': async (command) => {
       const r = await run(command, { ...env, LEXUS_FAKE_TELEGRAM: '1' }, (out) => out.includes('"event":"daemon.started"'));
       expect(r.out).toContain('"event":"db.migrated"');
+      expect(r.out).toContain('"event":"db.embedded.started"');
       expectCleanStop(r);
     },
     'npm ci && npm test': async () => {
