@@ -4,9 +4,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import dotenv from 'dotenv';
-import { ConfigError, EXIT_CONFIG, describeDatabase, loadConfig, type Config } from './config';
+import { ConfigError, EXIT_CONFIG, describeDatabase, describeUnknownVariable, effectiveSettings, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
-import { createDataSource, openDatabase, type Database } from './db/database';
+import { createDataSource, openDatabase, unknownMigrations, type Database } from './db/database';
+import { VERSION } from './version';
 import { EmbeddedPostgresError } from './db/embeddedPostgres';
 import { summarizeFleet } from './db/fleetSummary';
 import { AccountLocks } from './db/accountLocks';
@@ -14,11 +15,11 @@ import { loadDrivableAccounts } from './db/daemonQueries';
 import { describePostingWindow } from './daemon/postingWindow';
 import { Daemon } from './daemon/daemon';
 import { MessagesError, loadMessages } from './daemon/messages';
-import { runDaemon } from './daemon/run';
+import { STOP_MARGIN_MS, runDaemon } from './daemon/run';
 import { formatStatus } from './status/formatStatus';
 import { loadStatus } from './status/loadStatus';
 import { checkAccounts, checkMessages, checkSchema, formatCheckLines, type CheckLine } from './check/checks';
-import { DATABASE_DEADLINE_MS, createMetrics } from './health/metrics';
+import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from './health/metrics';
 import { startHealthServer, type HealthServer } from './health/server';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './rules';
 import { FakeTelegram } from './telegram/fakeGateway';
@@ -56,10 +57,11 @@ function setUp(logTo: 'stdout' | 'stderr' = 'stdout'): Context {
     pretty: config.logPretty ?? Boolean(logTo === 'stdout' ? process.stdout.isTTY : process.stderr.isTTY),
     ...(logTo === 'stderr' ? { fd: 2 } : {}),
   });
+  for (const unknown of config.unknownVariables) log.warn({ event: 'config.unknown_variable', ...unknown }, describeUnknownVariable(unknown));
   return { config, log };
 }
 
-async function open(ctx: Context, applicationName: string, migrate = true): Promise<Database> {
+async function open(ctx: Context, applicationName: string, migrate = true, daemon = false): Promise<Database> {
   const { config, log } = ctx;
   if (config.database.mode === 'embedded') {
     log.info(
@@ -67,11 +69,25 @@ async function open(ctx: Context, applicationName: string, migrate = true): Prom
       'no database configured (DATABASE_URL or POSTGRES_*): using an embedded PostgreSQL',
     );
   }
+  const { bounds } = config;
   const db = await openDatabase(config, {
     migrate,
     applicationName,
     log,
     onEmbeddedNote: (note) => log[note.level]({ event: note.event, ...note.fields }, note.message),
+    migrationWaitMs: bounds.migrationWaitMs,
+    onMigrationWait: (holder) =>
+      log.warn({ event: 'db.migration_wait', holder, wait_s: bounds.migrationWaitMs / 1000 }, `waiting for the migrations of another process (${holder}), at most ${bounds.migrationWaitMs / 1000} s`),
+    // The daemon: its statements bounded, and a database that is starting too is waited for.
+    ...(daemon
+      ? {
+          statementTimeoutMs: bounds.statementTimeoutMs,
+          lockTimeoutMs: bounds.lockTimeoutMs,
+          connectWaitMs: bounds.dbStartWaitMs,
+          onConnectWait: (reason: string) =>
+            log.warn({ event: 'db.start_wait', error: reason, wait_s: bounds.dbStartWaitMs / 1000 }, `the database does not answer yet (${reason}); trying again for up to ${bounds.dbStartWaitMs / 1000} s`),
+        }
+      : {}),
   });
   log.info({ event: 'db.ready', database: db.description, embedded_started: db.embedded?.started ?? false }, 'database ready');
   if (migrate) {
@@ -103,17 +119,35 @@ function loadMessagesOrSay(config: Config): ReturnType<typeof loadMessages> | un
 async function startCommand(ctx: Context): Promise<number> {
   const { log, config } = ctx;
   const settings = config.daemon;
-  const db = await open(ctx, 'lexus start');
+  const db = await open(ctx, 'lexus start', true, true);
+  const newer = await unknownMigrations(db.dataSource);
+  if (newer.length > 0) {
+    const what = `the database was migrated by a newer version of lexus than this one (${VERSION}): it has ${newer.join(', ')}`;
+    if (!config.bounds.allowNewerSchema) {
+      await db.close();
+      process.stderr.write(`lexus: ${what}; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1 to start anyway\n`);
+      return EXIT_CONFIG;
+    }
+    log.warn({ event: 'db.schema_newer', migrations: newer }, `${what}; starting anyway (LEXUS_ALLOW_NEWER_SCHEMA=1)`);
+  }
   const messages = loadMessagesOrSay(config);
   if (!messages) {
     await db.close();
     return EXIT_CONFIG;
+  }
+  const container = config.bounds.containerStopGraceMs;
+  if (container !== null && settings.shutdownGraceMs + STOP_MARGIN_MS > container) {
+    log.warn(
+      { event: 'startup.grace_too_long', grace_s: settings.shutdownGraceMs / 1000, container_grace_s: container / 1000 },
+      `LEXUS_SHUTDOWN_GRACE_S (${settings.shutdownGraceMs / 1000} s) and the ${STOP_MARGIN_MS / 1000} s a stop takes after it do not fit in the container's stop grace (${container / 1000} s): the container is killed mid-stop`,
+    );
   }
   const fleet = await summarizeFleet(db.dataSource);
   const drivable = (await loadDrivableAccounts(db.dataSource)).length;
   log.info(
     {
       event: 'startup.summary',
+      version: VERSION,
       accounts: fleet.accountsByStatus,
       targets: fleet.targetsByStatus,
       niches: settings.niches,
@@ -125,9 +159,10 @@ async function startCommand(ctx: Context): Promise<number> {
       ramp_up: settings.rampUp,
       variants: messages.length,
     },
-    `starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants; ` +
+    `lexus ${VERSION} starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants; ` +
       `posting ${describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone)}${settings.spread ? ', spread over it' : ', as soon as the rules allow (LEXUS_SPREAD=0)'}`,
   );
+  log.info({ event: 'startup.settings', settings: effectiveSettings(config) }, 'settings in effect (every variable, defaults included)');
   let gateway: TelegramGateway;
   if (settings.fakeTelegram) {
     log.warn({ event: 'startup.fake_telegram' }, 'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted');
@@ -137,12 +172,17 @@ async function startCommand(ctx: Context): Promise<number> {
   }
   // The daemon's loop, seen by the metrics and the health check before the daemon exists.
   let daemon: Daemon | undefined;
-  const loop: { lastTickAt: Date | undefined } = { get lastTickAt() { return daemon?.lastTickAt; } };
+  const loop: LoopView = {
+    get lastTickAt() {
+      return daemon?.lastTickAt;
+    },
+    progress: () => daemon?.progress() ?? { oldestActionMs: 0, roundMs: 0 },
+  };
   // Health checks and scrapes have connections of their own, cancelled by the server after 3 s:
   // a slow scrape never takes the daemon's.
   const probe = createDataSource(db.connection, { poolSize: 2, applicationName: 'lexus health', timeoutMs: DATABASE_DEADLINE_MS });
   const startedAt = systemClock.now();
-  const metrics = createMetrics({ dataSource: probe, loop, clock: systemClock, startedAt });
+  const metrics = createMetrics({ dataSource: probe, loop, clock: systemClock, startedAt, settings });
   let health: HealthServer | undefined;
   try {
     await probe.initialize();
@@ -161,12 +201,13 @@ async function startCommand(ctx: Context): Promise<number> {
       clock: systemClock,
       log,
       graceMs: settings.shutdownGraceMs,
-      onExit: async (code) => {
+      watchdogMs: config.bounds.watchdogMs,
+      onStop: async () => {
         await health?.close();
         await probe.destroy().catch(() => undefined);
         await db.close();
-        resolve(code);
       },
+      onExit: (code) => resolve(code),
     });
     if (drivable === 0) {
       log.warn(
@@ -334,6 +375,8 @@ async function checkCommand(ctx: Context, options: { online?: boolean }): Promis
   const { config } = ctx;
   const lines: CheckLine[] = [
     { ok: true, subject: 'configuration', detail: `valid; database: ${describeDatabase(config.database)}; niches ${config.daemon.niches.join(', ')}` },
+    // A typo's setting is not applied: a problem, though the rest is valid.
+    ...config.unknownVariables.map((u): CheckLine => ({ ok: false, subject: 'configuration', detail: describeUnknownVariable(u) })),
     ...checkMessages(config),
     ...(await checkDatabase(ctx, options)),
   ];
@@ -344,6 +387,7 @@ async function checkCommand(ctx: Context, options: { online?: boolean }): Promis
 export function buildProgram(run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>): Command {
   const program = new Command('lexus')
     .description('Lexus Promotion: places a car-sale ad in Telegram groups from a fleet of accounts, every rule kept by PostgreSQL.')
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
   program

@@ -49,6 +49,23 @@ export interface Config {
   daemon: DaemonSettings;
   /** The health and metrics listener of `lexus start`; null: off (HEALTH_PORT=0). */
   health: { host: string; port: number } | null;
+  /** How `lexus start` bounds its waits on the database and on itself. */
+  bounds: {
+    statementTimeoutMs: number;
+    lockTimeoutMs: number;
+    dbStartWaitMs: number;
+    migrationWaitMs: number;
+    /** 0: no watchdog. */
+    watchdogMs: number;
+    allowNewerSchema: boolean;
+    /** The container's stop grace (LEXUS_CONTAINER_STOP_GRACE_S), when told. */
+    containerStopGraceMs: number | null;
+  };
+  /**
+   * Variables that look like ours (LEXUS_*, HEALTH_*, TG_*) but are not: a typo is not
+   * applied, so it is said (the closest known name with it).
+   */
+  unknownVariables: { variable: string; closest: string | null }[];
 }
 
 /** How the posting daemon paces itself (`lexus start`). */
@@ -148,6 +165,13 @@ export const CONFIG_VARIABLES = {
   LEXUS_RESTRICTION_WINDOW_MIN: 'the window of LEXUS_RESTRICTION_REFUSALS, in minutes; default 1440 (a day: posts are spread over it)',
   LEXUS_MESSAGES_FILE: 'the ad variants; default config/messages/cars/messages.json',
   LEXUS_BASE_DIR: 'folder the photo paths of the messages are relative to; default the current directory',
+  LEXUS_STATEMENT_TIMEOUT_S: "the longest one of the daemon's statements may run before the server cancels it; default 30",
+  LEXUS_LOCK_TIMEOUT_S: "the longest one of the daemon's statements may wait for a row lock; default 10",
+  LEXUS_DB_START_WAIT_S: 'at start, how long to keep trying a database that does not answer yet (it may be starting too); 0: give up at once; default 60',
+  LEXUS_MIGRATION_WAIT_S: "how long to wait for another process's migrations to end before giving up; default 300",
+  LEXUS_WATCHDOG_S: 'a daemon stuck this long (an action or its loop making no progress) exits with 70, so that its supervisor restarts it; 0: off; default 300',
+  LEXUS_ALLOW_NEWER_SCHEMA: '1: start even on a schema a newer version migrated (with a warning); default 0: refuse',
+  LEXUS_CONTAINER_STOP_GRACE_S: "the container's stop grace period (compose's stop_grace_period), to warn when LEXUS_SHUTDOWN_GRACE_S does not fit in it; default unknown",
   LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
   LEXUS_FAKE_TELEGRAM: '1: the daemon talks to an in-memory fake Telegram (nothing reaches Telegram), to try it without accounts; default 0',
   HEALTH_PORT: 'port of the health and metrics listener of `lexus start` (GET /healthz, GET /metrics); 0 turns it off; default 9464',
@@ -253,6 +277,14 @@ const envSchema = z.object({
   LEXUS_MESSAGES_FILE: z.string().default('config/messages/cars/messages.json'),
   LEXUS_BASE_DIR: z.string().default('.'),
   LEXUS_SHUTDOWN_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(20),
+  LEXUS_STATEMENT_TIMEOUT_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(30),
+  LEXUS_LOCK_TIMEOUT_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(10),
+  LEXUS_DB_START_WAIT_S: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(3600, 'must be at most 3600').default(60),
+  LEXUS_MIGRATION_WAIT_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(3600, 'must be at most 3600').default(300),
+  LEXUS_WATCHDOG_S: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(3600, 'must be at most 3600').default(300)
+    .refine((s) => s === 0 || s >= 60, 'must be 0 (off) or at least 60'),
+  LEXUS_ALLOW_NEWER_SCHEMA: z.enum(['0', '1']).default('0'),
+  LEXUS_CONTAINER_STOP_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(3600, 'must be at most 3600').optional(),
   LEXUS_FAKE_TELEGRAM: z.enum(['0', '1']).default('0'),
   HEALTH_PORT: z.coerce
     .number({ error: 'must be a whole number' })
@@ -262,6 +294,39 @@ const envSchema = z.object({
     .default(9464),
   HEALTH_HOST: z.string().optional(),
 });
+
+/** Our prefixes: a variable with one of them that the loader does not know is a typo. */
+const OUR_PREFIXES = /^(LEXUS|HEALTH|TG)_/;
+
+/** Edit distance between two names (insertions, deletions, substitutions). */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The variables of `env` that look like ours but are not, each with the closest known name (null: none close). */
+export function unknownVariables(env: Record<string, string | undefined>): { variable: string; closest: string | null }[] {
+  const known = Object.keys(envSchema.shape);
+  return Object.keys(env)
+    .filter((name) => OUR_PREFIXES.test(name) && !known.includes(name))
+    .sort()
+    .map((variable) => {
+      const [best] = known
+        .map((name) => ({ name, d: distance(variable, name), prefix: name.startsWith(variable) || variable.startsWith(name) }))
+        .sort((x, y) => Number(y.prefix) - Number(x.prefix) || x.d - y.d);
+      const close = best && (best.prefix || best.d <= Math.max(2, Math.floor(variable.length / 4)));
+      return { variable, closest: close ? best.name : null };
+    });
+}
+
+/** One line for an unknown variable, for the log and for lexus check. */
+export const describeUnknownVariable = (u: { variable: string; closest: string | null }) =>
+  `${u.variable} is not a variable lexus knows, so it has no effect${u.closest ? ` (did you mean ${u.closest}?)` : ''}`;
 
 /** Parses a PostgreSQL URL into connection settings; the message never contains the URL. */
 export function parseDatabaseUrl(raw: string): PostgresConnection {
@@ -344,6 +409,9 @@ export function loadConfig(
     const missing = v.TG_API_ID === undefined ? 'TG_API_ID' : 'TG_API_HASH';
     throw new ConfigError([{ variable: missing, message: 'TG_API_ID and TG_API_HASH go together: set both or neither' }]);
   }
+  if (v.LEXUS_LOCK_TIMEOUT_S > v.LEXUS_STATEMENT_TIMEOUT_S) {
+    throw new ConfigError([{ variable: 'LEXUS_LOCK_TIMEOUT_S', message: `must not be more than LEXUS_STATEMENT_TIMEOUT_S (${v.LEXUS_STATEMENT_TIMEOUT_S})` }]);
+  }
   if (v.LEXUS_POSTING_HOURS !== undefined && v.LEXUS_QUIET_HOURS !== undefined) {
     throw new ConfigError([{ variable: 'LEXUS_QUIET_HOURS', message: 'set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both (LEXUS_POSTING_HOURS replaces it)' }]);
   }
@@ -409,6 +477,59 @@ export function loadConfig(
       fakeTelegram: v.LEXUS_FAKE_TELEGRAM === '1',
     },
     health: v.HEALTH_PORT === 0 ? null : { host: v.HEALTH_HOST ?? (inDocker ? '0.0.0.0' : '127.0.0.1'), port: v.HEALTH_PORT },
+    unknownVariables: unknownVariables(env),
+    bounds: {
+      statementTimeoutMs: v.LEXUS_STATEMENT_TIMEOUT_S * 1000,
+      lockTimeoutMs: v.LEXUS_LOCK_TIMEOUT_S * 1000,
+      dbStartWaitMs: v.LEXUS_DB_START_WAIT_S * 1000,
+      migrationWaitMs: v.LEXUS_MIGRATION_WAIT_S * 1000,
+      watchdogMs: v.LEXUS_WATCHDOG_S * 1000,
+      allowNewerSchema: v.LEXUS_ALLOW_NEWER_SCHEMA === '1',
+      containerStopGraceMs: v.LEXUS_CONTAINER_STOP_GRACE_S === undefined ? null : v.LEXUS_CONTAINER_STOP_GRACE_S * 1000,
+    },
+  };
+}
+
+/**
+ * The settings in effect, by variable, in the variables' own syntax, as `lexus start` logs them
+ * once: what the code uses, defaults included; a secret only as whether it is set.
+ */
+export function effectiveSettings(config: Config): Record<string, string | number | boolean> {
+  const d = config.daemon;
+  const hours = (h: { start: number; end: number }) => `${String(h.start).padStart(2, '0')}-${String(h.end).padStart(2, '0')}`;
+  return {
+    database: describeDatabase(config.database),
+    DB_POOL_SIZE: config.dbPoolSize,
+    LOG_LEVEL: config.logLevel,
+    TG_API_ID: config.telegram.apiId ?? 'unset',
+    TG_API_HASH: config.telegram.apiHash ? 'set' : 'unset',
+    LEXUS_NICHES: d.niches.join(','),
+    LEXUS_ACTION_DELAY_S: `${d.actionDelayMs.min / 1000}-${d.actionDelayMs.max / 1000}`,
+    LEXUS_MAX_PARALLEL_ACCOUNTS: d.maxParallelAccounts,
+    LEXUS_JOINS_PER_DAY: d.joinsPerAccountPerDay,
+    LEXUS_GROUP_MIN_GAP_HOURS: d.groupMinGapMs / HOUR_MS,
+    LEXUS_POSTING_HOURS: hours(d.postingHours),
+    LEXUS_TIMEZONE: d.timeZone,
+    LEXUS_JOIN_SPACING_MIN: d.joinSpacingMs / 60_000,
+    LEXUS_POST_SPACING_MIN: d.postSpacingMs / 60_000,
+    LEXUS_SPREAD: d.spread ? 1 : 0,
+    LEXUS_RAMP_UP_START: `${d.rampUp.startJoins}/${d.rampUp.startPosts}`,
+    LEXUS_RAMP_UP_DAYS: `${d.rampUp.flatDays}-${d.rampUp.fullDays}`,
+    LEXUS_PEER_FLOOD_PAUSE_HOURS: d.peerFloodPauseMs / HOUR_MS,
+    LEXUS_RESTRICTION_REFUSALS: d.restriction.refusals,
+    LEXUS_RESTRICTION_WINDOW_MIN: d.restriction.windowMs / 60_000,
+    LEXUS_MESSAGES_FILE: d.messagesFile,
+    LEXUS_BASE_DIR: d.baseDir,
+    LEXUS_SHUTDOWN_GRACE_S: d.shutdownGraceMs / 1000,
+    LEXUS_STATEMENT_TIMEOUT_S: config.bounds.statementTimeoutMs / 1000,
+    LEXUS_LOCK_TIMEOUT_S: config.bounds.lockTimeoutMs / 1000,
+    LEXUS_DB_START_WAIT_S: config.bounds.dbStartWaitMs / 1000,
+    LEXUS_MIGRATION_WAIT_S: config.bounds.migrationWaitMs / 1000,
+    LEXUS_WATCHDOG_S: config.bounds.watchdogMs / 1000,
+    LEXUS_ALLOW_NEWER_SCHEMA: config.bounds.allowNewerSchema ? 1 : 0,
+    LEXUS_CONTAINER_STOP_GRACE_S: config.bounds.containerStopGraceMs === null ? 'unknown' : config.bounds.containerStopGraceMs / 1000,
+    LEXUS_FAKE_TELEGRAM: d.fakeTelegram ? 1 : 0,
+    HEALTH: config.health ? `${config.health.host}:${config.health.port}` : 'off',
   };
 }
 

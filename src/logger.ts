@@ -2,6 +2,7 @@
  * The log stream ops tail: pino JSON lines on stdout (human-readable on a terminal or with
  * LOG_PRETTY=1). Secrets are redacted by key wherever they appear in a logged object.
  */
+import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config';
 
@@ -59,7 +60,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const base: pino.LoggerOptions = {
     level: options.level ?? 'info',
-    base: { service: 'lexus' },
+    // Which process said it: two replicas in one stream are told apart by host and pid.
+    base: { service: 'lexus', host: hostname(), pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     // Errors are serialized by redactSecrets (formatters.log runs before serializers).
     serializers: { err: (err: unknown) => err },
@@ -77,7 +79,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ...base,
       transport: {
         target: 'pino-pretty',
-        options: { destination: fd, colorize: Boolean(stream.isTTY), translateTime: 'SYS:standard', ignore: 'pid,hostname,service' },
+        options: { destination: fd, colorize: Boolean(stream.isTTY), translateTime: 'SYS:standard', ignore: 'pid,host,service' },
       },
     });
   }

@@ -221,6 +221,13 @@ describe('lexus check', () => {
     expect(result.code).toBe(1);
   });
 
+  it('says a variable that looks like ours but is not has no effect, naming the closest known one, and exits 1', () => {
+    const result = run({ DATABASE_URL: 'postgresql://lexus:pw-secret@127.0.0.1:1/lexus', LEXUS_ACTION_DELAY: '5-10' });
+    expect(result.stdout).toContain('PROBLEM  configuration: LEXUS_ACTION_DELAY is not a variable lexus knows, so it has no effect (did you mean LEXUS_ACTION_DELAY_S?)');
+    expect(result.stderr).toContain('"event":"config.unknown_variable"');
+    expect(result.code).toBe(1);
+  });
+
   it('exits 78 naming a bad variable', () => {
     const result = run({ HEALTH_PORT: 'ninety' });
     expect(result.code).toBe(78);

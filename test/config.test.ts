@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, parseDatabaseUrl } from '../src/config';
+import { CONFIG_VARIABLES, ConfigError, describeUnknownVariable, effectiveSettings, loadConfig, parseDatabaseUrl } from '../src/config';
 
 const outside = { inDocker: false, cwd: '/srv/lexus' };
 
@@ -95,6 +95,28 @@ describe('loadConfig', () => {
     ]) {
       expect(configError(env).message).not.toContain('hunter2secret');
     }
+  });
+
+  it('names a variable that looks like ours but is not, with the closest known one: a typo has no effect', () => {
+    const config = loadConfig({ LEXUS_ACTION_DELAY: '5-10', LEXUS_POSTNG_HOURS: '09-21', HEALTH_PROT: '9000', TG_SOMETHING_ELSE: 'x', PATH: '/usr/bin', NODE_ENV: 'production' }, outside);
+    expect(config.unknownVariables).toEqual([
+      { variable: 'HEALTH_PROT', closest: 'HEALTH_PORT' },
+      { variable: 'LEXUS_ACTION_DELAY', closest: 'LEXUS_ACTION_DELAY_S' },
+      { variable: 'LEXUS_POSTNG_HOURS', closest: 'LEXUS_POSTING_HOURS' },
+      { variable: 'TG_SOMETHING_ELSE', closest: null },
+    ]);
+    expect(config.daemon.actionDelayMs).toEqual({ min: 30_000, max: 90_000 });
+    expect(describeUnknownVariable(config.unknownVariables[1]!)).toBe('LEXUS_ACTION_DELAY is not a variable lexus knows, so it has no effect (did you mean LEXUS_ACTION_DELAY_S?)');
+    expect(loadConfig({ LEXUS_ACTION_DELAY_S: '5-10' }, outside).unknownVariables).toEqual([]);
+  });
+
+  it('states the settings in effect, defaults included, never a secret', () => {
+    const settings = effectiveSettings(loadConfig({ DATABASE_URL: 'postgresql://u:hunter2secret@db:5432/x', TG_API_ID: '123', TG_API_HASH: 'a'.repeat(32), LEXUS_POSTING_HOURS: '09-21' }, outside));
+    expect(settings).toMatchObject({
+      database: 'postgresql://u@db:5432/x (from DATABASE_URL)', TG_API_ID: 123, TG_API_HASH: 'set', LEXUS_POSTING_HOURS: '09-21', LEXUS_TIMEZONE: 'Europe/Kyiv',
+      LEXUS_ACTION_DELAY_S: '30-90', LEXUS_POST_SPACING_MIN: 20, LEXUS_RAMP_UP_START: '2/3', LEXUS_SHUTDOWN_GRACE_S: 20, HEALTH: '127.0.0.1:9464',
+    });
+    expect(JSON.stringify(settings)).not.toMatch(/hunter2secret|aaaaaaaa/);
   });
 
   it('.env.example documents exactly the variables the loader knows', () => {

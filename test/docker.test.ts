@@ -13,6 +13,7 @@ import { parse as parseJsonc } from 'jsonc-parser';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config';
+import { STOP_MARGIN_MS } from '../src/daemon/run';
 
 const ROOT = path.resolve(__dirname, '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -455,10 +456,13 @@ describe('docker-compose.lexus.yml', () => {
     expect(JSON.stringify(test)).toContain('/healthz');
   });
 
-  it("gives a stop more time than the daemon's shutdown grace", () => {
-    const graceS = containerConfig().daemon.shutdownGraceMs / 1000;
+  it("gives a stop more time than the daemon's whole stop, and tells the daemon what it gives", () => {
+    const config = containerConfig();
+    const graceS = config.daemon.shutdownGraceMs / 1000;
     expect(graceS).toBe(loadConfig({}).daemon.shutdownGraceMs / 1000);
-    expect(durationSeconds(String(lexus.stop_grace_period))).toBeGreaterThan(graceS);
+    const given = durationSeconds(String(lexus.stop_grace_period));
+    expect(given).toBeGreaterThan(graceS + STOP_MARGIN_MS / 1000);
+    expect(config.bounds.containerStopGraceMs).toBe(given * 1000);
   });
 
   it('mounts sessions, the assets and the messages where the code looks for them', () => {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Account, Target } from '../src/db/entities';
@@ -19,7 +20,8 @@ describe('logger', () => {
     const { lines, log } = capture();
     log.info({ event: 'post.sent', account: 'lexus_1' }, 'posted');
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ level: 'info', event: 'post.sent', account: 'lexus_1', msg: 'posted', service: 'lexus' });
+    // Which process said it, on every line: replicas in one stream are told apart.
+    expect(entry).toMatchObject({ level: 'info', event: 'post.sent', account: 'lexus_1', msg: 'posted', service: 'lexus', host: hostname(), pid: process.pid });
     expect(new Date(entry.time).toISOString()).toBe(entry.time);
   });
 

@@ -58,6 +58,8 @@ const BACKOFF_MAX_MS = 30 * MINUTE_MS;
  * offset between two hosts' clocks (NTP keeps it well under a second).
  */
 export const SESSION_STOP_MS = 10 * SECOND_MS;
+/** A stop's part after its grace: the sessions closing together, the leases ended, the locks let go. */
+export const STOP_AFTER_GRACE_MS = 4 * SECOND_MS;
 export const LOCK_CONFIRM_MS = 5 * SECOND_MS;
 const LEASE_MARGIN_MS = 5 * SECOND_MS;
 /**
@@ -187,6 +189,10 @@ export class Daemon {
   readonly db: DbManager;
   private readonly accounts = new Map<number, AccountState>();
   private readonly inflight = new Set<Promise<void>>();
+  /** When each action in flight started (clock ms), for the liveness check and the metrics. */
+  private readonly actionStarts = new Map<Promise<void>, number>();
+  /** When the scheduling round in progress started (clock ms); undefined between rounds. */
+  private roundStartedAt: number | undefined;
   private readonly random: () => number;
   private readonly recorder: AnswerRecorder;
   private readonly refreshEveryMs: number;
@@ -271,8 +277,10 @@ export class Daemon {
     // Before anything, and even while a round hangs on the database: the lease.
     await this.keepLease();
     if (this.round) return;
+    this.roundStartedAt = this.now().getTime();
     this.round = this.runRound().finally(() => {
       this.round = undefined;
+      this.roundStartedAt = undefined;
     });
     return this.round;
   }
@@ -515,8 +523,10 @@ export class Daemon {
       .finally(() => {
         state.busy = false;
         this.inflight.delete(action);
+        this.actionStarts.delete(action);
       });
     this.inflight.add(action);
+    this.actionStarts.set(action, this.now().getTime());
   }
 
   /**
@@ -671,6 +681,16 @@ export class Daemon {
   /** Actions in flight now. */
   busyActions(): number {
     return this.inflight.size;
+  }
+
+  /**
+   * How long the oldest action in flight and the round in progress have been running (ms; 0 when
+   * none): the liveness check's and the watchdog's view of whether this process makes progress.
+   */
+  progress(): { oldestActionMs: number; roundMs: number } {
+    const now = this.now().getTime();
+    const oldest = Math.min(Infinity, ...this.actionStarts.values());
+    return { oldestActionMs: oldest === Infinity ? 0 : now - oldest, roundMs: this.roundStartedAt === undefined ? 0 : now - this.roundStartedAt };
   }
 
   /** When the next account not acting now is due, or a record is to be tried again (ms since the epoch). */
@@ -1019,12 +1039,18 @@ export class Daemon {
     }
     const states = [...this.accounts.values()];
     this.accounts.clear();
-    await Promise.all(states.map((s) => this.stopSession(s)));
+    // After the grace, one short deadline for all of what is left: the sessions disconnect
+    // together, then the leases end and the locks go. A session that does not close by then is
+    // cut when the process exits; its lease was not ended, so the next process waits for it.
+    const margin = Date.now() + STOP_AFTER_GRACE_MS;
+    const left = () => Math.max(0, margin - Date.now());
+    const closed = await withDeadline(Promise.all(states.map((s) => this.stopSession(s))), left()).then(() => true, () => false);
     // Every session is closed: the lease ends now, and the next process need not wait for it;
     // except on an account whose action is still running or whose answer is unrecorded.
-    const done = states.filter((s) => !s.busy && !this.recorder.blocked(s.account.id)).map((s) => s.account.id);
-    await withDeadline(endLease(this.deps.dataSource, done, this.instance), LOCK_CONFIRM_MS).catch(() => undefined);
-    await this.deps.locks.close();
-    return finished;
+    const done = closed ? states.filter((s) => !s.busy && !this.recorder.blocked(s.account.id)).map((s) => s.account.id) : [];
+    await withDeadline(endLease(this.deps.dataSource, done, this.instance), Math.min(LOCK_CONFIRM_MS, left())).catch(() => undefined);
+    await withDeadline(this.deps.locks.close(), left()).catch(() => undefined);
+    if (!closed) this.log.warn({ event: 'daemon.sessions_not_closed', accounts: states.map((s) => s.account.sessionName) }, `sessions still closing ${STOP_AFTER_GRACE_MS / 1000} s after the grace: left to the exit`);
+    return finished && closed;
   }
 }

@@ -1,27 +1,38 @@
 /**
  * Running the daemon for real: a scheduling round every second, the midnight job (node-cron,
- * 00:00 UTC: counters reset and yesterday's summary), and a clean stop on SIGTERM/SIGINT (no new
- * action, the one in flight finishes within the grace period, sessions disconnect, pool closes;
- * a second signal exits at once).
+ * 00:00 UTC: counters reset and yesterday's summary), a watchdog, and a clean stop on
+ * SIGTERM/SIGINT: no new action, the one in flight finishes within the grace period, sessions
+ * disconnect together, the pools close, and "stopped" is the last line logged; the whole stop
+ * takes at most the grace plus STOP_MARGIN_MS. A second signal (a person's, not the same Ctrl-C
+ * seen twice) exits at once.
  */
 import cron from 'node-cron';
 import type { Clock } from '../clock';
 import { purgeAnswerRecords } from '../db/answerQueries';
 import { summarizeDay } from '../db/daemonQueries';
+import { liveness } from '../health/liveness';
 import type { Logger } from '../logger';
-import type { Daemon } from './daemon';
+import { STOP_AFTER_GRACE_MS, type Daemon } from './daemon';
 
 /** A second signal this soon after the first is the same one, seen twice (the terminal and npm). */
 const SAME_SIGNAL_MS = 1000;
+/** What a stop takes beyond its grace, at most: the sessions and leases (STOP_AFTER_GRACE_MS), then the pools. */
+export const STOP_MARGIN_MS = STOP_AFTER_GRACE_MS + 1000;
+/** How often the watchdog looks. */
+const WATCHDOG_EVERY_MS = 5000;
 
 export interface RunOptions {
   daemon: Daemon;
   clock: Clock;
   log: Logger;
   graceMs: number;
-  /** Called once everything is stopped, with the exit code. */
+  /** Closes what the daemon used (health listener, pools, the embedded server); after the daemon stopped. */
+  onStop?: () => Promise<void>;
+  /** Called once everything is stopped and said, with the exit code. */
   onExit: (code: number) => void | Promise<void>;
   tickMs?: number;
+  /** Exit 70 when the process has been stuck this long (LEXUS_WATCHDOG_S); 0 or absent: no watchdog. */
+  watchdogMs?: number;
 }
 
 export interface Running {
@@ -62,14 +73,28 @@ export function runDaemon(options: RunOptions): Running {
     },
     { timezone: 'Etc/UTC' },
   );
+  // A process stuck for good (a round or an action that never ends) exits, so that its
+  // supervisor (compose's restart: unless-stopped) starts a new one.
+  const watchdog = options.watchdogMs
+    ? setInterval(() => {
+        const live = liveness(daemon.progress(), { roundMs: options.watchdogMs! - 1, actionMs: options.watchdogMs! - 1 });
+        if (live.ok) return;
+        log.fatal({ event: 'watchdog.exit', problems: live.problems, stuck_s: Math.round(live.stuckForMs / 1000) }, `stuck for ${Math.round(live.stuckForMs / 1000)} s (${live.problems.join('; ')}): exiting for a restart`);
+        process.exit(70);
+      }, WATCHDOG_EVERY_MS)
+    : undefined;
 
   const stop = () => {
     stopped ??= (async () => {
       clearInterval(timer);
+      if (watchdog) clearInterval(watchdog);
       await job.stop();
       log.info({ event: 'daemon.stopping', grace_ms: options.graceMs }, 'stopping: no new action; waiting for the one in flight');
       const clean = await daemon.stop(options.graceMs);
-      log.info({ event: 'daemon.stopped', clean }, clean ? 'stopped' : 'stopped with an action still running (it counts as unknown)');
+      await options.onStop?.().catch((error: unknown) => log.warn({ event: 'daemon.close_failed', err: error }, `closing: ${(error as Error).message}`));
+      // The last line: nothing is logged after it.
+      if (clean) log.info({ event: 'daemon.stopped', clean }, 'stopped');
+      else log.warn({ event: 'daemon.stopped', clean }, 'stopped, not cleanly: an action was still running or an answer unrecorded at the end of the grace (it counts as unknown; the next process holds those accounts a while)');
       await options.onExit(0);
     })();
     return stopped;

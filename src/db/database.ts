@@ -22,6 +22,12 @@ export interface DataSourceOptions {
   log?: Logger;
   /** The server cancels a statement after this long, and a connection is waited for this long (health checks). */
   timeoutMs?: number;
+  /**
+   * The daemon's own bounds (LEXUS_STATEMENT_TIMEOUT_S, LEXUS_LOCK_TIMEOUT_S): no statement of
+   * it waits on the database longer than this, nor on a row lock longer than that.
+   */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
 }
 
 /** A DataSource (not yet initialised) for one PostgreSQL connection. Never `synchronize`. */
@@ -49,31 +55,94 @@ export function createDataSource(connection: PostgresConnection, options: DataSo
       // reads, whatever DateStyle a shared database was set up with.
       options: '-c TimeZone=UTC -c DateStyle=ISO,MDY',
       connectionTimeoutMillis: options.timeoutMs ?? 10_000,
-      ...(options.timeoutMs === undefined ? {} : { statement_timeout: options.timeoutMs }),
+      ...(options.timeoutMs ?? options.statementTimeoutMs ? { statement_timeout: options.timeoutMs ?? options.statementTimeoutMs } : {}),
+      // And on this side too: a connection that went silent (a network cut) must not hang a query
+      // for the minutes TCP takes to notice.
+      ...(options.statementTimeoutMs ? { query_timeout: options.statementTimeoutMs + 5_000 } : {}),
+      ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
     },
   });
 }
 
+/** How long a process waits for another's migrations before it gives up (LEXUS_MIGRATION_WAIT_S). */
+export const DEFAULT_MIGRATION_WAIT_MS = 300_000;
+/** After this long waiting for the migration lock, the log says who holds it. */
+const MIGRATION_WAIT_SAID_MS = 5_000;
+
+export interface MigrationOptions {
+  /** Told once the lock has been waited for a while, with who holds it. */
+  onWait?: (holder: string) => void;
+  /** Give up after this long (default DEFAULT_MIGRATION_WAIT_MS). */
+  waitMs?: number;
+}
+
+/** Another process's migrations did not end in time. */
+export class MigrationLockTimeoutError extends Error {
+  constructor(readonly holder: string, waitedMs: number) {
+    super(`waited ${Math.round(waitedMs / 1000)} s for the migrations of another process (${holder}) to end; gave up. Is it stuck? Stop it, or run lexus migrate once it is done`);
+    this.name = 'MigrationLockTimeoutError';
+  }
+}
+
+/** Who holds the migration lock: its application, client address, backend pid and how long it has been there. */
+async function migrationLockHolder(runner: { query: (text: string, values?: unknown[]) => Promise<unknown> }): Promise<string> {
+  const rows = (await runner.query(
+    `SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local') AS client, round(extract(epoch FROM clock_timestamp() - a.backend_start))::int AS age_s
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+    [MIGRATION_LOCK_KEY],
+  )) as { pid: number; application_name: string; client: string; age_s: number }[];
+  const h = rows[0];
+  return h ? `"${h.application_name || 'unknown'}" from ${h.client}, backend pid ${h.pid}, connected ${h.age_s} s ago` : 'a process that has just let go';
+}
+
 /**
  * Runs pending migrations, holding an advisory lock so that two processes starting at once
- * migrate one after the other. Idempotent: returns the names of the migrations it ran.
+ * migrate one after the other. A process that waits for another's says who holds the lock within
+ * 5 s (onWait) and gives up after a bound (MigrationLockTimeoutError). Migrations have no
+ * statement timeout (an index on a large table takes what it takes). Idempotent: returns the
+ * names of the migrations it ran.
  */
-export async function runMigrations(dataSource: DataSource): Promise<string[]> {
+export async function runMigrations(dataSource: DataSource, options: MigrationOptions = {}): Promise<string[]> {
   const queryRunner = dataSource.createQueryRunner();
   await queryRunner.connect();
   try {
-    await queryRunner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const waitMs = options.waitMs ?? DEFAULT_MIGRATION_WAIT_MS;
+    const began = Date.now();
+    let said = false;
+    for (;;) {
+      const [row] = (await queryRunner.query('SELECT pg_try_advisory_lock($1) AS got', [MIGRATION_LOCK_KEY])) as { got: boolean }[];
+      if (row?.got) break;
+      const waited = Date.now() - began;
+      if (!said && waited >= MIGRATION_WAIT_SAID_MS) {
+        said = true;
+        options.onWait?.(await migrationLockHolder(queryRunner));
+      }
+      if (waited >= waitMs) throw new MigrationLockTimeoutError(await migrationLockHolder(queryRunner), waited);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
     try {
+      await queryRunner.query('SET statement_timeout = 0');
       const executor = new MigrationExecutor(dataSource, queryRunner);
       executor.transaction = 'each';
       const ran = await executor.executePendingMigrations();
       return ran.map((m) => m.name);
     } finally {
+      await queryRunner.query('RESET statement_timeout').catch(() => undefined);
       await queryRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   } finally {
     await queryRunner.release();
   }
+}
+
+/** Migrations the database has that this version does not know: it was migrated by a newer one. */
+export async function unknownMigrations(dataSource: DataSource): Promise<string[]> {
+  const known = new Set(migrations.map((m) => m.name));
+  const exists = (await dataSource.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [MIGRATIONS_TABLE])) as { ok: boolean }[];
+  if (!exists[0]?.ok) return [];
+  const rows = (await dataSource.query(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)) as { name: string }[];
+  return rows.map((r) => r.name).filter((name) => !known.has(name));
 }
 
 export interface Database {
@@ -96,6 +165,16 @@ export interface OpenDatabaseOptions {
   onEmbeddedNote?: (note: EmbeddedNote) => void;
   applicationName?: string;
   log?: Logger;
+  /** The daemon's bounds on its statements (createDataSource). */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+  /** Keep trying a database that does not answer yet for this long (it may be starting too); default 0. */
+  connectWaitMs?: number;
+  /** Told once, when the first attempt fails and it keeps trying. */
+  onConnectWait?: (reason: string) => void;
+  /** For migrate: how long another process's migrations are waited for, and who holds them. */
+  migrationWaitMs?: number;
+  onMigrationWait?: (holder: string) => void;
 }
 
 /**
@@ -117,21 +196,43 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
   } else {
     connection = config.database.connection;
   }
-  const dataSource = createDataSource(connection, {
-    poolSize: config.dbPoolSize,
-    ...(options.log ? { log: options.log } : {}),
-    ...(options.applicationName ? { applicationName: options.applicationName } : {}),
-  });
-  try {
-    await dataSource.initialize();
-  } catch (error) {
-    await embedded?.stop();
-    throw new Error(`cannot connect to ${describeDatabase(config.database)}: ${(error as Error).message}`, { cause: error });
+  const make = () =>
+    createDataSource(connection, {
+      poolSize: config.dbPoolSize,
+      ...(options.log ? { log: options.log } : {}),
+      ...(options.applicationName ? { applicationName: options.applicationName } : {}),
+      ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+      ...(options.lockTimeoutMs ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
+    });
+  let dataSource = make();
+  const began = Date.now();
+  let pause = 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await dataSource.initialize();
+      break;
+    } catch (error) {
+      const reason = (error as Error).message;
+      const elapsed = Date.now() - began;
+      const wait = options.connectWaitMs ?? 0;
+      if (elapsed >= wait) {
+        await embedded?.stop();
+        const waited = attempt > 1 ? ` (tried for ${Math.round(elapsed / 1000)} s)` : '';
+        throw new Error(`cannot connect to ${describeDatabase(config.database)}${waited}: ${reason}`, { cause: error });
+      }
+      if (attempt === 1) options.onConnectWait?.(reason);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, wait - elapsed)));
+      pause = Math.min(pause * 2, 10_000);
+      dataSource = make();
+    }
   }
   let migrationsRun: string[] = [];
   if (options.migrate) {
     try {
-      migrationsRun = await runMigrations(dataSource);
+      migrationsRun = await runMigrations(dataSource, {
+        ...(options.migrationWaitMs ? { waitMs: options.migrationWaitMs } : {}),
+        ...(options.onMigrationWait ? { onWait: options.onMigrationWait } : {}),
+      });
     } catch (error) {
       await dataSource.destroy().catch(() => undefined);
       await embedded?.stop();

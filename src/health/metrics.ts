@@ -1,16 +1,29 @@
 /**
  * The daemon's Prometheus metrics (prom-client), served at GET /metrics.
  *
- * Counters are this process's own (what its actions met since it started): posts and joins by
- * outcome, FloodWaits. Gauges are read from the database at each scrape, so every replica shows
- * the fleet as it is: accounts and targets by status, reserved-but-unsettled post slots, the last
- * successful post. A scrape while the database is away still answers, with lexus_database_up 0.
+ * Counters are this process's own (what its actions met since it started): posts, joins and
+ * connects by outcome, FloodWaits; every known outcome is there from the start, at 0, so that
+ * `increase()` and `== 0` alerts see a series before the first event. Gauges are read from the
+ * database at each scrape, so every replica shows the fleet as it is (use max() across
+ * replicas): accounts and targets by status (every known status at 0 too), accounts driven,
+ * reserved-but-unsettled post slots, the last successful post, today's posts against the most the
+ * rules allow, the next action. A scrape while the database is away still answers, with
+ * lexus_database_up 0 and the last values read. This process's own state: its loop's lag, its
+ * oldest action, whether the posting window is open, its version.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
-import { withDeadline } from '../deadline';
+import type { DaemonSettings } from '../config';
+import { inPostingWindow } from '../daemon/postingWindow';
+import { accountDrivableSql } from '../db/daemonQueries';
+import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
+import { withDeadline } from '../deadline';
+import { loadDayAtGlance, TARGET_STATUSES } from '../status/loadStatus';
+import { CONNECT_OUTCOME_KINDS, JOIN_OUTCOME_KINDS, POST_OUTCOME_KINDS } from '../telegram/outcomes';
+import { VERSION } from '../version';
+import type { Progress } from './liveness';
 
 /** What the daemon reports as it acts (DaemonDeps.observer). */
 export interface DaemonObserver {
@@ -23,30 +36,45 @@ export interface DaemonObserver {
   floodWait(): void;
 }
 
-/** How the scrape sees the daemon's loop. */
+/** How the scrape and the health checks see the daemon (before it exists: no round yet, nothing running). */
 export interface LoopView {
   /** When the last scheduling round ran; undefined before the first. */
   lastTickAt: Date | undefined;
+  /** How long its oldest action and its round in progress have been running. */
+  progress(): Progress;
 }
 
 /** Since when the loop has not run: its last round, else the process's start. */
-export function loopLagMs(loop: LoopView, startedAt: Date, now: Date): number {
+export function loopLagMs(loop: Pick<LoopView, 'lastTickAt'>, startedAt: Date, now: Date): number {
   return Math.max(0, now.getTime() - (loop.lastTickAt ?? startedAt).getTime());
 }
 
+/** The account statuses always shown (the seed's). */
+export const ACCOUNT_STATUSES = ['active', 'flood_wait', 'banned'] as const;
+/** The target statuses always shown, per niche served: lexus status's, and rows closed as duplicates. */
+const METRIC_TARGET_STATUSES = [...TARGET_STATUSES, 'duplicate'] as const;
+
 interface FleetRow {
-  kind: 'account' | 'target' | 'pending' | 'last_post';
+  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven';
   status: string | null;
   niche: string | null;
   n: number | null;
   at: Date | null;
 }
 
+interface Fleet {
+  rows: FleetRow[];
+  postsToday: number;
+  maxPostsToday: number;
+  nextActionAt: Date | null;
+}
+
 /**
- * One statement for every database gauge: accounts by status, targets by niche and status,
- * pending post slots, and the time of the last successful post.
+ * One statement for the counts (accounts by status, targets by niche and status, accounts driven
+ * under a live lease, pending post slots, the last successful post), then today's posts and the
+ * next action as lexus status computes them.
  */
-async function readFleet(ds: DataSource): Promise<FleetRow[]> {
+async function readFleet(ds: DataSource, now: Date, settings: DaemonSettings): Promise<Fleet> {
   const { rows } = await sql<FleetRow>(
     ds,
     `SELECT 'account' AS kind, COALESCE(status, 'active') AS status, NULL AS niche, count(*)::int AS n, NULL::timestamp AS at
@@ -54,11 +82,15 @@ async function readFleet(ds: DataSource): Promise<FleetRow[]> {
      UNION ALL
      SELECT 'target', COALESCE(status, 'new'), niche, count(*)::int, NULL FROM targets GROUP BY 2, 3
      UNION ALL
+     SELECT 'driven', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
+     UNION ALL
      SELECT 'pending', NULL, NULL, count(*)::int, NULL FROM post_history WHERE status = 'pending'
      UNION ALL
      SELECT 'last_post', NULL, NULL, NULL, max(created_at) FROM post_history WHERE status = 'success'`,
+    { now: sqlTime(now) },
   );
-  return rows;
+  const day = await loadDayAtGlance(ds, now, settings);
+  return { rows, ...day };
 }
 
 /** How long a scrape or a health check waits for the database before calling it down. */
@@ -71,25 +103,36 @@ export interface Metrics {
   observer: DaemonObserver;
 }
 
-/**
- * `dataSource` should be one of its own (a connection or two, with a statement timeout): a slow
- * scrape must never take the daemon's connections.
- */
-export function createMetrics(options: { dataSource: DataSource; loop: LoopView; clock: Clock; startedAt: Date }): Metrics {
+export interface MetricsOptions {
+  /** One of its own (a connection or two, with a statement timeout): a slow scrape must never take the daemon's connections. */
+  dataSource: DataSource;
+  loop: LoopView;
+  clock: Clock;
+  startedAt: Date;
+  settings: DaemonSettings;
+}
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const { settings, clock } = options;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const posts = new Counter({ name: 'lexus_posts_total', help: "Telegram's answers to this process's posts, by outcome (sent, account_flood_wait, group_refuses, ...)", labelNames: ['outcome'], registers: [registry] });
-  const joins = new Counter({ name: 'lexus_joins_total', help: "Telegram's answers to this process's joins, by outcome (joined, join_request_pending, link_dead, ...)", labelNames: ['outcome'], registers: [registry] });
-  const connects = new Counter({ name: 'lexus_connects_total', help: "Telegram's answers to this process's connects (getMe), by outcome (connected, session_dead, account_flood_wait, ...)", labelNames: ['outcome'], registers: [registry] });
-  const floodWaits = new Counter({ name: 'lexus_flood_waits_total', help: 'FloodWaits Telegram gave this process\'s accounts', registers: [registry] });
+  const counter = (name: string, help: string, outcomes: readonly string[]) => {
+    const c = new Counter({ name, help, labelNames: ['outcome'], registers: [registry] });
+    for (const outcome of outcomes) c.inc({ outcome }, 0);
+    return c;
+  };
+  const posts = counter('lexus_posts_total', "Telegram's answers to this process's posts, by outcome (sent, account_flood_wait, group_refuses, ...)", POST_OUTCOME_KINDS);
+  const joins = counter('lexus_joins_total', "Telegram's answers to this process's joins, by outcome (joined, join_request_pending, link_dead, ...)", JOIN_OUTCOME_KINDS);
+  const connects = counter('lexus_connects_total', "Telegram's answers to this process's connects (getMe), by outcome (connected, session_dead, account_flood_wait, ...)", CONNECT_OUTCOME_KINDS);
+  const floodWaits = new Counter({ name: 'lexus_flood_waits_total', help: "FloodWaits Telegram gave this process's accounts", registers: [registry] });
 
-  // The database gauges are filled by one query per scrape, shared by all of them.
-  let scrape: Promise<FleetRow[] | undefined> | undefined;
+  // The database gauges are filled by one read per scrape, shared by all of them.
+  let scrape: Promise<Fleet | undefined> | undefined;
   const fleet = () =>
-    (scrape ??= withDeadline(readFleet(options.dataSource), DATABASE_DEADLINE_MS)
+    (scrape ??= withDeadline(readFleet(options.dataSource, clock.now(), settings), DATABASE_DEADLINE_MS)
       .catch(() => undefined)
       .finally(() => setTimeout(() => (scrape = undefined), 0)));
-  const fromDatabase = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge<string>, rows: FleetRow[]) => void) =>
+  const fromDatabase = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge<string>, f: Fleet) => void) =>
     new Gauge({
       name,
       help,
@@ -98,12 +141,12 @@ export function createMetrics(options: { dataSource: DataSource; loop: LoopView;
       async collect() {
         // Without the database the last values stay (lexus_database_up says it is away): a
         // blip must not look like "no post ever" or "no account".
-        const rows = await fleet();
-        if (!rows) return;
-        this.reset();
-        fill(this, rows);
+        const f = await fleet();
+        if (!f) return;
+        fill(this, f);
       },
     });
+  const count = (f: Fleet, kind: FleetRow['kind']) => f.rows.find((r) => r.kind === kind)?.n ?? 0;
 
   new Gauge({
     name: 'lexus_database_up',
@@ -113,27 +156,56 @@ export function createMetrics(options: { dataSource: DataSource; loop: LoopView;
       this.set((await fleet()) ? 1 : 0);
     },
   });
-  fromDatabase('lexus_accounts', 'Accounts by status (active, flood_wait, banned)', ['status'], (g, rows) => {
-    for (const r of rows) if (r.kind === 'account') g.set({ status: r.status! }, r.n!);
+  fromDatabase('lexus_accounts', 'Accounts by status (active, flood_wait, banned)', ['status'], (g, f) => {
+    const found = f.rows.filter((r) => r.kind === 'account');
+    g.reset();
+    for (const status of new Set<string>([...ACCOUNT_STATUSES, ...found.map((r) => r.status!)])) g.set({ status }, found.find((r) => r.status === status)?.n ?? 0);
   });
-  fromDatabase('lexus_targets', 'Groups by niche and status (new, requested, joined, error, banned)', ['niche', 'status'], (g, rows) => {
-    for (const r of rows) if (r.kind === 'target') g.set({ niche: r.niche!, status: r.status! }, r.n!);
+  fromDatabase('lexus_targets', 'Groups by niche and status (new, requested, joined, error, banned, duplicate)', ['niche', 'status'], (g, f) => {
+    const found = f.rows.filter((r) => r.kind === 'target');
+    g.reset();
+    for (const niche of settings.niches) for (const status of METRIC_TARGET_STATUSES) g.set({ niche, status }, 0);
+    for (const r of found) g.set({ niche: r.niche!, status: r.status! }, r.n!);
   });
-  fromDatabase('lexus_post_slots_unsettled', "Posts reserved and not settled yet (post_history 'pending')", [], (g, rows) => {
-    g.set(rows.find((r) => r.kind === 'pending')?.n ?? 0);
-  });
-  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, rows) => {
-    const at = rows.find((r) => r.kind === 'last_post')?.at;
+  fromDatabase('lexus_accounts_driven', 'Accounts some process drives now (a live lease), of those that can be driven', [], (g, f) => g.set(count(f, 'driven')));
+  fromDatabase('lexus_post_slots_unsettled', "Posts reserved and not settled yet (post_history 'pending')", [], (g, f) => g.set(count(f, 'pending')));
+  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, f) => {
+    const at = f.rows.find((r) => r.kind === 'last_post')?.at;
     g.set(at ? at.getTime() / 1000 : 0);
   });
+  fromDatabase('lexus_posts_today', 'Posts counted today (since 00:00 UTC): sent, maybe sent, or reserved', [], (g, f) => g.set(f.postsToday));
+  fromDatabase('lexus_posts_allowed_today', 'The most posts the rules allow today for the groups bound (as lexus status counts it)', [], (g, f) => g.set(f.maxPostsToday));
+  fromDatabase('lexus_next_action_timestamp_seconds', 'When the next post or join is due, in the posting hours (Unix time; 0: none in sight)', [], (g, f) =>
+    g.set(f.nextActionAt ? f.nextActionAt.getTime() / 1000 : 0),
+  );
   new Gauge({
     name: 'lexus_loop_lag_seconds',
     help: "Seconds since the daemon's last scheduling round (it runs every second), or since the start before the first",
     registers: [registry],
     collect() {
-      this.set(loopLagMs(options.loop, options.startedAt, options.clock.now()) / 1000);
+      this.set(loopLagMs(options.loop, options.startedAt, clock.now()) / 1000);
     },
   });
+  new Gauge({
+    name: 'lexus_action_oldest_age_seconds',
+    help: 'How long the oldest action in flight of this process has been running (0: none)',
+    registers: [registry],
+    collect() {
+      this.set(options.loop.progress().oldestActionMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'lexus_posting_window_open',
+    help: '1 while the posting hours are open (LEXUS_POSTING_HOURS in LEXUS_TIMEZONE), else 0 (the quiet hours)',
+    registers: [registry],
+    collect() {
+      this.set(inPostingWindow(clock.now(), settings.postingHours, settings.timeZone) ? 1 : 0);
+    },
+  });
+  new Gauge({ name: 'lexus_build_info', help: 'Always 1; its labels say which lexus runs', labelNames: ['version', 'node'], registers: [registry] }).set(
+    { version: VERSION, node: process.versions.node },
+    1,
+  );
 
   return {
     registry,

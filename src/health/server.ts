@@ -1,28 +1,49 @@
 /**
  * The health and metrics listener of `lexus start` (HEALTH_PORT, default 9464; off when 0):
- *   GET /healthz  200 {"status":"ok",...} when the database answers and the daemon's loop ran
- *                 recently; else 503 {"status":"unhealthy","problems":[...]} saying why.
+ *   GET /livez    200 when the process makes progress: no scheduling round and no action stuck
+ *                 past its bound (liveness.ts); 503 saying which. A database outage the daemon
+ *                 rides out is not a failure of liveness.
+ *   GET /readyz   200 when the database has answered within the last 30 s and the fleet's
+ *                 accounts are driven (some process holds a live lease on one, or there is none
+ *                 to drive); 503 saying why.
+ *   GET /healthz  the same as /livez (the image's HEALTHCHECK asks it).
  *   GET /metrics  Prometheus text (metrics.ts).
- * Docker's HEALTHCHECK and compose read /healthz; nothing here ever shows a secret.
+ * The database is probed every 5 s on connections of its own; only a change of health is
+ * logged. Nothing here ever shows a secret.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
-import type { Logger } from '../logger';
+import { accountDrivableSql } from '../db/daemonQueries';
+import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
+import type { Logger } from '../logger';
+import { liveness } from './liveness';
 import { DATABASE_DEADLINE_MS, loopLagMs, withDeadline, type LoopView } from './metrics';
 import type { Registry } from 'prom-client';
 
-/** The loop runs a round every second; this long without one means it is stuck. */
-export const LOOP_STALE_MS = 60_000;
+/** Readiness holds through a database blip shorter than this. */
+export const READY_DATABASE_MS = 30_000;
+const PROBE_EVERY_MS = 5_000;
 
 export interface HealthReport {
   status: 'ok' | 'unhealthy';
-  database: 'up' | 'down';
+  problems: string[];
+}
+
+export interface LivenessReport extends HealthReport {
   /** Seconds since the loop's last round (since the start, before the first). */
   loop_lag_s: number;
-  problems: string[];
+  /** How long the oldest action in flight has been running. */
+  oldest_action_s: number;
+}
+
+export interface ReadinessReport extends HealthReport {
+  database: 'up' | 'down';
+  /** Seconds since the database last answered (null: never yet). */
+  database_answered_s_ago: number | null;
+  accounts: { drivable: number; driven: number } | null;
 }
 
 export interface HealthOptions {
@@ -36,21 +57,63 @@ export interface HealthOptions {
   startedAt: Date;
 }
 
-/** The health of the daemon now: the database answers a query, and the loop is not stuck. */
-export async function checkHealth(options: Omit<HealthOptions, 'registry' | 'log'>): Promise<HealthReport> {
-  const problems: string[] = [];
-  let database: HealthReport['database'] = 'up';
-  try {
-    await withDeadline(sql(options.dataSource, 'SELECT 1'), DATABASE_DEADLINE_MS);
-  } catch (error) {
-    database = 'down';
-    problems.push(`database: ${(error as Error).message}`);
+/** Liveness now (liveness.ts), with the loop's lag and the oldest action's age. */
+export function checkLiveness(options: Pick<HealthOptions, 'loop' | 'clock' | 'startedAt'>): LivenessReport {
+  const progress = options.loop.progress();
+  const live = liveness(progress);
+  return {
+    status: live.ok ? 'ok' : 'unhealthy',
+    problems: live.problems,
+    loop_lag_s: loopLagMs(options.loop, options.startedAt, options.clock.now()) / 1000,
+    oldest_action_s: progress.oldestActionMs / 1000,
+  };
+}
+
+/** What the readiness probe last learnt of the database and the fleet. */
+export class ReadinessProbe {
+  private answeredAt: number | undefined;
+  private lastError = 'not asked yet';
+  private accounts: { drivable: number; driven: number } | null = null;
+
+  constructor(private readonly options: Pick<HealthOptions, 'dataSource' | 'clock'>) {}
+
+  /** Asks the database (within DATABASE_DEADLINE_MS): does it answer, how many accounts are driven. */
+  async probe(): Promise<void> {
+    const now = this.options.clock.now();
+    try {
+      const { rows } = await withDeadline(
+        sql<{ drivable: number; driven: number }>(
+          this.options.dataSource,
+          `SELECT count(*)::int AS drivable, count(*) FILTER (WHERE a.driven_until > CAST(:now AS timestamp))::int AS driven
+             FROM accounts a WHERE ${accountDrivableSql('a')}`,
+          { now: sqlTime(now) },
+        ),
+        DATABASE_DEADLINE_MS,
+      );
+      this.answeredAt = now.getTime();
+      this.accounts = rows[0] ?? { drivable: 0, driven: 0 };
+    } catch (error) {
+      this.lastError = (error as Error).message;
+    }
   }
-  const lag = loopLagMs(options.loop, options.startedAt, options.clock.now());
-  if (lag > LOOP_STALE_MS) {
-    problems.push(options.loop.lastTickAt ? `loop: no scheduling round for ${Math.round(lag / 1000)} s` : `loop: no scheduling round since the start, ${Math.round(lag / 1000)} s ago`);
+
+  report(): ReadinessReport {
+    const now = this.options.clock.now().getTime();
+    const ago = this.answeredAt === undefined ? null : now - this.answeredAt;
+    const problems: string[] = [];
+    const up = ago !== null && ago <= READY_DATABASE_MS;
+    if (!up) problems.push(`database: ${ago === null ? 'has not answered yet' : `no answer for ${Math.round(ago / 1000)} s`} (${this.lastError})`);
+    if (up && this.accounts && this.accounts.drivable > 0 && this.accounts.driven === 0) {
+      problems.push(`accounts: none of the ${this.accounts.drivable} that can be driven is driven by any process`);
+    }
+    return {
+      status: problems.length === 0 ? 'ok' : 'unhealthy',
+      problems,
+      database: up ? 'up' : 'down',
+      database_answered_s_ago: ago === null ? null : ago / 1000,
+      accounts: this.accounts,
+    };
   }
-  return { status: problems.length === 0 ? 'ok' : 'unhealthy', database, loop_lag_s: lag / 1000, problems };
 }
 
 export interface HealthServer {
@@ -60,21 +123,48 @@ export interface HealthServer {
 }
 
 export async function startHealthServer(options: HealthOptions, listen: { host: string; port: number }): Promise<HealthServer> {
+  const readiness = new ReadinessProbe(options);
+  // Only a change is logged, on whichever way it was noticed (a request, or the probe).
+  const said = new Map<string, string>();
+  const sayChange = (what: 'liveness' | 'readiness', report: HealthReport) => {
+    const key = report.status === 'ok' ? 'ok' : report.problems.map((p) => p.replace(/\d+ s/g, 'N s')).join('; ');
+    if (said.get(what) === key) return;
+    const first = !said.has(what);
+    said.set(what, key);
+    if (report.status === 'ok') {
+      if (!first) options.log.info({ event: `health.${what}_ok` }, `${what}: ok again`);
+    } else {
+      options.log.warn({ event: `health.${what}_failed`, problems: report.problems }, `${what}: ${report.problems.join('; ')}`);
+    }
+  };
+  await readiness.probe();
+  const prober = setInterval(() => {
+    void readiness.probe().then(() => {
+      sayChange('readiness', readiness.report());
+      sayChange('liveness', checkLiveness(options));
+    });
+  }, PROBE_EVERY_MS);
+  prober.unref();
+
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const reply = (status: number, type: string, body: string) => {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
+    const json = (report: HealthReport) => reply(report.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`);
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, 'text/plain', 'GET only\n');
-    if (path === '/healthz') {
-      checkHealth(options).then(
-        (health) => {
-          if (health.status !== 'ok') options.log.warn({ event: 'health.unhealthy', problems: health.problems }, 'health check failed');
-          reply(health.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(health)}\n`);
-        },
-        (error: unknown) => reply(503, 'application/json', `${JSON.stringify({ status: 'unhealthy', problems: [(error as Error).message] })}\n`),
-      );
+    if (path === '/livez' || path === '/healthz') {
+      const report = checkLiveness(options);
+      sayChange('liveness', report);
+      return json(report);
+    }
+    if (path === '/readyz') {
+      void readiness.probe().then(() => {
+        const report = readiness.report();
+        sayChange('readiness', report);
+        json(report);
+      });
       return;
     }
     if (path === '/metrics') {
@@ -84,7 +174,7 @@ export async function startHealthServer(options: HealthOptions, listen: { host: 
       );
       return;
     }
-    reply(404, 'text/plain', 'not found: GET /healthz or /metrics\n');
+    reply(404, 'text/plain', 'not found: GET /livez, /readyz, /healthz or /metrics\n');
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -92,13 +182,17 @@ export async function startHealthServer(options: HealthOptions, listen: { host: 
       reject(new Error(`cannot listen on ${listen.host}:${listen.port} for health and metrics (HEALTH_PORT, HEALTH_HOST): ${error.code ?? error.message}`, { cause: error })),
     );
     server.listen(listen.port, listen.host, () => resolve());
+  }).catch((error: unknown) => {
+    clearInterval(prober);
+    throw error;
   });
   const port = (server.address() as AddressInfo).port;
-  options.log.info({ event: 'health.listening', host: listen.host, port }, `health and metrics on http://${listen.host}:${port}/healthz and /metrics`);
+  options.log.info({ event: 'health.listening', host: listen.host, port }, `health and metrics on http://${listen.host}:${port}/livez, /readyz and /metrics`);
   return {
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        clearInterval(prober);
         server.close(() => resolve());
         server.closeAllConnections();
       }),

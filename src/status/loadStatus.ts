@@ -424,15 +424,35 @@ export async function loadDuplicates(db: Runner): Promise<DuplicateView[]> {
  * The whole status at `now`. `db` is a DataSource (the queries then share one read-only
  * REPEATABLE READ transaction) or a QueryRunner already in the caller's transaction.
  */
-export async function loadStatus(db: Runner, now: Date, settings: StatusSettings): Promise<FleetStatus> {
-  const niches = settings.niches.length ? [...settings.niches] : [DEFAULT_NICHE];
-  const params: Params = {
+/** The queries' parameters for `now` and the daemon's settings. */
+function statusParams(now: Date, settings: StatusSettings): Params {
+  return {
     now: sqlTime(now),
-    niches,
+    niches: settings.niches.length ? [...settings.niches] : [DEFAULT_NICHE],
     minGapMs: Math.max(0, Math.round(settings.groupMinGapMs)),
     joinsPerDay: Math.max(0, Math.floor(settings.joinsPerAccountPerDay)),
     ...paceParams({ rampUp: settings.rampUp ?? NO_RAMP_UP, postSpacingMs: settings.postSpacingMs ?? 0, joinSpacingMs: settings.joinSpacingMs ?? 0 }),
   };
+}
+
+/**
+ * What the metrics need of the status: today's counted posts against the most the rules allow,
+ * and when the next action is (in the posting hours), as lexus status computes them.
+ */
+export async function loadDayAtGlance(db: Runner, now: Date, settings: StatusSettings): Promise<{ postsToday: number; maxPostsToday: number; nextActionAt: Date | null }> {
+  const params = statusParams(now, settings);
+  const posts = await loadPostsToday(db, params);
+  const next = inPostingHours(await loadNextAction(db, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
+  return {
+    postsToday: COUNTED_POST_STATUSES.reduce((n, status) => n + (posts.byStatus[status] ?? 0), 0),
+    maxPostsToday: posts.maxPostsToday,
+    nextActionAt: next ? new Date(next.at) : null,
+  };
+}
+
+export async function loadStatus(db: Runner, now: Date, settings: StatusSettings): Promise<FleetStatus> {
+  const params = statusParams(now, settings);
+  const { niches } = params;
   const read = async (runner: Runner): Promise<FleetStatus> => {
     const accounts = await loadAccountStatuses(runner, params);
     const nicheViews = await loadNicheStatuses(runner, params);

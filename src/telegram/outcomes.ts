@@ -74,3 +74,18 @@ export type JoinOutcome =
 
 /** `chat`: what a lookup of the link learnt on the way (the post had no stored peer). */
 export type PostOutcome = { kind: 'sent'; messageId: number | null; chat?: ChatIdentity } | Failure;
+
+/** Every kind of Failure, for the metrics to show each at 0 before it first happens. */
+export const FAILURE_KINDS = [
+  'account_flood_wait', 'group_slow_mode', 'group_refuses', 'link_dead', 'media_forbidden', 'account_limited',
+  'too_many_channels', 'session_dead', 'message_invalid', 'transient', 'misconfigured', 'peer_invalid',
+] as const satisfies readonly Failure['kind'][];
+/** A Failure kind missing from FAILURE_KINDS fails the type check here. */
+const everyFailureListed: Exclude<Failure['kind'], (typeof FAILURE_KINDS)[number]> extends never ? true : never = true;
+void everyFailureListed;
+
+/** Every outcome of a connect, a join and a post (the metrics' label values). */
+export const CONNECT_OUTCOME_KINDS = ['connected', ...FAILURE_KINDS] as const;
+export const JOIN_OUTCOME_KINDS = ['joined', 'already_member', 'join_request_pending', ...FAILURE_KINDS] as const;
+export const POST_OUTCOME_KINDS = ['sent', ...FAILURE_KINDS] as const;
+
