@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './logger';
 import { createDataSource, openDatabase, unknownMigrations, type Database } from './db/database';
 import { VERSION } from './version';
 import { EmbeddedPostgresError } from './db/embeddedPostgres';
+import { noticeRestore, repairCounters, restoreHold } from './db/restoreGuard';
 import { summarizeFleet } from './db/fleetSummary';
 import { AccountLocks } from './db/accountLocks';
 import { loadDrivableAccounts } from './db/daemonQueries';
@@ -134,6 +135,11 @@ async function startCommand(ctx: Context): Promise<number> {
   if (!messages) {
     await db.close();
     return EXIT_CONFIG;
+  }
+  await noticeRestore(db.dataSource, systemClock.now());
+  const hold = await restoreHold(db.dataSource);
+  if (hold.held) {
+    log.error({ event: 'db.restored', noticed_at: hold.since?.toISOString() ?? null }, 'posting is held: the database was restored from a dump (its rows forget the posts made since); check, then run lexus repair counters');
   }
   const container = config.bounds.containerStopGraceMs;
   if (container !== null && settings.shutdownGraceMs + STOP_MARGIN_MS > container) {
@@ -323,12 +329,29 @@ function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
   });
 }
 
+/** `lexus repair counters [--dry-run]`: the counters rebuilt from post_history, a restore's hold lifted. */
+async function repairCountersCommand(ctx: Context, options: { dryRun?: boolean }): Promise<number> {
+  const db = await open(ctx, 'lexus repair counters');
+  try {
+    const result = await repairCounters(db.dataSource, systemClock.now(), options.dryRun ?? false);
+    ctx.log.info({ event: 'repair.counters', dry_run: options.dryRun ?? false, ...result }, 'counters rebuilt from post_history');
+    const verb = options.dryRun ? 'would change' : 'changed';
+    process.stdout.write(
+      `Counters rebuilt from post_history${options.dryRun ? ' (dry run: nothing was written)' : ''}: ${verb} ${result.accounts} account(s) and ${result.groups} group(s).\n` +
+        (result.liftedHold ? `Posting was held after a restore; it ${options.dryRun ? 'would go' : 'goes'} on now.\n` : ''),
+    );
+    return EXIT_OK;
+  } finally {
+    await db.close();
+  }
+}
+
 /** `lexus status [--json]`: the ops view, read from the database in one snapshot. */
 async function statusCommand(ctx: Context, options: { json?: boolean }): Promise<number> {
   const { config } = ctx;
   const db = await openDatabase(config, { migrate: false, applicationName: 'lexus status' });
   try {
-    const status = await loadStatus(db.dataSource, systemClock.now(), config.daemon);
+    const status = await loadStatus(db.dataSource, systemClock.now(), { ...config.daemon, globalCredentials: Boolean(config.telegram.apiId && config.telegram.apiHash) });
     process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
     return EXIT_OK;
   } catch (error) {
@@ -443,6 +466,13 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
         'is listed with its file and line, and nothing is written).',
     )
     .action((options: ImportOptions) => run((ctx) => importCommand(ctx, options), 'stderr'));
+  program
+    .command('repair')
+    .description('put right what a restore or a mishap left')
+    .command('counters')
+    .description("rebuild today's post counters (and the last posts) of every account and group from post_history, and let posting go on after a restore")
+    .option('--dry-run', 'say what it would change, changing nothing')
+    .action((options: { dryRun?: boolean }) => run((ctx) => repairCountersCommand(ctx, options), 'stderr'));
   program
     .command('login')
     .argument('<session_name>', 'the account (created if missing)')

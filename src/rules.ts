@@ -174,9 +174,16 @@ export const accountMayActSql = (a: string) =>
 export const accountPostSpacedSql = (a: string) =>
   `(${a}.last_post_at IS NULL OR ${a}.last_post_at <= CAST(:now AS timestamp) - CAST(:postSpacingMs AS integer) * interval '1 millisecond')`;
 
-/** Rules 3 and 4 and the pace: the account may post now, and the post lands today. */
+/**
+ * Rule 3 after a restore: the tables are not the ones this database knew (a dump was restored:
+ * new tables, and rows that forget what Telegram received since the dump), so no post is
+ * reserved until `lexus repair counters` takes them as known (the OpsState migration).
+ */
+export const postingNotHeldSql = `NOT EXISTS (SELECT 1 FROM lexus_restore_guard g WHERE g.restored_at IS NOT NULL OR g.tables_oid <> 'accounts'::regclass)`;
+
+/** Rules 3 and 4 and the pace: the account may post now, and the post lands today (and no restore holds posting). */
 export const accountMayPostSql = (a: string) =>
-  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${accountPostBudgetSql(a)} AND ${postLandsTodaySql} AND ${accountPostSpacedSql(a)})`;
+  `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${accountPostBudgetSql(a)} AND ${postLandsTodaySql} AND ${accountPostSpacedSql(a)} AND ${postingNotHeldSql})`;
 
 /**
  * Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`). warmup_ends_at

@@ -145,6 +145,7 @@ describe('GET /metrics', () => {
       expect(value(body, 'lexus_next_action_timestamp_seconds')).toBe(0);
       expect(value(body, 'lexus_action_oldest_age_seconds')).toBe(0);
       expect(value(body, 'lexus_posting_window_open')).toBe(1);
+      expect(value(body, 'lexus_posting_held')).toBe(0);
       expect(value(body, `lexus_build_info{version="${VERSION}",node="${process.versions.node}"}`)).toBe(1);
     } finally {
       await server.close();
@@ -327,6 +328,8 @@ describe('lexus start', () => {
       }
       expect(await exited).toBe(0);
       await expect(get(port, '/livez')).rejects.toThrow();
+      // Telegram's answer to its connect is kept for lexus status.
+      expect(await db.query(`SELECT last_connect_outcome, last_connect_at IS NOT NULL AS at FROM accounts`)).toEqual([{ last_connect_outcome: 'connected', at: true }]);
     } finally {
       await db.close();
     }

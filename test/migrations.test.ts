@@ -14,7 +14,7 @@ const ADDED_COLUMNS = [
   'accounts.api_id', 'accounts.api_hash', 'accounts.proxy', 'accounts.imported_session_sha256', 'accounts.status_reason',
   'targets.status_reason', 'targets.next_post_allowed_at', 'targets.join_claimed_by', 'targets.join_retry_at',
   'accounts.call_started_at', 'accounts.driven_by', 'accounts.driven_until', 'accounts.limited_since',
-  'accounts.first_driven_at', 'accounts.seasoned', 'accounts.next_post_planned_at', 'accounts.last_post_at', 'accounts.limited_until', 'accounts.config_problem',
+  'accounts.first_driven_at', 'accounts.seasoned', 'accounts.next_post_planned_at', 'accounts.last_post_at', 'accounts.limited_until', 'accounts.config_problem', 'accounts.last_connect_at', 'accounts.last_connect_outcome',
   'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id', 'targets.reopened_at', 'targets.reopen_count',
 ];
 
@@ -93,6 +93,8 @@ describe('the migrations', () => {
       ['next_post_planned_at', 'timestamp without time zone', 'YES'],
       ['last_post_at', 'timestamp without time zone', 'YES'],
       ['config_problem', 'text', 'YES'],
+      ['last_connect_at', 'timestamp without time zone', 'YES'],
+      ['last_connect_outcome', 'character varying', 'YES'],
       ['status_reason', 'text', 'YES'],
       ['next_post_allowed_at', 'timestamp without time zone', 'YES'],
       ['join_claimed_by', 'integer', 'YES'],
@@ -136,7 +138,7 @@ describe('the migrations', () => {
       ...before,
       accounts: before.accounts.map((a) => ({
         ...a, api_id: null, api_hash: null, proxy: null, imported_session_sha256: null, status_reason: null, call_started_at: null, driven_by: null, driven_until: null, limited_since: null, limited_until: null,
-        first_driven_at: a.id === 1 ? expect.any(Date) : null, last_post_at: a.id === 1 ? expect.any(Date) : null, seasoned: false, next_post_planned_at: null, config_problem: null,
+        first_driven_at: a.id === 1 ? expect.any(Date) : null, last_post_at: a.id === 1 ? expect.any(Date) : null, seasoned: false, next_post_planned_at: null, config_problem: null, last_connect_at: null, last_connect_outcome: null,
       })),
       targets: (before.targets as Record<string, unknown>[])
         .map((t): Record<string, unknown> => ({
@@ -197,11 +199,12 @@ describe('the migrations', () => {
 describe("accounts whose own settings cannot be used", () => {
   it('are found among the accounts stored before, by the same rule as the import and the gateway, and not driven', async () => {
     const t = await database();
-    await t.dataSource.undoLastMigration();
+    // Back to before AccountConfigProblem (and what came after it).
+    while (!(await t.query<{ name: string }>(`SELECT name FROM lexus_migrations ORDER BY id DESC LIMIT 1`))[0]!.name.startsWith('PostingPlan')) await t.dataSource.undoLastMigration();
     await t.query(`INSERT INTO accounts (session_name, session_string, proxy) VALUES
       ('http_proxy', '1session', 'http://user:pw@10.0.0.1:3128'), ('socks_proxy', '1session', 'socks5://user:pw@10.0.0.1:1080')`);
     await t.query(`INSERT INTO accounts (session_name, session_string, api_id) VALUES ('half_credentials', '1session', 12345)`);
-    expect(await runMigrations(t.dataSource)).toEqual(['AccountConfigProblem1764900000000']);
+    expect(await runMigrations(t.dataSource)).toEqual(MIGRATION_NAMES.slice(MIGRATION_NAMES.indexOf('AccountConfigProblem1764900000000')));
     expect(await t.query(`SELECT session_name, config_problem FROM accounts ORDER BY id`)).toEqual([
       { session_name: 'http_proxy', config_problem: expect.stringMatching(/^GramJS cannot use a HTTP proxy; use socks5:/) },
       { session_name: 'socks_proxy', config_problem: null },

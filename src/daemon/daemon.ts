@@ -39,6 +39,7 @@ import {
   type DrivableAccount,
 } from '../db/daemonQueries';
 import { DbManager, type PostSlot } from '../db/DbManager';
+import { noticeRestore } from '../db/restoreGuard';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
@@ -367,6 +368,14 @@ export class Daemon {
     let held: number[];
     try {
       drivable = await loadDrivableAccounts(this.deps.dataSource);
+      // A restore from a dump holds every post (the database does it); said once, by whoever sees it first.
+      const restored = await noticeRestore(this.deps.dataSource, now);
+      if (restored) {
+        this.log.error(
+          { event: 'db.restored', noticed_at: restored.toISOString() },
+          "the database's tables are not the ones it had: it was restored from a dump, whose rows forget the posts made since; no post until a person checks and runs lexus repair counters",
+        );
+      }
       // The confirmation counts from when it was asked: the locks were held at some instant after.
       held = await this.deps.locks.acquire(drivable.map((a) => a.id));
       if (this.databaseDown) this.log.info({ event: 'db.back' }, 'database reachable again; carrying on');

@@ -459,6 +459,13 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
         break;
     }
 
+    if (record.call === 'connect') {
+      // lexus status: the last connect's answer, and when.
+      await sql(q, `UPDATE accounts SET last_connect_at = CAST(:at AS timestamp), last_connect_outcome = :outcome WHERE id = :accountId`, {
+        accountId, at: sqlTime(at), outcome: record.outcome,
+      });
+    }
+
     if (targetId !== undefined) {
       const group = c.group;
       const learn = async () => {

@@ -58,6 +58,9 @@ export class Account {
   lastPostAt!: Date | null;
   /** Why its own settings cannot be used (its proxy, half its API credentials): not driven until fixed. */
   configProblem!: string | null;
+  /** Telegram's last answer to connecting it, and when. */
+  lastConnectAt!: Date | null;
+  lastConnectOutcome!: string | null;
   targets?: Target[];
 
   /** Whether Telegram's FloodWait is still running at `now`. */
@@ -164,6 +167,8 @@ export const AccountSchema = new EntitySchema<Account>({
     nextPostPlannedAt: { name: 'next_post_planned_at', type: 'timestamp', nullable: true },
     lastPostAt: { name: 'last_post_at', type: 'timestamp', nullable: true },
     configProblem: { name: 'config_problem', type: 'text', nullable: true },
+    lastConnectAt: { name: 'last_connect_at', type: 'timestamp', nullable: true },
+    lastConnectOutcome: { name: 'last_connect_outcome', type: 'varchar', length: 50, nullable: true },
   },
   relations: {
     targets: { type: 'one-to-many', target: 'Target', inverseSide: 'assignedAccount' },

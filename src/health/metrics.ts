@@ -17,6 +17,7 @@ import type { Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { inPostingWindow } from '../daemon/postingWindow';
 import { accountDrivableSql } from '../db/daemonQueries';
+import { postingNotHeldSql } from '../rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { withDeadline } from '../deadline';
@@ -55,7 +56,7 @@ export const ACCOUNT_STATUSES = ['active', 'flood_wait', 'banned'] as const;
 const METRIC_TARGET_STATUSES = [...TARGET_STATUSES, 'duplicate'] as const;
 
 interface FleetRow {
-  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven';
+  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven' | 'held';
   status: string | null;
   niche: string | null;
   n: number | null;
@@ -86,7 +87,9 @@ async function readFleet(ds: DataSource, now: Date, settings: DaemonSettings): P
      UNION ALL
      SELECT 'pending', NULL, NULL, count(*)::int, NULL FROM post_history WHERE status = 'pending'
      UNION ALL
-     SELECT 'last_post', NULL, NULL, NULL, max(created_at) FROM post_history WHERE status = 'success'`,
+     SELECT 'last_post', NULL, NULL, NULL, max(created_at) FROM post_history WHERE status = 'success'
+     UNION ALL
+     SELECT 'held', NULL, NULL, count(*)::int, NULL FROM lexus_restore_guard g WHERE NOT ${postingNotHeldSql}`,
     { now: sqlTime(now) },
   );
   const day = await loadDayAtGlance(ds, now, settings);
@@ -173,6 +176,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     const at = f.rows.find((r) => r.kind === 'last_post')?.at;
     g.set(at ? at.getTime() / 1000 : 0);
   });
+  fromDatabase('lexus_posting_held', '1 while no post is reserved after a restore from a dump, until lexus repair counters', [], (g, f) => g.set(count(f, 'held') > 0 ? 1 : 0));
   fromDatabase('lexus_posts_today', 'Posts counted today (since 00:00 UTC): sent, maybe sent, or reserved', [], (g, f) => g.set(f.postsToday));
   fromDatabase('lexus_posts_allowed_today', 'The most posts the rules allow today for the groups bound (as lexus status counts it)', [], (g, f) => g.set(f.maxPostsToday));
   fromDatabase('lexus_next_action_timestamp_seconds', 'When the next post or join is due, in the posting hours (Unix time; 0: none in sight)', [], (g, f) =>

@@ -120,6 +120,25 @@ function accountsSection(status: FleetStatus): string[] {
   for (const a of accounts.filter((x) => x.configProblem)) {
     lines.push(`Not driven, its settings cannot be used: ${a.sessionName}: ${a.configProblem}  ->  fix them in accounts_config.json and run lexus import again`);
   }
+  // Who drives each account, what Telegram last said to it, and what its next attempt waits for.
+  lines.push(
+    '',
+    ...table(
+      ['account', 'driven by', 'last connect', 'next attempt', 'waits for'],
+      accounts.map((a) => [
+        a.sessionName,
+        a.drivenBy ?? '-',
+        a.lastConnect ? `${a.lastConnect.outcome} ${ago(a.lastConnect.at, status.now)}` : '-',
+        a.next.at ? localTime(new Date(a.next.at), status.settings.timeZone, new Date(status.now)) : '-',
+        a.next.waitsFor,
+      ]),
+      ['left', 'left', 'left', 'right', 'left'],
+    ),
+  );
+  const canBeDriven = accounts.filter((a) => a.status !== 'banned' && a.hasSession && !a.configProblem);
+  if (canBeDriven.length > 0 && canBeDriven.every((a) => !a.drivenBy)) {
+    lines.push(`No daemon drives any account: none runs (lexus start), or each has lost its database; ${plural(canBeDriven.length, 'account')} could be driven.`);
+  }
   return lines;
 }
 
@@ -176,6 +195,12 @@ export function formatStatus(status: FleetStatus): string {
     '',
     postsLine(status),
     nextActionLine(status),
+    ...(status.postingHeld
+      ? [
+          `Posting is HELD: the database was restored from a dump${status.postingHeld.since ? ` (noticed ${formatInstant(status.postingHeld.since)})` : ''}; its rows forget the posts made since. ` +
+            'Check, then run lexus repair counters.',
+        ]
+      : []),
   ];
   return lines.map(clean).join('\n') + '\n';
 }

@@ -10,6 +10,7 @@
 import type { DaemonSettings } from '../config';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
+import { restoreHold } from '../db/restoreGuard';
 import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
 import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE, inPostingWindow, postingWindowAt, type PostingHours } from '../daemon/postingWindow';
 import {
@@ -37,7 +38,10 @@ import {
 } from '../rules';
 
 export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> &
-  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone' | 'joinSpacingMs' | 'postSpacingMs'>>;
+  Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone' | 'joinSpacingMs' | 'postSpacingMs'>> & {
+    /** TG_API_ID and TG_API_HASH are set where status runs (undefined: not known). */
+    globalCredentials?: boolean;
+  };
 
 /** The target statuses always shown, in this order; any other status found is shown after them. */
 export const TARGET_STATUSES = ['new', 'requested', 'joined', 'error', 'banned'] as const;
@@ -77,6 +81,13 @@ export interface AccountStatusView {
   hasSession: boolean;
   /** Why its own settings cannot be used (no daemon drives it), or null. */
   configProblem: string | null;
+  /** It has its own api_id and api_hash (else TG_API_ID / TG_API_HASH are needed). */
+  ownCredentials: boolean;
+  /** Which process drives it now (host:pid, from its live lease), and until when its lease runs; null: none. */
+  drivenBy: string | null;
+  drivenUntil: string | null;
+  /** Telegram's last answer to connecting it, and when. */
+  lastConnect: { outcome: string; at: string } | null;
   /** The lazy counter (null: reset on a day later than now, so unknown for today). */
   postsToday: number | null;
   /** Today's budgets: 20 posts and LEXUS_JOINS_PER_DAY joins, less while it recovers from a limit. */
@@ -96,6 +107,8 @@ export interface AccountStatusView {
   floodWaitRemainingMs: number | null;
   groups: GroupCounts;
   lastAction: LastAction | null;
+  /** Its next attempt and what it waits for (null `at`: nothing in sight, or it waits for a person). */
+  next: { at: string | null; waitsFor: string };
 }
 
 export interface NicheStatusView {
@@ -139,6 +152,8 @@ export interface FleetStatus {
   nextAction: NextActionView | null;
   /** Rows closed as a second link of a chat another row stands for (at most 20 shown). */
   duplicates: DuplicateView[];
+  /** Posting is held after a restore from a dump, until lexus repair counters (null: it is not). */
+  postingHeld: { since: string | null } | null;
 }
 
 export interface DuplicateView {
@@ -161,6 +176,7 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 export async function loadAccountStatuses(db: Runner, params: Params): Promise<AccountStatusView[]> {
   const { rows } = await sql<{
     id: number; session_name: string; status: string; status_reason: string | null; has_session: boolean; config_problem: string | null;
+    own_credentials: boolean; driven_by: string | null; driven_until: Date | null; last_connect_at: Date | null; last_connect_outcome: string | null;
     posts_today: number | null; flood_wait_until: Date | null; joins_today: number; posts_budget: number; joins_budget: number;
     limited_since: Date | null; limited_until: Date | null; days_in_fleet: number | null; seasoned: boolean; next_post_planned_at: Date | null;
     warming: number; ready: number; waiting: number; done_for_today: number; closed: number;
@@ -169,6 +185,10 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
     db,
     `SELECT a.id, a.session_name, COALESCE(a.status, 'active') AS status, a.status_reason,
             a.session_string IS NOT NULL AS has_session, a.config_problem,
+            (a.api_id IS NOT NULL AND a.api_hash IS NOT NULL) AS own_credentials,
+            CASE WHEN a.driven_until > CAST(:now AS timestamp) THEN a.driven_by END AS driven_by,
+            CASE WHEN a.driven_until > CAST(:now AS timestamp) THEN a.driven_until END AS driven_until,
+            a.last_connect_at, a.last_connect_outcome,
             ${accountPostsTodaySql('a')} AS posts_today,
             CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN a.next_allowed_action_time END AS flood_wait_until,
             j.today AS joins_today, ${accountPostBudgetSql('a')} AS posts_budget, ${accountJoinBudgetSql('a')} AS joins_budget,
@@ -225,6 +245,11 @@ export async function loadAccountStatuses(db: Runner, params: Params): Promise<A
     statusReason: r.status_reason,
     hasSession: r.has_session,
     configProblem: r.config_problem,
+    ownCredentials: r.own_credentials,
+    drivenBy: r.driven_by === null ? null : r.driven_by.split(':').slice(0, 2).join(':'),
+    drivenUntil: iso(r.driven_until),
+    lastConnect: r.last_connect_at && r.last_connect_outcome ? { outcome: r.last_connect_outcome, at: r.last_connect_at.toISOString() } : null,
+    next: { at: null, waitsFor: '' },
     postsToday: r.posts_today,
     postsLimit: r.posts_budget,
     joinsToday: r.joins_today,
@@ -403,6 +428,32 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
   };
 }
 
+/**
+ * An account's next attempt and what it waits for, as ops ask "why no post": a person (its
+ * settings, a login, API credentials), a daemon to drive it, Telegram (a FloodWait, a limit),
+ * the posting hours, tomorrow's budgets, or its day's plan.
+ */
+export function nextAttemptOf(a: AccountStatusView, now: Date, settings: StatusSettings): { at: string | null; waitsFor: string } {
+  const hours = settings.postingHours ?? DEFAULT_POSTING_HOURS;
+  const zone = settings.timeZone ?? DEFAULT_TIME_ZONE;
+  if (a.configProblem) return { at: null, waitsFor: 'its settings to be fixed (then lexus import)' };
+  if (a.status === 'banned' || !a.hasSession) return { at: null, waitsFor: `a login (lexus login ${a.sessionName})` };
+  if (!a.ownCredentials && settings.globalCredentials === false) return { at: null, waitsFor: 'API credentials (TG_API_ID and TG_API_HASH)' };
+  if (!a.drivenBy) return { at: null, waitsFor: 'a daemon: no process drives it' };
+  if (a.floodWaitUntil) {
+    const limited = a.limitedUntil !== null && a.limitedUntil >= a.floodWaitUntil;
+    return { at: a.floodWaitUntil, waitsFor: limited ? "Telegram's limit (PEER_FLOOD or a restriction)" : 'a FloodWait' };
+  }
+  if (!inPostingWindow(now, hours, zone)) return { at: new Date(postingWindowAt(now, hours, zone).start).toISOString(), waitsFor: 'the posting hours' };
+  if (a.postsToday !== null && a.postsToday >= a.postsLimit && a.joinsToday >= a.joinsLimit) {
+    const tomorrow = new Date(new Date(now).setUTCHours(24, 0, 0, 0));
+    return { at: new Date(postingWindowAt(tomorrow, hours, zone).start).toISOString(), waitsFor: "tomorrow's budgets (20 posts and its joins are used)" };
+  }
+  if (a.groups.ready > 0 && (a.nextPostPlannedAt === null || new Date(a.nextPostPlannedAt) <= now)) return { at: now.toISOString(), waitsFor: 'nothing: it may post now' };
+  if (a.nextPostPlannedAt) return { at: a.nextPostPlannedAt, waitsFor: 'its plan for the day (posts spread over the posting hours)' };
+  return { at: null, waitsFor: 'a group to post in or to join' };
+}
+
 /** The next action, moved to the opening of the posting window when it falls outside it. */
 export function inPostingHours(next: NextActionView | null, now: Date, hours: PostingHours, timeZone: string): NextActionView | null {
   if (!next || inPostingWindow(new Date(next.at), hours, timeZone)) return next;
@@ -454,7 +505,8 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
   const params = statusParams(now, settings);
   const { niches } = params;
   const read = async (runner: Runner): Promise<FleetStatus> => {
-    const accounts = await loadAccountStatuses(runner, params);
+    const accounts = (await loadAccountStatuses(runner, params)).map((a) => ({ ...a, next: nextAttemptOf(a, now, settings) }));
+    const hold = await restoreHold(runner);
     const nicheViews = await loadNicheStatuses(runner, params);
     const posts = await loadPostsToday(runner, params);
     const nextAction = inPostingHours(await loadNextAction(runner, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
@@ -478,6 +530,7 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
       maxPostsToday: posts.maxPostsToday,
       nextAction,
       duplicates,
+      postingHeld: hold.held ? { since: iso(hold.since) } : null,
     };
   };
   if ('release' in db) return read(db);

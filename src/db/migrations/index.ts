@@ -8,6 +8,7 @@ import { LastPostIndex1764600000000 } from './1764600000000-LastPostIndex';
 import { TelegramAnswersHold1764700000000 } from './1764700000000-TelegramAnswersHold';
 import { PostingPlan1764800000000 } from './1764800000000-PostingPlan';
 import { AccountConfigProblem1764900000000 } from './1764900000000-AccountConfigProblem';
+import { OpsState1765000000000 } from './1765000000000-OpsState';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -21,6 +22,7 @@ export const migrations = [
   TelegramAnswersHold1764700000000,
   PostingPlan1764800000000,
   AccountConfigProblem1764900000000,
+  OpsState1765000000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);
