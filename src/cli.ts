@@ -120,6 +120,29 @@ function loadMessagesOrSay(config: Config): ReturnType<typeof loadMessages> | un
 async function startCommand(ctx: Context): Promise<number> {
   const { log, config } = ctx;
   const settings = config.daemon;
+  // Until the daemon runs (waiting for the database, or for another process's migrations) a stop
+  // has nothing in flight to wait for: it ends at once, said, with 0.
+  const early = (signal: NodeJS.Signals) => {
+    log.info({ event: 'daemon.stopped', clean: true, before_start: true, signal }, `${signal} received before the daemon started: stopped`);
+    process.exit(EXIT_OK);
+  };
+  process.on('SIGTERM', early);
+  process.on('SIGINT', early);
+  const running = () => {
+    process.off('SIGTERM', early);
+    process.off('SIGINT', early);
+  };
+  try {
+    return await startDaemon(ctx, running);
+  } finally {
+    running();
+  }
+}
+
+/** `lexus start` itself; `running()` is called as the daemon takes the signals over. */
+async function startDaemon(ctx: Context, running: () => void): Promise<number> {
+  const { log, config } = ctx;
+  const settings = config.daemon;
   const db = await open(ctx, 'lexus start', true, true);
   const newer = await unknownMigrations(db.dataSource);
   if (newer.length > 0) {
@@ -201,6 +224,7 @@ async function startCommand(ctx: Context): Promise<number> {
   daemon = new Daemon({
     dataSource: db.dataSource, locks: new AccountLocks(db.connection), gateway, clock: systemClock, log, settings, messages, observer: metrics.observer,
   });
+  running();
   return new Promise<number>((resolve) => {
     runDaemon({
       daemon: daemon!,

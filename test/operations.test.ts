@@ -134,6 +134,19 @@ describe('migrations', () => {
     }
   });
 
+  it('lexus start, waiting for them, stops at once on SIGTERM, saying so, with 0', async () => {
+    const holder = new pg.Client({ ...t.connection, ssl: false, application_name: 'the other lexus' });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [0x6c65787573]);
+      const r = await lexus(['start'], { DATABASE_URL: databaseUrl(t.connection) }, eventOf('db.migration_wait'));
+      expect(r.lines.at(-1)).toMatchObject({ event: 'daemon.stopped', clean: true, before_start: true, signal: 'SIGTERM' });
+      expect(r.code).toBe(0);
+    } finally {
+      await holder.end();
+    }
+  });
+
   it('lexus start refuses a schema a newer version migrated, unless LEXUS_ALLOW_NEWER_SCHEMA=1', async () => {
     await t.query(`INSERT INTO lexus_migrations ("timestamp", name) VALUES (1999999999999, 'FromTheFuture1999999999999')`);
     try {
