@@ -422,8 +422,11 @@ async function checkCommand(ctx: Context, options: { online?: boolean }): Promis
   const { config } = ctx;
   const lines: CheckLine[] = [
     { ok: true, subject: 'configuration', detail: `valid; database: ${describeDatabase(config.database)}; niches ${config.daemon.niches.join(', ')}` },
-    // A typo's setting is not applied: a problem, though the rest is valid.
-    ...config.unknownVariables.map((u): CheckLine => ({ ok: false, subject: 'configuration', detail: describeUnknownVariable(u) })),
+    // A typo's setting is not applied: a problem, though the rest is valid. A TG_ variable far
+    // from any of ours may be another program's (a shared .env): logged, not a problem.
+    ...config.unknownVariables
+      .filter((u) => !u.variable.startsWith('TG_') || u.closest !== null)
+      .map((u): CheckLine => ({ ok: false, subject: 'configuration', detail: describeUnknownVariable(u) })),
     ...checkMessages(config),
     ...(await checkDatabase(ctx, options)),
   ];

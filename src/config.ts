@@ -174,7 +174,7 @@ export const CONFIG_VARIABLES = {
   LEXUS_CONTAINER_STOP_GRACE_S: "the container's stop grace period (compose's stop_grace_period), to warn when LEXUS_SHUTDOWN_GRACE_S does not fit in it; default unknown",
   LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
   LEXUS_FAKE_TELEGRAM: '1: the daemon talks to an in-memory fake Telegram (nothing reaches Telegram), to try it without accounts; default 0',
-  HEALTH_PORT: 'port of the health and metrics listener of `lexus start` (GET /healthz, GET /metrics); 0 turns it off; default 9464',
+  HEALTH_PORT: 'port of the health and metrics listener of `lexus start` (GET /livez, /readyz, /healthz, /metrics); 0 turns it off; default 9464',
   HEALTH_HOST: 'address that listener binds to; default 0.0.0.0 inside Docker (for the healthcheck and Prometheus), 127.0.0.1 elsewhere',
 } as const;
 

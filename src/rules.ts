@@ -177,9 +177,10 @@ export const accountPostSpacedSql = (a: string) =>
 /**
  * Rule 3 after a restore: the tables are not the ones this database knew (a dump was restored:
  * new tables, and rows that forget what Telegram received since the dump), so no post is
- * reserved until `lexus repair counters` takes them as known (the OpsState migration).
+ * reserved until `lexus repair counters` takes them as known (the OpsState migration). It holds
+ * when the guard's row is missing too: what cannot be vouched for is held.
  */
-export const postingNotHeldSql = `NOT EXISTS (SELECT 1 FROM lexus_restore_guard g WHERE g.restored_at IS NOT NULL OR g.tables_oid <> 'accounts'::regclass)`;
+export const postingNotHeldSql = `EXISTS (SELECT 1 FROM lexus_restore_guard g WHERE g.restored_at IS NULL AND g.tables_oid = 'accounts'::regclass)`;
 
 /** Rules 3 and 4 and the pace: the account may post now, and the post lands today (and no restore holds posting). */
 export const accountMayPostSql = (a: string) =>

@@ -188,6 +188,8 @@ describe('GET /metrics', () => {
       expect(value(body, 'lexus_accounts{status="flood_wait"}')).toBe(1);
       expect(value(body, 'lexus_accounts{status="banned"}')).toBe(1);
       expect(value(body, 'lexus_accounts_driven')).toBe(1);
+      expect(value(body, 'lexus_accounts_drivable')).toBe(1);
+      expect(value(body, 'lexus_accounts_post_overdue')).toBe(0);
       expect(value(body, 'lexus_targets{niche="ukraine_cars",status="joined"}')).toBe(2);
       expect(value(body, 'lexus_targets{niche="ukraine_cars",status="new"}')).toBe(1);
       expect(value(body, 'lexus_targets{niche="kyiv_cars",status="new"}')).toBe(1);
@@ -205,6 +207,15 @@ describe('GET /metrics', () => {
       // Gauges follow the database from one scrape to the next.
       await t.query(`UPDATE post_history SET status = 'success' WHERE status = 'pending'`);
       expect(value((await get(server.port, '/metrics')).body, 'lexus_post_slots_unsettled')).toBe(0);
+      // Its planned post over 30 min late while @g_joined_too would take one now: overdue. Planned
+      // for later, or late with no group ready (each in its gap), it is not.
+      await t.query(`UPDATE accounts SET next_post_planned_at = '2026-03-10 08:25:00' WHERE id = $1`, [a]);
+      expect(value((await get(server.port, '/metrics')).body, 'lexus_accounts_post_overdue')).toBe(1);
+      await t.query(`UPDATE accounts SET next_post_planned_at = '2026-03-10 09:20:00' WHERE id = $1`, [a]);
+      expect(value((await get(server.port, '/metrics')).body, 'lexus_accounts_post_overdue')).toBe(0);
+      await t.query(`UPDATE accounts SET next_post_planned_at = '2026-03-10 08:25:00' WHERE id = $1`, [a]);
+      await t.query(`UPDATE targets SET last_post_at = '2026-03-10 08:45:00' WHERE status = 'joined'`);
+      expect(value((await get(server.port, '/metrics')).body, 'lexus_accounts_post_overdue')).toBe(0);
     } finally {
       await server.close();
     }

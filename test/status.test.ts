@@ -296,7 +296,7 @@ describe('lexus status', () => {
       expect(text.stdout).toContain('Next action: now: acc_cli can post to @cli_group');
     }
     // Not driven, and without API credentials where status runs: both said.
-    expect(text.stdout).toMatch(/\nacc_cli +- +- +- +API credentials \(TG_API_ID and TG_API_HASH\)\n/);
+    expect(text.stdout).toMatch(/\nacc_cli +- +- +- +API credentials \(TG_API_ID and TG_API_HASH\) and a daemon\n/);
     expect(text.stdout).toContain('No daemon drives any account: none runs (lexus start), or each has lost its database; 1 account could be driven.');
     const json = run(databaseUrl(t.connection), ['--json']);
     expect(json.status).toBe(0);

@@ -60,7 +60,7 @@ const BACKOFF_MAX_MS = 30 * MINUTE_MS;
  */
 export const SESSION_STOP_MS = 10 * SECOND_MS;
 /** A stop's part after its grace: the sessions closing together, the leases ended, the locks let go. */
-export const STOP_AFTER_GRACE_MS = 4 * SECOND_MS;
+export const STOP_AFTER_GRACE_MS = 3 * SECOND_MS;
 export const LOCK_CONFIRM_MS = 5 * SECOND_MS;
 const LEASE_MARGIN_MS = 5 * SECOND_MS;
 /**
@@ -190,9 +190,9 @@ export class Daemon {
   readonly db: DbManager;
   private readonly accounts = new Map<number, AccountState>();
   private readonly inflight = new Set<Promise<void>>();
-  /** When each action in flight started (clock ms), for the liveness check and the metrics. */
+  /** When each action in flight started (performance.now(): no clock change moves it), for the liveness check and the metrics. */
   private readonly actionStarts = new Map<Promise<void>, number>();
-  /** When the scheduling round in progress started (clock ms); undefined between rounds. */
+  /** When the tick in progress started (performance.now()); undefined between ticks. */
   private roundStartedAt: number | undefined;
   private readonly random: () => number;
   private readonly recorder: AnswerRecorder;
@@ -275,15 +275,20 @@ export class Daemon {
    */
   async tick(): Promise<void> {
     if (this.stopping) return;
-    // Before anything, and even while a round hangs on the database: the lease.
-    await this.keepLease();
-    if (this.round) return;
-    this.roundStartedAt = this.now().getTime();
-    this.round = this.runRound().finally(() => {
-      this.round = undefined;
-      this.roundStartedAt = undefined;
-    });
-    return this.round;
+    // How long this tick runs, the lease's check included, on a clock no time change moves.
+    const began = performance.now();
+    this.roundStartedAt ??= began;
+    try {
+      // Before anything, and even while a round hangs on the database: the lease.
+      await this.keepLease();
+      if (this.round) return;
+      this.round = this.runRound().finally(() => {
+        this.round = undefined;
+      });
+      await this.round;
+    } finally {
+      if (this.roundStartedAt === began) this.roundStartedAt = undefined;
+    }
   }
 
   /**
@@ -535,7 +540,7 @@ export class Daemon {
         this.actionStarts.delete(action);
       });
     this.inflight.add(action);
-    this.actionStarts.set(action, this.now().getTime());
+    this.actionStarts.set(action, performance.now());
   }
 
   /**
@@ -697,7 +702,7 @@ export class Daemon {
    * none): the liveness check's and the watchdog's view of whether this process makes progress.
    */
   progress(): { oldestActionMs: number; roundMs: number } {
-    const now = this.now().getTime();
+    const now = performance.now();
     const oldest = Math.min(Infinity, ...this.actionStarts.values());
     return { oldestActionMs: oldest === Infinity ? 0 : now - oldest, roundMs: this.roundStartedAt === undefined ? 0 : now - this.roundStartedAt };
   }

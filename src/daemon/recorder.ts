@@ -119,6 +119,7 @@ export class AnswerRecorder {
     const now = this.deps.clock.now().getTime();
     for (const [accountId, queue] of [...this.queues]) {
       if (!all && queue.nextTryAt > now) continue;
+      let failed = false;
       while (queue.entries.length > 0) {
         const entry = queue.entries[0]!;
         let result: AnswerResult;
@@ -127,6 +128,7 @@ export class AnswerRecorder {
         } catch {
           queue.tries++;
           queue.nextTryAt = this.deps.clock.now().getTime() + Math.min(FIRST_RETRY_MS * 2 ** (queue.tries - 1), MAX_RETRY_MS);
+          failed = true;
           break;
         }
         queue.entries.shift();
@@ -139,6 +141,9 @@ export class AnswerRecorder {
           `Telegram's answers recorded after ${queue.tries} tries; the account goes on`,
         );
       }
+      // The database did not take it: the others wait for the next pass rather than each costing
+      // a statement timeout now (a round stays short while the database is away).
+      if (failed && !all) break;
     }
   }
 

@@ -11,13 +11,14 @@ import type { Clock } from '../clock';
 import { purgeAnswerRecords } from '../db/answerQueries';
 import { summarizeDay } from '../db/daemonQueries';
 import { liveness } from '../health/liveness';
+import { withDeadline } from '../deadline';
 import type { Logger } from '../logger';
 import { STOP_AFTER_GRACE_MS, type Daemon } from './daemon';
 
 /** A second signal this soon after the first is the same one, seen twice (the terminal and npm). */
 const SAME_SIGNAL_MS = 1000;
 /** What a stop takes beyond its grace, at most: the sessions and leases (STOP_AFTER_GRACE_MS), then the pools. */
-export const STOP_MARGIN_MS = STOP_AFTER_GRACE_MS + 1000;
+export const STOP_MARGIN_MS = 5000;
 /** How often the watchdog looks. */
 const WATCHDOG_EVERY_MS = 5000;
 
@@ -91,10 +92,19 @@ export function runDaemon(options: RunOptions): Running {
       await job.stop();
       log.info({ event: 'daemon.stopping', grace_ms: options.graceMs }, 'stopping: no new action; waiting for the one in flight');
       const clean = await daemon.stop(options.graceMs);
-      await options.onStop?.().catch((error: unknown) => log.warn({ event: 'daemon.close_failed', err: error }, `closing: ${(error as Error).message}`));
+      // The pools and the rest, in what is left of the margin: a pool that waits for a client an
+      // action still holds is left to the exit.
+      const closed = await withDeadline(options.onStop?.() ?? Promise.resolve(), STOP_MARGIN_MS - STOP_AFTER_GRACE_MS).then(
+        () => true,
+        (error: unknown) => {
+          log.warn({ event: 'daemon.close_failed', error: (error as Error).message }, `closing the pools: ${(error as Error).message}; left to the exit`);
+          return false;
+        },
+      );
       // The last line: nothing is logged after it.
-      if (clean) log.info({ event: 'daemon.stopped', clean }, 'stopped');
-      else log.warn({ event: 'daemon.stopped', clean }, 'stopped, not cleanly: an action was still running or an answer unrecorded at the end of the grace (it counts as unknown; the next process holds those accounts a while)');
+      if (clean && closed) log.info({ event: 'daemon.stopped', clean: true }, 'stopped');
+      else log.warn({ event: 'daemon.stopped', clean: false }, 'stopped, not cleanly: an action was still running, an answer unrecorded or a pool still closing at the end of the grace (a post in flight counts as unknown; the next process holds those accounts a while)');
+      log.level = 'silent';
       await options.onExit(0);
     })();
     return stopped;

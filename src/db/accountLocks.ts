@@ -138,7 +138,12 @@ export class AccountLocks {
   private async drop(): Promise<void> {
     const client = this.client;
     this.lost();
-    if (client) await client.end().catch(() => undefined);
+    if (!client) return;
+    // A connection that went silent may never answer the goodbye: its socket is cut after 2 s.
+    const ended = client.end().catch(() => undefined);
+    const timer = setTimeout(() => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy(), 2_000);
+    await ended;
+    clearTimeout(timer);
   }
 
   /** Gives every account up and closes the connection; no lock is taken after this. */

@@ -89,7 +89,8 @@ async function migrationLockHolder(runner: { query: (text: string, values?: unkn
   const rows = (await runner.query(
     `SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local') AS client, round(extract(epoch FROM clock_timestamp() - a.backend_start))::int AS age_s
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     [MIGRATION_LOCK_KEY],
   )) as { pid: number; application_name: string; client: string; age_s: number }[];
   const h = rows[0];
@@ -196,13 +197,13 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
   } else {
     connection = config.database.connection;
   }
-  const make = () =>
+  const make = (bounded = true) =>
     createDataSource(connection, {
-      poolSize: config.dbPoolSize,
+      poolSize: bounded ? config.dbPoolSize : 1,
       ...(options.log ? { log: options.log } : {}),
       ...(options.applicationName ? { applicationName: options.applicationName } : {}),
-      ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
-      ...(options.lockTimeoutMs ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
+      ...(bounded && options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+      ...(bounded && options.lockTimeoutMs ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
     });
   let dataSource = make();
   const began = Date.now();
@@ -228,16 +229,22 @@ export async function openDatabase(config: Config = loadConfig(), options: OpenD
   }
   let migrationsRun: string[] = [];
   if (options.migrate) {
+    // Migrations take what they take (an index on a large table): on a connection of their own,
+    // without the daemon's bounds on its statements.
+    const migrator = options.statementTimeoutMs || options.lockTimeoutMs ? make(false) : dataSource;
     try {
-      migrationsRun = await runMigrations(dataSource, {
+      if (migrator !== dataSource) await migrator.initialize();
+      migrationsRun = await runMigrations(migrator, {
         ...(options.migrationWaitMs ? { waitMs: options.migrationWaitMs } : {}),
         ...(options.onMigrationWait ? { onWait: options.onMigrationWait } : {}),
       });
     } catch (error) {
+      if (migrator !== dataSource) await migrator.destroy().catch(() => undefined);
       await dataSource.destroy().catch(() => undefined);
       await embedded?.stop();
       throw error;
     }
+    if (migrator !== dataSource) await migrator.destroy();
   }
   let closed = false;
   return {

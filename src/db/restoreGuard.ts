@@ -24,7 +24,8 @@ export async function restoreHold(db: Runner): Promise<RestoreHold> {
     db,
     `SELECT (g.restored_at IS NOT NULL OR g.tables_oid <> 'accounts'::regclass) AS held, g.restored_at AS since FROM lexus_restore_guard g`,
   );
-  return { held: rows[0]?.held ?? false, since: rows[0]?.since ?? null };
+  // No row: nothing vouches for the tables (rules.ts postingNotHeldSql holds then too).
+  return { held: rows[0]?.held ?? true, since: rows[0]?.since ?? null };
 }
 
 /** Notes a restore the first time a process sees the tables changed; returns when, if it is this call that noted it. */
@@ -48,12 +49,17 @@ export interface CounterRepair {
 }
 
 /**
- * `lexus repair counters`: every account's and group's posts of today as post_history counts
- * them (sent, maybe sent, reserved), their last post as the rest of the code sets it (an
- * account's at the reservation, a group's once settled), then the tables taken as known, in one
- * transaction. `dryRun` says what it would change and changes nothing.
+ * `lexus repair counters`: every account's and group's posts of today at least as post_history
+ * counts them (sent, maybe sent, reserved), and their last post at least the latest there (an
+ * account's at the reservation, a group's once settled): never lower than they are, as a hold only
+ * tightens; then the tables taken as known, in one transaction. `dryRun` says what it would
+ * change and changes nothing.
  */
 export async function repairCounters(ds: DataSource, now: Date, dryRun = false): Promise<CounterRepair> {
+  // Today's counts as the counters hold them (0 when stale); what history shows more is added,
+  // nothing is ever lowered: a hold only tightens.
+  const accountToday = `COALESCE(CASE WHEN a.last_stats_reset >= ${TODAY_UTC_SQL} AND a.last_stats_reset < ${TOMORROW_UTC_SQL} THEN a.daily_posts_count END, 0)`;
+  const groupToday = `COALESCE(CASE WHEN t.last_group_stats_reset >= ${TODAY_UTC_SQL} AND t.last_group_stats_reset < ${TOMORROW_UTC_SQL} THEN t.daily_posts_in_group END, 0)`;
   return ds.transaction(async (manager) => {
     const q = manager.queryRunner!;
     const params = { now: sqlTime(now) };
@@ -66,11 +72,10 @@ export async function repairCounters(ds: DataSource, now: Date, dryRun = false):
                 (SELECT max(p.created_at) FROM post_history p WHERE p.account_id = a.id AND p.status IN ${COUNTED_POST_STATUSES_SQL}) AS last_at
            FROM accounts a
        ), changed AS (
-         UPDATE accounts a SET daily_posts_count = h.today, last_stats_reset = CAST(:now AS timestamp), last_post_at = h.last_at
+         UPDATE accounts a SET daily_posts_count = GREATEST(${accountToday}, h.today), last_stats_reset = CAST(:now AS timestamp),
+                               last_post_at = GREATEST(a.last_post_at, h.last_at)
            FROM h
-          WHERE a.id = h.id
-            AND (COALESCE(CASE WHEN a.last_stats_reset >= ${TODAY_UTC_SQL} AND a.last_stats_reset < ${TOMORROW_UTC_SQL} THEN a.daily_posts_count END, 0) <> h.today
-                 OR a.last_post_at IS DISTINCT FROM h.last_at)
+          WHERE a.id = h.id AND (${accountToday} < h.today OR a.last_post_at < h.last_at OR (a.last_post_at IS NULL AND h.last_at IS NOT NULL))
           RETURNING a.id
        )
        SELECT count(*)::int AS n FROM changed`,
@@ -86,18 +91,21 @@ export async function repairCounters(ds: DataSource, now: Date, dryRun = false):
                 (SELECT max(p.created_at) FROM post_history p WHERE p.target_id = t.id AND p.status IN ('success', 'unknown')) AS last_at
            FROM targets t
        ), changed AS (
-         UPDATE targets t SET daily_posts_in_group = h.today, last_group_stats_reset = CAST(:now AS timestamp), last_post_at = h.last_at
+         UPDATE targets t SET daily_posts_in_group = GREATEST(${groupToday}, h.today), last_group_stats_reset = CAST(:now AS timestamp),
+                              last_post_at = GREATEST(t.last_post_at, h.last_at)
            FROM h
-          WHERE t.id = h.id
-            AND (COALESCE(CASE WHEN t.last_group_stats_reset >= ${TODAY_UTC_SQL} AND t.last_group_stats_reset < ${TOMORROW_UTC_SQL} THEN t.daily_posts_in_group END, 0) <> h.today
-                 OR t.last_post_at IS DISTINCT FROM h.last_at)
+          WHERE t.id = h.id AND (${groupToday} < h.today OR t.last_post_at < h.last_at OR (t.last_post_at IS NULL AND h.last_at IS NOT NULL))
           RETURNING t.id
        )
        SELECT count(*)::int AS n FROM changed`,
       params,
     );
     const hold = await restoreHold(q);
-    await sql(q, `UPDATE lexus_restore_guard SET tables_oid = 'accounts'::regclass, restored_at = NULL`);
+    await sql(
+      q,
+      `INSERT INTO lexus_restore_guard (id, tables_oid, restored_at) VALUES (1, 'accounts'::regclass, NULL)
+       ON CONFLICT (id) DO UPDATE SET tables_oid = EXCLUDED.tables_oid, restored_at = NULL`,
+    );
     const result = { accounts: accounts[0]?.n ?? 0, groups: groups[0]?.n ?? 0, liftedHold: hold.held };
     if (dryRun) throw new DryRunRollback(result);
     return result;

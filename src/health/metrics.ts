@@ -17,7 +17,7 @@ import type { Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { inPostingWindow } from '../daemon/postingWindow';
 import { accountDrivableSql } from '../db/daemonQueries';
-import { postingNotHeldSql } from '../rules';
+import { accountMayPostSql, paceParams, postingNotHeldSql, targetGapKeptSql, targetMayReceivePostFromSql } from '../rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { withDeadline } from '../deadline';
@@ -56,26 +56,29 @@ export const ACCOUNT_STATUSES = ['active', 'flood_wait', 'banned'] as const;
 const METRIC_TARGET_STATUSES = [...TARGET_STATUSES, 'duplicate'] as const;
 
 interface FleetRow {
-  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven' | 'held';
+  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven' | 'drivable' | 'held' | 'overdue';
   status: string | null;
   niche: string | null;
   n: number | null;
   at: Date | null;
 }
 
-interface Fleet {
-  rows: FleetRow[];
+interface Day {
   postsToday: number;
   maxPostsToday: number;
   nextActionAt: Date | null;
 }
 
+/** A planned post this late, while the account could make it, is one the daemon is not making. */
+export const POST_OVERDUE_MS = 30 * 60_000;
+
 /**
- * One statement for the counts (accounts by status, targets by niche and status, accounts driven
- * under a live lease, pending post slots, the last successful post), then today's posts and the
- * next action as lexus status computes them.
+ * One statement for the counts: accounts by status, targets by niche and status, accounts that
+ * can be driven and those driven under a live lease, pending post slots, the last successful post,
+ * whether a restore holds posting, and the accounts whose planned post is POST_OVERDUE_MS late
+ * although they may post now to a ready group (driven, no FloodWait, a group that takes a post).
  */
-async function readFleet(ds: DataSource, now: Date, settings: DaemonSettings): Promise<Fleet> {
+async function readCounts(ds: DataSource, now: Date, settings: DaemonSettings): Promise<FleetRow[]> {
   const { rows } = await sql<FleetRow>(
     ds,
     `SELECT 'account' AS kind, COALESCE(status, 'active') AS status, NULL AS niche, count(*)::int AS n, NULL::timestamp AS at
@@ -83,21 +86,30 @@ async function readFleet(ds: DataSource, now: Date, settings: DaemonSettings): P
      UNION ALL
      SELECT 'target', COALESCE(status, 'new'), niche, count(*)::int, NULL FROM targets GROUP BY 2, 3
      UNION ALL
+     SELECT 'drivable', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')}
+     UNION ALL
      SELECT 'driven', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
      UNION ALL
      SELECT 'pending', NULL, NULL, count(*)::int, NULL FROM post_history WHERE status = 'pending'
      UNION ALL
      SELECT 'last_post', NULL, NULL, NULL, max(created_at) FROM post_history WHERE status = 'success'
      UNION ALL
-     SELECT 'held', NULL, NULL, count(*)::int, NULL FROM lexus_restore_guard g WHERE NOT ${postingNotHeldSql}`,
-    { now: sqlTime(now) },
+     SELECT 'held', NULL, NULL, CASE WHEN ${postingNotHeldSql} THEN 0 ELSE 1 END, NULL
+     UNION ALL
+     SELECT 'overdue', NULL, NULL, count(*)::int, NULL FROM accounts a
+      WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
+        AND a.next_post_planned_at < CAST(:now AS timestamp) - CAST(:overdueMs AS integer) * interval '1 millisecond'
+        AND ${accountMayPostSql('a')}
+        AND EXISTS (SELECT 1 FROM targets t WHERE ${targetMayReceivePostFromSql('t', 'a')} AND ${targetGapKeptSql('t')} AND t.niche = ANY(CAST(:niches AS text[])))`,
+    { now: sqlTime(now), overdueMs: POST_OVERDUE_MS, niches: settings.niches, minGapMs: Math.round(settings.groupMinGapMs), ...paceParams(settings) },
   );
-  const day = await loadDayAtGlance(ds, now, settings);
-  return { rows, ...day };
+  return rows;
 }
 
 /** How long a scrape or a health check waits for the database before calling it down. */
 export const DATABASE_DEADLINE_MS = 3000;
+/** The day's figures are read again at most this often. */
+const DAY_FIGURES_EVERY_MS = 60_000;
 
 export { withDeadline } from '../deadline';
 
@@ -129,13 +141,31 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const connects = counter('lexus_connects_total', "Telegram's answers to this process's connects (getMe), by outcome (connected, session_dead, account_flood_wait, ...)", CONNECT_OUTCOME_KINDS);
   const floodWaits = new Counter({ name: 'lexus_flood_waits_total', help: "FloodWaits Telegram gave this process's accounts", registers: [registry] });
 
-  // The database gauges are filled by one read per scrape, shared by all of them.
-  let scrape: Promise<Fleet | undefined> | undefined;
+  // The database gauges are filled by one read per scrape, shared by all of them; the day's
+  // figures (today's posts, the allowance, the next action: heavier) at most once a minute, and
+  // a slow read of them leaves their last values without calling the database down.
+  let scrape: Promise<FleetRow[] | undefined> | undefined;
   const fleet = () =>
-    (scrape ??= withDeadline(readFleet(options.dataSource, clock.now(), settings), DATABASE_DEADLINE_MS)
+    (scrape ??= withDeadline(readCounts(options.dataSource, clock.now(), settings), DATABASE_DEADLINE_MS)
       .catch(() => undefined)
       .finally(() => setTimeout(() => (scrape = undefined), 0)));
-  const fromDatabase = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge<string>, f: Fleet) => void) =>
+  let day: Day | undefined;
+  let dayReadAt = -Infinity;
+  let dayRead: Promise<void> | undefined;
+  const dayFigures = async (): Promise<Day | undefined> => {
+    const now = clock.now().getTime();
+    if (now - dayReadAt >= DAY_FIGURES_EVERY_MS) {
+      dayRead ??= withDeadline(loadDayAtGlance(options.dataSource, clock.now(), settings), DATABASE_DEADLINE_MS)
+        .then((figures) => {
+          day = figures;
+          dayReadAt = now;
+        }, () => undefined)
+        .finally(() => (dayRead = undefined));
+      await dayRead;
+    }
+    return day;
+  };
+  const fromDatabase = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge<string>, rows: FleetRow[]) => void) =>
     new Gauge({
       name,
       help,
@@ -144,12 +174,22 @@ export function createMetrics(options: MetricsOptions): Metrics {
       async collect() {
         // Without the database the last values stay (lexus_database_up says it is away): a
         // blip must not look like "no post ever" or "no account".
-        const f = await fleet();
-        if (!f) return;
-        fill(this, f);
+        const rows = await fleet();
+        if (!rows) return;
+        fill(this, rows);
       },
     });
-  const count = (f: Fleet, kind: FleetRow['kind']) => f.rows.find((r) => r.kind === kind)?.n ?? 0;
+  const fromDay = (name: string, help: string, fill: (gauge: Gauge<string>, d: Day) => void) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const d = await dayFigures();
+        if (d) fill(this, d);
+      },
+    });
+  const count = (rows: FleetRow[], kind: FleetRow['kind']) => rows.find((r) => r.kind === kind)?.n ?? 0;
 
   new Gauge({
     name: 'lexus_database_up',
@@ -159,28 +199,35 @@ export function createMetrics(options: MetricsOptions): Metrics {
       this.set((await fleet()) ? 1 : 0);
     },
   });
-  fromDatabase('lexus_accounts', 'Accounts by status (active, flood_wait, banned)', ['status'], (g, f) => {
-    const found = f.rows.filter((r) => r.kind === 'account');
+  fromDatabase('lexus_accounts', 'Accounts by status (active, flood_wait, banned)', ['status'], (g, rows) => {
+    const found = rows.filter((r) => r.kind === 'account');
     g.reset();
     for (const status of new Set<string>([...ACCOUNT_STATUSES, ...found.map((r) => r.status!)])) g.set({ status }, found.find((r) => r.status === status)?.n ?? 0);
   });
-  fromDatabase('lexus_targets', 'Groups by niche and status (new, requested, joined, error, banned, duplicate)', ['niche', 'status'], (g, f) => {
-    const found = f.rows.filter((r) => r.kind === 'target');
+  fromDatabase('lexus_targets', 'Groups by niche and status (new, requested, joined, error, banned, duplicate)', ['niche', 'status'], (g, rows) => {
+    const found = rows.filter((r) => r.kind === 'target');
     g.reset();
     for (const niche of settings.niches) for (const status of METRIC_TARGET_STATUSES) g.set({ niche, status }, 0);
     for (const r of found) g.set({ niche: r.niche!, status: r.status! }, r.n!);
   });
-  fromDatabase('lexus_accounts_driven', 'Accounts some process drives now (a live lease), of those that can be driven', [], (g, f) => g.set(count(f, 'driven')));
-  fromDatabase('lexus_post_slots_unsettled', "Posts reserved and not settled yet (post_history 'pending')", [], (g, f) => g.set(count(f, 'pending')));
-  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, f) => {
-    const at = f.rows.find((r) => r.kind === 'last_post')?.at;
+  fromDatabase('lexus_accounts_drivable', 'Accounts a daemon can drive (not banned, with a session, usable settings)', [], (g, rows) => g.set(count(rows, 'drivable')));
+  fromDatabase('lexus_accounts_driven', 'Accounts some process drives now (a live lease), of those that can be driven', [], (g, rows) => g.set(count(rows, 'driven')));
+  fromDatabase('lexus_post_slots_unsettled', "Posts reserved and not settled yet (post_history 'pending')", [], (g, rows) => g.set(count(rows, 'pending')));
+  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, rows) => {
+    const at = rows.find((r) => r.kind === 'last_post')?.at;
     g.set(at ? at.getTime() / 1000 : 0);
   });
-  fromDatabase('lexus_posting_held', '1 while no post is reserved after a restore from a dump, until lexus repair counters', [], (g, f) => g.set(count(f, 'held') > 0 ? 1 : 0));
-  fromDatabase('lexus_posts_today', 'Posts counted today (since 00:00 UTC): sent, maybe sent, or reserved', [], (g, f) => g.set(f.postsToday));
-  fromDatabase('lexus_posts_allowed_today', 'The most posts the rules allow today for the groups bound (as lexus status counts it)', [], (g, f) => g.set(f.maxPostsToday));
-  fromDatabase('lexus_next_action_timestamp_seconds', 'When the next post or join is due, in the posting hours (Unix time; 0: none in sight)', [], (g, f) =>
-    g.set(f.nextActionAt ? f.nextActionAt.getTime() / 1000 : 0),
+  fromDatabase('lexus_posting_held', '1 while no post is reserved after a restore from a dump, until lexus repair counters', [], (g, rows) => g.set(count(rows, 'held') > 0 ? 1 : 0));
+  fromDatabase(
+    'lexus_accounts_post_overdue',
+    `Accounts driven that may post now to a ready group and whose planned post is over ${POST_OVERDUE_MS / 60_000} min late: posts allowed, none made`,
+    [],
+    (g, rows) => g.set(count(rows, 'overdue')),
+  );
+  fromDay('lexus_posts_today', 'Posts counted today (since 00:00 UTC): sent, maybe sent, or reserved (read at most once a minute)', (g, d) => g.set(d.postsToday));
+  fromDay('lexus_posts_allowed_today', 'The most posts the rules allow today for the groups bound, as lexus status counts it (read at most once a minute)', (g, d) => g.set(d.maxPostsToday));
+  fromDay('lexus_next_action_timestamp_seconds', 'When the next post or join is due, in the posting hours (Unix time; 0: none in sight; read at most once a minute)', (g, d) =>
+    g.set(d.nextActionAt ? d.nextActionAt.getTime() / 1000 : 0),
   );
   new Gauge({
     name: 'lexus_loop_lag_seconds',

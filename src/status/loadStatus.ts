@@ -433,18 +433,25 @@ export async function loadNextAction(db: Runner, params: Params): Promise<NextAc
  * settings, a login, API credentials), a daemon to drive it, Telegram (a FloodWait, a limit),
  * the posting hours, tomorrow's budgets, or its day's plan.
  */
-export function nextAttemptOf(a: AccountStatusView, now: Date, settings: StatusSettings): { at: string | null; waitsFor: string } {
+export function nextAttemptOf(a: AccountStatusView, now: Date, settings: StatusSettings, postingHeld = false): { at: string | null; waitsFor: string } {
   const hours = settings.postingHours ?? DEFAULT_POSTING_HOURS;
   const zone = settings.timeZone ?? DEFAULT_TIME_ZONE;
+  /** `instant`, or the opening of the posting hours after it when they are shut then. */
+  const inHours = (instant: Date) => (inPostingWindow(instant, hours, zone) ? instant : new Date(postingWindowAt(instant, hours, zone).start));
   if (a.configProblem) return { at: null, waitsFor: 'its settings to be fixed (then lexus import)' };
   if (a.status === 'banned' || !a.hasSession) return { at: null, waitsFor: `a login (lexus login ${a.sessionName})` };
-  if (!a.ownCredentials && settings.globalCredentials === false) return { at: null, waitsFor: 'API credentials (TG_API_ID and TG_API_HASH)' };
-  if (!a.drivenBy) return { at: null, waitsFor: 'a daemon: no process drives it' };
+  if (!a.drivenBy) {
+    // Where status runs, the daemon's credentials are not known; of an account no process drives, they are said.
+    if (!a.ownCredentials && settings.globalCredentials === false) return { at: null, waitsFor: 'API credentials (TG_API_ID and TG_API_HASH) and a daemon' };
+    return { at: null, waitsFor: 'a daemon: no process drives it' };
+  }
+  if (a.lastConnect?.outcome === 'misconfigured') return { at: null, waitsFor: 'its connection settings (the last connect was refused as misconfigured: lexus check)' };
+  if (postingHeld) return { at: null, waitsFor: 'lexus repair counters (posting is held after a restore)' };
   if (a.floodWaitUntil) {
     const limited = a.limitedUntil !== null && a.limitedUntil >= a.floodWaitUntil;
-    return { at: a.floodWaitUntil, waitsFor: limited ? "Telegram's limit (PEER_FLOOD or a restriction)" : 'a FloodWait' };
+    return { at: inHours(new Date(a.floodWaitUntil)).toISOString(), waitsFor: limited ? "Telegram's limit (PEER_FLOOD or a restriction)" : 'a FloodWait' };
   }
-  if (!inPostingWindow(now, hours, zone)) return { at: new Date(postingWindowAt(now, hours, zone).start).toISOString(), waitsFor: 'the posting hours' };
+  if (!inPostingWindow(now, hours, zone)) return { at: inHours(now).toISOString(), waitsFor: 'the posting hours' };
   if (a.postsToday !== null && a.postsToday >= a.postsLimit && a.joinsToday >= a.joinsLimit) {
     const tomorrow = new Date(new Date(now).setUTCHours(24, 0, 0, 0));
     return { at: new Date(postingWindowAt(tomorrow, hours, zone).start).toISOString(), waitsFor: "tomorrow's budgets (20 posts and its joins are used)" };
@@ -493,7 +500,9 @@ function statusParams(now: Date, settings: StatusSettings): Params {
 export async function loadDayAtGlance(db: Runner, now: Date, settings: StatusSettings): Promise<{ postsToday: number; maxPostsToday: number; nextActionAt: Date | null }> {
   const params = statusParams(now, settings);
   const posts = await loadPostsToday(db, params);
-  const next = inPostingHours(await loadNextAction(db, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
+  // A restore holds every post: nothing is in sight until the repair.
+  const held = (await restoreHold(db)).held;
+  const next = held ? null : inPostingHours(await loadNextAction(db, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
   return {
     postsToday: COUNTED_POST_STATUSES.reduce((n, status) => n + (posts.byStatus[status] ?? 0), 0),
     maxPostsToday: posts.maxPostsToday,
@@ -505,11 +514,11 @@ export async function loadStatus(db: Runner, now: Date, settings: StatusSettings
   const params = statusParams(now, settings);
   const { niches } = params;
   const read = async (runner: Runner): Promise<FleetStatus> => {
-    const accounts = (await loadAccountStatuses(runner, params)).map((a) => ({ ...a, next: nextAttemptOf(a, now, settings) }));
     const hold = await restoreHold(runner);
+    const accounts = (await loadAccountStatuses(runner, params)).map((a) => ({ ...a, next: nextAttemptOf(a, now, settings, hold.held) }));
     const nicheViews = await loadNicheStatuses(runner, params);
     const posts = await loadPostsToday(runner, params);
-    const nextAction = inPostingHours(await loadNextAction(runner, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
+    const nextAction = hold.held ? null : inPostingHours(await loadNextAction(runner, params), now, settings.postingHours ?? DEFAULT_POSTING_HOURS, settings.timeZone ?? DEFAULT_TIME_ZONE);
     const duplicates = await loadDuplicates(runner);
     const accountsByStatus: Record<string, number> = {};
     for (const a of accounts) accountsByStatus[a.status] = (accountsByStatus[a.status] ?? 0) + 1;
