@@ -5,7 +5,6 @@
  * stopped; and a real `lexus start` serves them on HEALTH_PORT.
  */
 import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
 import path from 'node:path';
 import pg from 'pg';
 import { AS_SOON_AS_ALLOWED_ENV, TEST_SETTINGS } from './helpers/daemon';
@@ -19,6 +18,7 @@ import { startHealthServer, type HealthServer } from '../src/health/server';
 import { createLogger } from '../src/logger';
 import { createTestDatabase, stoppablePostgres, useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
+import { capturedLogger } from './helpers/logs';
 import { databaseUrl, freePort } from './helpers/net';
 
 const t = useTestDatabase();
@@ -47,25 +47,10 @@ async function serve(dataSource = t.dataSource, clock: ManualClock = t.clock, lo
   return { server, metrics, loop };
 }
 
-/** A logger whose lines the test reads. */
-function captured() {
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk, _e, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    }),
-  });
-  return { lines, log };
-}
-
 describe('GET /livez (and /healthz, the same)', () => {
   it('is 200 while rounds and actions end, 503 naming a round or an action stuck past its bound, and logs only the changes', async () => {
     const loop = loopView(t.clock.now());
-    const { lines, log } = captured();
+    const { lines, log } = capturedLogger();
     const { server } = await serve(t.dataSource, t.clock, loop, log);
     try {
       for (const path of ['/livez', '/healthz']) {

@@ -1,15 +1,14 @@
 /** A daemon on the test database, the fake Telegram and the test's manual clock. */
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import type { DaemonSettings } from '../../src/config';
 import { AccountLocks } from '../../src/db/accountLocks';
 import { Daemon } from '../../src/daemon/daemon';
 import { loadMessages } from '../../src/daemon/messages';
-import { createLogger } from '../../src/logger';
 import { FakeTelegram } from '../../src/telegram/fakeGateway';
 import { seeded } from '../../src/random';
 import { afterEach } from 'vitest';
 import type { TestDatabase } from './database';
+import { capturedLogger } from './logs';
 
 export const EXAMPLES = path.resolve(__dirname, '../../examples');
 
@@ -55,16 +54,7 @@ export interface DaemonHarness {
 export function makeDaemon(t: TestDatabase, options: { settings?: Partial<DaemonSettings>; fake?: FakeTelegram; seed?: number } = {}): DaemonHarness {
   const settings = { ...TEST_SETTINGS, ...options.settings };
   const fake = options.fake ?? new FakeTelegram({ clock: t.clock });
-  const logs: Record<string, unknown>[] = [];
-  const log = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk, _e, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
-        done();
-      },
-    }),
-  });
+  const { lines: logs, log } = capturedLogger();
   const daemon = new Daemon({
     dataSource: t.dataSource,
     locks: new AccountLocks(t.connection),
