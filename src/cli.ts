@@ -22,7 +22,7 @@ import { loadStatus } from './status/loadStatus';
 import { checkAccounts, checkMessages, checkSchema, formatCheckLines, type CheckLine } from './check/checks';
 import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from './health/metrics';
 import { startHealthServer, type HealthServer } from './health/server';
-import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './rules';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './sql/rules';
 import { FakeTelegram } from './telegram/fakeGateway';
 import type { TelegramGateway } from './telegram/gateway';
 import { GramjsGateway } from './telegram/gramjsGateway';

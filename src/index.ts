@@ -20,4 +20,4 @@ export { normalizeGroupLink, parseGroupLink, InvalidLinkError } from './links';
 export type { GroupLink } from './links';
 export { ManualClock, systemClock, utcDayStart } from './clock';
 export type { Clock } from './clock';
-export * as rules from './rules';
+export * as rules from './sql/rules';

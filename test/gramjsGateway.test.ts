@@ -12,7 +12,7 @@ import { createLogger } from '../src/logger';
 import { encodeTelethonStringSession } from '../src/import/telethonSession';
 import { LogLevel } from 'telegram/extensions/Logger';
 import { DEFAULT_TIMEOUTS, GramjsGateway, GramjsLogger, type GatewayTimeouts } from '../src/telegram/gramjsGateway';
-import { POST_CALL_DEADLINE_MS, SEND_DEADLINE_MS } from '../src/rules';
+import { POST_CALL_DEADLINE_MS, SEND_DEADLINE_MS } from '../src/sql/rules';
 import type { AccountCredentials } from '../src/telegram/gateway';
 
 const PHOTO = path.resolve(__dirname, '../examples/lexus_assets/lexus_variant_1.jpg');

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
 import { mayTryJoin } from '../src/db/daemonQueries';
 import { loadStatus } from '../src/status/loadStatus';
-import { NO_PACE } from '../src/rules';
+import { NO_PACE } from '../src/sql/rules';
 import { DbManager } from '../src/db/DbManager';
 import { inPostingWindow } from '../src/daemon/postingWindow';
 import type { SimulationOptions, SimulationResult } from '../src/simulate/simulation';

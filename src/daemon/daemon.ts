@@ -43,7 +43,7 @@ import { noticeRestore } from '../db/restoreGuard';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
-import { SEND_DEADLINE_MS } from '../rules';
+import { SEND_DEADLINE_MS } from '../sql/rules';
 import { consequenceOf, MISCONFIGURED_RETRY_MS, type AnyOutcome, type Call, type Consequence } from './answers';
 import { chooseVariant, type MessageVariant } from './messages';
 import { afterOpenTime, inPostingWindow, openParts, openTime, postingWindowAt } from './postingWindow';

@@ -29,7 +29,7 @@ import {
   targetGapKeptSql,
   targetHeldSql,
   targetMayReceivePostFromSql,
-} from '../rules';
+} from '../sql/rules';
 import { Account, Target, type PostStatus } from './entities';
 import { NotFoundError } from './errors';
 import { hydrate, selectColumns } from './hydrate';

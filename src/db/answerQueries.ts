@@ -14,7 +14,7 @@ import { DbManager } from './DbManager';
 import { accountLockHeldSql } from './accountLocks';
 import { SlotAlreadySettledError } from './errors';
 import { holdAccount, settlePostSlot, type SettleOutcome } from './settleQueries';
-import { SEND_DEADLINE_MS, claimStaysSql, targetHeldSql } from '../rules';
+import { SEND_DEADLINE_MS, claimStaysSql, targetHeldSql } from '../sql/rules';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
 

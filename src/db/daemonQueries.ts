@@ -21,7 +21,7 @@ import {
   paceParams,
   targetNextPostAtSql,
   type Pace,
-} from '../rules';
+} from '../sql/rules';
 import { accountLockHeldSql } from './accountLocks';
 import { CLEAR_PASSED_FLOOD_WAIT_SQL } from './DbManager';
 import { sqlTime } from './postgresTypes';

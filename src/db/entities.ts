@@ -7,7 +7,7 @@
  * The schema itself is created by migrations (src/db/migrations), never by `synchronize`.
  */
 import { EntitySchema } from 'typeorm';
-import { WARMUP_MS } from '../rules';
+import { WARMUP_MS } from '../sql/rules';
 
 export type AccountStatus = 'active' | 'banned' | 'flood_wait';
 /**

@@ -7,7 +7,7 @@
  * takes the tables as known. Each operation one statement; "now" from the caller.
  */
 import type { DataSource } from 'typeorm';
-import { COUNTED_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from '../rules';
+import { COUNTED_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from '../sql/rules';
 import { sqlTime } from './postgresTypes';
 import { sql, type Runner } from './sql';
 

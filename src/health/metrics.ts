@@ -17,7 +17,7 @@ import type { Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { inPostingWindow } from '../daemon/postingWindow';
 import { accountDrivableSql } from '../db/daemonQueries';
-import { accountMayPostSql, paceParams, postingNotHeldSql, targetGapKeptSql, targetMayReceivePostFromSql } from '../rules';
+import { accountMayPostSql, paceParams, postingNotHeldSql, targetGapKeptSql, targetMayReceivePostFromSql } from '../sql/rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { withDeadline } from '../deadline';

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_NICHE } from '../rules';
+import { DEFAULT_NICHE } from '../sql/rules';
 import { InvalidLinkError, normalizeGroupLink } from '../links';
 import { Findings, formatKeyPath } from './findings';
 import { parseJson, type JsonDocument } from './jsonFile';

@@ -13,7 +13,7 @@ import { sql } from '../db/sql';
 import { createHash } from 'node:crypto';
 import { MigrationExecutor } from 'typeorm';
 import { StoredLinkCollisionError, normalizeStoredLinks } from '../db/normalizeStoredLinks';
-import { WARMUP_MS } from '../rules';
+import { WARMUP_MS } from '../sql/rules';
 import type { ImportAccount, OldSystem } from './readOldSystem';
 import { accountSettingsProblem } from '../telegram/accountSettings';
 

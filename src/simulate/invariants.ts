@@ -4,7 +4,7 @@
  * and of what reached a group. Each check lists its violations; an empty list is a pass.
  */
 import type { DataSource } from 'typeorm';
-import { ACCOUNT_DAILY_POST_LIMIT, COUNTED_POST_STATUSES_SQL, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../rules';
+import { ACCOUNT_DAILY_POST_LIMIT, COUNTED_POST_STATUSES_SQL, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../sql/rules';
 import { sql } from '../db/sql';
 import type { FakeCall, FakeTelegram } from '../telegram/fakeGateway';
 import type { SessionLedger } from './replica';

@@ -8,9 +8,8 @@ import type { DataSource } from 'typeorm';
 import { DAY_MS, HOUR_MS } from '../clock';
 import { sql } from '../db/sql';
 import { inPostingWindow, openParts, type PostingHours } from '../daemon/postingWindow';
-import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../rules';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../sql/rules';
 import type { FakeCall } from '../telegram/fakeGateway';
-
 
 export interface DayReport {
   /** 1-based. */

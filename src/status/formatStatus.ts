@@ -4,7 +4,7 @@
  */
 import type { AccountStatusView, FleetStatus, NextActionView } from './loadStatus';
 import { TARGET_STATUSES } from './loadStatus';
-import { COUNTED_POST_STATUSES } from '../rules';
+import { COUNTED_POST_STATUSES } from '../sql/rules';
 import { inPostingWindow, localTime } from '../daemon/postingWindow';
 
 type Align = 'left' | 'right';

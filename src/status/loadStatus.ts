@@ -35,7 +35,7 @@ import {
   targetNextPostAtSql,
   targetSlowModeOverSql,
   targetWarmupOverSql,
-} from '../rules';
+} from '../sql/rules';
 
 export type StatusSettings = Pick<DaemonSettings, 'niches' | 'joinsPerAccountPerDay' | 'groupMinGapMs'> &
   Partial<Pick<DaemonSettings, 'rampUp' | 'postingHours' | 'timeZone' | 'joinSpacingMs' | 'postSpacingMs'>> & {

@@ -27,7 +27,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { generateRandomLong, returnBigInt } from 'telegram/Helpers';
 import { parseGroupLink, type GroupLink } from '../links';
-import { POST_CALL_DEADLINE_MS } from '../rules';
+import { POST_CALL_DEADLINE_MS } from '../sql/rules';
 import { classifyTelegramError, describeTelegramError } from './errorTable';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ChatIdentity, ConnectOutcome, Failure, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';

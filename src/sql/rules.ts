@@ -11,7 +11,7 @@
  *                               day; a counter last reset before today's UTC midnight counts as 0
  *   Rule 4  FloodWait           accountMayAct: next_allowed_action_time <= now
  */
-import { HOUR_MS, MINUTE_MS } from './clock';
+import { HOUR_MS, MINUTE_MS } from '../clock';
 
 export const DEFAULT_NICHE = 'ukraine_cars';
 /** Rule 3: posts per group per UTC day. */
