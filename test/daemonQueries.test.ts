@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AccountLocks } from '../src/db/accountLocks';
-import { banAccount, markJoinRequested, recordJoinAttempt } from '../src/db/answerQueries';
-import { claimJoinTarget, nextChanceAt } from '../src/db/daemonQueries';
+import { banAccount } from '../src/sql/accounts';
+import { markJoinRequested, recordJoinAttempt, claimJoinTarget } from '../src/sql/joining';
+import { nextChanceAt } from '../src/sql/posting';
 import { useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 

@@ -5,8 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
-import { banAccount, learnChat, MAX_REOPENS, recordAnswer, refuseTarget, releaseJoinClaim, takeOverAccount } from '../src/db/answerQueries';
-import { claimJoinTarget } from '../src/db/daemonQueries';
+import { banAccount, takeOverAccount } from '../src/sql/accounts';
+import { learnChat, MAX_REOPENS, refuseTarget } from '../src/sql/groups';
+import { recordAnswer } from '../src/sql/answers';
+import { releaseJoinClaim, claimJoinTarget } from '../src/sql/joining';
 import { consequenceOf } from '../src/daemon/answers';
 import { useTestDatabase } from './helpers/database';
 import { useDaemons } from './helpers/daemon';

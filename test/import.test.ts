@@ -3,7 +3,7 @@ import { StringSession } from 'telegram/sessions';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runMigrations } from '../src/db/database';
-import { loadDrivableAccounts } from '../src/db/daemonQueries';
+import { loadDrivableAccounts } from '../src/sql/accounts';
 import { formatStatus } from '../src/status/formatStatus';
 import { loadStatus } from '../src/status/loadStatus';
 import { clientSettingsOf } from '../src/telegram/gramjsGateway';

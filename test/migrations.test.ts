@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDataSource, runMigrations } from '../src/db/database';
-import { loadDrivableAccounts } from '../src/db/daemonQueries';
+import { loadDrivableAccounts } from '../src/sql/accounts';
 import { MIGRATION_NAMES } from '../src/db/migrations';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database';
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
-import { mayTryJoin } from '../src/db/daemonQueries';
+import { mayTryJoin } from '../src/sql/joining';
 import { loadStatus } from '../src/status/loadStatus';
 import { NO_PACE } from '../src/sql/rules';
 import { DbManager } from '../src/db/DbManager';

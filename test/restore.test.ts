@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DbManager } from '../src/db/DbManager';
-import { repairCounters, restoreHold } from '../src/db/restoreGuard';
+import { repairCounters, restoreHold } from '../src/sql/restore';
 import { formatStatus } from '../src/status/formatStatus';
 import { loadStatus } from '../src/status/loadStatus';
 import { createEmptyDatabase, useTestDatabase } from './helpers/database';

@@ -12,7 +12,7 @@ import type { Clock } from '../clock';
 import type { Config } from '../config';
 import type { AccountLocks } from '../db/accountLocks';
 import { DbManager } from '../db/DbManager';
-import { accountMayAct } from '../db/daemonQueries';
+import { accountMayAct } from '../sql/accounts';
 import { MIGRATIONS_TABLE } from '../db/database';
 import { MIGRATION_NAMES } from '../db/migrations';
 import { sqlTime } from '../db/postgresTypes';

@@ -25,21 +25,22 @@ import type { DataSource } from 'typeorm';
 import { HOUR_MS, MINUTE_MS, SECOND_MS, utcDayStart, type Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { AccountLocks } from '../db/accountLocks';
-import { beginCall, endLease, renewLease, takeOverAccount, type AnswerPolicy, type AnswerRecord, type AnswerResult } from '../db/answerQueries';
-import { withDeadline } from '../deadline';
 import {
+  beginCall,
+  endLease,
+  renewLease,
+  takeOverAccount,
   accountMayAct,
-  claimJoinTarget,
-  dayLeft,
-  describeSlot,
   loadDrivableAccounts,
-  mayTryJoin,
-  nextChances,
   setPlannedPost,
   type DrivableAccount,
-} from '../db/daemonQueries';
+} from '../sql/accounts';
+import type { AnswerPolicy, AnswerRecord, AnswerResult } from '../sql/answers';
+import { withDeadline } from '../deadline';
+import { claimJoinTarget, mayTryJoin } from '../sql/joining';
+import { dayLeft, describeSlot, nextChances } from '../sql/posting';
 import { DbManager, type PostSlot } from '../db/DbManager';
-import { noticeRestore } from '../db/restoreGuard';
+import { noticeRestore } from '../sql/restore';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';

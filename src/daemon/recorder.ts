@@ -10,7 +10,7 @@
  */
 import type { DataSource } from 'typeorm';
 import { SECOND_MS, type Clock } from '../clock';
-import { recordAnswer, type AnswerRecord, type AnswerResult } from '../db/answerQueries';
+import { recordAnswer, type AnswerRecord, type AnswerResult } from '../sql/answers';
 import type { Logger } from '../logger';
 
 const FIRST_RETRY_MS = SECOND_MS;

@@ -8,8 +8,8 @@
  */
 import cron from 'node-cron';
 import type { Clock } from '../clock';
-import { purgeAnswerRecords } from '../db/answerQueries';
-import { summarizeDay } from '../db/daemonQueries';
+import { purgeAnswerRecords } from '../sql/answers';
+import { summarizeDay } from '../sql/history';
 import { liveness } from '../health/liveness';
 import { withDeadline } from '../deadline';
 import type { Logger } from '../logger';

@@ -35,17 +35,9 @@ import { NotFoundError } from './errors';
 import { hydrate, selectColumns } from './hydrate';
 import { accountLockHeldSql } from './accountLocks';
 import { sqlTime } from './postgresTypes';
-import { holdAccount, settlePostSlot, type SettleOutcome } from './settleQueries';
+import { holdAccount, CLEAR_PASSED_FLOOD_WAIT_SQL } from '../sql/accounts';
+import { settlePostSlot, type SettleOutcome } from '../sql/posting';
 import { sql } from './sql';
-
-/** Ends account :accountId's FloodWait if its time has passed (status back to 'active'); RETURNING id. */
-export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
-  UPDATE accounts
-     SET status = 'active', next_allowed_action_time = NULL, updated_at = CAST(:now AS timestamp)
-   WHERE id = :accountId
-     AND status = 'flood_wait'
-     AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
-   RETURNING id`;
 
 export interface DbManagerOptions {
   clock?: Clock;
@@ -96,7 +88,7 @@ export interface PostSlot {
   lastMessage: string | null;
 }
 
-export type { SettleOutcome } from './settleQueries';
+export type { SettleOutcome } from '../sql/posting';
 export { NotFoundError, SlotAlreadySettledError } from './errors';
 
 export interface RecordPostInput {

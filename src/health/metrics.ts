@@ -16,7 +16,7 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { inPostingWindow } from '../daemon/postingWindow';
-import { accountDrivableSql } from '../db/daemonQueries';
+import { accountDrivableSql } from '../sql/rules';
 import { accountMayPostSql, paceParams, postingNotHeldSql, targetGapKeptSql, targetMayReceivePostFromSql } from '../sql/rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';

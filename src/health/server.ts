@@ -15,7 +15,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
-import { accountDrivableSql } from '../db/daemonQueries';
+import { accountDrivableSql } from '../sql/rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import type { Logger } from '../logger';

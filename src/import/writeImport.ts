@@ -12,7 +12,7 @@ import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { createHash } from 'node:crypto';
 import { MigrationExecutor } from 'typeorm';
-import { StoredLinkCollisionError, normalizeStoredLinks } from '../db/normalizeStoredLinks';
+import { StoredLinkCollisionError, normalizeStoredLinks } from '../sql/groups';
 import { WARMUP_MS } from '../sql/rules';
 import type { ImportAccount, OldSystem } from './readOldSystem';
 import { accountSettingsProblem } from '../telegram/accountSettings';

@@ -230,3 +230,32 @@ export const accountNextPostAtSql = (a: string) =>
 
 /** The order in which ready groups are served: never posted first, then the longest waiting. */
 export const READY_ORDER_SQL = (t: string) => `${t}.last_post_at ASC NULLS FIRST, ${t}.id ASC`;
+
+/** Account `a` is one a daemon drives: not banned (a FloodWait passes), with a session, its own settings usable. */
+export const accountDrivableSql = (a: string) =>
+  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND ${a}.session_string IS NOT NULL AND ${a}.config_problem IS NULL)`;
+
+/**
+ * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since
+ * today's UTC midnight; `too_many_until`, 24 h after Telegram last said it is in too many chats
+ * (it joins nothing before); `spaced_until`, :joinSpacingMs after its last join (or lookup) was
+ * answered: the pace (rules.ts), kept across restarts and processes. The
+ * daemon's claim, its idle sleep and `lexus status` read it.
+ */
+export const joinBudgetSql = (a: string) =>
+  `(SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL})::int AS today,
+           max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until,
+           max(h.created_at) + CAST(:joinSpacingMs AS integer) * interval '1 millisecond' AS spaced_until,
+           max(h.created_at) AS last_at
+      FROM join_history h WHERE h.account_id = ${a}.id)`;
+
+/**
+ * The join queue: a group (alias `t`) of the niches :niches that no account of ours has joined or
+ * been bound to, waiting to be joined (or for an admin to approve our request). The daemon's
+ * claim, its idle sleep and `lexus status` all read the queue through this one predicate.
+ */
+export const inJoinQueueSql = (t: string) =>
+  `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL AND ${t}.joined_at IS NULL AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
+
+/** A group of :niches waiting to be joined by account a (or anyone), retry time aside. */
+export const JOINABLE_SQL = `${inJoinQueueSql('t')} AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)`;

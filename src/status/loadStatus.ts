@@ -10,8 +10,8 @@
 import type { DaemonSettings } from '../config';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
-import { restoreHold } from '../db/restoreGuard';
-import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../db/daemonQueries';
+import { restoreHold } from '../sql/restore';
+import { accountDrivableSql, inJoinQueueSql, joinBudgetSql } from '../sql/rules';
 import { DEFAULT_POSTING_HOURS, DEFAULT_TIME_ZONE, inPostingWindow, postingWindowAt, type PostingHours } from '../daemon/postingWindow';
 import {
   ACCOUNT_DAILY_POST_LIMIT,

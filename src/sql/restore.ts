@@ -7,9 +7,9 @@
  * takes the tables as known. Each operation one statement; "now" from the caller.
  */
 import type { DataSource } from 'typeorm';
-import { COUNTED_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from '../sql/rules';
-import { sqlTime } from './postgresTypes';
-import { sql, type Runner } from './sql';
+import { COUNTED_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from './rules';
+import { sqlTime } from '../db/postgresTypes';
+import { sql, type Runner } from '../db/sql';
 
 export interface RestoreHold {
   /** No post is reserved: the tables changed (a restore), or a process noted one not repaired yet. */

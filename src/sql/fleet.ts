@@ -1,6 +1,6 @@
-/** Counts of accounts and targets by status, for the start-up log line. */
+/** Fleet views: counts and states of the whole fleet, for the start-up log, lexus status, lexus check and the metrics. */
 import type { DataSource } from 'typeorm';
-import { sql } from './sql';
+import { sql } from '../db/sql';
 
 export interface FleetSummary {
   accountCount: number;
