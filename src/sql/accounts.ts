@@ -245,3 +245,20 @@ export async function holdAccount(
   if (!row) throw new NotFoundError(`account ${input.accountId} does not exist`);
   return row.next_allowed_action_time;
 }
+
+/**
+ * Ends a FloodWait whose time has passed: status back to 'active'. A wait still running is not
+ * cut short (false); so is an account with nothing to clear. True when it cleared a wait; throws
+ * NotFoundError for an account that does not exist.
+ */
+export async function clearPassedFloodWait(db: Runner, accountId: number, now: Date): Promise<boolean> {
+  const { rows } = await sql<{ cleared: boolean }>(
+    db,
+    `WITH cleared AS (${CLEAR_PASSED_FLOOD_WAIT_SQL})
+     SELECT EXISTS (SELECT 1 FROM cleared) AS cleared FROM accounts WHERE id = :accountId`,
+    { accountId, now: sqlTime(now) },
+  );
+  const row = rows[0];
+  if (!row) throw new NotFoundError(`account ${accountId} does not exist`);
+  return row.cleared;
+}

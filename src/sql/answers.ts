@@ -10,14 +10,15 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { Consequence } from '../daemon/answers';
 import type { ChatIdentity } from '../telegram/outcomes';
-import { DbManager } from '../db/DbManager';
+import { normalizeGroupLink } from '../links';
+import { DEFAULT_NICHE } from './rules';
 import { SlotAlreadySettledError } from '../db/errors';
 import { holdAccount } from './accounts';
 import { settlePostSlot, type SettleOutcome } from './posting';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 import { banAccount, endCall } from './accounts';
-import { closeDeadLink, forgetPeer, holdGroup, learnChat, refuseTarget } from './groups';
+import { bindGroup, closeDeadLink, forgetPeer, holdGroup, learnChat, refuseTarget } from './groups';
 import { markJoinRequested, postponeJoin, recordJoinAttempt, releaseJoinClaim } from './joining';
 
 /** How the daemon answers Telegram's limits (from its settings). */
@@ -143,7 +144,7 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
           await learn();
           if (result.duplicateOf === null) {
             const { rows } = await sql<{ link: string }>(q, `SELECT link FROM targets WHERE id = :targetId`, { targetId });
-            result.bound = await new DbManager(ds, { clock: { now: () => at } }, q).assignGroup(rows[0]!.link, accountId, at);
+            result.bound = await bindGroup(q, { link: normalizeGroupLink(rows[0]!.link), niche: DEFAULT_NICHE, accountId, joinedAt: at, now: at });
           }
           break;
         }

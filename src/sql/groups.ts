@@ -5,7 +5,7 @@
  */
 import type { QueryRunner } from 'typeorm';
 import type { ChatIdentity } from '../telegram/outcomes';
-import { targetHeldSql } from './rules';
+import { targetHeldSql, warmupEndSql } from './rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 import type { AnswerPolicy } from './answers';
@@ -216,4 +216,47 @@ export class StoredLinkCollisionError extends Error {
 
 export function describeCollision(c: StoredLinksResult['collisions'][number]): string {
   return `targets rows "${c.link}" (id ${c.id}) and "${c.normalized}" (id ${c.otherId}) are one group`;
+}
+
+/**
+ * Binds a group to the account that has just joined it (rule 1) and starts its warm-up
+ * (rule 2): status 'joined', warmup_ends_at = joined_at + 24 h. Creates the target if missing.
+ *
+ * Returns false when the group is bound to another account, banned, or was ever joined or
+ * posted to by another account (its account was deleted, or the old system's history says
+ * so); true when it is now bound to this account. Binding it again to the same account
+ * changes nothing: the warm-up never restarts. One statement, so of two concurrent calls for
+ * one new group from different accounts exactly one wins.
+ */
+export async function bindGroup(
+  db: Runner,
+  input: { link: string; niche: string; accountId: number; joinedAt: Date; now: Date },
+): Promise<boolean> {
+  const { rows } = await sql<{ id: number }>(
+    db,
+    `INSERT INTO targets AS t
+            (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, created_at, updated_at)
+     VALUES (:link, :niche, 'joined', :accountId, CAST(:joinedAt AS timestamp),
+             ${warmupEndSql('CAST(:joinedAt AS timestamp)')}, CAST(:now AS timestamp), CAST(:now AS timestamp))
+     ON CONFLICT (link) DO UPDATE SET
+       status = 'joined',
+       status_reason = NULL,
+       join_claimed_by = NULL,
+       join_retry_at = NULL,
+       join_uncertain = false,
+       assigned_account_id = EXCLUDED.assigned_account_id,
+       -- Newly bound: the warm-up starts now. Already bound to this account: it never restarts.
+       joined_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.joined_at
+                        ELSE COALESCE(t.joined_at, EXCLUDED.joined_at) END,
+       warmup_ends_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.warmup_ends_at
+                             ELSE COALESCE(t.warmup_ends_at, ${warmupEndSql('t.joined_at')}, EXCLUDED.warmup_ends_at) END,
+       updated_at = EXCLUDED.updated_at
+     WHERE t.status IS DISTINCT FROM 'banned' AND t.status IS DISTINCT FROM 'duplicate'
+       AND (t.assigned_account_id = EXCLUDED.assigned_account_id
+            -- Unbound: only a group no other account of ours holds (no join, no post, no claim) is free.
+            OR NOT ${targetHeldSql('t', 'EXCLUDED.assigned_account_id')})
+     RETURNING t.id`,
+    { link: input.link, niche: input.niche, accountId: input.accountId, joinedAt: sqlTime(input.joinedAt), now: sqlTime(input.now) },
+  );
+  return rows.length === 1;
 }

@@ -4,6 +4,20 @@
  * (DbManager.reservePostSlot). Each operation is one function with its SQL in full; "now" from
  * the caller.
  */
+import type { DataSource, QueryRunner } from 'typeorm';
+import { Account, Target } from '../db/entities';
+import { hydrate, selectColumns } from '../db/hydrate';
+import { accountLockHeldSql } from '../db/accountLocks';
+import {
+  ACCOUNT_COUNT_ONE_POST_SQL,
+  COUNTED_POST_STATUSES_SQL,
+  GROUP_COUNT_ONE_POST_SQL,
+  READY_ORDER_SQL,
+  TODAY_UTC_SQL,
+  accountMayPostSql,
+  targetGapKeptSql,
+  targetMayReceivePostFromSql,
+} from './rules';
 import {
   ACCOUNT_DAILY_POST_LIMIT,
   DEFAULT_NICHE,
@@ -215,4 +229,249 @@ export async function settlePostSlot(db: Runner, slotId: number, result: SettleO
   );
   if (!rows[0]?.found) throw new NotFoundError(`post slot ${slotId} does not exist`);
   if (!rows[0].settled) throw new SlotAlreadySettledError(slotId);
+}
+
+export interface ReserveSlotInput {
+  accountId: number;
+  /** The group to post to; without it, the account's ready group that waited longest. */
+  targetId?: number;
+  /** Only a group of this niche; default 'ukraine_cars'. */
+  niche?: string;
+  /** Only a group whose last post is at least this old (the daemon's spacing); default 0. */
+  minGapMs?: number;
+  /**
+   * The backend pid of the connection holding this account's advisory lock (accountLocks.ts):
+   * the reservation is refused unless that connection still holds it, so a process that lost
+   * the account to another one cannot post from it any more.
+   */
+  lockHolderPid?: number;
+  messageContent?: string | null;
+  photoPath?: string | null;
+  /**
+   * The daemon sends right after: the account's call mark (accounts.call_started_at) is set in
+   * the same statement, and cleared when the answer is recorded.
+   */
+  startsCall?: boolean;
+}
+
+/** A post slot counted against both daily limits, to be settled once the send is over. */
+export interface PostSlot {
+  /** The post_history row that stands for this attempt (status 'pending'). */
+  id: number;
+  accountId: number;
+  targetId: number;
+  link: string;
+  /** The group's stored peer (the chat's id and the account's access hash), when known. */
+  telegramId: string | null;
+  accessHash: string | null;
+  reservedAt: Date;
+  /** The text last sent (or maybe sent) to this group before, so that the next one differs. */
+  lastMessage: string | null;
+}
+
+export interface RecordPostInput {
+  accountId: number;
+  targetId: number;
+  messageContent?: string | null;
+  photoPath?: string | null;
+  status?: Exclude<PostStatus, 'pending'>;
+  errorMessage?: string | null;
+}
+
+export interface CounterResetResult {
+  accounts: number;
+  targets: number;
+}
+
+
+
+/**
+ * The groups that pass every rule now (SPEC.md), as the seed's getGroupsReadyForPosting returns
+ * them: its statement (the benchmark explains it). The niche's bound, joined groups are read in
+ * serving order from their index (targets_ready_by_niche_idx), and each one is checked, with its
+ * account looked up by primary key, in a LATERAL subquery (OFFSET 0 keeps it there): the
+ * planner, which cannot know how many groups the rules keep, then counts on one row per group
+ * rather than on a handful for the whole niche, and never prefers to check and sort them all.
+ * With a limit, the scan stops at the limit-th ready group, so a million groups cost what the
+ * first few dozen do.
+ */
+export function readyGroupsStatement(
+  ds: DataSource,
+  input: { niche: string; limit?: number; now: Date; pace: Pace },
+): [string, Record<string, unknown>] {
+  return [
+    `SELECT ${selectColumns(ds, Target, 't', 't_')}, ${selectColumns(ds, Account, 'a', 'a_')}
+       FROM targets t
+      CROSS JOIN LATERAL (
+            SELECT * FROM accounts a
+             WHERE a.id = t.assigned_account_id AND ${targetMayReceivePostFromSql('t', 'a')} AND ${accountMayPostSql('a')}
+            OFFSET 0) a
+      WHERE t.niche = :niche AND t.status = 'joined' AND t.assigned_account_id IS NOT NULL
+      ORDER BY ${READY_ORDER_SQL('t')}
+      ${input.limit === undefined ? '' : 'LIMIT CAST(:limit AS integer)'}`,
+    { niche: input.niche, now: sqlTime(input.now), ...paceParams(input.pace), ...(input.limit === undefined ? {} : { limit: input.limit }) },
+  ];
+}
+
+/** The ready groups (readyGroupsStatement), each with its `assignedAccount`. */
+export async function loadReadyGroups(
+  ds: DataSource,
+  db: Runner,
+  input: { niche: string; limit?: number; now: Date; pace: Pace },
+): Promise<Target[]> {
+  const [text, params] = readyGroupsStatement(ds, input);
+  const { rows } = await sql<Record<string, unknown>>(db, text, params);
+  return rows.map((row) => {
+    const target = hydrate(ds, Target, row, 't_');
+    target.assignedAccount = hydrate(ds, Account, row, 'a_');
+    return target;
+  });
+}
+
+/** reservePostSlot's statement and its parameters (the benchmark explains it). */
+export function reserveStatement(input: ReserveSlotInput & { now: Date; pace: Pace }): [string, Record<string, unknown>] {
+  return [
+    `WITH slot AS (
+         SELECT a.id AS account_id, t.id AS target_id, t.link, t.telegram_id, t.peer_access_hash
+           FROM accounts a
+           JOIN targets t ON ${targetMayReceivePostFromSql('t', 'a')}
+          WHERE a.id = :accountId
+            AND t.niche = :niche
+            AND ${targetGapKeptSql('t')}
+            ${input.targetId === undefined ? '' : 'AND t.id = :targetId'}
+            ${input.lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`}
+            AND ${accountMayPostSql('a')}
+          ORDER BY ${READY_ORDER_SQL('t')}
+          LIMIT 1
+          FOR UPDATE OF a, t
+       ), count_for_account AS (
+         UPDATE accounts
+            SET ${ACCOUNT_COUNT_ONE_POST_SQL}, last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp),
+                call_started_at = CASE WHEN :startsCall THEN CAST(:now AS timestamp) ELSE call_started_at END
+           FROM slot
+          WHERE accounts.id = slot.account_id
+       ), count_for_group AS (
+         UPDATE targets
+            SET ${GROUP_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp)
+           FROM slot
+          WHERE targets.id = slot.target_id
+       )
+       INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, created_at)
+       SELECT slot.account_id, slot.target_id, :messageContent, :photoPath, 'pending', CAST(:now AS timestamp)
+         FROM slot
+       RETURNING id, account_id, target_id, created_at,
+                 (SELECT link FROM slot) AS link, (SELECT telegram_id FROM slot) AS telegram_id,
+                 (SELECT peer_access_hash FROM slot) AS peer_access_hash,
+                 (SELECT h.message_content FROM post_history h
+                   WHERE h.target_id = post_history.target_id AND h.status IN ${COUNTED_POST_STATUSES_SQL} AND h.message_content IS NOT NULL
+                   ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_message`,
+    {
+      accountId: input.accountId,
+      niche: input.niche ?? DEFAULT_NICHE,
+      minGapMs: Math.max(0, Math.round(input.minGapMs ?? 0)),
+      ...(input.lockHolderPid === undefined ? {} : { lockHolderPid: input.lockHolderPid }),
+      ...(input.targetId === undefined ? {} : { targetId: input.targetId }),
+      messageContent: input.messageContent ?? null,
+      photoPath: input.photoPath ?? null,
+      startsCall: input.startsCall ?? false,
+      ...paceParams(input.pace),
+      now: sqlTime(input.now),
+    },
+  ];
+}
+
+/**
+ * Reserves one post for (account, group) if every rule holds at this instant, in one
+ * statement: the account and group rows are locked, the rules re-checked on their latest
+ * versions, both daily counters incremented (reset first if stale), and a 'pending' history
+ * row written. Returns null when no slot is free. Under any number of concurrent callers at
+ * most 2 posts per group and 20 per account per UTC day are ever reserved, and only by the
+ * bound account.
+ */
+export async function reservePostSlot(db: Runner, input: ReserveSlotInput & { now: Date; pace: Pace }): Promise<PostSlot | null> {
+  const [text, params] = reserveStatement(input);
+  const { rows } = await sql<{
+    id: number; account_id: number; target_id: number; link: string; telegram_id: string | null; peer_access_hash: string | null;
+    created_at: Date; last_message: string | null;
+  }>(db, text, params);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, telegramId: row.telegram_id, accessHash: row.peer_access_hash,
+    reservedAt: row.created_at, lastMessage: row.last_message,
+  };
+}
+
+/**
+ * The seed's record_post, for callers that post outside the reserve/settle flow: a history row
+ * and, for 'success', both daily counters (reset first if stale) and last_post_at. `db` must be
+ * a transaction's QueryRunner: the rows are locked first and the writes are one unit. Returns the
+ * history row's id. A 'success' from an account the group is not bound to is refused by the
+ * database (rule 1).
+ */
+export async function recordPost(db: QueryRunner, input: RecordPostInput, now: Date): Promise<number> {
+  const status = input.status ?? 'success';
+  const params = {
+    accountId: input.accountId,
+    targetId: input.targetId,
+    messageContent: input.messageContent ?? null,
+    photoPath: input.photoPath ?? null,
+    status,
+    errorMessage: input.errorMessage ?? null,
+    now: sqlTime(now),
+  };
+  if (status === 'success') {
+    await sql(db, `SELECT 1 FROM accounts a, targets t WHERE a.id = :accountId AND t.id = :targetId FOR UPDATE OF a, t`, params);
+  }
+  const { rows } = await sql<{ id: number }>(
+    db,
+    `INSERT INTO post_history (account_id, target_id, message_content, photo_path, status, error_message, created_at)
+     VALUES (:accountId, :targetId, :messageContent, :photoPath, :status, :errorMessage, CAST(:now AS timestamp))
+     RETURNING id`,
+    params,
+  );
+  if (status === 'success') {
+    await sql(db, `UPDATE accounts SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`, params);
+    await sql(
+      db,
+      `UPDATE targets
+          SET ${GROUP_COUNT_ONE_POST_SQL}, last_post_at = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+        WHERE id = :targetId`,
+      params,
+    );
+  }
+  return rows[0]!.id;
+}
+
+/**
+ * Rule 3's midnight: counters last reset before today's UTC midnight go back to 0. One
+ * statement per table, touching only counters that are not already 0; idempotent and safe to
+ * run concurrently. Rows locked by a reservation at that moment are skipped rather than
+ * waited for (waiting could deadlock with it): every statement that reads the counters treats a
+ * stale one as 0 anyway, so correctness never depends on this having run, and the
+ * reservation resets the counter itself. Statuses are left alone: a banned account stays banned.
+ */
+export async function resetDailyCounters(db: Runner, now: Date): Promise<CounterResetResult> {
+  const params = { now: sqlTime(now) };
+  const accounts = await sql(
+    db,
+    `UPDATE accounts
+        SET daily_posts_count = 0, last_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+      WHERE id IN (SELECT id FROM accounts
+                    WHERE daily_posts_count <> 0
+                      AND (last_stats_reset IS NULL OR last_stats_reset < ${TODAY_UTC_SQL})
+                    FOR UPDATE SKIP LOCKED)`,
+    params,
+  );
+  const targets = await sql(
+    db,
+    `UPDATE targets
+        SET daily_posts_in_group = 0, last_group_stats_reset = CAST(:now AS timestamp), updated_at = CAST(:now AS timestamp)
+      WHERE id IN (SELECT id FROM targets
+                    WHERE daily_posts_in_group <> 0
+                      AND (last_group_stats_reset IS NULL OR last_group_stats_reset < ${TODAY_UTC_SQL})
+                    FOR UPDATE SKIP LOCKED)`,
+    params,
+  );
+  return { accounts: accounts.rowCount, targets: targets.rowCount };
 }

@@ -186,6 +186,9 @@ export const postingNotHeldSql = `EXISTS (SELECT 1 FROM lexus_restore_guard g WH
 export const accountMayPostSql = (a: string) =>
   `(${accountMayActSql(a)} AND ${accountPostsTodaySql(a)} < ${accountPostBudgetSql(a)} AND ${postLandsTodaySql} AND ${accountPostSpacedSql(a)} AND ${postingNotHeldSql})`;
 
+/** Rule 2: when a warm-up that started at `joinedAt` (an SQL expression) ends: 24 h later. */
+export const warmupEndSql = (joinedAt: string) => `(${joinedAt} + interval '${WARMUP_HOURS} hours')`;
+
 /**
  * Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`). warmup_ends_at
  * is joined_at + 24 h; both are checked, so a row
