@@ -21,7 +21,8 @@ import { accountMayPostSql, paceParams, postingNotHeldSql, targetGapKeptSql, tar
 import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { withDeadline } from '../deadline';
-import { loadDayAtGlance, TARGET_STATUSES } from '../status/loadStatus';
+import { loadDayAtGlance } from '../status/loadStatus';
+import { TARGET_STATUSES } from '../sql/fleet';
 import { CONNECT_OUTCOME_KINDS, JOIN_OUTCOME_KINDS, POST_OUTCOME_KINDS } from '../telegram/outcomes';
 import { VERSION } from '../version';
 import type { Progress } from './liveness';

@@ -2,8 +2,8 @@
  * `lexus status` as text for a terminal: plain tables whose widths come from their content,
  * no colours. Everything shown comes from the FleetStatus (which holds no secret).
  */
-import type { AccountStatusView, FleetStatus, NextActionView } from './loadStatus';
-import { TARGET_STATUSES } from './loadStatus';
+import { type AccountStatusView, type NextActionView, TARGET_STATUSES } from '../sql/fleet';
+import type { FleetStatus } from './loadStatus';
 import { COUNTED_POST_STATUSES } from '../sql/rules';
 import { inPostingWindow, localTime } from '../daemon/postingWindow';
 
