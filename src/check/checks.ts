@@ -12,10 +12,9 @@ import type { Clock } from '../clock';
 import type { Config } from '../config';
 import type { AccountLocks } from '../db/accountLocks';
 import { DbManager } from '../db/DbManager';
-import { accountMayAct } from '../sql/accounts';
+import { accountMayAct, type AccountRow, loadAccountsToCheck } from '../sql/accounts';
 import { MIGRATIONS_TABLE } from '../db/database';
 import { MIGRATION_NAMES } from '../db/migrations';
-import { sqlTime } from '../db/postgresTypes';
 import { sql } from '../db/sql';
 import { MessagesError, loadMessages } from '../daemon/messages';
 import { clientSettingsOf } from '../telegram/gramjsGateway';
@@ -56,30 +55,6 @@ export async function checkSchema(ds: DataSource): Promise<CheckLine & { pending
   return { ...ok('schema', `${pending.length} of ${MIGRATION_NAMES.length} migrations to run (${pending.join(', ')}); lexus start or lexus migrate runs them`), pending: pending.length };
 }
 
-interface AccountRow {
-  id: number;
-  session_name: string;
-  status: string | null;
-  status_reason: string | null;
-  session_string: string | null;
-  api_id: number | null;
-  api_hash: string | null;
-  proxy: string | null;
-  flood_wait_until: Date | null;
-}
-
-/** Every account, with what it needs to connect (read here, never printed). */
-async function loadAccounts(ds: DataSource, now: Date): Promise<AccountRow[]> {
-  const { rows } = await sql<AccountRow>(
-    ds,
-    `SELECT id, session_name, COALESCE(status, 'active') AS status, status_reason, session_string, api_id, api_hash, proxy,
-            CASE WHEN next_allowed_action_time > CAST(:now AS timestamp) THEN next_allowed_action_time END AS flood_wait_until
-       FROM accounts ORDER BY session_name`,
-    { now: sqlTime(now) },
-  );
-  return rows;
-}
-
 export interface AccountCheckOptions {
   dataSource: DataSource;
   clock: Clock;
@@ -91,7 +66,7 @@ export interface AccountCheckOptions {
 /** Each account: a session that decodes, API credentials, a usable proxy; online, getMe. */
 export async function checkAccounts(options: AccountCheckOptions): Promise<CheckLine[]> {
   const now = options.clock.now();
-  const accounts = await loadAccounts(options.dataSource, now);
+  const accounts = await loadAccountsToCheck(options.dataSource, now);
   if (accounts.length === 0) {
     return [problem('accounts', "none yet: import the old system's files (lexus import --dir PATH) or log an account in (lexus login NAME)")];
   }

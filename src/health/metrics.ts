@@ -16,13 +16,9 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { inPostingWindow } from '../daemon/postingWindow';
-import { accountDrivableSql } from '../sql/rules';
-import { accountMayPostSql, paceParams, postingNotHeldSql, targetGapKeptSql, targetMayReceivePostFromSql } from '../sql/rules';
-import { sqlTime } from '../db/postgresTypes';
-import { sql } from '../db/sql';
 import { withDeadline } from '../deadline';
 import { loadDayAtGlance } from '../status/loadStatus';
-import { TARGET_STATUSES } from '../sql/fleet';
+import { TARGET_STATUSES, type FleetRow, loadFleetCounts } from '../sql/fleet';
 import { CONNECT_OUTCOME_KINDS, JOIN_OUTCOME_KINDS, POST_OUTCOME_KINDS } from '../telegram/outcomes';
 import { VERSION } from '../version';
 import type { Progress } from './liveness';
@@ -56,14 +52,6 @@ export const ACCOUNT_STATUSES = ['active', 'flood_wait', 'banned'] as const;
 /** The target statuses always shown, per niche served: lexus status's, and rows closed as duplicates. */
 const METRIC_TARGET_STATUSES = [...TARGET_STATUSES, 'duplicate'] as const;
 
-interface FleetRow {
-  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven' | 'drivable' | 'held' | 'overdue';
-  status: string | null;
-  niche: string | null;
-  n: number | null;
-  at: Date | null;
-}
-
 interface Day {
   postsToday: number;
   maxPostsToday: number;
@@ -72,40 +60,6 @@ interface Day {
 
 /** A planned post this late, while the account could make it, is one the daemon is not making. */
 export const POST_OVERDUE_MS = 30 * 60_000;
-
-/**
- * One statement for the counts: accounts by status, targets by niche and status, accounts that
- * can be driven and those driven under a live lease, pending post slots, the last successful post,
- * whether a restore holds posting, and the accounts whose planned post is POST_OVERDUE_MS late
- * although they may post now to a ready group (driven, no FloodWait, a group that takes a post).
- */
-async function readCounts(ds: DataSource, now: Date, settings: DaemonSettings): Promise<FleetRow[]> {
-  const { rows } = await sql<FleetRow>(
-    ds,
-    `SELECT 'account' AS kind, COALESCE(status, 'active') AS status, NULL AS niche, count(*)::int AS n, NULL::timestamp AS at
-       FROM accounts GROUP BY 2
-     UNION ALL
-     SELECT 'target', COALESCE(status, 'new'), niche, count(*)::int, NULL FROM targets GROUP BY 2, 3
-     UNION ALL
-     SELECT 'drivable', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')}
-     UNION ALL
-     SELECT 'driven', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
-     UNION ALL
-     SELECT 'pending', NULL, NULL, count(*)::int, NULL FROM post_history WHERE status = 'pending'
-     UNION ALL
-     SELECT 'last_post', NULL, NULL, NULL, max(created_at) FROM post_history WHERE status = 'success'
-     UNION ALL
-     SELECT 'held', NULL, NULL, CASE WHEN ${postingNotHeldSql} THEN 0 ELSE 1 END, NULL
-     UNION ALL
-     SELECT 'overdue', NULL, NULL, count(*)::int, NULL FROM accounts a
-      WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
-        AND a.next_post_planned_at < CAST(:now AS timestamp) - CAST(:overdueMs AS integer) * interval '1 millisecond'
-        AND ${accountMayPostSql('a')}
-        AND EXISTS (SELECT 1 FROM targets t WHERE ${targetMayReceivePostFromSql('t', 'a')} AND ${targetGapKeptSql('t')} AND t.niche = ANY(CAST(:niches AS text[])))`,
-    { now: sqlTime(now), overdueMs: POST_OVERDUE_MS, niches: settings.niches, minGapMs: Math.round(settings.groupMinGapMs), ...paceParams(settings) },
-  );
-  return rows;
-}
 
 /** How long a scrape or a health check waits for the database before calling it down. */
 export const DATABASE_DEADLINE_MS = 3000;
@@ -147,7 +101,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   // a slow read of them leaves their last values without calling the database down.
   let scrape: Promise<FleetRow[] | undefined> | undefined;
   const fleet = () =>
-    (scrape ??= withDeadline(readCounts(options.dataSource, clock.now(), settings), DATABASE_DEADLINE_MS)
+    (scrape ??= withDeadline(loadFleetCounts(options.dataSource, clock.now(), settings, POST_OVERDUE_MS), DATABASE_DEADLINE_MS)
       .catch(() => undefined)
       .finally(() => setTimeout(() => (scrape = undefined), 0)));
   let day: Day | undefined;

@@ -9,7 +9,21 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import type { Clock } from '../clock';
 import { DbManager } from '../db/DbManager';
 import { sqlTime } from '../db/postgresTypes';
-import { sql } from '../db/sql';
+import {
+  type ImportedAccountRow,
+  countForImportReport,
+  findOtherAccountsWith,
+  insertImportedAccount,
+  insertNewTargets,
+  loadAccountSettings,
+  loadBindingsOf,
+  lockAccountsByName,
+  lockImports,
+  markSeasoned,
+  setConfigProblem,
+  setTargetNiches,
+  updateImportedAccount,
+} from '../sql/importing';
 import { createHash } from 'node:crypto';
 import { MigrationExecutor } from 'typeorm';
 import { StoredLinkCollisionError, normalizeStoredLinks } from '../sql/groups';
@@ -50,8 +64,6 @@ export interface ImportReport {
   database: { accounts: number; targetsByNiche: Record<string, number>; boundTargets: number };
 }
 
-/** Serialises imports: two at once would race on the same rows. */
-const IMPORT_LOCK_KEY = 0x6c78696d70; // "lximp"
 
 /** The import refuses to write: nothing was written. Each problem is one line for the person. */
 export class ImportRefusedError extends Error {
@@ -63,28 +75,12 @@ export class ImportRefusedError extends Error {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-interface AccountRow {
-  id: number;
-  session_name: string;
-  phone: string | null;
-  session_string: string | null;
-  api_id: number | null;
-  api_hash: string | null;
-  proxy: string | null;
-  imported_session_sha256: string | null;
-}
 
 /** The same Telegram account already in the database under another name: refuse. */
 async function refuseSharedIdentities(runner: QueryRunner, accounts: ImportAccount[]): Promise<void> {
   const sessions = accounts.flatMap((a) => (a.sessionString ? [a.sessionString] : []));
   const phones = accounts.flatMap((a) => (a.phone ? [a.phone] : []));
-  const { rows } = await sql<{ session_name: string; session_string: string | null; phone: string | null }>(
-    runner,
-    `SELECT session_name, session_string, phone FROM accounts
-      WHERE session_name <> ALL(CAST(:names AS text[]))
-        AND (session_string = ANY(CAST(:sessions AS text[])) OR phone = ANY(CAST(:phones AS text[])))`,
-    { names: accounts.map((a) => a.sessionName), sessions, phones },
-  );
+  const rows = await findOtherAccountsWith(runner, { names: accounts.map((a) => a.sessionName), sessions, phones });
   const problems = rows.map((row) => {
     const same = accounts.find((a) => (a.sessionString && a.sessionString === row.session_string) || (a.phone && a.phone === row.phone))!;
     const what = same.sessionString && same.sessionString === row.session_string ? 'session' : 'phone';
@@ -97,7 +93,7 @@ async function refuseSharedIdentities(runner: QueryRunner, accounts: ImportAccou
  * Which session an existing account gets. The files' session replaces the database's only if
  * the files changed it since the last import: a session `lexus login` made meanwhile stays.
  */
-function sessionUpdate(account: ImportAccount, row: AccountRow): { session: string; hash: string } | null {
+function sessionUpdate(account: ImportAccount, row: ImportedAccountRow): { session: string; hash: string } | null {
   if (!account.sessionString) return null;
   const hash = sha256(account.sessionString);
   if (hash === row.imported_session_sha256) return null;
@@ -111,31 +107,18 @@ function sessionUpdate(account: ImportAccount, row: AccountRow): { session: stri
  */
 async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now: string, report: ImportReport): Promise<Map<string, number>> {
   await refuseSharedIdentities(runner, accounts);
-  const { rows: existing } = await sql<AccountRow>(
-    runner,
-    `SELECT id, session_name, phone, session_string, api_id, api_hash, proxy, imported_session_sha256
-       FROM accounts WHERE session_name = ANY(CAST(:names AS text[])) FOR UPDATE`,
-    { names: accounts.map((a) => a.sessionName) },
-  );
+  const existing = await lockAccountsByName(runner, accounts.map((a) => a.sessionName));
   const byName = new Map(existing.map((row) => [row.session_name, row]));
   const ids = new Map<string, number>();
   for (const account of accounts) {
     const row = byName.get(account.sessionName);
     if (!row) {
-      const { rows } = await sql<{ id: number }>(
-        runner,
-        `INSERT INTO accounts (session_name, phone, session_string, imported_session_sha256, api_id, api_hash, proxy,
-                               status, daily_posts_count, created_at, updated_at)
-         VALUES (:sessionName, :phone, :session, :hash, :apiId, :apiHash, :proxy,
-                 'active', 0, CAST(:now AS timestamp), CAST(:now AS timestamp))
-         RETURNING id`,
-        {
-          sessionName: account.sessionName, phone: account.phone, session: account.sessionString,
-          hash: account.sessionString ? sha256(account.sessionString) : null,
-          apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, now,
-        },
-      );
-      ids.set(account.sessionName, rows[0]!.id);
+      const id = await insertImportedAccount(runner, {
+        sessionName: account.sessionName, phone: account.phone, session: account.sessionString,
+        hash: account.sessionString ? sha256(account.sessionString) : null,
+        apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, now,
+      });
+      ids.set(account.sessionName, id);
       report.accounts.created.push(account.sessionName);
       if (!account.sessionString) report.accounts.needsLogin.push(account.sessionName);
       continue;
@@ -157,22 +140,10 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
     // The bookkeeping hash is written even when the session itself is unchanged (a first import
     // over a database that already had it), without counting as a change.
     if (changed.length > 0 || (session && session.hash !== row.imported_session_sha256)) {
-      await sql(
-        runner,
-        `UPDATE accounts
-            SET phone = COALESCE(:phone, phone),
-                session_string = COALESCE(:session, session_string),
-                imported_session_sha256 = COALESCE(:hash, imported_session_sha256),
-                api_id = COALESCE(:apiId, api_id),
-                api_hash = COALESCE(:apiHash, api_hash),
-                proxy = COALESCE(:proxy, proxy),
-                updated_at = CASE WHEN CAST(:changed AS boolean) THEN CAST(:now AS timestamp) ELSE updated_at END
-          WHERE id = :id`,
-        {
-          id: row.id, phone: account.phone, session: session?.session ?? null, hash: session?.hash ?? null,
-          apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, changed: changed.length > 0, now,
-        },
-      );
+      await updateImportedAccount(runner, {
+        id: row.id, phone: account.phone, session: session?.session ?? null, hash: session?.hash ?? null,
+        apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, changed: changed.length > 0, now,
+      });
     }
     if (changed.length > 0) report.accounts.updated.push({ sessionName: account.sessionName, fields: changed });
     else report.accounts.unchanged++;
@@ -188,14 +159,9 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
  * account (accounts.config_problem: no daemon drives it), a fixed one is cleared.
  */
 async function markUnusableSettings(runner: QueryRunner, ids: number[], report: ImportReport): Promise<void> {
-  const { rows } = await sql<{ id: number; session_name: string; api_id: number | null; api_hash: string | null; proxy: string | null; config_problem: string | null }>(
-    runner,
-    `SELECT id, session_name, api_id, api_hash, proxy, config_problem FROM accounts WHERE id = ANY(CAST(:ids AS int[])) ORDER BY id`,
-    { ids },
-  );
-  for (const row of rows) {
+  for (const row of await loadAccountSettings(runner, ids)) {
     const problem = accountSettingsProblem({ apiId: row.api_id, apiHash: row.api_hash, proxy: row.proxy });
-    if (problem !== row.config_problem) await sql(runner, `UPDATE accounts SET config_problem = :problem WHERE id = :id`, { id: row.id, problem });
+    if (problem !== row.config_problem) await setConfigProblem(runner, row.id, problem);
     if (problem) report.accounts.notDriven.push({ sessionName: row.session_name, problem });
   }
 }
@@ -211,26 +177,11 @@ async function normalizeLinks(runner: QueryRunner, now: Date, report: ImportRepo
 
 async function writeTargets(runner: QueryRunner, data: OldSystem, now: string, report: ImportReport): Promise<void> {
   const links = data.targets.map((t) => t.link);
-  const { rows: created } = await sql<{ link: string }>(
-    runner,
-    `INSERT INTO targets (link, niche, status, daily_posts_in_group, created_at, updated_at)
-     SELECT link, niche, 'new', 0, CAST(:now AS timestamp), CAST(:now AS timestamp)
-       FROM unnest(CAST(:links AS text[]), CAST(:niches AS text[])) AS given(link, niche)
-     ON CONFLICT (link) DO NOTHING
-     RETURNING link`,
-    { links, niches: data.targets.map((t) => t.niche), now },
-  );
+  const created = await insertNewTargets(runner, { links, niches: data.targets.map((t) => t.niche), now });
   const given = data.targets.filter((t) => t.nicheGiven);
-  const { rows: changed } = await sql<{ link: string }>(
-    runner,
-    `UPDATE targets AS t SET niche = given.niche, updated_at = CAST(:now AS timestamp)
-       FROM unnest(CAST(:links AS text[]), CAST(:niches AS text[])) AS given(link, niche)
-      WHERE t.link = given.link AND t.niche IS DISTINCT FROM given.niche
-      RETURNING t.link`,
-    { links: given.map((t) => t.link), niches: given.map((t) => t.niche), now },
-  );
-  const createdSet = new Set(created.map((r) => r.link));
-  const changedSet = new Set(changed.map((r) => r.link).filter((link) => !createdSet.has(link)));
+  const changed = await setTargetNiches(runner, { links: given.map((t) => t.link), niches: given.map((t) => t.niche), now });
+  const createdSet = new Set(created);
+  const changedSet = new Set(changed.filter((link) => !createdSet.has(link)));
   report.targets.created = createdSet.size;
   report.targets.nicheChanged = changedSet.size;
   report.targets.unchanged = data.targets.length - createdSet.size - changedSet.size;
@@ -244,13 +195,7 @@ async function writeTargets(runner: QueryRunner, data: OldSystem, now: string, r
 
 async function writeBindings(runner: QueryRunner, data: OldSystem, ids: Map<string, number>, db: DbManager, report: ImportReport): Promise<void> {
   if (data.assignments.length === 0) return;
-  const { rows } = await sql<{ link: string; status: string | null; assigned_account_id: number | null; bound_to: string | null; joined_at: Date | null }>(
-    runner,
-    `SELECT t.link, t.status, t.assigned_account_id, a.session_name AS bound_to, t.joined_at
-       FROM targets t LEFT JOIN accounts a ON a.id = t.assigned_account_id
-      WHERE t.link = ANY(CAST(:links AS text[]))`,
-    { links: data.assignments.map((a) => a.link) },
-  );
+  const rows = await loadBindingsOf(runner, data.assignments.map((a) => a.link));
   const before = new Map(rows.map((r) => [r.link, r]));
   const now = db.clock.now();
   for (const assignment of data.assignments) {
@@ -275,23 +220,6 @@ async function writeBindings(runner: QueryRunner, data: OldSystem, ids: Map<stri
           : 'lost its account (joined, unbound) in the database';
     report.conflicts.push(`${assignment.source}: ${assignment.link} ${why}, the files say "${assignment.sessionName}": left as it is`);
   }
-}
-
-/** SELECT COUNT(*) FROM accounts; ... targets per niche; ... WHERE assigned_account_id IS NOT NULL */
-async function countDatabase(runner: QueryRunner): Promise<ImportReport['database']> {
-  const { rows } = await sql<{ what: string; niche: string | null; n: number }>(
-    runner,
-    `SELECT 'accounts' AS what, NULL AS niche, count(*)::int AS n FROM accounts
-     UNION ALL SELECT 'targets', niche, count(*)::int FROM targets GROUP BY niche
-     UNION ALL SELECT 'bound', NULL, count(*)::int FROM targets WHERE assigned_account_id IS NOT NULL`,
-  );
-  const counts: ImportReport['database'] = { accounts: 0, targetsByNiche: {}, boundTargets: 0 };
-  for (const row of rows) {
-    if (row.what === 'accounts') counts.accounts = row.n;
-    else if (row.what === 'bound') counts.boundTargets = row.n;
-    else counts.targetsByNiche[row.niche ?? ''] = row.n;
-  }
-  return counts;
 }
 
 export interface WriteImportOptions {
@@ -338,7 +266,7 @@ export async function writeImport(dataSource: DataSource, data: OldSystem, optio
   try {
     await runner.startTransaction();
     try {
-      await sql(runner, 'SELECT pg_advisory_xact_lock(:key)', { key: IMPORT_LOCK_KEY });
+      await lockImports(runner);
       if (options.migrateInTransaction) {
         const executor = new MigrationExecutor(dataSource, runner);
         executor.transaction = 'none';
@@ -346,17 +274,12 @@ export async function writeImport(dataSource: DataSource, data: OldSystem, optio
       }
       const ids = await writeAccounts(runner, data.accounts, now, report);
       if (options.seasoned) {
-        const { rows } = await sql<{ session_name: string }>(
-          runner,
-          `UPDATE accounts SET seasoned = true WHERE id = ANY(CAST(:ids AS int[])) AND NOT seasoned RETURNING session_name`,
-          { ids: [...ids.values()] },
-        );
-        report.accounts.seasoned = rows.map((r) => r.session_name).sort();
+        report.accounts.seasoned = (await markSeasoned(runner, [...ids.values()])).sort();
       }
       await normalizeLinks(runner, options.clock.now(), report);
       await writeTargets(runner, data, now, report);
       await writeBindings(runner, data, ids, new DbManager(dataSource, { clock: options.clock }, runner), report);
-      report.database = await countDatabase(runner);
+      report.database = await countForImportReport(runner);
       if (dryRun) await runner.rollbackTransaction();
       else await runner.commitTransaction();
     } catch (error) {

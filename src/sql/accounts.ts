@@ -4,12 +4,11 @@
  * Each operation is one function with its SQL in full; "now" comes from the caller's clock.
  */
 import type { DataSource } from 'typeorm';
-import { accountMayActSql, SEND_DEADLINE_MS, claimStaysSql } from './rules';
+import { accountMayActSql, SEND_DEADLINE_MS, claimStaysSql, accountDrivableSql } from './rules';
 import { NotFoundError } from '../db/errors';
 import { accountLockHeldSql } from '../db/accountLocks';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
-import { accountDrivableSql } from './rules';
 
 /** Ends account :accountId's FloodWait if its time has passed (status back to 'active'); RETURNING id. */
 export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
@@ -261,4 +260,28 @@ export async function clearPassedFloodWait(db: Runner, accountId: number, now: D
   const row = rows[0];
   if (!row) throw new NotFoundError(`account ${accountId} does not exist`);
   return row.cleared;
+}
+
+export interface AccountRow {
+  id: number;
+  session_name: string;
+  status: string | null;
+  status_reason: string | null;
+  session_string: string | null;
+  api_id: number | null;
+  api_hash: string | null;
+  proxy: string | null;
+  flood_wait_until: Date | null;
+}
+
+/** Every account, with what it needs to connect (read here, never printed). */
+export async function loadAccountsToCheck(ds: DataSource, now: Date): Promise<AccountRow[]> {
+  const { rows } = await sql<AccountRow>(
+    ds,
+    `SELECT id, session_name, COALESCE(status, 'active') AS status, status_reason, session_string, api_id, api_hash, proxy,
+            CASE WHEN next_allowed_action_time > CAST(:now AS timestamp) THEN next_allowed_action_time END AS flood_wait_until
+       FROM accounts ORDER BY session_name`,
+    { now: sqlTime(now) },
+  );
+  return rows;
 }

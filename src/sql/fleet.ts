@@ -26,8 +26,10 @@ import {
   targetNextPostAtSql,
   targetSlowModeOverSql,
   targetWarmupOverSql,
+  postingNotHeldSql,
 } from './rules';
 import type { StatusSettings } from '../status/loadStatus';
+import type { DaemonSettings } from '../config';
 
 export interface FleetSummary {
   accountCount: number;
@@ -35,20 +37,36 @@ export interface FleetSummary {
   targetsByStatus: Record<string, number>;
 }
 
-export async function summarizeFleet(dataSource: DataSource): Promise<FleetSummary> {
-  const { rows } = await sql<{ kind: string; status: string; n: number }>(
-    dataSource,
-    `SELECT 'account' AS kind, COALESCE(status, 'active') AS status, count(*)::int AS n FROM accounts GROUP BY 2
+/**
+ * The one count of the fleet by status: accounts by status, targets by niche and status (a NULL
+ * status is the column's default). The start-up log, lexus status, the metrics and the import's
+ * report all count from it.
+ */
+export const FLEET_BY_STATUS_SQL = `SELECT 'account' AS kind, COALESCE(status, 'active') AS status, NULL AS niche, count(*)::int AS n FROM accounts GROUP BY 2
      UNION ALL
-     SELECT 'target', COALESCE(status, 'new'), count(*)::int FROM targets GROUP BY 2`,
-  );
+     SELECT 'target', COALESCE(status, 'new'), niche, count(*)::int FROM targets GROUP BY 2, 3`;
+
+export interface FleetByStatusRow {
+  kind: 'account' | 'target';
+  status: string;
+  niche: string | null;
+  n: number;
+}
+
+/** FLEET_BY_STATUS_SQL's rows. */
+export async function countFleetByStatus(db: Runner): Promise<FleetByStatusRow[]> {
+  return (await sql<FleetByStatusRow>(db, FLEET_BY_STATUS_SQL)).rows;
+}
+
+/** Accounts and targets by status, for the start-up log line. */
+export async function summarizeFleet(dataSource: DataSource): Promise<FleetSummary> {
   const summary: FleetSummary = { accountCount: 0, accountsByStatus: {}, targetsByStatus: {} };
-  for (const row of rows) {
+  for (const row of await countFleetByStatus(dataSource)) {
     if (row.kind === 'account') {
       summary.accountsByStatus[row.status] = row.n;
       summary.accountCount += row.n;
     } else {
-      summary.targetsByStatus[row.status] = row.n;
+      summary.targetsByStatus[row.status] = (summary.targetsByStatus[row.status] ?? 0) + row.n;
     }
   }
   return summary;
@@ -255,13 +273,10 @@ export async function loadAccountStatuses(db: Runner, params: FleetParams): Prom
 
 /** Targets by niche and status; the served niches are listed even when they have none. */
 export async function loadNicheStatuses(db: Runner, params: FleetParams): Promise<NicheStatusView[]> {
-  const { rows } = await sql<{ niche: string; status: string; n: number }>(
-    db,
-    `SELECT t.niche, COALESCE(t.status, 'new') AS status, count(*)::int AS n
-       FROM targets t
-      GROUP BY 1, 2
-      ORDER BY 1, 2`,
-  );
+  const rows = (await countFleetByStatus(db))
+    .filter((r) => r.kind === 'target')
+    .map((r) => ({ niche: r.niche ?? '', status: r.status, n: r.n }))
+    .sort((x, y) => (x.niche < y.niche ? -1 : x.niche > y.niche ? 1 : x.status < y.status ? -1 : x.status > y.status ? 1 : 0));
   const byNiche = new Map<string, NicheStatusView>();
   const view = (niche: string) => {
     let v = byNiche.get(niche);
@@ -457,4 +472,43 @@ export async function inFleetSnapshot<T>(db: Runner, read: (runner: Runner) => P
   } finally {
     await runner.release();
   }
+}
+
+export interface FleetRow {
+  kind: 'account' | 'target' | 'pending' | 'last_post' | 'driven' | 'drivable' | 'held' | 'overdue';
+  status: string | null;
+  niche: string | null;
+  n: number | null;
+  at: Date | null;
+}
+
+/**
+ * One statement for the counts: accounts by status, targets by niche and status, accounts that
+ * can be driven and those driven under a live lease, pending post slots, the last successful post,
+ * whether a restore holds posting, and the accounts whose planned post is `overdueMs` late
+ * although they may post now to a ready group (driven, no FloodWait, a group that takes a post).
+ */
+export async function loadFleetCounts(ds: DataSource, now: Date, settings: DaemonSettings, overdueMs: number): Promise<FleetRow[]> {
+  const { rows } = await sql<FleetRow>(
+    ds,
+    `SELECT f.kind, f.status, f.niche, f.n, NULL::timestamp AS at FROM (${FLEET_BY_STATUS_SQL}) f
+     UNION ALL
+     SELECT 'drivable', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')}
+     UNION ALL
+     SELECT 'driven', NULL, NULL, count(*)::int, NULL FROM accounts a WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
+     UNION ALL
+     SELECT 'pending', NULL, NULL, count(*)::int, NULL FROM post_history WHERE status = 'pending'
+     UNION ALL
+     SELECT 'last_post', NULL, NULL, NULL, max(created_at) FROM post_history WHERE status = 'success'
+     UNION ALL
+     SELECT 'held', NULL, NULL, CASE WHEN ${postingNotHeldSql} THEN 0 ELSE 1 END, NULL
+     UNION ALL
+     SELECT 'overdue', NULL, NULL, count(*)::int, NULL FROM accounts a
+      WHERE ${accountDrivableSql('a')} AND a.driven_until > CAST(:now AS timestamp)
+        AND a.next_post_planned_at < CAST(:now AS timestamp) - CAST(:overdueMs AS integer) * interval '1 millisecond'
+        AND ${accountMayPostSql('a')}
+        AND EXISTS (SELECT 1 FROM targets t WHERE ${targetMayReceivePostFromSql('t', 'a')} AND ${targetGapKeptSql('t')} AND t.niche = ANY(CAST(:niches AS text[])))`,
+    { now: sqlTime(now), overdueMs, niches: settings.niches, minGapMs: Math.round(settings.groupMinGapMs), ...paceParams(settings) },
+  );
+  return rows;
 }
