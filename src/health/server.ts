@@ -15,9 +15,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
-import { accountDrivableSql } from '../sql/rules';
-import { sqlTime } from '../db/postgresTypes';
-import { sql } from '../db/sql';
+import { countDrivenAccounts } from '../sql/fleet';
 import type { Logger } from '../logger';
 import { liveness } from './liveness';
 import { DATABASE_DEADLINE_MS, loopLagMs, withDeadline, type LoopView } from './metrics';
@@ -81,17 +79,12 @@ export class ReadinessProbe {
   async probe(): Promise<void> {
     const now = this.options.clock.now();
     try {
-      const { rows } = await withDeadline(
-        sql<{ drivable: number; driven: number }>(
-          this.options.dataSource,
-          `SELECT count(*)::int AS drivable, count(*) FILTER (WHERE a.driven_until > CAST(:now AS timestamp))::int AS driven
-             FROM accounts a WHERE ${accountDrivableSql('a')}`,
-          { now: sqlTime(now) },
-        ),
+      const accounts = await withDeadline(
+        countDrivenAccounts(this.options.dataSource, now),
         DATABASE_DEADLINE_MS,
       );
       this.answeredAt = now.getTime();
-      this.accounts = rows[0] ?? { drivable: 0, driven: 0 };
+      this.accounts = accounts;
     } catch (error) {
       this.lastError = (error as Error).message;
     }

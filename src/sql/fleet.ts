@@ -512,3 +512,14 @@ export async function loadFleetCounts(ds: DataSource, now: Date, settings: Daemo
   );
   return rows;
 }
+
+/** Accounts a daemon can drive, and those of them a process drives now (a live lease). */
+export async function countDrivenAccounts(db: Runner, now: Date): Promise<{ drivable: number; driven: number }> {
+  const { rows } = await sql<{ drivable: number; driven: number }>(
+    db,
+    `SELECT count(*)::int AS drivable, count(*) FILTER (WHERE a.driven_until > CAST(:now AS timestamp))::int AS driven
+       FROM accounts a WHERE ${accountDrivableSql('a')}`,
+    { now: sqlTime(now) },
+  );
+  return rows[0] ?? { drivable: 0, driven: 0 };
+}
