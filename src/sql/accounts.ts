@@ -4,7 +4,15 @@
  * Each operation is one function with its SQL in full; "now" comes from the caller's clock.
  */
 import type { DataSource } from 'typeorm';
-import { accountMayActSql, SEND_DEADLINE_MS, claimStaysSql, accountDrivableSql } from './rules';
+import {
+  SEND_DEADLINE_MS,
+  accountDrivableSql,
+  accountMayActSql,
+  claimStaysSql,
+  floodWaitOverSql,
+  floodWaitUntilSql,
+  targetAwaitsJoinSql,
+} from './rules';
 import { NotFoundError } from '../db/errors';
 import { accountLockHeldSql } from '../db/accountLocks';
 import { sqlTime } from '../db/postgresTypes';
@@ -16,7 +24,7 @@ export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
      SET status = 'active', next_allowed_action_time = NULL, updated_at = CAST(:now AS timestamp)
    WHERE id = :accountId
      AND status = 'flood_wait'
-     AND (next_allowed_action_time IS NULL OR next_allowed_action_time <= CAST(:now AS timestamp))
+     AND ${floodWaitOverSql('accounts')}
    RETURNING id`;
 
 export interface DrivableAccount {
@@ -77,8 +85,7 @@ export async function beginCall(db: Runner, accountId: number, now: Date, lockHo
     db,
     `UPDATE accounts a SET call_started_at = CAST(:now AS timestamp)
       WHERE a.id = :accountId
-        AND COALESCE(a.status, 'active') IN ('active', 'flood_wait')
-        AND (a.next_allowed_action_time IS NULL OR a.next_allowed_action_time <= CAST(:now AS timestamp))
+        AND ${accountMayActSql('a')}
         ${lockHolderPid === undefined ? '' : `AND ${accountLockHeldSql('a')}`}
       RETURNING a.id`,
     { accountId, now: sqlTime(now), ...(lockHolderPid === undefined ? {} : { lockHolderPid }) },
@@ -212,7 +219,7 @@ export async function banAccount(db: Runner, accountId: number, reason: string, 
        UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId
      )
      UPDATE targets SET join_claimed_by = NULL, join_retry_at = NULL, status = 'new', status_reason = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL AND NOT ${claimStaysSql('targets')}`,
+      WHERE join_claimed_by = :accountId AND ${targetAwaitsJoinSql('targets')} AND NOT ${claimStaysSql('targets')}`,
     { accountId, reason, now: sqlTime(now) },
   );
 }
@@ -279,7 +286,7 @@ export async function loadAccountsToCheck(ds: DataSource, now: Date): Promise<Ac
   const { rows } = await sql<AccountRow>(
     ds,
     `SELECT id, session_name, COALESCE(status, 'active') AS status, status_reason, session_string, api_id, api_hash, proxy,
-            CASE WHEN next_allowed_action_time > CAST(:now AS timestamp) THEN next_allowed_action_time END AS flood_wait_until
+            ${floodWaitUntilSql('accounts')} AS flood_wait_until
        FROM accounts ORDER BY session_name`,
     { now: sqlTime(now) },
   );

@@ -27,6 +27,12 @@ import {
   targetSlowModeOverSql,
   targetWarmupOverSql,
   postingNotHeldSql,
+  FIRST_FREE_JOIN_SQL,
+  accountNextJoinAtSql,
+  floodWaitOverSql,
+  floodWaitUntilSql,
+  joinWaitsForSql,
+  nextJoinTargetSql,
 } from './rules';
 import type { StatusSettings } from '../status/loadStatus';
 import type { DaemonSettings } from '../config';
@@ -195,7 +201,7 @@ export async function loadAccountStatuses(db: Runner, params: FleetParams): Prom
             CASE WHEN a.driven_until > CAST(:now AS timestamp) THEN a.driven_until END AS driven_until,
             a.last_connect_at, a.last_connect_outcome,
             ${accountPostsTodaySql('a')} AS posts_today,
-            CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN a.next_allowed_action_time END AS flood_wait_until,
+            ${floodWaitUntilSql('a')} AS flood_wait_until,
             j.today AS joins_today, ${accountPostBudgetSql('a')} AS posts_budget, ${accountJoinBudgetSql('a')} AS joins_budget,
             a.limited_since, a.limited_until, a.seasoned,
             CASE WHEN a.first_driven_at IS NOT NULL THEN ${accountDaysInFleetSql('a')} END AS days_in_fleet,
@@ -346,20 +352,8 @@ export async function loadNextAction(db: Runner, params: FleetParams): Promise<N
     `WITH drivable AS MATERIALIZED (
        SELECT a.* FROM accounts a
         WHERE ${accountDrivableSql('a')}
-     ), free_group AS MATERIALIZED (
-       -- The join queue's next group nobody claimed: the first one due, else the first to be due.
-       SELECT * FROM (
-         (SELECT t.id, t.link, t.join_retry_at FROM targets t
-           WHERE t.join_claimed_by IS NULL AND ${inJoinQueueSql('t')}
-             AND (t.join_retry_at IS NULL OR t.join_retry_at <= CAST(:now AS timestamp))
-           ORDER BY t.id LIMIT 1)
-         UNION ALL
-         (SELECT t.id, t.link, t.join_retry_at FROM targets t
-           WHERE t.join_claimed_by IS NULL AND ${inJoinQueueSql('t')} AND t.join_retry_at > CAST(:now AS timestamp)
-           ORDER BY t.join_retry_at, t.id LIMIT 1)) f
-        ORDER BY GREATEST(f.join_retry_at, CAST(:now AS timestamp)), f.id
-        LIMIT 1
-     ), posts AS (
+     ), free_group AS MATERIALIZED ${FIRST_FREE_JOIN_SQL}
+     , posts AS (
        SELECT a.id AS account_id, a.session_name, 'post' AS kind, g.link,
               GREATEST(g.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) AS at,
               array_remove(ARRAY[
@@ -367,7 +361,7 @@ export async function loadNextAction(db: Runner, params: FleetParams): Promise<N
                 CASE WHEN g.slow_mode THEN 'slow mode' END,
                 CASE WHEN g.gap THEN 'gap since its last post' END,
                 CASE WHEN g.group_full THEN 'its 2 posts of today made' END,
-                CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN 'FloodWait' END,
+                CASE WHEN NOT ${floodWaitOverSql('a')} THEN 'FloodWait' END,
                 CASE WHEN COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}) >= ${accountPostBudgetSql('a')}
                      THEN 'the account''s ' || ${accountPostBudgetSql('a')} || ' posts of today made' END], NULL) AS waiting_for
          FROM drivable a
@@ -383,30 +377,14 @@ export async function loadNextAction(db: Runner, params: FleetParams): Promise<N
             ORDER BY 2, ${READY_ORDER_SQL('t')}
             LIMIT 1) g
      ), joins AS (
+       -- The join policy (rules.ts): the account's next group, and when it may join it.
        SELECT a.id AS account_id, a.session_name, 'join' AS kind, q.link,
-              GREATEST(CAST(:now AS timestamp), a.next_allowed_action_time, q.join_retry_at, jb.too_many_until, jb.spaced_until,
-                       CASE WHEN jb.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END) AS at,
-              array_remove(ARRAY[
-                CASE WHEN q.join_retry_at > CAST(:now AS timestamp) THEN 'its join retry time' END,
-                CASE WHEN a.next_allowed_action_time > CAST(:now AS timestamp) THEN 'FloodWait' END,
-                CASE WHEN jb.today >= ${accountJoinBudgetSql('a')} THEN 'the account''s joins of today made' END,
-                CASE WHEN jb.too_many_until > CAST(:now AS timestamp) THEN 'too many chats' END,
-                CASE WHEN jb.spaced_until > CAST(:now AS timestamp) THEN 'the spacing between two joins' END], NULL) AS waiting_for
+              ${accountNextJoinAtSql('a', 'jb', 'q.join_retry_at')} AS at,
+              ${joinWaitsForSql('a', 'jb', 'q.join_retry_at')} AS waiting_for
          FROM drivable a
          CROSS JOIN LATERAL ${joinBudgetSql('a')} jb
-         -- Its own claim (a join request to ask again, a lost answer) or the queue's first free
-         -- group, whichever is due first; the claim wins a tie (claimJoinTarget's order).
-         CROSS JOIN LATERAL (
-           SELECT c.link, c.join_retry_at
-             FROM ((SELECT t.link, t.join_retry_at, 0 AS rank, t.id
-                      FROM targets t
-                     WHERE t.join_claimed_by = a.id AND ${inJoinQueueSql('t')}
-                     ORDER BY GREATEST(t.join_retry_at, CAST(:now AS timestamp)), t.id
-                     LIMIT 1)
-                   UNION ALL
-                   SELECT f.link, f.join_retry_at, 1, f.id FROM free_group f) c
-            ORDER BY GREATEST(c.join_retry_at, CAST(:now AS timestamp)), c.rank, c.id
-            LIMIT 1) q
+         CROSS JOIN LATERAL ${nextJoinTargetSql('a', 'free_group')} q
+        -- LEXUS_JOINS_PER_DAY=0: the daemon joins nothing, and status shows no join.
         WHERE CAST(:joinsPerDay AS integer) > 0
      )
      SELECT account_id, session_name, kind, link, at, waiting_for

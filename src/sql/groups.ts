@@ -5,7 +5,7 @@
  */
 import type { QueryRunner } from 'typeorm';
 import type { ChatIdentity } from '../telegram/outcomes';
-import { targetHeldSql, warmupEndSql } from './rules';
+import { targetFreeToBindSql, targetHeldSql, warmupEndSql } from './rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 import type { AnswerPolicy } from './answers';
@@ -251,10 +251,8 @@ export async function bindGroup(
        warmup_ends_at = CASE WHEN t.assigned_account_id IS NULL THEN EXCLUDED.warmup_ends_at
                              ELSE COALESCE(t.warmup_ends_at, ${warmupEndSql('t.joined_at')}, EXCLUDED.warmup_ends_at) END,
        updated_at = EXCLUDED.updated_at
-     WHERE t.status IS DISTINCT FROM 'banned' AND t.status IS DISTINCT FROM 'duplicate'
-       AND (t.assigned_account_id = EXCLUDED.assigned_account_id
-            -- Unbound: only a group no other account of ours holds (no join, no post, no claim) is free.
-            OR NOT ${targetHeldSql('t', 'EXCLUDED.assigned_account_id')})
+     -- Bound to this account already, or held by no other account of ours (no join, no post, no claim).
+     WHERE ${targetFreeToBindSql('t', 'EXCLUDED.assigned_account_id')}
      RETURNING t.id`,
     { link: input.link, niche: input.niche, accountId: input.accountId, joinedAt: sqlTime(input.joinedAt), now: sqlTime(input.now) },
   );

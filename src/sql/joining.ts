@@ -7,7 +7,7 @@ import { DEFAULT_NICHE, NO_PACE, accountJoinBudgetSql, accountMayActSql, pacePar
 import { accountLockHeldSql } from '../db/accountLocks';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
-import { inJoinQueueSql, joinBudgetSql } from './rules';
+import { accountJoinAllowedSql, inJoinQueueSql, joinBudgetSql, joinDueSql } from './rules';
 
 /**
  * Whether the account may try a join now: under its join budget (LEXUS_JOINS_PER_DAY, reduced
@@ -17,8 +17,7 @@ import { inJoinQueueSql, joinBudgetSql } from './rules';
 export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, pace: Pace = NO_PACE): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>(
     db,
-    `SELECT b.today < ${accountJoinBudgetSql('a')} AND COALESCE(b.too_many_until <= CAST(:now AS timestamp), true)
-            AND COALESCE(b.spaced_until <= CAST(:now AS timestamp), true) AS ok
+    `SELECT ${accountJoinAllowedSql('a', 'b')} AS ok
        FROM accounts a CROSS JOIN LATERAL ${joinBudgetSql('a')} b
       WHERE a.id = :accountId`,
     { accountId, joinsPerDay, now: sqlTime(now), ...paceParams(pace) },
@@ -41,8 +40,7 @@ export async function claimJoinTarget(db: Runner, accountId: number, niches: str
   // Rule 4 and the account's lock are checked in the statement itself, as for posts. The
   // account's own claims come first (COALESCE asks for a new group only when there is none);
   // each half walks its index in id order and stops at the first group not locked.
-  const claimable = `${inJoinQueueSql('q')}
-           AND (q.join_retry_at IS NULL OR q.join_retry_at <= CAST(:now AS timestamp))`;
+  const claimable = `${inJoinQueueSql('q')} AND ${joinDueSql('q')}`;
   const { rows } = await sql<{ id: number; link: string }>(
     db,
     `UPDATE targets SET join_claimed_by = :accountId, updated_at = CAST(:now AS timestamp)

@@ -38,7 +38,7 @@ import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 import { NotFoundError, SlotAlreadySettledError } from '../db/errors';
 import type { PostStatus } from '../db/entities';
-import { JOINABLE_SQL, joinBudgetSql } from './rules';
+import { accountNextJoinAtSql, accountNotBannedSql, joinBudgetSql, nextJoinTargetSql, targetWarmupEndsSql } from './rules';
 
 export interface NextChanceInput {
   accountId: number;
@@ -68,25 +68,15 @@ export async function nextChances(db: Runner, input: NextChanceInput): Promise<{
   const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
     db,
     `SELECT CASE WHEN ready.at IS NULL THEN NULL ELSE GREATEST(ready.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) END AS post_at,
-            -- A join: only looked for within the budget; a group joinable now, else the next retry.
-            CASE WHEN joins.today < ${accountJoinBudgetSql('a')} AND (joins.too_many_until IS NULL OR joins.too_many_until <= CAST(:now AS timestamp)) THEN
-              CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL} AND (t.join_retry_at IS NULL OR t.join_retry_at <= CAST(:now AS timestamp)))
-                   THEN GREATEST(a.next_allowed_action_time, joins.spaced_until, CAST(:now AS timestamp))
-                   ELSE (SELECT GREATEST(a.next_allowed_action_time, joins.spaced_until, r.at)
-                           FROM (SELECT min(t.join_retry_at) AS at FROM targets t WHERE ${JOINABLE_SQL} AND t.join_retry_at > CAST(:now AS timestamp)) r
-                          WHERE r.at IS NOT NULL)
-              END
-            ELSE
-              CASE WHEN EXISTS (SELECT 1 FROM targets t WHERE ${JOINABLE_SQL})
-                   THEN GREATEST(a.next_allowed_action_time, CASE WHEN joins.today >= ${accountJoinBudgetSql('a')} THEN ${TOMORROW_UTC_SQL} END, joins.too_many_until, joins.spaced_until)
-              END
-            END AS join_at
+            -- The join policy (rules.ts): the next group, and when the account may join it.
+            CASE WHEN q.link IS NOT NULL THEN ${accountNextJoinAtSql('a', 'joins', 'q.join_retry_at')} END AS join_at
        FROM accounts a
        CROSS JOIN LATERAL (
          SELECT min(${targetNextPostAtSql('t')}) AS at FROM targets t
           WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) ready
        CROSS JOIN LATERAL ${joinBudgetSql('a')} joins
-      WHERE a.id = :accountId AND COALESCE(a.status, 'active') IN ('active', 'flood_wait')`,
+       LEFT JOIN LATERAL ${nextJoinTargetSql('a')} q ON true
+      WHERE a.id = :accountId AND ${accountNotBannedSql('a')}`,
     {
       accountId: input.accountId,
       niches: input.niches.length ? input.niches : [DEFAULT_NICHE],
@@ -118,7 +108,7 @@ export interface DayLeft {
 }
 
 export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Date }): Promise<DayLeft> {
-  const first = `GREATEST(CAST(:now AS timestamp), t.warmup_ends_at, t.joined_at + interval '${WARMUP_HOURS} hours', t.next_post_allowed_at,
+  const first = `GREATEST(CAST(:now AS timestamp), ${targetWarmupEndsSql('t')}, t.next_post_allowed_at,
                           t.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond')`;
   const { rows } = await sql<{ posts: number; joins: number; groups: number; last_post_at: Date | null; last_join_at: Date | null }>(
     db,

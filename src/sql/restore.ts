@@ -7,7 +7,7 @@
  * takes the tables as known. Each operation one statement; "now" from the caller.
  */
 import type { DataSource } from 'typeorm';
-import { COUNTED_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from './rules';
+import { COUNTED_POST_STATUSES_SQL, SENT_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from './rules';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 
@@ -88,7 +88,7 @@ export async function repairCounters(ds: DataSource, now: Date, dryRun = false):
                 (SELECT count(*) FROM post_history p WHERE p.target_id = t.id AND p.status IN ${COUNTED_POST_STATUSES_SQL}
                     AND p.created_at >= ${TODAY_UTC_SQL} AND p.created_at < ${TOMORROW_UTC_SQL})::int AS today,
                 -- A group's last post is set when the post is settled (sent, or maybe sent).
-                (SELECT max(p.created_at) FROM post_history p WHERE p.target_id = t.id AND p.status IN ('success', 'unknown')) AS last_at
+                (SELECT max(p.created_at) FROM post_history p WHERE p.target_id = t.id AND p.status IN ${SENT_POST_STATUSES_SQL}) AS last_at
            FROM targets t
        ), changed AS (
          UPDATE targets t SET daily_posts_in_group = GREATEST(${groupToday}, h.today), last_group_stats_reset = CAST(:now AS timestamp),

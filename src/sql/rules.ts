@@ -29,6 +29,9 @@ export const WARMUP_MS = WARMUP_HOURS * HOUR_MS;
 export const COUNTED_POST_STATUSES = ['success', 'unknown', 'pending'] as const;
 export const COUNTED_POST_STATUSES_SQL = `(${COUNTED_POST_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
+/** The post_history statuses of a post that may have reached its group: sent, or maybe sent (not a reservation). */
+export const SENT_POST_STATUSES_SQL = `('success', 'unknown')`;
+
 /**
  * Rule 1: group `t` is held by an account of ours other than `account` (an SQL expression): bound
  * to one, joined (or posted to) by one before, claimed by another, or it refused us. Such a group
@@ -159,12 +162,25 @@ export const ACCOUNT_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_count', '
 export const GROUP_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_in_group', 'last_group_stats_reset');
 
 /**
- * Rule 4: the account may talk to Telegram now: not banned, and any FloodWait has run out.
- * A wait that has passed counts as over even before anyone clears the 'flood_wait' status.
- * A NULL status is the column's default, 'active'.
+ * Account `a` is not banned: 'active', or in a FloodWait (which is not a ban). A NULL status is
+ * the column's default, 'active'. 'banned' is a dead session (or an account Telegram deleted):
+ * it needs a login (accounts.status_reason says why).
  */
-export const accountMayActSql = (a: string) =>
-  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND (${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp)))`;
+export const accountNotBannedSql = (a: string) => `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait'))`;
+
+/**
+ * Rule 4, the FloodWait test: account `a`'s wait (a FloodWait, or a pause after Telegram limited
+ * it) has run out at :now. A wait that has passed counts as over even before anyone clears the
+ * 'flood_wait' status. `a` may be a table name (`accounts`) in a statement without aliases.
+ */
+export const floodWaitOverSql = (a: string) =>
+  `(${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp))`;
+
+/** Rule 4: when account `a`'s wait ends, while it runs at :now; NULL when it has none. */
+export const floodWaitUntilSql = (a: string) => `(CASE WHEN NOT ${floodWaitOverSql(a)} THEN ${a}.next_allowed_action_time END)`;
+
+/** Rule 4: the account may talk to Telegram now: not banned, and any FloodWait has run out. */
+export const accountMayActSql = (a: string) => `(${accountNotBannedSql(a)} AND ${floodWaitOverSql(a)})`;
 
 /**
  * The pace: account `a`'s last post (accounts.last_post_at, set by the reservation, and moved to
@@ -190,13 +206,15 @@ export const accountMayPostSql = (a: string) =>
 export const warmupEndSql = (joinedAt: string) => `(${joinedAt} + interval '${WARMUP_HOURS} hours')`;
 
 /**
- * Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`). warmup_ends_at
- * is joined_at + 24 h; both are checked, so a row
- * written by hand (or by the old system) with a short warm-up still waits the full 24 hours.
- * GREATEST ignores NULLs; a group with neither time is never ready.
+ * Rule 2: when group `t`'s warm-up ends: warmup_ends_at and joined_at + 24 h, the later of the
+ * two, so that a row written by hand (or by the old system) with a short warm-up still waits the
+ * full 24 hours. GREATEST ignores NULLs; a group with neither time has no end (NULL).
  */
+export const targetWarmupEndsSql = (t: string) => `GREATEST(${t}.warmup_ends_at, ${warmupEndSql(`${t}.joined_at`)})`;
+
+/** Rule 2: the warm-up is over (at :now, or at the instant parameter named `at`); a group with no warm-up end is never ready. */
 export const targetWarmupOverSql = (t: string, at = 'now') =>
-  `(GREATEST(${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours') <= CAST(:${at} AS timestamp))`;
+  `(${targetWarmupEndsSql(t)} <= CAST(:${at} AS timestamp))`;
 
 /** Telegram's slow mode for the group (SLOWMODE_WAIT) has run out. */
 export const targetSlowModeOverSql = (t: string) =>
@@ -221,7 +239,7 @@ export const targetGapKeptSql = (t: string) =>
  */
 export const targetNextPostAtSql = (t: string) =>
   `(CASE WHEN GREATEST(${t}.warmup_ends_at, ${t}.joined_at) IS NULL THEN NULL ELSE GREATEST(
-      ${t}.warmup_ends_at, ${t}.joined_at + interval '${WARMUP_HOURS} hours', ${t}.next_post_allowed_at,
+      ${targetWarmupEndsSql(t)}, ${t}.next_post_allowed_at,
       ${t}.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond',
       CASE WHEN COALESCE(${groupPostsTodaySql(t)}, ${GROUP_DAILY_POST_LIMIT}) >= ${GROUP_DAILY_POST_LIMIT} THEN ${TOMORROW_UTC_SQL} END) END)`;
 
@@ -236,7 +254,7 @@ export const READY_ORDER_SQL = (t: string) => `${t}.last_post_at ASC NULLS FIRST
 
 /** Account `a` is one a daemon drives: not banned (a FloodWait passes), with a session, its own settings usable. */
 export const accountDrivableSql = (a: string) =>
-  `(COALESCE(${a}.status, 'active') IN ('active', 'flood_wait') AND ${a}.session_string IS NOT NULL AND ${a}.config_problem IS NULL)`;
+  `(${accountNotBannedSql(a)} AND ${a}.session_string IS NOT NULL AND ${a}.config_problem IS NULL)`;
 
 /**
  * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since
@@ -253,12 +271,104 @@ export const joinBudgetSql = (a: string) =>
       FROM join_history h WHERE h.account_id = ${a}.id)`;
 
 /**
- * The join queue: a group (alias `t`) of the niches :niches that no account of ours has joined or
- * been bound to, waiting to be joined (or for an admin to approve our request). The daemon's
- * claim, its idle sleep and `lexus status` all read the queue through this one predicate.
+ * Group `t` waits to be joined: new, or a join request waits for an admin; bound to no account
+ * and never joined by one. Only such a group is claimed for a join, and a banned account's claims
+ * on such groups go back to the queue.
  */
-export const inJoinQueueSql = (t: string) =>
-  `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL AND ${t}.joined_at IS NULL AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
+export const targetAwaitsJoinSql = (t: string) =>
+  `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL AND ${t}.joined_at IS NULL)`;
 
-/** A group of :niches waiting to be joined by account a (or anyone), retry time aside. */
-export const JOINABLE_SQL = `${inJoinQueueSql('t')} AND (t.join_claimed_by IS NULL OR t.join_claimed_by = a.id)`;
+/**
+ * Rule 1 at the bind: group `t` may be bound to `account` (an SQL expression for its id): it is
+ * not closed (banned us, or a second row of a chat), and it is bound to that account already or
+ * held by no other account of ours (targetHeldSql).
+ */
+export const targetFreeToBindSql = (t: string, account: string) =>
+  `(${t}.status IS DISTINCT FROM 'banned' AND ${t}.status IS DISTINCT FROM 'duplicate'
+    AND (${t}.assigned_account_id = ${account} OR NOT ${targetHeldSql(t, account)}))`;
+
+/*
+ * The join policy: who may join what next, and when. The daemon's claim (joining.ts
+ * claimJoinTarget), its idle sleep (posting.ts nextChances) and `lexus status` (fleet.ts
+ * loadNextAction) read these definitions, and only these.
+ *
+ *   the queue      inJoinQueueSql: a group of the served niches (:niches) that awaits a join
+ *   due            joinDueSql: its retry time (a request to ask again, a failure) has come
+ *   what next      nextJoinTargetSql: the account's own claim (a lost answer, a request to ask
+ *                  again) first, else the queue's first group nobody claimed; the earliest due
+ *                  wins, the own claim on a tie, then the lower id (the claim's order)
+ *   the account    joinBudgetSql / accountJoinAllowedSql: under its joins of the day, no "too many
+ *                  chats" in the last 24 h, the spacing since its last join kept; and rule 4
+ *   when           accountNextJoinAtSql: the latest of all of these
+ */
+
+/** The join queue: group `t` is of the niches :niches and awaits a join. */
+export const inJoinQueueSql = (t: string) => `(${targetAwaitsJoinSql(t)} AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
+
+/** The join policy: group `t`'s retry time has come (or it has none). */
+export const joinDueSql = (t: string) => `(${t}.join_retry_at IS NULL OR ${t}.join_retry_at <= CAST(:now AS timestamp))`;
+
+/**
+ * The join policy, what next: the queue's first group nobody claimed, as a subquery (id, link,
+ * join_retry_at): the first due (by id), else the first to be due. The same for every account,
+ * so a view of the whole fleet computes it once (a MATERIALIZED CTE) and passes its name to
+ * nextJoinTargetSql.
+ */
+export const FIRST_FREE_JOIN_SQL = `(SELECT f.id, f.link, f.join_retry_at FROM (
+         (SELECT t.id, t.link, t.join_retry_at FROM targets t
+           WHERE t.join_claimed_by IS NULL AND ${inJoinQueueSql('t')} AND ${joinDueSql('t')}
+           ORDER BY t.id LIMIT 1)
+         UNION ALL
+         (SELECT t.id, t.link, t.join_retry_at FROM targets t
+           WHERE t.join_claimed_by IS NULL AND ${inJoinQueueSql('t')} AND t.join_retry_at > CAST(:now AS timestamp)
+           ORDER BY t.join_retry_at, t.id LIMIT 1)) f
+        ORDER BY GREATEST(f.join_retry_at, CAST(:now AS timestamp)), f.id
+        LIMIT 1)`;
+
+/**
+ * The join policy, what next for account `a`, as a subquery to join LATERAL (link,
+ * join_retry_at): its own claim due first, or `firstFree` (FIRST_FREE_JOIN_SQL, or the name of
+ * a CTE holding it), whichever is due first; its own claim wins a tie (claimJoinTarget's order).
+ */
+export const nextJoinTargetSql = (a: string, firstFree: string = FIRST_FREE_JOIN_SQL) =>
+  `(SELECT c.link, c.join_retry_at
+      FROM ((SELECT t.link, t.join_retry_at, 0 AS rank, t.id
+               FROM targets t
+              WHERE t.join_claimed_by = ${a}.id AND ${inJoinQueueSql('t')}
+              ORDER BY GREATEST(t.join_retry_at, CAST(:now AS timestamp)), t.id
+              LIMIT 1)
+            UNION ALL
+            SELECT ff.link, ff.join_retry_at, 1, ff.id FROM ${firstFree} ff) c
+     ORDER BY GREATEST(c.join_retry_at, CAST(:now AS timestamp)), c.rank, c.id
+     LIMIT 1)`;
+
+/**
+ * The join policy, the account's side: account `a` (with `jb`, its joinBudgetSql joined LATERAL)
+ * may try a join now as far as its budget goes: under its joins of the day, not told "too many
+ * chats" in the last 24 h, its last join the spacing ago.
+ */
+export const accountJoinAllowedSql = (a: string, jb: string) =>
+  `(${jb}.today < ${accountJoinBudgetSql(a)} AND COALESCE(${jb}.too_many_until <= CAST(:now AS timestamp), true)
+    AND COALESCE(${jb}.spaced_until <= CAST(:now AS timestamp), true))`;
+
+/**
+ * The join policy, when: the earliest instant account `a` (with `jb`, its joinBudgetSql) may try
+ * a join of a group due at `dueAt` (an SQL expression; NULL: due now): the latest of now, its
+ * FloodWait's end, `dueAt`, the end of a "too many chats" day, the spacing, and tomorrow's UTC
+ * midnight when its joins of today are made.
+ */
+export const accountNextJoinAtSql = (a: string, jb: string, dueAt: string) =>
+  `GREATEST(CAST(:now AS timestamp), ${a}.next_allowed_action_time, ${dueAt}, ${jb}.too_many_until, ${jb}.spaced_until,
+            CASE WHEN ${jb}.today >= ${accountJoinBudgetSql(a)} THEN ${TOMORROW_UTC_SQL} END)`;
+
+/**
+ * The join policy, what waits, for `lexus status`: the reasons account `a` (with `jb`) cannot
+ * join a group due at `dueAt` now, as an SQL text array (empty: nothing waits).
+ */
+export const joinWaitsForSql = (a: string, jb: string, dueAt: string) =>
+  `array_remove(ARRAY[
+      CASE WHEN ${dueAt} > CAST(:now AS timestamp) THEN 'its join retry time' END,
+      CASE WHEN NOT ${floodWaitOverSql(a)} THEN 'FloodWait' END,
+      CASE WHEN ${jb}.today >= ${accountJoinBudgetSql(a)} THEN 'the account''s joins of today made' END,
+      CASE WHEN ${jb}.too_many_until > CAST(:now AS timestamp) THEN 'too many chats' END,
+      CASE WHEN ${jb}.spaced_until > CAST(:now AS timestamp) THEN 'the spacing between two joins' END], NULL)`;
