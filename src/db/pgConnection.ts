@@ -1,11 +1,12 @@
 /**
  * The one place a configured PostgresConnection becomes node-postgres options: its TLS mode
  * mapped to pg's `ssl`, the application name, the bounds on connecting and on statements, the
- * session settings sent at start-up, and, where asked, `timestamp` read as UTC (postgresTypes.ts).
+ * session settings sent at start-up, and, where asked, `timestamp` read and written as UTC
+ * (postgresTypes.ts) on this connection only, never by changing pg's process-wide defaults.
  */
 import pg from 'pg';
 import type { PostgresConnection } from '../config';
-import { utcTimestampTypes } from './postgresTypes';
+import { utcDateParameters, utcTimestampTypes } from './postgresTypes';
 
 export interface PgConnectionOptions {
   /** application_name, as pg_stat_activity shows it. */
@@ -24,7 +25,10 @@ export interface PgConnectionOptions {
   settings?: Record<string, string | number>;
   /** TCP keep-alive on the socket, first probe after this long; unset: pg's default (off). */
   keepAliveInitialDelayMillis?: number;
-  /** `timestamp without time zone` holds UTC: read it as a UTC instant (utcTimestampTypes), whatever the host's time zone. */
+  /**
+   * `timestamp without time zone` holds UTC: read it as a UTC instant (utcTimestampTypes) and
+   * send Date parameters as UTC (UtcDateClient), whatever the host's time zone.
+   */
   utcTimestamps?: boolean;
 }
 
@@ -43,7 +47,7 @@ function startupOptions(settings: Record<string, string | number>): string {
     .join(' ');
 }
 
-/** What pgConnectionConfig returns: a pg ClientConfig (also a PoolConfig). */
+/** What pgConnectionConfig returns: a pg ClientConfig, and with utcTimestamps a PoolConfig's Client. */
 export type PgConnectionConfig = Omit<pg.PoolConfig, 'host' | 'port' | 'user' | 'password' | 'database' | 'ssl'> & {
   host: string;
   port: number;
@@ -70,6 +74,7 @@ export function pgConnectionConfig(connection: PostgresConnection, options: PgCo
   if (options.applicationName !== undefined) config.application_name = options.applicationName;
   if (options.utcTimestamps) {
     config.types = utcTimestampTypes;
+    config.Client = UtcDateClient;
   }
   if (options.settings && Object.keys(options.settings).length > 0) config.options = startupOptions(options.settings);
   if (options.keepAliveInitialDelayMillis !== undefined) {
@@ -85,5 +90,34 @@ export function pgConnectionConfig(connection: PostgresConnection, options: PgCo
 
 /** A pg.Client (not connected yet) for one configured connection; see pgConnectionConfig. */
 export function createPgClient(connection: PostgresConnection, options: PgConnectionOptions = {}): pg.Client {
-  return new pg.Client(pgConnectionConfig(connection, options));
+  const { Client, ...config } = pgConnectionConfig(connection, options);
+  return Client ? new UtcDateClient(config) : new pg.Client(config);
 }
+
+/**
+ * A pg.Client that sends every Date parameter as its UTC wall time with +00:00 (what pg does
+ * process-wide with `pg.defaults.parseInputDatesAsUTC`, here for this connection only), so that
+ * a `timestamp without time zone` stores the UTC instant on any host. Dates inside array
+ * parameters too. Not for a pg-cursor or pg-query-stream, which prepare their values when they
+ * are made: pass those instants as sqlTime() strings.
+ */
+class UtcDateClientImpl extends pg.Client {
+  // One signature for all of pg's overloads: the arguments go on unchanged but for their Dates.
+  override query(...args: unknown[]): never {
+    const [config, values] = args;
+    if (Array.isArray(values)) args[1] = utcDateParameters(values);
+    if (config !== null && typeof config === 'object' && Array.isArray((config as { values?: unknown }).values)) {
+      const withValues = config as { values: unknown[]; submit?: unknown };
+      if (typeof withValues.submit === 'function') {
+        // A Submittable (a pg.Query) reads its values when it is submitted.
+        withValues.values = utcDateParameters(withValues.values);
+      } else {
+        args[0] = { ...withValues, values: utcDateParameters(withValues.values) };
+      }
+    }
+    return (super.query as (...a: unknown[]) => never)(...args);
+  }
+}
+
+/** pg.Client, but Date parameters sent as UTC (see UtcDateClientImpl); also a pool's `Client`. */
+export const UtcDateClient: typeof pg.Client = UtcDateClientImpl;
