@@ -10,7 +10,7 @@
  */
 import pg from 'pg';
 import type { PostgresConnection } from '../config';
-import { utcTimestampTypes } from './postgresTypes';
+import { createPgClient } from './pgConnection';
 
 /** First key of the daemon's advisory locks ("lx" in ASCII); the second is the account id. */
 export const ACCOUNT_LOCK_CLASS = 0x6c78;
@@ -46,20 +46,16 @@ export class AccountLocks {
   private async ensureConnected(): Promise<pg.Client> {
     if (this.closed) throw new Error('the account locks are closed');
     if (this.client) return this.client;
-    const client = new pg.Client({
-      ...this.connection,
-      password: this.connection.password ?? '',
-      ssl: this.connection.ssl === false ? false : { rejectUnauthorized: this.connection.ssl === 'verify' },
-      types: utcTimestampTypes,
-      application_name: 'lexus account locks',
-      keepAlive: true,
+    const client = createPgClient(this.connection, {
+      utcTimestamps: true,
+      applicationName: 'lexus account locks',
       keepAliveInitialDelayMillis: 10_000,
       // A query on a connection that died silently fails within 5 s (the daemon asks every few
       // seconds); the server notices too (tcp_keepalives below, about 25 s) and frees the locks.
-      query_timeout: 5_000,
+      queryTimeoutMs: 5_000,
       connectionTimeoutMillis: 5_000,
       // The server notices a vanished process (and frees its accounts) within about 30 s.
-      options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
+      settings: { tcp_keepalives_idle: 10, tcp_keepalives_interval: 5, tcp_keepalives_count: 3 },
     });
     client.on('error', () => this.lost());
     client.on('end', () => this.lost());

@@ -6,7 +6,7 @@ import { DataSource, MigrationExecutor } from 'typeorm';
 import { loadConfig, type Config, type PostgresConnection, describeDatabase } from '../config';
 import { entitySchemas } from './entities';
 import { migrations } from './migrations';
-import { utcTimestampTypes } from './postgresTypes';
+import { pgConnectionConfig, UTC_SESSION_SETTINGS } from './pgConnection';
 import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 import { typeormLogger } from './typeormLogger';
 import type { Logger } from '../logger';
@@ -32,14 +32,27 @@ export interface DataSourceOptions {
 
 /** A DataSource (not yet initialised) for one PostgreSQL connection. Never `synchronize`. */
 export function createDataSource(connection: PostgresConnection, options: DataSourceOptions = {}): DataSource {
+  const { host, port, user, password, database, ssl, application_name: applicationName, ...extra } = pgConnectionConfig(connection, {
+    applicationName: options.applicationName ?? 'lexus',
+    // Timestamps read and written as UTC; UTC for now() defaults; ISO so that timestamps reach
+    // the type parser in the form it reads, whatever DateStyle a shared database was set up with.
+    utcTimestamps: true,
+    settings: UTC_SESSION_SETTINGS,
+    connectionTimeoutMillis: options.timeoutMs ?? 10_000,
+    statementTimeoutMs: options.timeoutMs ?? options.statementTimeoutMs,
+    // And on this side too: a connection that went silent (a network cut) must not hang a query
+    // for the minutes TCP takes to notice.
+    queryTimeoutMs: options.statementTimeoutMs ? options.statementTimeoutMs + 5_000 : undefined,
+    lockTimeoutMs: options.lockTimeoutMs,
+  });
   return new DataSource({
     type: 'postgres',
-    host: connection.host,
-    port: connection.port,
-    username: connection.user,
-    password: connection.password ?? '',
-    database: connection.database,
-    ssl: connection.ssl === false ? false : { rejectUnauthorized: connection.ssl === 'verify' },
+    host,
+    port,
+    username: user,
+    password,
+    database,
+    ssl,
     entities: entitySchemas,
     migrations,
     migrationsTableName: MIGRATIONS_TABLE,
@@ -48,19 +61,8 @@ export function createDataSource(connection: PostgresConnection, options: DataSo
     logging: false,
     logger: typeormLogger(options.log),
     poolSize: options.poolSize ?? 10,
-    applicationName: options.applicationName ?? 'lexus',
-    extra: {
-      types: utcTimestampTypes,
-      // UTC for now() defaults; ISO so that timestamps reach the type parser in the form it
-      // reads, whatever DateStyle a shared database was set up with.
-      options: '-c TimeZone=UTC -c DateStyle=ISO,MDY',
-      connectionTimeoutMillis: options.timeoutMs ?? 10_000,
-      ...(options.timeoutMs ?? options.statementTimeoutMs ? { statement_timeout: options.timeoutMs ?? options.statementTimeoutMs } : {}),
-      // And on this side too: a connection that went silent (a network cut) must not hang a query
-      // for the minutes TCP takes to notice.
-      ...(options.statementTimeoutMs ? { query_timeout: options.statementTimeoutMs + 5_000 } : {}),
-      ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
-    },
+    ...(applicationName !== undefined ? { applicationName } : {}),
+    extra,
   });
 }
 

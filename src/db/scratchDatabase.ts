@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Config, PostgresConnection } from '../config';
+import { createPgClient } from './pgConnection';
 import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 
 export interface ScratchDatabase {
@@ -18,11 +19,9 @@ export interface ScratchDatabase {
   keep(): void;
 }
 
-const sslOf = (connection: PostgresConnection) => (connection.ssl === false ? false : { rejectUnauthorized: connection.ssl === 'verify' });
-
 async function onServer<Row extends pg.QueryResultRow = pg.QueryResultRow>(connection: PostgresConnection, text: string, values: unknown[] = []): Promise<Row[]> {
   // The maintenance database, as createdb does; the configured one may not allow CREATE DATABASE in a transaction.
-  const client = new pg.Client({ ...connection, database: 'postgres', ssl: sslOf(connection), connectionTimeoutMillis: 10_000 });
+  const client = createPgClient(connection, { database: 'postgres', connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {
