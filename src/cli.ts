@@ -1,33 +1,24 @@
 /**
  * The `lexus` command. Each subcommand validates configuration once, here at the edge, and
  * turns known errors into exit codes: 78 for configuration (EX_CONFIG), 70 for anything else.
+ * What a command runs is built elsewhere: `lexus start`'s application and `lexus check`'s
+ * gateway in src/app.ts, the simulation in src/simulate/command.ts.
  */
 import { Command, CommanderError } from 'commander';
 import dotenv from 'dotenv';
-import { ConfigError, EXIT_CONFIG, describeDatabase, describeUnknownVariable, effectiveSettings, loadConfig, type Config } from './config';
-import { createLogger, type Logger } from './logger';
-import { createDataSource, openDatabase, unknownMigrations, type Database } from './db/database';
+import path from 'node:path';
+import { ConfigError, EXIT_CONFIG, describeDatabase, describeUnknownVariable, loadConfig, type Config } from './config';
+import { createLogger } from './logger';
+import { openDatabase, type Database } from './db/database';
 import { VERSION } from './version';
 import { EmbeddedPostgresError } from './db/embeddedPostgres';
-import { noticeRestore, repairCounters, restoreHold } from './sql/restore';
-import { summarizeFleet } from './sql/fleet';
-import { AccountLocks } from './db/accountLocks';
-import { loadDrivableAccounts } from './sql/accounts';
-import { describePostingWindow } from './daemon/postingWindow';
-import { Daemon } from './daemon/daemon';
-import { MessagesError, loadMessages } from './daemon/messages';
-import { STOP_MARGIN_MS, runDaemon } from './daemon/run';
+import { repairCounters } from './sql/restore';
+import type { MessageVariant } from './daemon/messages';
+import { checkDatabase, loadAppMessages, openAppDatabase, startApp, type AppContext } from './app';
 import { formatStatus } from './status/formatStatus';
 import { loadStatus } from './status/loadStatus';
-import { checkAccounts, checkMessages, checkSchema, formatCheckLines, type CheckLine } from './check/checks';
-import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from './health/metrics';
-import { startHealthServer, type HealthServer } from './health/server';
-import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './sql/rules';
-import { FakeTelegram } from './telegram/fakeGateway';
-import type { TelegramGateway } from './telegram/gateway';
-import { GramjsGateway } from './telegram/gramjsGateway';
-import path from 'node:path';
-import { HOUR_MS, systemClock } from './clock';
+import { checkMessages, formatCheckLines, type CheckLine } from './check/checks';
+import { systemClock } from './clock';
 import { formatFinding } from './import/findings';
 import { formatImportReport } from './import/formatReport';
 import { readOldSystem } from './import/readOldSystem';
@@ -44,10 +35,7 @@ export const EXIT_FAILED = 1;
 export const EXIT_DATA = 65;
 export const EXIT_SOFTWARE = 70;
 
-interface Context {
-  config: Config;
-  log: Logger;
-}
+type Context = AppContext;
 
 /** Commands whose stdout is their own report log to stderr, so `--json` output stays clean. */
 function setUp(logTo: 'stdout' | 'stderr' = 'stdout'): Context {
@@ -62,190 +50,38 @@ function setUp(logTo: 'stdout' | 'stderr' = 'stdout'): Context {
   return { config, log };
 }
 
-async function open(ctx: Context, applicationName: string, migrate = true, daemon = false): Promise<Database> {
-  const { config, log } = ctx;
-  if (config.database.mode === 'embedded') {
-    log.info(
-      { event: 'db.embedded', data_dir: config.database.dataDir, port: config.database.port },
-      'no database configured (DATABASE_URL or POSTGRES_*): using an embedded PostgreSQL',
-    );
-  }
-  const { bounds } = config;
-  const db = await openDatabase(config, {
-    migrate,
-    applicationName,
-    log,
-    onEmbeddedNote: (note) => log[note.level]({ event: note.event, ...note.fields }, note.message),
-    migrationWaitMs: bounds.migrationWaitMs,
-    onMigrationWait: (holder) =>
-      log.warn({ event: 'db.migration_wait', holder, wait_s: bounds.migrationWaitMs / 1000 }, `waiting for the migrations of another process (${holder}), at most ${bounds.migrationWaitMs / 1000} s`),
-    // The daemon: its statements bounded, and a database that is starting too is waited for.
-    ...(daemon
-      ? {
-          statementTimeoutMs: bounds.statementTimeoutMs,
-          lockTimeoutMs: bounds.lockTimeoutMs,
-          connectWaitMs: bounds.dbStartWaitMs,
-          onConnectWait: (reason: string) =>
-            log.warn({ event: 'db.start_wait', error: reason, wait_s: bounds.dbStartWaitMs / 1000 }, `the database does not answer yet (${reason}); trying again for up to ${bounds.dbStartWaitMs / 1000} s`),
-        }
-      : {}),
-  });
-  log.info({ event: 'db.ready', database: db.description, embedded_started: db.embedded?.started ?? false }, 'database ready');
-  if (migrate) {
-    log.info(
-      { event: 'db.migrated', ran: db.migrationsRun },
-      db.migrationsRun.length ? `migrations run: ${db.migrationsRun.join(', ')}` : 'schema up to date',
-    );
-  }
-  return db;
-}
-
 async function migrateCommand(ctx: Context): Promise<number> {
-  const db = await open(ctx, 'lexus migrate');
+  const db = await openAppDatabase(ctx, 'lexus migrate');
   await db.close();
   return EXIT_OK;
 }
 
+/** The ad's variants' problems, on stderr. */
+function sayMessagesUnusable(problems: string[]): void {
+  process.stderr.write(`lexus: the messages are not usable:\n  ${problems.join('\n  ')}\n`);
+}
+
 /** The ad's variants, or undefined after saying on stderr why they are not usable. */
-function loadMessagesOrSay(config: Config): ReturnType<typeof loadMessages> | undefined {
-  try {
-    return loadMessages(config.daemon.messagesFile, config.daemon.baseDir);
-  } catch (error) {
-    if (!(error instanceof MessagesError)) throw error;
-    process.stderr.write(`lexus: the messages are not usable:\n  ${error.problems.join('\n  ')}\n`);
-    return undefined;
-  }
+function loadMessagesOrSay(config: Config): MessageVariant[] | undefined {
+  const loaded = loadAppMessages(config);
+  if ('messages' in loaded) return loaded.messages;
+  sayMessagesUnusable(loaded.problems);
+  return undefined;
 }
 
+/** `lexus start`: the application assembled (src/app.ts) and run until a stop, or why it cannot start. */
 async function startCommand(ctx: Context): Promise<number> {
-  const { log, config } = ctx;
-  const settings = config.daemon;
-  // Until the daemon runs (waiting for the database, or for another process's migrations) a stop
-  // has nothing in flight to wait for: it ends at once, said, with 0.
-  const early = (signal: NodeJS.Signals) => {
-    log.info({ event: 'daemon.stopped', clean: true, before_start: true, signal }, `${signal} received before the daemon started: stopped`);
-    process.exit(EXIT_OK);
-  };
-  process.on('SIGTERM', early);
-  process.on('SIGINT', early);
-  const running = () => {
-    process.off('SIGTERM', early);
-    process.off('SIGINT', early);
-  };
-  try {
-    return await startDaemon(ctx, running);
-  } finally {
-    running();
-  }
-}
-
-/** `lexus start` itself; `running()` is called as the daemon takes the signals over. */
-async function startDaemon(ctx: Context, running: () => void): Promise<number> {
-  const { log, config } = ctx;
-  const settings = config.daemon;
-  const db = await open(ctx, 'lexus start', true, true);
-  const newer = await unknownMigrations(db.dataSource);
-  if (newer.length > 0) {
-    const what = `the database was migrated by a newer version of lexus than this one (${VERSION}): it has ${newer.join(', ')}`;
-    if (!config.bounds.allowNewerSchema) {
-      await db.close();
-      process.stderr.write(`lexus: ${what}; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1 to start anyway\n`);
+  const started = await startApp(ctx);
+  switch (started.kind) {
+    case 'schema_newer':
+      process.stderr.write(`lexus: ${started.what}; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1 to start anyway\n`);
       return EXIT_CONFIG;
-    }
-    log.warn({ event: 'db.schema_newer', migrations: newer }, `${what}; starting anyway (LEXUS_ALLOW_NEWER_SCHEMA=1)`);
+    case 'messages_unusable':
+      sayMessagesUnusable(started.problems);
+      return EXIT_CONFIG;
+    case 'ready':
+      return started.app.run();
   }
-  const messages = loadMessagesOrSay(config);
-  if (!messages) {
-    await db.close();
-    return EXIT_CONFIG;
-  }
-  await noticeRestore(db.dataSource, systemClock.now());
-  const hold = await restoreHold(db.dataSource);
-  if (hold.held) {
-    log.error({ event: 'db.restored', noticed_at: hold.since?.toISOString() ?? null }, 'posting is held: the database was restored from a dump (its rows forget the posts made since); check, then run lexus repair counters');
-  }
-  const container = config.bounds.containerStopGraceMs;
-  if (container !== null && settings.shutdownGraceMs + STOP_MARGIN_MS > container) {
-    log.warn(
-      { event: 'startup.grace_too_long', grace_s: settings.shutdownGraceMs / 1000, container_grace_s: container / 1000 },
-      `LEXUS_SHUTDOWN_GRACE_S (${settings.shutdownGraceMs / 1000} s) and the ${STOP_MARGIN_MS / 1000} s a stop takes after it do not fit in the container's stop grace (${container / 1000} s): the container is killed mid-stop`,
-    );
-  }
-  const fleet = await summarizeFleet(db.dataSource);
-  const drivable = (await loadDrivableAccounts(db.dataSource)).length;
-  log.info(
-    {
-      event: 'startup.summary',
-      version: VERSION,
-      accounts: fleet.accountsByStatus,
-      targets: fleet.targetsByStatus,
-      niches: settings.niches,
-      limits: { posts_per_group_per_day: GROUP_DAILY_POST_LIMIT, posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT, joins_per_account_per_day: settings.joinsPerAccountPerDay, warmup_hours: WARMUP_HOURS, group_min_gap_hours: settings.groupMinGapMs / HOUR_MS },
-      posting_hours: describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone),
-      spread: settings.spread,
-      join_spacing_min: settings.joinSpacingMs / 60_000,
-      post_spacing_min: settings.postSpacingMs / 60_000,
-      ramp_up: settings.rampUp,
-      variants: messages.length,
-    },
-    `lexus ${VERSION} starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${messages.length} message variants; ` +
-      `posting ${describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone)}${settings.spread ? ', spread over it' : ', as soon as the rules allow (LEXUS_SPREAD=0)'}`,
-  );
-  log.info({ event: 'startup.settings', settings: effectiveSettings(config) }, 'settings in effect (every variable, defaults included)');
-  let gateway: TelegramGateway;
-  if (settings.fakeTelegram) {
-    log.warn({ event: 'startup.fake_telegram' }, 'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted');
-    gateway = new FakeTelegram({ clock: systemClock, latencyMs: 200, membersEverywhere: true });
-  } else {
-    gateway = new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log });
-  }
-  // The daemon's loop, seen by the metrics and the health check before the daemon exists.
-  let daemon: Daemon | undefined;
-  const loop: LoopView = {
-    get lastTickAt() {
-      return daemon?.lastTickAt;
-    },
-    progress: () => daemon?.progress() ?? { oldestActionMs: 0, roundMs: 0 },
-  };
-  // Health checks and scrapes have connections of their own, cancelled by the server after 3 s:
-  // a slow scrape never takes the daemon's.
-  const probe = createDataSource(db.connection, { poolSize: 2, applicationName: 'lexus health', timeoutMs: DATABASE_DEADLINE_MS });
-  const startedAt = systemClock.now();
-  const metrics = createMetrics({ dataSource: probe, loop, clock: systemClock, startedAt, settings });
-  let health: HealthServer | undefined;
-  try {
-    await probe.initialize();
-    if (config.health) health = await startHealthServer({ dataSource: probe, loop, clock: systemClock, registry: metrics.registry, log, startedAt }, config.health);
-  } catch (error) {
-    await probe.destroy().catch(() => undefined);
-    await db.close();
-    throw error;
-  }
-  daemon = new Daemon({
-    dataSource: db.dataSource, locks: new AccountLocks(db.connection), gateway, clock: systemClock, log, settings, messages, observer: metrics.observer,
-  });
-  running();
-  return new Promise<number>((resolve) => {
-    runDaemon({
-      daemon: daemon!,
-      clock: systemClock,
-      log,
-      graceMs: settings.shutdownGraceMs,
-      watchdogMs: config.bounds.watchdogMs,
-      onStop: async () => {
-        await health?.close();
-        await probe.destroy().catch(() => undefined);
-        await db.close();
-      },
-      onExit: (code) => resolve(code),
-    });
-    if (drivable === 0) {
-      log.warn(
-        { event: 'startup.no_accounts' },
-        "no usable account yet (active, with a session): import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`); the daemon keeps running and picks accounts up when they appear",
-      );
-    }
-  });
 }
 
 async function simulateCommand(ctx: Context, options: SimulateOptions): Promise<number> {
@@ -283,7 +119,7 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   let db: Database | undefined;
   try {
     // A dry run writes nothing, migrations included: they run inside its rolled-back transaction.
-    db = await open(ctx, 'lexus import', !dryRun);
+    db = await openAppDatabase(ctx, 'lexus import', { migrate: !dryRun });
     const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun, migrateInTransaction: dryRun, warnings, seasoned: options.seasoned ?? false });
     ctx.log.info(
       {
@@ -313,7 +149,7 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
  * LoginError on stderr and exit 1.
  */
 async function sessionCommand(ctx: Context, name: 'login' | 'logout', work: (deps: LoginDeps) => Promise<string>): Promise<number> {
-  const db = await open(ctx, `lexus ${name}`);
+  const db = await openAppDatabase(ctx, `lexus ${name}`);
   try {
     const said = await work({ dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram });
     process.stdout.write(`${said}\n`);
@@ -355,7 +191,7 @@ function logoutCommand(ctx: Context, sessionName: string): Promise<number> {
 
 /** `lexus repair counters [--dry-run]`: the counters rebuilt from post_history, a restore's hold lifted. */
 async function repairCountersCommand(ctx: Context, options: { dryRun?: boolean }): Promise<number> {
-  const db = await open(ctx, 'lexus repair counters');
+  const db = await openAppDatabase(ctx, 'lexus repair counters');
   try {
     const result = await repairCounters(db.dataSource, systemClock.now(), options.dryRun ?? false);
     ctx.log.info({ event: 'repair.counters', dry_run: options.dryRun ?? false, ...result }, 'counters rebuilt from post_history');
@@ -384,31 +220,6 @@ async function statusCommand(ctx: Context, options: { json?: boolean }): Promise
     process.stderr.write(`lexus status: the schema of ${db.description} is not set up (or not up to date): run lexus migrate, or lexus start\n`);
     return EXIT_FAILED;
   } finally {
-    await db.close();
-  }
-}
-
-/** The database, its schema and, once the schema is this version's, every account. */
-async function checkDatabase(ctx: Context, options: { online?: boolean }): Promise<CheckLine[]> {
-  const { config } = ctx;
-  let db: Database;
-  try {
-    db = await openDatabase(config, { migrate: false, applicationName: 'lexus check' });
-  } catch (error) {
-    return [{ ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` }];
-  }
-  const locks = options.online ? new AccountLocks(db.connection) : undefined;
-  try {
-    const { pending, ...schema } = await checkSchema(db.dataSource);
-    const lines: CheckLine[] = [{ ok: true, subject: 'database', detail: `${db.description} answers` }, schema];
-    if (pending > 0 || !schema.ok) {
-      // The accounts' columns are the migrations' work: they cannot be read before.
-      return [...lines, { ok: false, subject: 'accounts', detail: "not checked: the schema is not this version's yet (lexus migrate, then lexus check again)" }];
-    }
-    const gateway = config.daemon.fakeTelegram ? new FakeTelegram({ clock: systemClock }) : new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log: ctx.log });
-    return [...lines, ...(await checkAccounts({ dataSource: db.dataSource, clock: systemClock, telegram: config.telegram, ...(locks ? { online: { gateway, locks } } : {}) }))];
-  } finally {
-    await locks?.close();
     await db.close();
   }
 }

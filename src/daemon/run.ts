@@ -13,6 +13,7 @@ import { summarizeDay } from '../sql/history';
 import { liveness } from '../health/liveness';
 import { withDeadline } from '../deadline';
 import type { Logger } from '../logger';
+import { claimSignals } from '../processSignals';
 import { STOP_AFTER_GRACE_MS, type Daemon } from './daemon';
 
 /** A second signal this soon after the first is the same one, seen twice (the terminal and npm). */
@@ -125,8 +126,9 @@ export function runDaemon(options: RunOptions): Running {
       finished = true;
     });
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // From here on the stop signals are the daemon's (src/processSignals.ts: the newest claim gets
+  // them), for good: one after the stop is over is ignored above.
+  claimSignals(['SIGTERM', 'SIGINT'], onSignal);
   log.info({ event: 'daemon.started', tick_ms: options.tickMs ?? 1000 }, 'running; SIGTERM or Ctrl-C stops it cleanly');
   return { stop };
 }

@@ -38,6 +38,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { PostgresConnection } from '../config';
 import { freePort, portTaken } from '../ports';
+import { onProcessExit, onUnclaimedSignal, type StopSignal } from '../processSignals';
 
 export const EMBEDDED_USER = 'lexus';
 /** The password of clusters made before each got one of its own (noted in the folder). */
@@ -559,10 +560,13 @@ async function stopProcess(pid: number, gone: () => boolean, mode: 'smart' | 'fa
 /**
  * Servers this process started and has not stopped. They stop when the process exits, whatever
  * the way: its exit, or a signal that no one else in the process handles (the daemon and an
- * interrupted simulation handle theirs, and stop the server in order).
+ * interrupted simulation handle theirs, and stop the server in order). Both hooks are
+ * src/processSignals.ts's: the signal one is a fallback, told only when nothing else owns it.
  */
 const startedHere = new Map<number, () => boolean>();
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const STOP_SIGNALS: StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let offExit: (() => void) | undefined;
+let offSignals: (() => void) | undefined;
 
 function stopAllNow(): void {
   for (const [pid, gone] of startedHere) {
@@ -576,24 +580,23 @@ function stopAllNow(): void {
 }
 
 function onStopSignal(signal: NodeJS.Signals): void {
-  if (process.listenerCount(signal) > 1) return; // another part of the process owns this stop
   stopAllNow();
-  for (const s of STOP_SIGNALS) process.off(s, onStopSignal);
+  offSignals?.();
   process.kill(process.pid, signal); // ends as the signal would have, without us
 }
 
 function hold(pid: number, gone: () => boolean): void {
   if (startedHere.size === 0) {
-    process.on('exit', stopAllNow);
-    for (const s of STOP_SIGNALS) process.on(s, onStopSignal);
+    offExit = onProcessExit(stopAllNow);
+    offSignals = onUnclaimedSignal(STOP_SIGNALS, onStopSignal);
   }
   startedHere.set(pid, gone);
 }
 
 function release(pid: number): void {
   if (!startedHere.delete(pid) || startedHere.size > 0) return;
-  process.off('exit', stopAllNow);
-  for (const s of STOP_SIGNALS) process.off(s, onStopSignal);
+  offExit?.();
+  offSignals?.();
 }
 
 /** Where the data of `configured` is, and the note that says so (written here when it moves). */

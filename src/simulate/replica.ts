@@ -1,14 +1,16 @@
 /**
- * One simulated `lexus start` process: its own pool, its own lock connection, the real Daemon,
- * and a view of the fake Telegram that takes time (virtual), remembers which process made each
- * call, and can die mid-call like a killed process.
+ * One simulated `lexus start` process: its own pool, its own lock connection, the real Daemon
+ * (made as `lexus start` makes it: src/app.ts's assembleDaemon), and a view of the fake Telegram
+ * that takes time (virtual), remembers which process made each call, and can die mid-call like
+ * a killed process.
  */
 import type { DataSource } from 'typeorm';
 import type { DaemonSettings, PostgresConnection } from '../config';
-import { AccountLocks } from '../db/accountLocks';
+import type { AccountLocks } from '../db/accountLocks';
+import { assembleDaemon } from '../app';
 import { createDataSource } from '../db/database';
 import { DbLink } from './dbLink';
-import { Daemon } from '../daemon/daemon';
+import type { Daemon } from '../daemon/daemon';
 import type { MessageVariant } from '../daemon/messages';
 import type { Logger } from '../logger';
 import { hashed, seeded } from '../random';
@@ -170,11 +172,11 @@ export class Replica {
     const dataSource = createDataSource(connection, { poolSize: o.settings.maxParallelAccounts + 3, applicationName: `lexus simulate ${o.name}` });
     await dataSource.initialize();
     if (o.startCut) link.cut();
-    const locks = new AccountLocks(connection);
     const gateway = new ReplicaGateway(o.fake, o.clock, o.name, o.ledger, o.seed, o.crashNow, o.afterAnswer);
-    const daemon = new Daemon({
+    // The Daemon and its locks as `lexus start` makes them, on this process's link, clock and fake.
+    const { daemon, locks } = assembleDaemon({
       dataSource,
-      locks,
+      connection,
       gateway,
       clock: o.clock,
       log: o.log.child({ replica: o.name }),
