@@ -21,7 +21,8 @@ const asRoot = userInfo().uid === 0;
 /** A copy of this checkout: its files, and node_modules as hard links (or a copy on another file system). */
 async function copyCheckout(to: string): Promise<void> {
   await mkdir(to, { recursive: true });
-  for (const entry of ['bin', 'dist', 'src', 'test', 'config', 'lexus_assets', 'examples', 'package.json', 'tsconfig.json', 'vitest.config.mts']) {
+  // tsconfig.build.json: the test setup builds dist/ from src/ first.
+  for (const entry of ['bin', 'dist', 'src', 'test', 'config', 'lexus_assets', 'examples', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.mts']) {
     await cp(path.join(ROOT, entry), path.join(to, entry), { recursive: true });
   }
   const linked = run('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(to, 'node_modules')]);
