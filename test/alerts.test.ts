@@ -3,7 +3,6 @@
  * metrics a running `lexus start` exports, and the alerts pass their unit tests
  * (ops/prometheus/alerts.test.yml, with promtool where it is installed; .ci/run installs it).
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +10,8 @@ import { parse } from 'yaml';
 import { createTestDatabase } from './helpers/database';
 import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 import { databaseUrl, freePort } from './helpers/net';
+import { ROOT, run, startLexus } from './helpers/cli';
 
-const ROOT = path.resolve(__dirname, '..');
 const RULES = path.join(ROOT, 'ops/prometheus/alerts.yml');
 const DASHBOARD = path.join(ROOT, 'ops/grafana/lexus.json');
 
@@ -33,14 +32,12 @@ function dashboardExpressions(): { name: string; expr: string }[] {
 async function exportedByADaemon(): Promise<Set<string>> {
   const db = await createTestDatabase();
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/lexus.js'), 'start'], {
+  const daemon = startLexus(['start'], {
     env: {
-      PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: databaseUrl(db.connection), LEXUS_FAKE_TELEGRAM: '1', ...AS_SOON_AS_ALLOWED_ENV,
+      DATABASE_URL: databaseUrl(db.connection), LEXUS_FAKE_TELEGRAM: '1', ...AS_SOON_AS_ALLOWED_ENV,
       HEALTH_PORT: String(port), LEXUS_BASE_DIR: ROOT, LEXUS_MESSAGES_FILE: path.join(ROOT, 'config/messages/cars/messages.json'),
     },
-    stdio: 'ignore',
   });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
   try {
     let text = '';
     await expect
@@ -51,8 +48,7 @@ async function exportedByADaemon(): Promise<Set<string>> {
       .toBe(true);
     return new Set([...text.matchAll(/^(lexus_[a-z_]+)[{ ]/gm)].map((m) => m[1]!));
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await daemon.stop('SIGTERM');
     await db.close();
   }
 }
@@ -80,12 +76,12 @@ describe('the alerts and the dashboard', () => {
     }
   });
 
-  const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  const promtool = run('promtool', ['--version']);
   it.skipIf(promtool.error !== undefined)(`pass their unit tests (promtool test rules)${promtool.error ? ' - skipped: promtool is not installed here (apt-get install prometheus); .ci/run installs it' : ''}`, () => {
-    const check = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
+    const check = run('promtool', ['check', 'rules', RULES]);
     expect(check.stdout + check.stderr).toContain('SUCCESS');
     expect(check.status).toBe(0);
-    const test = spawnSync('promtool', ['test', 'rules', path.join(ROOT, 'ops/prometheus/alerts.test.yml')], { encoding: 'utf8' });
+    const test = run('promtool', ['test', 'rules', path.join(ROOT, 'ops/prometheus/alerts.test.yml')]);
     expect(test.stdout + test.stderr).toContain('SUCCESS');
     expect(test.status).toBe(0);
   });

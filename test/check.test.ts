@@ -2,9 +2,7 @@
  * `lexus check`: each check on its own (messages, schema, accounts offline and online through
  * the fake Telegram), and the command as ops run it, with its exit codes and without a secret.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkAccounts, checkMessages, checkSchema, formatCheckLines } from '../src/check/checks';
@@ -17,20 +15,19 @@ import { createEmptyDatabase, createTestDatabase, useTestDatabase } from './help
 import { createDataSource } from '../src/db/database';
 import { insertAccount } from './helpers/fixtures';
 import { databaseUrl } from './helpers/net';
+import { ROOT, runLexus, tempDir } from './helpers/cli';
 
 const t = useTestDatabase();
-const ROOT = path.resolve(__dirname, '..');
 const SESSION = encodeTelethonStringSession({ dcId: 2, serverAddress: '149.154.167.51', port: 443, authKey: Buffer.alloc(256, 7) });
 const API_HASH = '0123456789abcdef0123456789abcdef';
 const PROXY_PASSWORD = 'proxy-pass-secret';
 
 /** An account as `lexus login` or the import leaves it. */
 async function account(name: string, fields: { session?: string | null; apiId?: number; apiHash?: string; proxy?: string; status?: string; reason?: string; waitUntil?: string } = {}) {
-  const id = await insertAccount(t, name, { status: fields.status ?? 'active', next_allowed_action_time: fields.waitUntil ?? null });
-  await t.query(`UPDATE accounts SET session_string = $2, api_id = $3, api_hash = $4, proxy = $5, status_reason = $6 WHERE id = $1`, [
-    id, fields.session === undefined ? SESSION : fields.session, fields.apiId ?? null, fields.apiHash ?? null, fields.proxy ?? null, fields.reason ?? null,
-  ]);
-  return id;
+  return insertAccount(t, name, {
+    status: fields.status ?? 'active', next_allowed_action_time: fields.waitUntil ?? null, session_string: fields.session === undefined ? SESSION : fields.session,
+    api_id: fields.apiId ?? null, api_hash: fields.apiHash ?? null, proxy: fields.proxy ?? null, status_reason: fields.reason ?? null,
+  });
 }
 
 const withDefaults = { apiId: 12345, apiHash: API_HASH };
@@ -146,7 +143,7 @@ describe('checkMessages', () => {
     const shipped = loadConfig({}, { cwd: ROOT, inDocker: false });
     expect(checkMessages(shipped)).toEqual([{ ok: true, subject: 'messages', detail: expect.stringMatching(/^3 variants in .*messages\.json, 2 with a photo, every photo found$/) }]);
 
-    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-check-'));
+    const dir = await tempDir('lexus-check-');
     await writeFile(path.join(dir, 'messages.json'), JSON.stringify({ uk: [{ variant: 0, photo: 'lexus_assets/missing.jpg', text: 'Продається Lexus IS 250' }] }));
     const broken = loadConfig({ LEXUS_MESSAGES_FILE: path.join(dir, 'messages.json'), LEXUS_BASE_DIR: dir }, { cwd: ROOT, inDocker: false });
     const lines = checkMessages(broken);
@@ -157,15 +154,7 @@ describe('checkMessages', () => {
 });
 
 describe('lexus check', () => {
-  function run(env: Record<string, string>, args: string[] = []) {
-    const result = spawnSync(process.execPath, [path.join(ROOT, 'bin/lexus.js'), 'check', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', ...env },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
+  const run = (env: Record<string, string>, args: string[] = []) => runLexus(['check', ...args], { cwd: ROOT, env });
 
   it('exits 0 when all is well, 1 naming the problem otherwise, and never prints a secret', async () => {
     const db = await createTestDatabase();
@@ -176,12 +165,12 @@ describe('lexus check', () => {
       expect(good.stdout).toMatch(/^ok +configuration: valid; database: postgresql:\/\/.*\n/);
       expect(good.stdout).toContain('ok       account acc_1: session decodes');
       expect(good.stdout.trimEnd().split('\n').at(-1)).toBe('all 5 checks passed');
-      expect(good.code).toBe(0);
+      expect(good.status).toBe(0);
 
       await db.query(`INSERT INTO accounts (session_name, status) VALUES ('acc_2', 'active')`);
       const bad = run(env);
       expect(bad.stdout).toContain('PROBLEM  account acc_2: no session: log it in with lexus login acc_2');
-      expect(bad.code).toBe(1);
+      expect(bad.status).toBe(1);
       for (const out of [good.stdout + good.stderr, bad.stdout + bad.stderr]) {
         for (const secret of [SESSION, API_HASH, db.connection.password ?? 'none']) expect(out).not.toContain(secret);
       }
@@ -196,7 +185,7 @@ describe('lexus check', () => {
       await db.query(`INSERT INTO accounts (session_name, session_string, status) VALUES ('acc_1', $1, 'active')`, [SESSION]);
       const result = run({ DATABASE_URL: databaseUrl(db.connection), TG_API_ID: '12345', TG_API_HASH: API_HASH, LEXUS_FAKE_TELEGRAM: '1' }, ['--online']);
       expect(result.stdout).toMatch(/ok {7}account acc_1: session decodes, API id from TG_API_ID, no proxy; Telegram knows it as a user without a username \(id \d+\)\n/);
-      expect(result.code).toBe(0);
+      expect(result.status).toBe(0);
     } finally {
       await db.close();
     }
@@ -208,7 +197,7 @@ describe('lexus check', () => {
       const result = run({ DATABASE_URL: databaseUrl(empty.connection), TG_API_ID: '12345', TG_API_HASH: API_HASH });
       expect(result.stdout).toContain(`ok       schema: ${MIGRATION_NAMES.length} of ${MIGRATION_NAMES.length} migrations to run`);
       expect(result.stdout).toContain("PROBLEM  accounts: not checked: the schema is not this version's yet (lexus migrate, then lexus check again)");
-      expect(result.code).toBe(1);
+      expect(result.status).toBe(1);
     } finally {
       await empty.drop();
     }
@@ -218,19 +207,19 @@ describe('lexus check', () => {
     const result = run({ DATABASE_URL: 'postgresql://lexus:pw-secret@127.0.0.1:1/lexus' });
     expect(result.stdout).toMatch(/^PROBLEM  database: postgresql:\/\/lexus@127\.0\.0\.1:1\/lexus \(from DATABASE_URL\): /m);
     expect(result.stdout + result.stderr).not.toContain('pw-secret');
-    expect(result.code).toBe(1);
+    expect(result.status).toBe(1);
   });
 
   it('says a variable that looks like ours but is not has no effect, naming the closest known one, and exits 1', () => {
     const result = run({ DATABASE_URL: 'postgresql://lexus:pw-secret@127.0.0.1:1/lexus', LEXUS_ACTION_DELAY: '5-10' });
     expect(result.stdout).toContain('PROBLEM  configuration: LEXUS_ACTION_DELAY is not a variable lexus knows, so it has no effect (did you mean LEXUS_ACTION_DELAY_S?)');
     expect(result.stderr).toContain('"event":"config.unknown_variable"');
-    expect(result.code).toBe(1);
+    expect(result.status).toBe(1);
   });
 
   it('exits 78 naming a bad variable', () => {
     const result = run({ HEALTH_PORT: 'ninety' });
-    expect(result.code).toBe(78);
+    expect(result.status).toBe(78);
     expect(result.stderr).toContain('HEALTH_PORT: must be a whole number');
   });
 });

@@ -1,10 +1,8 @@
 /**
  * The `lexus` command as a user runs it: a child process, its exit code and its output.
- * (`npm test` builds dist/ first.)
+ * (The test setup builds dist/ first.)
  */
-import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES } from '../src/db/migrations';
@@ -13,34 +11,19 @@ import pg from 'pg';
 import { adminQuery, createEmptyDatabase, createTestDatabase } from './helpers/database';
 import { databaseUrl, freePort } from './helpers/net';
 import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
-
-const BIN = path.resolve(__dirname, '../bin/lexus.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { logged, runLexus, startLexus, tempDir, type RunResult } from './helpers/cli';
 
 let cwd: string;
-function lexus(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      // A clean environment: nothing from the developer's shell or .env leaks in.
-      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...AS_SOON_AS_ALLOWED_ENV, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+/** `lexus ARGS` in the test's folder, in a clean environment: nothing from the developer's shell or .env leaks in. */
+function lexus(args: string[], env: Record<string, string> = {}): RunResult {
+  return runLexus(args, { cwd, env: { ...AS_SOON_AS_ALLOWED_ENV, ...env } });
 }
 
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
 let url: string;
 beforeAll(async () => {
-  cwd = await mkdtemp(path.join(tmpdir(), 'lexus-cli-'));
-  await chmod(cwd, 0o755);
+  cwd = await tempDir('lexus-cli-');
   database = await createEmptyDatabase();
   const c = database.connection;
   url = databaseUrl(c);
@@ -61,37 +44,13 @@ const DAEMON_ENV = {
 };
 
 /** Runs `lexus start` until `event` is logged, then sends SIGTERM; resolves when it exits. */
-function startUntil(env: Record<string, string>, event: string): Promise<Run & { stopMs: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'start'], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...DAEMON_ENV, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    let signalledAt = 0;
-    const timeout = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no ${event} within 60 s:\n${stdout}\n${stderr}`));
-    }, 60_000);
-    child.stdout.on('data', (chunk) => {
-      stdout += String(chunk);
-      if (!signalledAt && stdout.includes(`"event":"${event}"`)) {
-        signalledAt = Date.now();
-        child.kill('SIGTERM');
-      }
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += String(chunk);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timeout);
-      resolve({ code: code ?? 1, stdout, stderr, stopMs: Date.now() - signalledAt });
-    });
-  });
+async function startUntil(env: Record<string, string>, event: string): Promise<RunResult & { stopMs: number }> {
+  const daemon = startLexus(['start'], { cwd, env: { ...DAEMON_ENV, ...env } });
+  const exit = await daemon.stopWhen(logged(event), event);
+  return { status: exit.code, signal: exit.signal, stdout: daemon.stdout, stderr: daemon.stderr, error: undefined, stopMs: exit.at - daemon.signalledAt };
 }
 
-const events = (run: Run) =>
+const events = (run: RunResult) =>
   run.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -99,40 +58,40 @@ const events = (run: Run) =>
 
 describe('lexus', () => {
   it('--help lists the commands and exits 0', async () => {
-    const run = await lexus(['--help']);
-    expect(run.code).toBe(0);
+    const run = lexus(['--help']);
+    expect(run.status).toBe(0);
     expect(run.stdout).toContain('migrate');
     expect(run.stdout).toContain('start');
     for (const command of ['import', 'login', 'logout']) expect(run.stdout).toContain(command);
   });
 
   it('login without Telegram API credentials says which variables to set, and stores nothing', async () => {
-    const run = await lexus(['login', 'lexus_new', '--phone', '+380501112233'], { DATABASE_URL: url });
-    expect(run.code).toBe(1);
+    const run = lexus(['login', 'lexus_new', '--phone', '+380501112233'], { DATABASE_URL: url });
+    expect(run.status).toBe(1);
     expect(run.stderr).toContain('lexus login: no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash (from https://my.telegram.org)');
   });
 
   it('TG_API_ID without TG_API_HASH is a configuration error', async () => {
-    const run = await lexus(['login', 'x'], { DATABASE_URL: url, TG_API_ID: '12345' });
-    expect(run.code).toBe(78);
+    const run = lexus(['login', 'x'], { DATABASE_URL: url, TG_API_ID: '12345' });
+    expect(run.status).toBe(78);
     expect(run.stderr).toContain('TG_API_HASH: TG_API_ID and TG_API_HASH go together');
   });
 
   it('an unknown command is a usage error', async () => {
-    const run = await lexus(['frobnicate']);
-    expect(run.code).toBe(64);
+    const run = lexus(['frobnicate']);
+    expect(run.status).toBe(64);
     expect(run.stderr).toContain("unknown command 'frobnicate'");
   });
 
   it('a bad variable exits 78 naming it', async () => {
-    const run = await lexus(['migrate'], { POSTGRES_PORT: 'abc' });
-    expect(run.code).toBe(78);
+    const run = lexus(['migrate'], { POSTGRES_PORT: 'abc' });
+    expect(run.status).toBe(78);
     expect(run.stderr).toContain('POSTGRES_PORT: must be a whole number (got "abc")');
   });
 
   it('a bad DATABASE_URL exits 78 without printing it', async () => {
-    const run = await lexus(['start'], { DATABASE_URL: 'postgresql://lexus:s3cr3t-pw@db:notaport/lexus' });
-    expect(run.code).toBe(78);
+    const run = lexus(['start'], { DATABASE_URL: 'postgresql://lexus:s3cr3t-pw@db:notaport/lexus' });
+    expect(run.status).toBe(78);
     expect(run.stderr).toContain('DATABASE_URL: ');
     expect(run.stderr + run.stdout).not.toContain('s3cr3t-pw');
   });
@@ -140,8 +99,8 @@ describe('lexus', () => {
   it('reads .env from the working folder', async () => {
     await writeFile(path.join(cwd, '.env'), 'LOG_LEVEL=chatty\n');
     try {
-      const run = await lexus(['migrate']);
-      expect(run.code).toBe(78);
+      const run = lexus(['migrate']);
+      expect(run.status).toBe(78);
       expect(run.stderr).toContain('LOG_LEVEL');
     } finally {
       await rm(path.join(cwd, '.env'));
@@ -153,11 +112,11 @@ describe('lexus', () => {
     const c = fresh.connection;
     const freshUrl = databaseUrl(c);
     try {
-      const first = await lexus(['migrate'], { DATABASE_URL: freshUrl });
-      expect(first.code).toBe(0);
+      const first = lexus(['migrate'], { DATABASE_URL: freshUrl });
+      expect(first.status).toBe(0);
       expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
-      const second = await lexus(['migrate'], { DATABASE_URL: freshUrl });
-      expect(second.code).toBe(0);
+      const second = lexus(['migrate'], { DATABASE_URL: freshUrl });
+      expect(second.status).toBe(0);
       expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
       expect(first.stdout + first.stderr + second.stdout).not.toContain(c.password!);
     } finally {
@@ -166,8 +125,8 @@ describe('lexus', () => {
   });
 
   it('an unreachable database exits 70 with a message naming where it tried', async () => {
-    const run = await lexus(['migrate'], { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(await freePort()), POSTGRES_PASSWORD: 'pw-not-shown' });
-    expect(run.code).toBe(70);
+    const run = lexus(['migrate'], { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(await freePort()), POSTGRES_PASSWORD: 'pw-not-shown' });
+    expect(run.status).toBe(70);
     const fatal = events(run).find((e) => e.event === 'fatal');
     expect(fatal?.msg).toMatch(/^cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/lexus_promotion \(from POSTGRES_\*\)/);
     expect(run.stdout + run.stderr).not.toContain('pw-not-shown');
@@ -175,7 +134,7 @@ describe('lexus', () => {
 
   it('start on an empty fleet migrates, says what to do next, keeps running, and stops cleanly on SIGTERM', async () => {
     const run = await startUntil({ DATABASE_URL: url }, 'startup.no_accounts');
-    expect(run.code).toBe(0);
+    expect(run.status).toBe(0);
     const names = events(run).map((e) => e.event);
     expect(names).toEqual(expect.arrayContaining(['db.ready', 'db.migrated', 'startup.summary', 'startup.no_accounts', 'daemon.stopped']));
     expect(events(run).find((e) => e.event === 'startup.no_accounts')?.msg).toContain('lexus import');
@@ -184,14 +143,14 @@ describe('lexus', () => {
   it('start refuses messages it cannot send, naming the variant', async () => {
     const file = path.join(cwd, 'messages.json');
     await writeFile(file, JSON.stringify({ uk: [{ variant: 0, photo: 'lexus_assets/lexus_variant_1.jpg', text: 'x'.repeat(1025) }] }));
-    const run = await lexus(['start'], { DATABASE_URL: url, ...DAEMON_ENV, LEXUS_MESSAGES_FILE: file });
-    expect(run.code).toBe(78);
+    const run = lexus(['start'], { DATABASE_URL: url, ...DAEMON_ENV, LEXUS_MESSAGES_FILE: file });
+    expect(run.status).toBe(78);
     expect(run.stderr).toContain('uk[0] (variant 0): the caption has 1025 characters; a photo caption holds at most 1024');
   });
 
   it('import --json writes the examples and prints a report without a secret', async () => {
-    const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: url });
-    expect(run.code, run.stderr).toBe(0);
+    const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: url });
+    expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({ ok: true, dryRun: false, bindings: { created: 3 } });
     expect(run.stdout + run.stderr).not.toMatch(/example-proxy-password|0123456789abcdef0123456789abcdef|1ApWapz/);
@@ -215,8 +174,8 @@ describe('lexus', () => {
       const before = await snapshot();
       const c = legacy.connection;
       const legacyUrl = databaseUrl(c);
-      const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--dry-run', '--json'], { DATABASE_URL: legacyUrl });
-      expect(run.code, run.stderr).toBe(0);
+      const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--dry-run', '--json'], { DATABASE_URL: legacyUrl });
+      expect(run.status, run.stderr).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({
         ok: true, dryRun: true, accounts: { created: ['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'] },
         targets: { created: 8, linksNormalized: [], unchanged: 1 },
@@ -236,8 +195,8 @@ describe('lexus', () => {
     try {
       const c = legacy.connection;
       const legacyUrl = databaseUrl(c);
-      const run = await lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: legacyUrl });
-      expect(run.code).toBe(65);
+      const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: legacyUrl });
+      expect(run.status).toBe(65);
       expect(JSON.parse(run.stdout)).toMatchObject({
         ok: false,
         errors: [expect.stringContaining('database: the database holds one group under two links: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" (id 2)')],
@@ -251,19 +210,19 @@ describe('lexus', () => {
   it('start with no database configured brings up the embedded PostgreSQL, and reuses its data next time', async () => {
     const env = { LEXUS_EMBEDDED_PG_DIR: path.join(cwd, 'pgdata'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()) };
     const first = await startUntil(env, 'startup.no_accounts');
-    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.status, first.stdout + first.stderr).toBe(0);
     expect(events(first).map((e) => e.event)).toEqual(expect.arrayContaining(['db.embedded', 'db.ready', 'startup.no_accounts']));
     expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
-    const second = await lexus(['migrate'], env);
-    expect(second.code).toBe(0);
+    const second = lexus(['migrate'], env);
+    expect(second.status).toBe(0);
     expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
   });
 
   it('simulate runs in a scratch database, prints a day line each day and the report, writes the page, and drops the database', async () => {
     const html = path.join(cwd, 'simulation.html');
-    const run = await lexus(['simulate', '--accounts', '2', '--groups', '8', '--days', '2', '--chaos', 'none', '--json', '--html', html], { DATABASE_URL: url, ...DAEMON_ENV });
+    const run = lexus(['simulate', '--accounts', '2', '--groups', '8', '--days', '2', '--chaos', 'none', '--json', '--html', html], { DATABASE_URL: url, ...DAEMON_ENV });
     expect(run.stderr).toMatch(/day 1\/2 2026-03-02: 8 joins, 0 posts/);
-    expect(run.code).toBe(0);
+    expect(run.status).toBe(0);
     const report = JSON.parse(run.stdout) as { violations: number; totals: { posts: number }; days: unknown[] };
     expect(report.violations).toBe(0);
     expect(report.days).toHaveLength(2);
@@ -288,21 +247,13 @@ describe('lexus', () => {
 
   it('simulate drops what an interrupted run left, and on Ctrl-C drops its own database and exits 130', async () => {
     await adminQuery('CREATE DATABASE lexus_simulation_deadbeef');
-    const child = spawn(process.execPath, [BIN, 'simulate', '--accounts', '50', '--groups', '2000', '--days', '60', '--chaos', 'none'], {
+    const simulation = startLexus(['simulate', '--accounts', '50', '--groups', '2000', '--days', '60', '--chaos', 'none'], {
       cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', DATABASE_URL: url, ...DAEMON_ENV },
+      env: { DATABASE_URL: url, ...DAEMON_ENV },
     });
-    let stdout = '';
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await new Promise<void>((resolve) =>
-      child.stdout.on('data', (chunk) => {
-        stdout += String(chunk);
-        if (stdout.includes('Simulating 60 days')) resolve();
-      }),
-    );
-    expect(stdout).toContain('Dropped 1 scratch database an interrupted run left: lexus_simulation_deadbeef');
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    await simulation.waitFor((p) => p.stdout.includes('Simulating 60 days'), 60_000);
+    expect(simulation.stdout).toContain('Dropped 1 scratch database an interrupted run left: lexus_simulation_deadbeef');
+    expect((await simulation.stop('SIGINT')).code).toBe(130);
     const t = await createTestDatabase({ migrate: false });
     try {
       expect(await t.query(`SELECT datname FROM pg_database WHERE datname LIKE 'lexus_simulation_%'`)).toEqual([]);
@@ -312,11 +263,11 @@ describe('lexus', () => {
   });
 
   it('simulate refuses a bad option with exit 64, naming it', async () => {
-    const run = await lexus(['simulate', '--chaos', 'wild'], { DATABASE_URL: url, ...DAEMON_ENV });
-    expect(run.code).toBe(64);
+    const run = lexus(['simulate', '--chaos', 'wild'], { DATABASE_URL: url, ...DAEMON_ENV });
+    expect(run.status).toBe(64);
     expect(run.stderr).toContain('--chaos must be one of none, some, heavy, not "wild"');
-    const days = await lexus(['simulate', '--days', '0'], { DATABASE_URL: url, ...DAEMON_ENV });
-    expect(days.code).toBe(64);
+    const days = lexus(['simulate', '--days', '0'], { DATABASE_URL: url, ...DAEMON_ENV });
+    expect(days.status).toBe(64);
     expect(days.stderr).toContain('--days must be a whole number from 1 to 90, not "0"');
   });
 });

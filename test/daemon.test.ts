@@ -12,8 +12,7 @@ const daemon = useDaemons(t);
 async function fleet(t: TestDatabase, accounts: number, groups: number): Promise<{ accounts: number[]; groups: number[] }> {
   const a: number[] = [];
   for (let i = 1; i <= accounts; i++) {
-    const id = await insertAccount(t, `acc_${i}`);
-    await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [`1fake-session-${i}`, id]);
+    const id = await insertAccount(t, `acc_${i}`, { session_string: `1fake-session-${i}` });
     a.push(id);
   }
   const g: number[] = [];
@@ -53,8 +52,7 @@ async function readyFleet(h: DaemonHarness, accounts: number, groups: number, jo
   const ids: number[] = [];
   const links: string[][] = [];
   for (let i = 1; i <= accounts; i++) {
-    const id = await insertAccount(t, `acc_${i}`);
-    await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [`1fake-session-${i}`, id]);
+    const id = await insertAccount(t, `acc_${i}`, { session_string: `1fake-session-${i}` });
     ids.push(id);
     const mine: string[] = [];
     for (let g = 1; g <= groups; g++) {

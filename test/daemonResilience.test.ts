@@ -2,7 +2,6 @@
  * The daemon when the world around it fails: its PostgreSQL restarts under it, and ops stop it
  * with SIGTERM in the middle of its work.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
@@ -13,8 +12,7 @@ import { AS_SOON_AS_ALLOWED_ENV, makeDaemon } from './helpers/daemon';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
 import pg from 'pg';
 import { databaseUrl } from './helpers/net';
-
-const BIN = path.resolve(__dirname, '../bin/lexus.js');
+import { logged, startLexus } from './helpers/cli';
 
 
 describe('the daemon and its database', () => {
@@ -33,8 +31,7 @@ describe('the daemon and its database', () => {
     raw.on('error', () => undefined);
     try {
       const h = makeDaemon(t);
-      const id = await insertAccount(t, 'acc_1');
-      await t.query(`UPDATE accounts SET session_string = '1fake' WHERE id = $1`, [id]);
+      const id = await insertAccount(t, 'acc_1', { session_string: '1fake' });
       for (const link of ['@g_one', '@g_two', '@g_three']) {
         await insertBoundTarget(t, link, id, { joined_at: '2026-03-08T06:00:00Z' });
         h.fake.addMember(link, 'acc_1');
@@ -67,39 +64,21 @@ describe('lexus start under SIGTERM', () => {
   it('finishes the action in flight within the grace period, exits 0 and leaves no pending slot', async () => {
     const t = await createTestDatabase();
     try {
-      const id = await insertAccount(t, 'acc_1');
-      await t.query(`UPDATE accounts SET session_string = '1fake' WHERE id = $1`, [id]);
+      const id = await insertAccount(t, 'acc_1', { session_string: '1fake' });
       const now = Date.now();
       for (let i = 1; i <= 5; i++) await insertBoundTarget(t, `@g_${i}_ready`, id, { joined_at: new Date(now - 48 * 3_600_000).toISOString() });
       const c = t.connection;
       const url = databaseUrl(c);
-      const result = await new Promise<{ code: number | null; stdout: string; stopMs: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, [BIN, 'start'], {
-          env: {
-            PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', HEALTH_PORT: '0',
-            ...AS_SOON_AS_ALLOWED_ENV, LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
-            LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
-          },
-        });
-        let stdout = '';
-        let signalledAt = 0;
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error(`no post within 60 s:\n${stdout}`));
-        }, 60_000);
-        child.stdout.on('data', (chunk) => {
-          stdout += String(chunk);
-          // Stop it as soon as it has connected: its first post (200 ms on the fake) is in flight.
-          if (!signalledAt && stdout.includes('"event":"account.connected"')) {
-            signalledAt = Date.now();
-            child.kill('SIGTERM');
-          }
-        });
-        child.on('exit', (code) => {
-          clearTimeout(timer);
-          resolve({ code, stdout, stopMs: Date.now() - signalledAt });
-        });
+      const daemon = startLexus(['start'], {
+        env: {
+          DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', HEALTH_PORT: '0',
+          ...AS_SOON_AS_ALLOWED_ENV, LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
+          LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
+        },
       });
+      // Stop it as soon as it has connected: its first post (200 ms on the fake) is in flight.
+      const exit = await daemon.stopWhen(logged('account.connected'), 'post');
+      const result = { code: exit.code, stdout: daemon.stdout, stopMs: exit.at - daemon.signalledAt };
       expect(result.code).toBe(0);
       expect(result.stopMs).toBeLessThan(12_000);
       const lines = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));

@@ -193,9 +193,8 @@ describe('getGroupsReadyForPosting', () => {
   });
 
   it('returns each group and its account exactly as TypeORM itself loads them', async () => {
-    const a = await insertAccount(t, 'acc', { daily_posts_count: 3, last_stats_reset: '2026-03-10T00:00:05Z' });
+    const a = await insertAccount(t, 'acc', { daily_posts_count: 3, last_stats_reset: '2026-03-10T00:00:05Z', phone: '+380501234567', api_id: 12345 });
     const g = await insertBoundTarget(t, '@full_row', a, { last_post_at: '2026-03-09T20:00:00.123Z' });
-    await t.query(`UPDATE accounts SET phone = '+380501234567', api_id = 12345 WHERE id = $1`, [a]);
     await t.query(`UPDATE targets SET telegram_id = 9007199254740993, title = 'Авто Київ' WHERE id = $1`, [g]);
     const [group] = await t.db.getGroupsReadyForPosting('ukraine_cars', 1);
     const loaded = await t.dataSource.getRepository(Target).findOne({ where: { id: g }, relations: { assignedAccount: true } });

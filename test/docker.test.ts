@@ -4,7 +4,6 @@
  * repository and against what the code reads (CONFIG_VARIABLES, loadConfig). The image's
  * /app is this repository (after `npm run build`, which `npm test` runs first).
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config';
 import { STOP_MARGIN_MS } from '../src/daemon/run';
+import { cleanEnv, runAsync } from './helpers/cli';
 
 const ROOT = path.resolve(__dirname, '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -234,15 +234,10 @@ function publishedPorts(service: Service): { host: string; container: number }[]
   });
 }
 
-function runNode(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      args,
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_PRETTY: '0', ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+/** node ARGS in the checkout, in a clean environment plus `env`; not blocking this process (a test serves the HEALTHCHECK here). */
+async function runNode(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runAsync(process.execPath, args, { cwd: ROOT, env: cleanEnv(env), timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 // ----------------------------------------------------------------------------------------------

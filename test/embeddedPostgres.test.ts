@@ -3,15 +3,14 @@
  * without knowing it. A server of this folder is reused whoever started it; a server of another
  * folder on the port is never used.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresConnection } from '../src/config';
 import { EmbeddedPostgresError, LEGACY_EMBEDDED_PASSWORD, NOTE_FILE, startEmbeddedPostgres, type EmbeddedServer } from '../src/db/embeddedPostgres';
+import { run, runNode, tempDir } from './helpers/cli';
 import { freePort } from './helpers/net';
 
 async function query(connection: PostgresConnection, text: string): Promise<Record<string, unknown>[]> {
@@ -29,8 +28,7 @@ describe('two checkouts on one machine', () => {
   let first: EmbeddedServer;
   let port: number;
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'lexus-two-checkouts-'));
-    await chmod(dir, 0o755); // as root, the server runs as "postgres" and must reach its folder
+    dir = await tempDir('lexus-two-checkouts-');
     port = await freePort();
     first = await startEmbeddedPostgres({ dataDir: path.join(dir, 'one/data/postgres'), port, database: 'lexus' });
     await query(first.connection, 'CREATE TABLE of_checkout_one (id int)');
@@ -82,8 +80,7 @@ describe('two checkouts on one machine', () => {
 describe('one data folder', () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'lexus-one-folder-'));
-    await chmod(dir, 0o755);
+    dir = await tempDir('lexus-one-folder-');
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -117,7 +114,7 @@ describe('one data folder', () => {
     // A copy of the folder (a copied checkout): its cluster keeps its password, not its place.
     // cp -a, as a person copies a checkout (as root, the owners are kept).
     await mkdir(path.join(dir, 'copy'));
-    expect(spawnSync('cp', ['-a', configured, path.join(dir, 'copy/postgres')]).status).toBe(0);
+    expect(run('cp', ['-a', configured, path.join(dir, 'copy/postgres')]).status).toBe(0);
     const copy = await startEmbeddedPostgres({ dataDir: path.join(dir, 'copy/postgres'), port: await freePort() });
     try {
       expect(copy.dataDir).toBe(path.join(dir, 'copy/postgres'));
@@ -150,7 +147,7 @@ describe('one data folder', () => {
         process.kill(process.pid, 'SIGINT');
         setTimeout(() => {}, 60_000);
       });`;
-    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const result = runNode(['-e', script], { timeout: 60_000 });
     expect(result.stdout).toContain('started');
     // It ended as the signal ends a process, and took its server with it.
     expect(result.signal).toBe('SIGINT');

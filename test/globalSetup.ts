@@ -1,14 +1,16 @@
 /**
+ * Before any test: dist/ built afresh from src/ (the CLI tests run bin/lexus.js, which runs
+ * dist/), so that `npx vitest run` never tests a stale build; a failed build fails the run.
  * One PostgreSQL for the whole run: TEST_DATABASE_URL when set (each test file then creates
  * and drops its own database on that server), else an embedded PostgreSQL in a temporary
  * folder on a free port, removed at the end.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { parseDatabaseUrl, type PostgresConnection } from '../src/config';
 import { sharedDirsUnder, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
+import { ROOT, runAsync, tempDir } from './helpers/cli';
 import { freePort } from './helpers/net';
 
 declare module 'vitest' {
@@ -18,15 +20,47 @@ declare module 'vitest' {
 }
 
 
-let shared: Promise<{ connection: PostgresConnection; stop: () => Promise<void> }> | undefined;
-let users = 0;
+/**
+ * What the projects share. Vitest loads this module once per project, so the state lives on
+ * globalThis (one main process), not in this module's variables.
+ */
+interface SharedState {
+  built?: Promise<void>;
+  server?: Promise<{ connection: PostgresConnection; stop: () => Promise<void> }>;
+  stopped?: Promise<void>;
+  users: number;
+}
+const KEY = Symbol.for('lexus.test.globalSetup');
+const state: SharedState = ((globalThis as Record<symbol, SharedState | undefined>)[KEY] ??= { users: 0 });
+
+/** Stops the shared server, once, however many projects let go of it; a later setup builds and starts afresh. */
+async function stopShared(): Promise<void> {
+  if (!state.server) return;
+  state.stopped ??= state.server.then((s) => s.stop());
+  try {
+    await state.stopped;
+  } finally {
+    state.built = state.server = state.stopped = undefined;
+  }
+}
+
+/** `npm run build` (tsc -p tsconfig.build.json, the checkout's own tsc); rejects with tsc's output when it fails. */
+async function build(): Promise<void> {
+  const began = Date.now();
+  const tsc = await runAsync(process.execPath, [path.join(ROOT, 'node_modules/.bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+  if (tsc.status !== 0) {
+    throw new Error(
+      `the build of dist/ (tsc -p tsconfig.build.json) failed (exit ${tsc.status ?? tsc.signal}${tsc.error ? `: ${tsc.error.message}` : ''}), so no test ran: the CLI tests would run a stale dist/:\n${tsc.stdout}${tsc.stderr}`,
+    );
+  }
+  process.stderr.write(`test setup: dist/ built in ${((Date.now() - began) / 1000).toFixed(1)} s\n`);
+}
 
 async function startShared() {
   if (process.env.TEST_DATABASE_URL) {
     return { connection: parseDatabaseUrl(process.env.TEST_DATABASE_URL), stop: async () => undefined };
   }
-  const dir = await mkdtemp(path.join(tmpdir(), 'lexus-test-pg-'));
-  await chmod(dir, 0o755); // as root, the server runs as "postgres" and must reach its folder
+  const dir = await tempDir('lexus-test-pg-');
   const server = await startEmbeddedPostgres({
     dataDir: path.join(dir, 'data'),
     port: await freePort(),
@@ -45,13 +79,20 @@ async function startShared() {
 }
 
 export default async function setup(project: TestProject) {
-  // Both projects (utc, los-angeles) share one server.
-  shared ??= startShared();
-  users += 1;
-  const { connection } = await shared;
-  project.provide('postgres', connection);
+  // Both projects (utc, los-angeles) share one build and one server; the build runs while the
+  // server starts.
+  state.built ??= build();
+  state.server ??= startShared();
+  state.users += 1;
+  const [building, starting] = await Promise.allSettled([state.built, state.server]);
+  if (building.status === 'rejected' || starting.status === 'rejected') {
+    state.users -= 1;
+    if (state.users === 0) await stopShared().catch(() => undefined);
+    throw building.status === 'rejected' ? building.reason : (starting as PromiseRejectedResult).reason;
+  }
+  project.provide('postgres', starting.value.connection);
   return async () => {
-    users -= 1;
-    if (users === 0 && shared) await (await shared).stop();
+    state.users -= 1;
+    if (state.users === 0) await stopShared();
   };
 }

@@ -4,7 +4,6 @@
  * what the daemon met and reads the fleet from the database, including while the database is
  * stopped; and a real `lexus start` serves them on HEALTH_PORT.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { AS_SOON_AS_ALLOWED_ENV, TEST_SETTINGS } from './helpers/daemon';
@@ -20,6 +19,7 @@ import { createTestDatabase, stoppablePostgres, useTestDatabase } from './helper
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 import { capturedLogger } from './helpers/logs';
 import { databaseUrl, freePort } from './helpers/net';
+import { startLexus } from './helpers/cli';
 
 const t = useTestDatabase();
 const quiet = createLogger({ level: 'silent' });
@@ -138,10 +138,9 @@ describe('GET /metrics', () => {
   });
 
   it('counts the answers the daemon met and reads the fleet from the database', async () => {
-    const a = await insertAccount(t, 'acc_a', { session_string: '1session' });
+    const a = await insertAccount(t, 'acc_a', { session_string: '1session', driven_by: 'host:1:ab', driven_until: '2026-03-10 09:00:20' });
     await insertAccount(t, 'acc_b', { status: 'flood_wait', next_allowed_action_time: '2026-03-10T10:00:00Z' });
     await insertAccount(t, 'acc_c', { status: 'banned' });
-    await t.query(`UPDATE accounts SET driven_by = 'host:1:ab', driven_until = '2026-03-10 09:00:20' WHERE id = $1`, [a]);
     const g = await insertBoundTarget(t, '@g_joined', a);
     await insertBoundTarget(t, '@g_joined_too', a);
     await insertTarget(t, '@g_new');
@@ -290,20 +289,14 @@ describe('lexus start', () => {
     const db = await createTestDatabase();
     const port = await freePort();
     try {
-      const id = await insertAccount(db, 'acc_1');
-      await db.query(`UPDATE accounts SET session_string = '1fake' WHERE id = $1`, [id]);
+      const id = await insertAccount(db, 'acc_1', { session_string: '1fake' });
       await insertBoundTarget(db, '@ready_group', id, { joined_at: new Date(Date.now() - 48 * 3_600_000).toISOString() });
-      const child = spawn(process.execPath, [path.resolve(__dirname, '../bin/lexus.js'), 'start'], {
+      const daemon = startLexus(['start'], {
         env: {
-          PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: databaseUrl(db.connection), LEXUS_FAKE_TELEGRAM: '1',
+          DATABASE_URL: databaseUrl(db.connection), LEXUS_FAKE_TELEGRAM: '1',
           ...AS_SOON_AS_ALLOWED_ENV, HEALTH_PORT: String(port), LEXUS_BASE_DIR: path.resolve(__dirname, '..'), LEXUS_ACTION_DELAY_S: '0-0',
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let output = '';
-      child.stdout.on('data', (chunk) => (output += String(chunk)));
-      child.stderr.on('data', (chunk) => (output += String(chunk)));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
       try {
         await expect
           .poll(async () => (await get(port, '/livez').catch(() => ({ status: 0 }))).status, { timeout: 30_000, interval: 250 })
@@ -318,11 +311,11 @@ describe('lexus start', () => {
         expect(value(metrics.body, 'lexus_accounts_driven')).toBe(1);
         expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
         expect(metrics.body).not.toContain('1fake');
-        expect(output).toContain('"event":"health.listening"');
+        expect(daemon.output).toContain('"event":"health.listening"');
       } finally {
-        child.kill('SIGTERM');
+        daemon.kill('SIGTERM');
       }
-      expect(await exited).toBe(0);
+      expect((await daemon.exited).code).toBe(0);
       await expect(get(port, '/livez')).rejects.toThrow();
       // Telegram's answer to its connect is kept for lexus status.
       expect(await db.query(`SELECT last_connect_outcome, last_connect_at IS NOT NULL AS at FROM accounts`)).toEqual([{ last_connect_outcome: 'connected', at: true }]);

@@ -356,8 +356,7 @@ describe('lexus import into a database the old system filled', () => {
 
   it('refuses an account that is in the database already under another name', async () => {
     const config = await old.json('accounts_config.json');
-    const id = await insertAccount(t, 'old_name_for_kyiv_1');
-    await t.query('UPDATE accounts SET session_string = $1 WHERE id = $2', [config[0].string_session, id]);
+    await insertAccount(t, 'old_name_for_kyiv_1', { session_string: config[0].string_session });
     const before = await dumpDatabase(t);
     await expect(importNow()).rejects.toThrow(
       'accounts_config.json: "lexus_kyiv_1" has the same session as the account "old_name_for_kyiv_1" in the database: one Telegram account under two names',

@@ -2,15 +2,12 @@
  * A corpus of broken inputs for `lexus import`: each gives its exact message (file, line, key),
  * exit code 65, and leaves the database byte for byte as it was.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 import { dumpDatabase } from './helpers/fixtures';
 import { copyExamples, runImport, type OldSystemCopy } from './helpers/oldSystem';
 import { databaseUrl } from './helpers/net';
-
-const BIN = path.resolve(__dirname, '../bin/lexus.js');
+import { runLexusAsync } from './helpers/cli';
 
 let t: TestDatabase;
 let url: string;
@@ -27,16 +24,7 @@ beforeAll(async () => {
   return () => t.close();
 });
 
-function lexusImport(dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, 'import', '--dir', dir],
-      { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, LOG_PRETTY: '0' }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const lexusImport = (dir: string) => runLexusAsync(['import', '--dir', dir], { env: { DATABASE_URL: url } });
 
 const SESSION_KEY_LINE = 7; // line of lexus_kyiv_1's string_session in examples/accounts_config.json
 
@@ -227,7 +215,7 @@ describe('lexus import refuses broken input', () => {
     try {
       await breakIt(old);
       const run = await lexusImport(old.dir);
-      expect(run.code).toBe(65);
+      expect(run.status).toBe(65);
       const lines = run.stderr.split('\n').map((l) => l.trim());
       expect(lines[0]).toMatch(new RegExp(`^lexus import: .*: ${expected.length} problems?; nothing was written$`));
       expect(lines.filter((l) => l !== '' && !l.startsWith('warning:')).slice(1)).toEqual(expected.map((e) => e.replace('DIR', old.dir)));
@@ -245,7 +233,7 @@ describe('lexus import refuses broken input', () => {
       await old.write('sessions/lexus_odesa_3.session', 'garbage');
       await old.writeJson('group_niches.json', []);
       const run = await lexusImport(old.dir);
-      expect(run.code).toBe(65);
+      expect(run.status).toBe(65);
       expect(run.stderr).toContain('3 problems; nothing was written');
       expect(run.stderr).toContain('targets.txt:1: "t.me/c/1/2" is a private post link, not a group');
       expect(run.stderr).toContain('group_niches.json:1: must be a JSON object');
@@ -259,12 +247,8 @@ describe('lexus import refuses broken input', () => {
     const old = await copyExamples();
     try {
       await old.write('targets.txt', '@x\n');
-      const run = await new Promise<{ code: number; stdout: string }>((resolve) =>
-        execFile(process.execPath, [BIN, 'import', '--dir', old.dir, '--json'], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url } }, (error, stdout) =>
-          resolve({ code: error ? Number(error.code) : 0, stdout }),
-        ),
-      );
-      expect(run.code).toBe(65);
+      const run = await runLexusAsync(['import', '--dir', old.dir, '--json'], { env: { DATABASE_URL: url } });
+      expect(run.status).toBe(65);
       expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, errors: ['targets.txt:1: "@x" is not a group link: "x" is not a valid Telegram username'] });
     } finally {
       await old.cleanup();

@@ -91,8 +91,7 @@ describe('lexus login', () => {
   });
 
   it('uses the account\'s own credentials, proxy and phone; a dead session\'s account becomes active again', async () => {
-    const id = await insertAccount(t, 'lexus_kyiv_1', { status: 'banned' });
-    await t.query(`UPDATE accounts SET api_id = 999, api_hash = $1, proxy = 'socks5://u:p@h:1', phone = '+380671112244' WHERE id = $2`, ['b'.repeat(32), id]);
+    await insertAccount(t, 'lexus_kyiv_1', { status: 'banned', api_id: 999, api_hash: 'b'.repeat(32), proxy: 'socks5://u:p@h:1', phone: '+380671112244' });
     const fake = fakeTelegramLogin({ password: true });
     const result = await login(deps(fake).deps, 'lexus_kyiv_1', scriptedPrompts({ phone: 'never asked' }));
     expect(result.created).toBe(false);
@@ -139,8 +138,7 @@ describe('lexus login stops when nobody answers', () => {
 
 describe('lexus logout', () => {
   it('revokes the session on Telegram and clears it', async () => {
-    const id = await insertAccount(t, 'lexus_1');
-    await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [NEW_SESSION, id]);
+    await insertAccount(t, 'lexus_1', { session_string: NEW_SESSION });
     const fake = fakeTelegramLogin();
     expect(await logout(deps(fake).deps, 'lexus_1')).toEqual({ revoked: true, reason: null });
     expect(fake.invoked).toEqual(['auth.LogOut']);
@@ -149,8 +147,7 @@ describe('lexus logout', () => {
   });
 
   it('clears a session Telegram says is dead; keeps one it could not revoke', async () => {
-    const id = await insertAccount(t, 'lexus_1');
-    await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [NEW_SESSION, id]);
+    await insertAccount(t, 'lexus_1', { session_string: NEW_SESSION });
     await expect(logout(deps(fakeTelegramLogin({ logoutError: new Error('connection closed') })).deps, 'lexus_1')).rejects.toThrow(/the session is kept/);
     expect(await t.query('SELECT session_string FROM accounts')).toEqual([{ session_string: NEW_SESSION }]);
     expect(await logout(deps(fakeTelegramLogin({ logoutError: rpc('AUTH_KEY_UNREGISTERED', 401) })).deps, 'lexus_1')).toEqual({ revoked: false, reason: 'AUTH_KEY_UNREGISTERED' });

@@ -5,9 +5,7 @@
  * and a warning for a variable that is not one, all through the real `lexus` command against a
  * real PostgreSQL.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,15 +20,13 @@ import { stoppablePostgres, useTestDatabase } from './helpers/database';
 import { AS_SOON_AS_ALLOWED_ENV, TEST_SETTINGS } from './helpers/daemon';
 import { insertBoundTarget, insertDrivableAccount } from './helpers/fixtures';
 import { databaseUrl, freePort } from './helpers/net';
+import { ROOT, runLexus, runNode, startLexus, tempDir } from './helpers/cli';
 
-const ROOT = path.resolve(__dirname, '..');
-const BIN = path.join(ROOT, 'bin/lexus.js');
 const t = useTestDatabase();
 
 let cwd: string;
 beforeAll(async () => {
-  cwd = await mkdtemp(path.join(tmpdir(), 'lexus-ops-'));
-  await chmod(cwd, 0o755);
+  cwd = await tempDir('lexus-ops-');
 });
 afterAll(async () => {
   await rm(cwd, { recursive: true, force: true });
@@ -49,41 +45,18 @@ interface Run {
 }
 
 /** Runs `lexus ARGS` until it ends, or until `until` sees what it waits for (then SIGTERM). */
-function lexus(args: string[], env: Record<string, string>, until?: (line: Record<string, unknown>) => boolean, timeoutMs = 90_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const began = Date.now();
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...BASE_ENV, ...env } });
-    const lines: Record<string, unknown>[] = [];
-    let stderr = '';
-    let rest = '';
-    let signalled = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      rest += chunk.toString();
-      const parts = rest.split('\n');
-      rest = parts.pop()!;
-      for (const part of parts.filter((p) => p.startsWith('{'))) {
-        const line = JSON.parse(part) as Record<string, unknown>;
-        lines.push(line);
-        if (until && !signalled && until(line)) {
-          signalled = true;
-          child.kill('SIGTERM');
-        }
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, lines, stderr, ms: Date.now() - began });
-    });
-  });
+async function lexus(args: string[], env: Record<string, string>, until?: (line: Record<string, unknown>) => boolean, timeoutMs = 90_000): Promise<Run> {
+  const child = startLexus(args, { cwd, env: { ...BASE_ENV, ...env }, timeout: timeoutMs });
+  if (until && (await child.waitFor((p) => p.lines.some(until), timeoutMs))) child.kill('SIGTERM');
+  const exit = await child.exited;
+  return { code: exit.code, lines: child.lines, stderr: child.stderr, ms: exit.at - child.startedAt };
 }
 
 const eventOf = (name: string) => (l: Record<string, unknown>) => l.event === name;
 
 describe('lexus --version', () => {
   it('prints the version and exits 0; the start-up log says it too', async () => {
-    const r = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
+    const r = runLexus(['--version']);
     expect(r.stdout.trim()).toBe(VERSION);
     expect(r.status).toBe(0);
   });
@@ -243,7 +216,7 @@ describe('the watchdog', () => {
         progress: () => ({ oldestActionMs: 0, roundMs: 61_000 }),
       };
       runDaemon({ daemon: stuck, clock: { now: () => new Date() }, log: createLogger({ level: 'info', pretty: false }), graceMs: 1000, onExit: () => undefined, watchdogMs: 60_000 });`;
-    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const r = runNode(['-e', script], { timeout: 30_000 });
     const fatal = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'watchdog.exit');
     expect(fatal).toMatchObject({ level: 'fatal', stuck_s: 61, problems: ['loop: a scheduling round has been running for 61 s'] });
     expect(r.status).toBe(70);

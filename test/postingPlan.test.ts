@@ -38,8 +38,7 @@ const perClockHour = (calls: FakeCall[]) => {
 
 /** acc_1, seasoned (full budgets), bound to 30 warmed-up groups it is a member of. */
 async function seasonedAccountIn30Groups(h: DaemonHarness): Promise<void> {
-  const a = await insertDrivableAccount(t, 'acc_1');
-  await t.query(`UPDATE accounts SET seasoned = true`);
+  const a = await insertDrivableAccount(t, 'acc_1', { seasoned: true });
   for (let i = 1; i <= 30; i++) {
     const link = `@group_${String(i).padStart(2, '0')}`;
     await insertBoundTarget(t, link, a);
@@ -83,8 +82,7 @@ describe('one account\'s day', () => {
 
   it('spaces its joins at least 30 minutes apart, and joins over the part of the window that leaves its groups time for both posts', async () => {
     const h = daemon({ settings: PLANNED });
-    await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
+    await insertDrivableAccount(t, 'acc_1', { seasoned: true });
     for (let i = 1; i <= 20; i++) await insertTarget(t, `@group_${String(i).padStart(2, '0')}`);
     await h.runFor(24 * HOUR);
     const joins = h.fake.calls.filter((c) => c.op === 'join');
@@ -97,8 +95,7 @@ describe('one account\'s day', () => {
   });
 
   it('keeps the spacing between joins in the database: a restart, or another process taking the account over, waits for it too', async () => {
-    const a = await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
+    const a = await insertDrivableAccount(t, 'acc_1', { seasoned: true });
     const earlier = await insertTarget(t, '@joined_before');
     await insertTarget(t, '@next_in_queue');
     // The last process joined at 09:00 and died; a new one starts at 09:05 and, acting as soon as
@@ -152,14 +149,13 @@ describe('one account\'s day', () => {
     t.clock.set('2026-03-10T20:00:00Z');
     const h = daemon({ settings: { ...PLANNED, postingHours: { start: 20, end: 4 }, timeZone: 'UTC' } });
     for (let n = 1; n <= 8; n++) {
-      const a = await insertDrivableAccount(t, `acc_${n}`);
+      const a = await insertDrivableAccount(t, `acc_${n}`, { seasoned: true });
       for (let i = 1; i <= 10; i++) {
         const link = `@g${n}_${String(i).padStart(2, '0')}`;
         await insertBoundTarget(t, link, a);
         h.fake.addMember(link, `acc_${n}`);
       }
     }
-    await t.query(`UPDATE accounts SET seasoned = true`);
     await h.runFor(2 * 24 * HOUR);
     const posts = h.fake.sent();
     for (const night of ['2026-03-11', '2026-03-12']) {
@@ -196,8 +192,7 @@ describe('one account\'s day', () => {
 describe('the plan at its edges', () => {
   it('plans the posts groups bring that were not there when the window opened: the first soon, not hours later', async () => {
     t.clock.set('2026-03-10T05:50:00Z');
-    const a = await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
+    const a = await insertDrivableAccount(t, 'acc_1', { seasoned: true });
     const h = daemon({ settings: PLANNED });
     // The window opens at 06:00 UTC with nothing to post; at 09:05 in Kyiv ten ready groups are bound (an import).
     await h.runFor(75 * 60_000);
@@ -216,8 +211,7 @@ describe('the plan at its edges', () => {
   it('starts no post in the last minutes of the window, so that what is sent lands inside it', async () => {
     // 21:57:30 in Kyiv (UTC+2 in March): a post may take two calls of a minute, and a minute more.
     t.clock.set('2026-03-10T19:57:30Z');
-    const a = await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
+    const a = await insertDrivableAccount(t, 'acc_1', { seasoned: true });
     const h = daemon({ settings: { ...PLANNED, spread: false } });
     await insertBoundTarget(t, '@ready', a);
     h.fake.addMember('@ready', 'acc_1');
@@ -233,8 +227,7 @@ describe('the plan at its edges', () => {
     // A lookup that takes 4 minutes, begun at 21:56 in Kyiv.
     t.clock.set('2026-03-10T19:56:00Z');
     const fake = new FakeTelegram({ clock: t.clock, latencyMs: (op) => (op === 'lookup' ? 4 * 60_000 : 0), sleep: async (ms) => void t.clock.advance(ms) });
-    await insertDrivableAccount(t, 'acc_1');
-    await t.query(`UPDATE accounts SET seasoned = true`);
+    await insertDrivableAccount(t, 'acc_1', { seasoned: true });
     await insertTarget(t, 'https://t.me/+AbCdEfGh12345');
     fake.on({ op: 'lookup', outcome: { kind: 'found', chat: null, member: false } });
     const h = daemon({ settings: { ...PLANNED, spread: false }, fake });
@@ -252,8 +245,7 @@ describe('the plan at its edges', () => {
 
   for (const spread of [false, true]) {
     it(`keeps the joins spaced after a process died in a call of the account whose answer it never recorded${spread ? ' (spread)' : ''}`, async () => {
-      const a = await insertDrivableAccount(t, 'acc_1');
-      await t.query(`UPDATE accounts SET seasoned = true`);
+      const a = await insertDrivableAccount(t, 'acc_1', { seasoned: true });
       const earlier = await insertTarget(t, '@joined_before');
       await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 08:00:00')`, [a, earlier]);
       // The previous process began a call (a join, maybe) at 09:00 and died before recording it.
@@ -276,8 +268,7 @@ describe('the plan at its edges', () => {
 describe("the pace, kept by the database: a new account's budgets, the spacing of posts", () => {
   it('grow with its days in the fleet: 3 posts and 2 joins for 3 days, full after 14; a seasoned one has them at once', async () => {
     const a = await insertDrivableAccount(t, 'acc_new');
-    const s = await insertDrivableAccount(t, 'acc_seasoned');
-    await t.query(`UPDATE accounts SET seasoned = true WHERE id = $1`, [s]);
+    const s = await insertDrivableAccount(t, 'acc_seasoned', { seasoned: true });
     for (let i = 1; i <= 12; i++) {
       await insertBoundTarget(t, `@new_${String(i).padStart(2, '0')}`, a);
       await insertBoundTarget(t, `@old_${String(i).padStart(2, '0')}`, s);

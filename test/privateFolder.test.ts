@@ -6,30 +6,28 @@
  * library's own choices. Everything they keep outside the checkout goes to a folder of the
  * test's own (LEXUS_EMBEDDED_PG_SHARED_DIR), removed at the end.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedPostgresError, NOTE_FILE, sharedDataDirFor, sharedDirsUnder, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
 import { freePort } from './helpers/net';
+import { jsonLines, ROOT, run, runNode, start, tempDir } from './helpers/cli';
 
-const ROOT = path.resolve(__dirname, '..');
 const asRoot = userInfo().uid === 0;
 
 /** A copy of this checkout: its files, and node_modules as hard links (or a copy on another file system). */
 async function copyCheckout(to: string): Promise<void> {
   await mkdir(to, { recursive: true });
-  for (const entry of ['bin', 'dist', 'src', 'test', 'config', 'lexus_assets', 'examples', 'package.json', 'tsconfig.json', 'vitest.config.mts']) {
+  // tsconfig.build.json: the test setup builds dist/ from src/ first.
+  for (const entry of ['bin', 'dist', 'src', 'test', 'config', 'lexus_assets', 'examples', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.mts']) {
     await cp(path.join(ROOT, entry), path.join(to, entry), { recursive: true });
   }
-  const linked = spawnSync('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(to, 'node_modules')]);
+  const linked = run('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(to, 'node_modules')]);
   if (linked.status !== 0) await cp(path.join(ROOT, 'node_modules'), path.join(to, 'node_modules'), { recursive: true, verbatimSymlinks: true });
 }
-
-const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
   let dir: string;
@@ -41,8 +39,7 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     checkout = path.join(dir, 'lexus');
     await copyCheckout(checkout);
-    shared = await mkdtemp(path.join(tmpdir(), 'lexus-shared-'));
-    await chmod(shared, 0o755);
+    shared = await tempDir('lexus-shared-');
     env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LEXUS_EMBEDDED_PG_SHARED_DIR: shared };
   }, 120_000);
   afterAll(async () => {
@@ -51,26 +48,20 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
   });
 
   it('npm start runs, says where the data is kept, and a Ctrl-C stops it with exit 0 and no warning', async () => {
-    const child = spawn('npm', ['start'], {
+    const npm = start('npm', ['start'], {
       cwd: checkout,
       // Its own process group, as in a terminal: the Ctrl-C goes to the whole group (npm passes
       // it on to the daemon too, which gets it twice).
       detached: true,
       env: { ...env, LOG_PRETTY: '0', HEALTH_PORT: '0', LEXUS_FAKE_TELEGRAM: '1', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 60_000;
-    while (!out.includes('"event":"daemon.started"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    await npm.waitFor((p) => p.stdout.includes('"event":"daemon.started"'), 60_000);
+    const out = npm.stdout;
     expect(out).toContain('"event":"daemon.started"');
-    process.kill(-child.pid!, 'SIGINT');
-    expect(await exited).toBe(0);
-    expect(err).toBe('');
-    const logged = jsonLines(out);
+    npm.kill('SIGINT');
+    expect((await npm.exited).code).toBe(0);
+    expect(npm.stderr).toBe('');
+    const logged = jsonLines(npm.stdout);
     const configured = path.join(checkout, 'data/postgres');
     const elsewhere = logged.find((l) => l.event === 'db.embedded.data_elsewhere');
     expect(elsewhere).toMatchObject({ data_dir: sharedDataDirFor(configured, sharedDirsUnder(shared).data), closed_folder: dir });
@@ -86,10 +77,9 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
   }, 90_000);
 
   it('npm run demo runs', async () => {
-    const result = spawnSync('npm', ['run', 'demo'], {
+    const result = run('npm', ['run', 'demo'], {
       cwd: checkout,
       env: { ...env, LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
-      encoding: 'utf8',
       timeout: 120_000,
     });
     expect(result.stdout).toContain('No rule was broken.');
@@ -97,10 +87,9 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
   }, 150_000);
 
   it('the test setup (npm test) starts its PostgreSQL and runs a test file on it', () => {
-    const result = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'test/timezone.test.ts', '--project', 'utc'], {
+    const result = runNode(['node_modules/vitest/vitest.mjs', 'run', 'test/timezone.test.ts', '--project', 'utc'], {
       cwd: checkout,
       env: { ...env, CI: '1', NO_COLOR: '1' },
-      encoding: 'utf8',
       timeout: 120_000,
     });
     expect(result.stdout + result.stderr).toMatch(/Tests\s+\d+ passed/);
@@ -108,8 +97,7 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
   }, 150_000);
 
   it('keeps its data where the user postgres can reach it, notes where with the port it moved to, and finds both again', async () => {
-    const own = await mkdtemp(path.join(tmpdir(), 'lexus-shared-'));
-    await chmod(own, 0o755);
+    const own = await tempDir('lexus-shared-');
     const dirs = sharedDirsUnder(own);
     const configured = path.join(checkout, 'other', 'postgres');
     // Its port is taken by something else.
@@ -132,7 +120,7 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
       })().catch((error) => { console.error(error.message); process.exit(1); });`;
     try {
       const runOnce = () => {
-        const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 90_000 });
+        const result = runNode(['-e', script], { timeout: 90_000 });
         expect(result.stderr).toBe('');
         return JSON.parse(result.stdout) as { notes: string[]; dataDir: string; answering: string; port: number };
       };

@@ -3,15 +3,13 @@
  * just run it), with no database configured (the embedded PostgreSQL, in a folder of the test's
  * own): a command added to the README without a way to run it here fails this test.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/net';
+import { ROOT, start, tempDir } from './helpers/cli';
 
-const ROOT = path.resolve(__dirname, '..');
 
 /** The commands of the README's `sh` blocks, one per line, without their comments. */
 function readmeCommands(): string[] {
@@ -30,34 +28,19 @@ interface Run {
  * group of its own as in a terminal, until it ends or `until` says so: then a Ctrl-C (SIGINT to
  * the whole group, as the terminal sends it).
  */
-function run(command: string, env: Record<string, string>, until?: (out: string) => boolean, timeoutMs = 120_000): Promise<Run> {
+async function run(command: string, env: Record<string, string>, until?: (out: string) => boolean, timeoutMs = 120_000): Promise<Run> {
   const words = command.replace(/^npm ci && /, '').split(/\s+/);
   const vars: Record<string, string> = {};
   while (words[0] && /^[A-Z_]+=/.test(words[0])) {
     const [name, ...value] = words.shift()!.split('=');
     vars[name!] = value.join('=');
   }
-  return new Promise((resolve) => {
-    const child = spawn(words[0]!, words.slice(1), {
-      cwd: ROOT, detached: true, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, ...vars }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let signalled = false;
-    const look = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (until && !signalled && until(out)) {
-        signalled = true;
-        process.kill(-child.pid!, 'SIGINT');
-      }
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
+  const child = start(words[0]!, words.slice(1), {
+    cwd: ROOT, detached: true, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, ...vars }, timeout: timeoutMs,
   });
+  if (until && (await child.waitFor((p) => until(p.output), timeoutMs))) child.kill('SIGINT');
+  const exit = await child.exited;
+  return { code: exit.code, out: child.output };
 }
 
 /** The JSON log lines of a run; after the Ctrl-C, nothing above info, and the stop last. */
@@ -76,8 +59,7 @@ describe("the README's commands", () => {
   let dir: string;
   let env: Record<string, string>;
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'lexus-readme-'));
-    await chmod(dir, 0o755); // as root, the server runs as "postgres" and must reach its folder
+    dir = await tempDir('lexus-readme-');
     env = { LEXUS_EMBEDDED_PG_DIR: path.join(dir, 'data/postgres'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()), LOG_PRETTY: '0', HEALTH_PORT: '0' };
   });
   afterAll(async () => {

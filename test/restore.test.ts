@@ -5,10 +5,8 @@
  * run for real into an empty and into an existing database, where a pg_dump as new as the server
  * is installed (Debian's PostgreSQL 15 in CI's second pass; the embedded 18 has none).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DbManager } from '../src/db/DbManager';
@@ -19,6 +17,7 @@ import { createEmptyDatabase, useTestDatabase } from './helpers/database';
 import { TEST_SETTINGS } from './helpers/daemon';
 import { insertBoundTarget, insertDrivableAccount } from './helpers/fixtures';
 import { databaseUrl } from './helpers/net';
+import { run, runLexus, tempDir } from './helpers/cli';
 
 const t = useTestDatabase({ start: '2026-03-10T12:00:00.000Z' });
 
@@ -66,16 +65,12 @@ describe('lexus repair counters', () => {
   it('says what it changes (or would, with --dry-run) and lets posting go on after a restore', async () => {
     await forgottenPosts();
     await t.query(`UPDATE lexus_restore_guard SET tables_oid = 1`);
-    const run = (args: string[]) =>
-      spawnSync(process.execPath, [path.resolve(__dirname, '../bin/lexus.js'), 'repair', 'counters', ...args], {
-        env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: databaseUrl(t.connection) },
-        encoding: 'utf8',
-      });
-    const dry = run(['--dry-run']);
+    const repair = (args: string[]) => runLexus(['repair', 'counters', ...args], { env: { DATABASE_URL: databaseUrl(t.connection) } });
+    const dry = repair(['--dry-run']);
     expect(dry.stdout).toMatch(/^Counters rebuilt from post_history \(dry run: nothing was written\): would change \d+ account\(s\) and 1 group\(s\)\.\nPosting was held after a restore; it would go on now\.\n$/);
     expect(dry.status).toBe(0);
     expect((await restoreHold(t.dataSource)).held).toBe(true);
-    const real = run([]);
+    const real = repair([]);
     expect(real.stdout).toContain('Posting was held after a restore; it goes on now.');
     expect(real.status).toBe(0);
     expect((await restoreHold(t.dataSource)).held).toBe(false);
@@ -87,7 +82,7 @@ function dumpTools(serverMajor: number): { dump: string; restore: string } | str
   const dirs = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
   for (const dir of ['', ...dirs]) {
     const dump = dir ? path.join(dir, 'pg_dump') : 'pg_dump';
-    const version = spawnSync(dump, ['--version'], { encoding: 'utf8' });
+    const version = run(dump, ['--version']);
     const major = Number(/(\d+)/.exec(version.stdout ?? '')?.[1]);
     if (version.status === 0 && major >= serverMajor) return { dump, restore: dir ? path.join(dir, 'pg_restore') : 'pg_restore' };
   }
@@ -112,17 +107,16 @@ describe('the backup commands of docs/operations.md', async () => {
     `restore a dump into an empty and into an existing database with no error, and hold posting until the repair${typeof tools === 'string' ? ` - skipped: ${tools}` : ''}`,
     async () => {
       const { dump, restore } = tools as { dump: string; restore: string };
-      const dir = await mkdtemp(path.join(tmpdir(), 'lexus-dump-'));
-      await chmod(dir, 0o755);
+      const dir = await tempDir('lexus-dump-');
       const empty = await createEmptyDatabase();
       try {
         const { a } = await forgottenPosts();
         const file = path.join(dir, 'lexus.dump');
-        const dumped = spawnSync(dump, ['-Fc', '-f', file, databaseUrl(t.connection)], { encoding: 'utf8' });
+        const dumped = run(dump, ['-Fc', '-f', file, databaseUrl(t.connection)]);
         expect(dumped.stderr).toBe('');
         expect(dumped.status).toBe(0);
         for (const target of [empty.connection, t.connection]) {
-          const restored = spawnSync(restore, ['--clean', '--if-exists', '--no-owner', '-d', databaseUrl(target), file], { encoding: 'utf8' });
+          const restored = run(restore, ['--clean', '--if-exists', '--no-owner', '-d', databaseUrl(target), file]);
           expect(restored.stderr).toBe('');
           expect(restored.status).toBe(0);
         }

@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 import { formatStatus } from '../src/status/formatStatus';
@@ -7,6 +5,7 @@ import { loadStatus, type FleetStatus, type StatusSettings } from '../src/status
 import { createEmptyDatabase, useTestDatabase, type TestDatabase } from './helpers/database';
 import { databaseUrl } from './helpers/net';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
+import { ROOT, runLexus } from './helpers/cli';
 
 const t = useTestDatabase();
 
@@ -38,19 +37,25 @@ async function join(t: TestDatabase, accountId: number, targetId: number, outcom
  * one in a niche the daemon does not serve.
  */
 async function seedWorld(t: TestDatabase) {
-  const active = await insertAccount(t, 'acc_active', { daily_posts_count: 3, last_stats_reset: '2026-03-10T06:00:00Z' });
+  // acc_active: driven since two days ago, its next post planned at 11:20 UTC (13:20 in Kyiv);
+  // acc_flood ran in the old system (seasoned). Both driven by a daemon on host-a (its lease runs
+  // to 09:00:20); acc_active connected 10 min ago.
+  const driven = { driven_by: 'host-a:1234:9f3c', driven_until: '2026-03-10 09:00:20' };
+  const active = await insertAccount(t, 'acc_active', {
+    daily_posts_count: 3, last_stats_reset: '2026-03-10T06:00:00Z',
+    session_string: OTHER_SESSION, api_id: 12345, api_hash: API_HASH, proxy: `socks5://user:${PROXY_PASSWORD}@10.0.0.1:1080`,
+    first_driven_at: '2026-03-08 07:00:00', next_post_planned_at: '2026-03-10 11:20:00', ...driven,
+    last_connect_at: '2026-03-10 08:50:00', last_connect_outcome: 'connected',
+  });
   const flood = await insertAccount(t, 'acc_flood', {
     status: 'flood_wait', next_allowed_action_time: '2026-03-10T09:12:30Z', daily_posts_count: 1, last_stats_reset: '2026-03-10T05:00:00Z',
+    session_string: OTHER_SESSION, seasoned: true, ...driven, last_connect_at: '2026-03-10 08:47:30', last_connect_outcome: 'account_flood_wait',
   });
-  const banned = await insertAccount(t, 'acc_banned', { status: 'banned', daily_posts_count: 7, last_stats_reset: '2026-03-09T18:00:00Z' });
+  const banned = await insertAccount(t, 'acc_banned', {
+    status: 'banned', daily_posts_count: 7, last_stats_reset: '2026-03-09T18:00:00Z',
+    session_string: SESSION, api_hash: API_HASH, status_reason: 'session dead: SESSION_REVOKED',
+  });
   await insertAccount(t, 'acc_nosession');
-  await t.query(`UPDATE accounts SET session_string = $1, api_id = 12345, api_hash = $2, proxy = $3 WHERE id = $4`, [
-    OTHER_SESSION, API_HASH, `socks5://user:${PROXY_PASSWORD}@10.0.0.1:1080`, active,
-  ]);
-  await t.query(`UPDATE accounts SET session_string = $1 WHERE id = $2`, [OTHER_SESSION, flood]);
-  await t.query(`UPDATE accounts SET session_string = $1, api_hash = $2, status_reason = 'session dead: SESSION_REVOKED' WHERE id = $3`, [
-    SESSION, API_HASH, banned,
-  ]);
 
   const readyOne = await insertBoundTarget(t, '@ready_one', active);
   // Posted twice yesterday: today's counter starts afresh.
@@ -84,14 +89,6 @@ async function seedWorld(t: TestDatabase) {
   await join(t, active, deadLink, 'link_dead', '2026-03-10T02:00:00Z');
   await join(t, active, requested, 'join_request_pending', '2026-03-10T08:00:00Z');
   await join(t, flood, newOne, 'account_flood_wait', '2026-03-10T08:47:30Z');
-  // acc_active: driven since two days ago, its next post planned at 11:20 UTC (13:20 in Kyiv);
-  // acc_flood ran in the old system (seasoned).
-  await t.query(`UPDATE accounts SET first_driven_at = '2026-03-08 07:00:00', next_post_planned_at = '2026-03-10 11:20:00' WHERE id = $1`, [active]);
-  await t.query(`UPDATE accounts SET seasoned = true WHERE id = $1`, [flood]);
-  // Both driven by a daemon on host-a (its lease runs to 09:00:20); acc_active connected 10 min ago.
-  await t.query(`UPDATE accounts SET driven_by = 'host-a:1234:9f3c', driven_until = '2026-03-10 09:00:20' WHERE id IN ($1, $2)`, [active, flood]);
-  await t.query(`UPDATE accounts SET last_connect_at = '2026-03-10 08:50:00', last_connect_outcome = 'connected' WHERE id = $1`, [active]);
-  await t.query(`UPDATE accounts SET last_connect_at = '2026-03-10 08:47:30', last_connect_outcome = 'account_flood_wait' WHERE id = $1`, [flood]);
   return { active, flood, banned };
 }
 
@@ -220,8 +217,7 @@ describe('lexus status', () => {
   });
 
   it('waits for the end of a warm-up, or for a join budget of tomorrow', async () => {
-    const a = await insertAccount(t, 'acc_a');
-    await t.query(`UPDATE accounts SET session_string = 'x' WHERE id = $1`, [a]);
+    const a = await insertAccount(t, 'acc_a', { session_string: 'x' });
     await insertBoundTarget(t, '@warming', a, { joined_at: '2026-03-09T15:00:00Z' });
     let status = await load(t.clock.now(), { joinsPerAccountPerDay: 1 });
     expect(status.nextAction).toMatchObject({ at: '2026-03-10T15:00:00.000Z', kind: 'post', target: '@warming', waitingFor: ['warm-up'] });
@@ -245,9 +241,8 @@ describe('lexus status', () => {
   });
 
   it("counts at most 20 posts a day per account in the day's maximum, and none for an account that cannot act", async () => {
-    const a = await insertAccount(t, 'acc_many');
-    const b = await insertAccount(t, 'acc_gone', { status: 'banned' });
-    await t.query(`UPDATE accounts SET session_string = 'x'`);
+    const a = await insertAccount(t, 'acc_many', { session_string: 'x' });
+    const b = await insertAccount(t, 'acc_gone', { status: 'banned', session_string: 'x' });
     for (let i = 0; i < 11; i++) await insertBoundTarget(t, `@group_${i}`, a);
     await insertBoundTarget(t, '@gone_group', b);
     const status = await load();
@@ -273,18 +268,10 @@ Next action: none: there is no account yet.
 });
 
 describe('lexus status', () => {
-  const ROOT = path.resolve(__dirname, '..');
-  const run = (url: string, args: string[] = []) =>
-    spawnSync(process.execPath, [path.join(ROOT, 'bin/lexus.js'), 'status', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LOG_PRETTY: '0', DATABASE_URL: url, ...AS_SOON_AS_ALLOWED_ENV },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+  const run = (url: string, args: string[] = []) => runLexus(['status', ...args], { cwd: ROOT, env: { DATABASE_URL: url, ...AS_SOON_AS_ALLOWED_ENV } });
 
   it('prints the view, or JSON for scripts, from the configured database and without a secret', async () => {
-    const a = await insertAccount(t, 'acc_cli');
-    await t.query(`UPDATE accounts SET session_string = $2, api_hash = $3 WHERE id = $1`, [a, SESSION, API_HASH]);
+    const a = await insertAccount(t, 'acc_cli', { session_string: SESSION, api_hash: API_HASH });
     await insertBoundTarget(t, '@cli_group', a, { joined_at: new Date(Date.now() - 48 * HOUR).toISOString() });
     const text = run(databaseUrl(t.connection));
     expect(text.status).toBe(0);
@@ -322,9 +309,10 @@ describe('lexus status', () => {
 
 describe('lexus status after Telegram limited an account, and with one chat under two links', () => {
   it('says which account is restricted, since when and until when, its reduced budget, and which rows are duplicates', async () => {
-    const a = await insertAccount(t, 'acc_restricted', { status: 'flood_wait', next_allowed_action_time: '2026-03-11T08:00:00Z' });
-    await t.query(`UPDATE accounts SET session_string = 'x', limited_since = '2026-03-10T08:00:00', limited_until = '2026-03-11T08:00:00',
-                   status_reason = 'restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)' WHERE id = $1`, [a]);
+    await insertAccount(t, 'acc_restricted', {
+      status: 'flood_wait', next_allowed_action_time: '2026-03-11T08:00:00Z', session_string: 'x', limited_since: '2026-03-10T08:00:00', limited_until: '2026-03-11T08:00:00',
+      status_reason: 'restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)',
+    });
     await insertTarget(t, '@autobazar_ua');
     await t.query(`INSERT INTO targets (link, niche, status, status_reason) VALUES ('@autobazar_ukraine', 'ukraine_cars', 'duplicate', 'the same chat as @autobazar_ua (target #1)')`);
     const text = formatStatus(await load());

@@ -3,8 +3,7 @@
  * manual clock. Drop it with `close()`.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
@@ -14,6 +13,7 @@ import type { PostgresConnection } from '../../src/config';
 import { createDataSource, runMigrations } from '../../src/db/database';
 import { DbManager } from '../../src/db/DbManager';
 import { startEmbeddedPostgres } from '../../src/db/embeddedPostgres';
+import { tempDir } from './cli';
 import { freePort } from './net';
 
 export interface TestDatabase {
@@ -115,8 +115,7 @@ export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase
  * the code being tested (the shared test server must stay up). `remove()` stops it and deletes it.
  */
 export async function stoppablePostgres(): Promise<{ connection: PostgresConnection; stop(): Promise<void>; start(): Promise<void>; remove(): Promise<void> }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'lexus-own-pg-'));
-  await chmod(dir, 0o755); // as root, the server runs as "postgres" and must reach its folder
+  const dir = await tempDir('lexus-own-pg-');
   const options = { dataDir: path.join(dir, 'data'), port: await freePort(), database: 'lexus' };
   let server = await startEmbeddedPostgres(options);
   return {

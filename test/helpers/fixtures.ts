@@ -4,22 +4,53 @@
  */
 import type { TestDatabase } from './database';
 
-export async function insertAccount(
-  t: TestDatabase,
-  name: string,
-  fields: { status?: string; daily_posts_count?: number; last_stats_reset?: string | null; next_allowed_action_time?: string | null; session_string?: string | null } = {},
-): Promise<number> {
+/** Columns of an accounts row a test may set; times as UTC ISO strings (stored without the zone). */
+export interface AccountFields {
+  status?: string;
+  status_reason?: string | null;
+  daily_posts_count?: number;
+  last_stats_reset?: string | null;
+  next_allowed_action_time?: string | null;
+  session_string?: string | null;
+  api_id?: number | null;
+  api_hash?: string | null;
+  proxy?: string | null;
+  phone?: string | null;
+  seasoned?: boolean;
+  limited_since?: string | null;
+  limited_until?: string | null;
+  first_driven_at?: string | null;
+  next_post_planned_at?: string | null;
+  call_started_at?: string | null;
+  driven_by?: string | null;
+  driven_until?: string | Date | null;
+  last_connect_at?: string | null;
+  last_connect_outcome?: string | null;
+}
+
+/** Set on every row (as the old system's INSERT did); the other columns only when given. */
+const ALWAYS_SET = ['status', 'daily_posts_count', 'last_stats_reset', 'next_allowed_action_time', 'session_string'] as const;
+const OPTIONAL: readonly (keyof AccountFields)[] = [
+  'status_reason', 'api_id', 'api_hash', 'proxy', 'phone', 'seasoned', 'limited_since', 'limited_until', 'first_driven_at',
+  'next_post_planned_at', 'call_started_at', 'driven_by', 'driven_until', 'last_connect_at', 'last_connect_outcome',
+];
+
+export async function insertAccount(t: TestDatabase, name: string, fields: AccountFields = {}): Promise<number> {
+  const defaults: Pick<AccountFields, (typeof ALWAYS_SET)[number]> = {
+    status: 'active', daily_posts_count: 0, last_stats_reset: null, next_allowed_action_time: null, session_string: null,
+  };
+  const columns: (keyof AccountFields)[] = [...ALWAYS_SET, ...OPTIONAL.filter((c) => fields[c] !== undefined)];
+  const values = columns.map((c) => (fields[c] === undefined ? defaults[c as (typeof ALWAYS_SET)[number]] : fields[c]));
   const [row] = await t.query<{ id: number }>(
-    `INSERT INTO accounts (session_name, status, daily_posts_count, last_stats_reset, next_allowed_action_time, session_string)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-    [name, fields.status ?? 'active', fields.daily_posts_count ?? 0, fields.last_stats_reset ?? null, fields.next_allowed_action_time ?? null, fields.session_string ?? null],
+    `INSERT INTO accounts (session_name, ${columns.join(', ')}) VALUES ($1, ${columns.map((_, i) => `$${i + 2}`).join(', ')}) RETURNING id`,
+    [name, ...values],
   );
   return row!.id;
 }
 
-/** An account the daemon can drive: with a (fake) session. */
-export function insertDrivableAccount(t: TestDatabase, name: string): Promise<number> {
-  return insertAccount(t, name, { session_string: `1fake-${name}` });
+/** An account the daemon can drive: with a (fake) session, and any other `fields`. */
+export function insertDrivableAccount(t: TestDatabase, name: string, fields: AccountFields = {}): Promise<number> {
+  return insertAccount(t, name, { session_string: `1fake-${name}`, ...fields });
 }
 
 export interface TargetFields {

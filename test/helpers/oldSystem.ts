@@ -1,12 +1,12 @@
 /** A copy of examples/ (the old system's files) in a temporary folder, to change per test. */
-import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../../src/clock';
 import type { DataSource } from 'typeorm';
 import { formatFinding } from '../../src/import/findings';
 import { readOldSystem } from '../../src/import/readOldSystem';
 import { writeImport, type ImportReport } from '../../src/import/writeImport';
+import { tempDir } from './cli';
 
 export const EXAMPLES = path.resolve(__dirname, '../../examples');
 
@@ -21,8 +21,7 @@ export interface OldSystemCopy {
 }
 
 export async function copyExamples(): Promise<OldSystemCopy> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'lexus-old-'));
-  await chmod(dir, 0o755);
+  const dir = await tempDir('lexus-old-');
   await cp(EXAMPLES, dir, { recursive: true });
   const at = (file: string) => path.join(dir, file);
   return {
