@@ -15,7 +15,7 @@ const ADDED_COLUMNS = [
   'targets.status_reason', 'targets.next_post_allowed_at', 'targets.join_claimed_by', 'targets.join_retry_at',
   'accounts.call_started_at', 'accounts.driven_by', 'accounts.driven_until', 'accounts.limited_since',
   'accounts.first_driven_at', 'accounts.seasoned', 'accounts.next_post_planned_at', 'accounts.last_post_at', 'accounts.limited_until', 'accounts.config_problem', 'accounts.last_connect_at', 'accounts.last_connect_outcome',
-  'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id', 'targets.reopened_at', 'targets.reopen_count',
+  'targets.join_uncertain', 'targets.peer_access_hash', 'targets.closed_at', 'targets.refused_account_id', 'targets.reopened_at', 'targets.reopen_count', 'targets.post_hold_kind',
 ];
 
 const LEGACY_ROWS = `
@@ -105,6 +105,7 @@ describe('the migrations', () => {
       ['refused_account_id', 'integer', 'YES'],
       ['reopened_at', 'timestamp without time zone', 'YES'],
       ['reopen_count', 'integer', 'NO'],
+      ['post_hold_kind', 'character varying', 'YES'],
     ]);
     const fks = (await describeSchema(migrated)).constraints.filter((c) => c.conname.endsWith('.f')).map((c) => c.def);
     expect(fks.sort()).toEqual([
@@ -143,7 +144,7 @@ describe('the migrations', () => {
       targets: (before.targets as Record<string, unknown>[])
         .map((t): Record<string, unknown> => ({
           ...t, status_reason: null, next_post_allowed_at: null, join_claimed_by: null, join_retry_at: null,
-          join_uncertain: false, peer_access_hash: null, closed_at: null, refused_account_id: null, reopened_at: null, reopen_count: 0,
+          join_uncertain: false, peer_access_hash: null, closed_at: null, refused_account_id: null, reopened_at: null, reopen_count: 0, post_hold_kind: null,
         }))
         .map((t) => (t.link === 't.me/kyiv_cars' ? { ...t, link: '@kyiv_cars', updated_at: expect.any(Date) } : t)),
     });

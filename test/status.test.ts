@@ -6,6 +6,7 @@ import { createEmptyDatabase, useTestDatabase, type TestDatabase } from './helpe
 import { databaseUrl } from './helpers/net';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 import { ROOT, runLexus } from './helpers/cli';
+import { holdGroup } from '../src/sql/groups';
 
 const t = useTestDatabase();
 
@@ -96,15 +97,16 @@ const EXPECTED = `Lexus status at 2026-03-10 09:00:00 UTC
 Niches served: ukraine_cars, kyiv_cars; joins per account per day: 10; gap between two posts in a group: 4h
 Posting hours: 08-22 Europe/Kyiv (open now; next post times below are Europe/Kyiv times)
 
-Accounts: 4 (2 active, 1 banned, 1 flood_wait)
-account        status                                 session  in fleet  posts today  joins today  next post  FloodWait  warming  ready  waiting  done today  closed  last action
-acc_active     active                                 yes      day 3            3/20         2/10      13:20          -        1      2        1           1       1  post error @ready_one 30m ago
-acc_banned     banned: session dead: SESSION_REVOKED  yes      new              0/20         0/10          -          -        0      0        1           0       1  post success @banned_acc_group 15h ago
-acc_flood      flood_wait                             yes      seasoned         1/20         1/10          -    12m 30s        0      0        1           0       0  join account_flood_wait @new_one 12m 30s ago
-acc_nosession  active                                 no       new              0/20         0/10          -          -        0      0        0           0       0  -
+Accounts: 4 (2 active, 1 needs login, 1 flood_wait)
+account        status                                      session  in fleet  posts today  joins today  next post  FloodWait  warming  ready  waiting  done today  closed  last action
+acc_active     active                                      yes      day 3            3/20         2/10      13:20          -        1      2        1           1       1  post error @ready_one 30m ago
+acc_banned     needs login: session dead: SESSION_REVOKED  yes      new              0/20         0/10          -          -        0      0        1           0       1  post success @banned_acc_group 15h ago
+acc_flood      flood_wait                                  yes      seasoned         1/20         1/10          -    12m 30s        0      0        1           0       0  join account_flood_wait @new_one 12m 30s ago
+acc_nosession  active                                      no       new              0/20         0/10          -          -        0      0        0           0       0  -
 Groups: warming = in the 24 h warm-up; ready = may take a post now; waiting = warmed up, held by the gap,
-a slow mode or its account; done today = its 2 posts of today made; closed = banned us or a dead link.
-Needs a login: acc_banned (banned), acc_nosession (no session)  ->  lexus login NAME
+a hold (slow mode, failing posts, a refused message) or its account; done today = its 2 posts of today made;
+closed = banned us or a dead link.
+Needs a login: acc_banned (session dead: SESSION_REVOKED), acc_nosession (no session)  ->  lexus login NAME
 
 account        driven by    last connect                    next attempt  waits for
 acc_active     host-a:1234  connected 10m ago                      13:20  its plan for the day (posts spread over the posting hours)
@@ -138,7 +140,7 @@ describe('lexus status', () => {
     expect(status.accounts.map((a) => a.sessionName)).toEqual(['acc_active', 'acc_banned', 'acc_flood', 'acc_nosession']);
     const [a, b, f, n] = status.accounts;
     expect(a).toEqual({
-      id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true, configProblem: null,
+      id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true, needsLogin: false, configProblem: null,
       ownCredentials: true, drivenBy: 'host-a:1234', drivenUntil: '2026-03-10T09:00:20.000Z', lastConnect: { outcome: 'connected', at: '2026-03-10T08:50:00.000Z' },
       next: { at: '2026-03-10T11:20:00.000Z', waitsFor: 'its plan for the day (posts spread over the posting hours)' },
       postsToday: 3, postsLimit: 20, joinsToday: 2, joinsLimit: 10, limitedSince: null, limitedUntil: null, floodWaitUntil: null, floodWaitRemainingMs: null,
@@ -146,7 +148,7 @@ describe('lexus status', () => {
       groups: { warming: 1, ready: 2, waiting: 1, doneForToday: 1, closed: 1 },
       lastAction: { kind: 'post', outcome: 'error', target: '@ready_one', at: '2026-03-10T08:30:00.000Z' },
     });
-    expect(b).toMatchObject({ id: banned, status: 'banned', statusReason: 'session dead: SESSION_REVOKED', hasSession: true, postsToday: 0, joinsToday: 0 });
+    expect(b).toMatchObject({ id: banned, status: 'banned', statusReason: 'session dead: SESSION_REVOKED', hasSession: true, needsLogin: true, postsToday: 0, joinsToday: 0 });
     expect(b!.groups).toEqual({ warming: 0, ready: 0, waiting: 1, doneForToday: 0, closed: 1 });
     expect(f).toMatchObject({
       id: flood, status: 'flood_wait', postsToday: 1, joinsToday: 1, floodWaitUntil: '2026-03-10T09:12:30.000Z', floodWaitRemainingMs: 750_000,
@@ -214,6 +216,27 @@ describe('lexus status', () => {
     status = await load(new Date('2026-03-10T21:00:00Z'));
     expect(status.nextAction).toMatchObject({ at: '2026-03-11T06:00:00.000Z', now: false, waitingFor: ['the posting hours'] });
     expect(formatStatus(status)).toContain('Next action: 2026-03-11 06:00:00 UTC (in 9h): ');
+  });
+
+  it('names the kind of hold a group waits for: a slow mode, failing posts, a refused message, a restriction, or one of no known kind', async () => {
+    const a = await insertAccount(t, 'acc_a', { session_string: 'x' });
+    const g = await insertBoundTarget(t, '@held', a);
+    const waits = async () => (await load(t.clock.now(), { joinsPerAccountPerDay: 0 })).nextAction?.waitingFor;
+    const until = (minutes: number) => new Date(t.clock.now().getTime() + minutes * 60_000);
+    await holdGroup(t.dataSource, { targetId: g, until: until(30), kind: 'failing', now: t.clock.now() });
+    expect(await waits()).toEqual(['a hold after its posts failed']);
+    // A shorter hold of another kind keeps the longer one, and its kind.
+    await holdGroup(t.dataSource, { targetId: g, until: until(5), kind: 'slow_mode', now: t.clock.now() });
+    expect(await waits()).toEqual(['a hold after its posts failed']);
+    await holdGroup(t.dataSource, { targetId: g, until: until(60), kind: 'slow_mode', now: t.clock.now() });
+    expect(await waits()).toEqual(['slow mode']);
+    await holdGroup(t.dataSource, { targetId: g, until: until(90), kind: 'refuses_message', now: t.clock.now() });
+    expect(await waits()).toEqual(['a hold after it refused our message']);
+    await t.query(`UPDATE targets SET post_hold_kind = 'restriction' WHERE id = $1`, [g]);
+    expect(await waits()).toEqual(["a hold after an account's restriction"]);
+    // Written by hand, or before the kind was kept.
+    await t.query(`UPDATE targets SET post_hold_kind = NULL WHERE id = $1`, [g]);
+    expect(await waits()).toEqual(['a hold']);
   });
 
   it('waits for the end of a warm-up, or for a join budget of tomorrow', async () => {

@@ -14,6 +14,11 @@ export type AccountStatus = 'active' | 'banned' | 'flood_wait';
  * The seed's, plus 'requested' (a join request waits for an admin's approval) and 'duplicate'
  * (the chat another row stands for, reached through a second link: never joined or posted to).
  */
+/**
+ * What holds a group's posts until next_post_allowed_at: Telegram's slow mode, its posts failing,
+ * our message refused by it, or its reopening after an account's restriction.
+ */
+export type GroupHoldKind = 'slow_mode' | 'failing' | 'refuses_message' | 'restriction';
 export type TargetStatus = 'new' | 'joined' | 'error' | 'banned' | 'requested' | 'duplicate';
 /**
  * 'success', 'error', 'flood_wait', 'skipped' are the seed's. The daemon adds two for its
@@ -86,9 +91,10 @@ export class Target {
   lastGroupStatsReset!: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
-  /** Added by the daemon: why the group stopped, its slow mode, the account joining it. */
+  /** Added by the daemon: why the group stopped, its hold (and of which kind), the account joining it. */
   statusReason!: string | null;
   nextPostAllowedAt!: Date | null;
+  postHoldKind!: GroupHoldKind | null;
   joinClaimedBy!: number | null;
   joinClaimer?: Account | null;
   refusedAccount?: Account | null;
@@ -197,6 +203,7 @@ export const TargetSchema = new EntitySchema<Target>({
     updatedAt,
     statusReason: { name: 'status_reason', type: 'text', nullable: true },
     nextPostAllowedAt: { name: 'next_post_allowed_at', type: 'timestamp', nullable: true },
+    postHoldKind: { name: 'post_hold_kind', type: 'varchar', length: 20, nullable: true },
     joinClaimedBy: { name: 'join_claimed_by', type: 'int', nullable: true },
     joinRetryAt: { name: 'join_retry_at', type: 'timestamp', nullable: true },
     joinUncertain: { name: 'join_uncertain', type: 'boolean', default: false },

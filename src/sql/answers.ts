@@ -168,7 +168,7 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
           break;
         }
         case 'hold':
-          await holdGroup(q, targetId, new Date(at.getTime() + group.ms), at);
+          await holdGroup(q, { targetId, until: new Date(at.getTime() + group.ms), kind: group.why, now: at });
           break;
         case 'retry_join':
           await postponeJoin(q, targetId, new Date(at.getTime() + group.ms), group.uncertain, at);
@@ -178,7 +178,7 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
           break;
         case 'peer_invalid':
           await forgetPeer(q, targetId, `its stored peer stopped working (${reason}); the link is looked up again`, at);
-          await holdGroup(q, targetId, new Date(at.getTime() + group.ms), at);
+          await holdGroup(q, { targetId, until: new Date(at.getTime() + group.ms), kind: 'failing', now: at });
           break;
         default:
           break;

@@ -24,7 +24,7 @@ import {
   targetGapKeptSql,
   targetMayReceivePostFromSql,
   targetNextPostAtSql,
-  targetSlowModeOverSql,
+  targetHoldOverSql,
   targetWarmupOverSql,
   postingNotHeldSql,
   FIRST_FREE_JOIN_SQL,
@@ -35,6 +35,7 @@ import {
   nextJoinTargetSql,
 } from './rules';
 import type { StatusSettings } from '../status/loadStatus';
+import type { GroupHoldKind } from '../db/entities';
 import type { DaemonSettings } from '../config';
 
 export interface FleetSummary {
@@ -84,10 +85,10 @@ export const TARGET_STATUSES = ['new', 'requested', 'joined', 'error', 'banned']
 /**
  * An account's bound groups, each in exactly one state:
  * - warming: joined, its 24 h warm-up not over (rule 2);
- * - ready: may receive a post from its account now (rules 1-4, slow mode, the daemon's gap,
- *   a niche the daemon serves);
+ * - ready: may receive a post from its account now (rules 1-4, no hold, the daemon's gap, a
+ *   niche the daemon serves);
  * - waiting: warmed up, not ready, today's 2 posts not made: the gap after its last post, a
- *   slow mode, its account's FloodWait, 20 posts, ban or missing session, or a niche the daemon
+ *   hold (slow mode, failures, a refused message), its account's FloodWait, 20 posts, ban or missing session, or a niche the daemon
  *   does not serve;
  * - doneForToday: warmed up, its 2 posts of today made (rule 3), until the next UTC midnight;
  * - closed: banned us, read-only, or a dead link (status 'banned' or 'error').
@@ -114,6 +115,11 @@ export interface AccountStatusView {
   status: string;
   statusReason: string | null;
   hasSession: boolean;
+  /**
+   * It needs a login (lexus login): its session is dead (status 'banned', the seed's value for it;
+   * statusReason says what Telegram answered), or it has none.
+   */
+  needsLogin: boolean;
   /** Why its own settings cannot be used (no daemon drives it), or null. */
   configProblem: string | null;
   /** It has its own api_id and api_hash (else TG_API_ID / TG_API_HASH are needed). */
@@ -255,6 +261,7 @@ export async function loadAccountStatuses(db: Runner, params: FleetParams): Prom
     status: r.status,
     statusReason: r.status_reason,
     hasSession: r.has_session,
+    needsLogin: r.status === 'banned' || !r.has_session,
     configProblem: r.config_problem,
     ownCredentials: r.own_credentials,
     drivenBy: r.driven_by === null ? null : r.driven_by.split(':').slice(0, 2).join(':'),
@@ -335,10 +342,21 @@ export async function loadPostsToday(db: Runner, params: FleetParams): Promise<{
 }
 
 
+/** What lexus status calls each kind of group hold (targets.post_hold_kind; NULL: a hold of no known kind). */
+export const GROUP_HOLD_LABELS: Record<GroupHoldKind, string> = {
+  slow_mode: 'slow mode',
+  failing: 'a hold after its posts failed',
+  refuses_message: 'a hold after it refused our message',
+  restriction: "a hold after an account's restriction",
+};
+
+const groupHoldLabelSql = (kind: string) =>
+  `CASE ${kind} ${Object.entries(GROUP_HOLD_LABELS).map(([k, label]) => `WHEN '${k}' THEN '${label.replace(/'/g, "''")}'`).join(' ')} ELSE 'a hold' END`;
+
 /**
  * The earliest action any account may take, and what it is. Per account that may act (not
  * banned, with a session): its next post, at the latest of the rules' next-post instants of its
- * group (targetNextPostAtSql: warm-up, slow mode, gap, the group's 2 posts) and of the account
+ * group (targetNextPostAtSql: warm-up, a hold, gap, the group's 2 posts) and of the account
  * (accountNextPostAtSql: FloodWait, its 20 posts); and its next join, as the daemon's join queue
  * sees it (nextChanceAt, claimJoinTarget): a group of a served niche nobody else claimed, after
  * its retry time, the account's FloodWait, its join budget of the day and a "too many chats"
@@ -358,7 +376,7 @@ export async function loadNextAction(db: Runner, params: FleetParams): Promise<N
               GREATEST(g.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) AS at,
               array_remove(ARRAY[
                 CASE WHEN g.warming THEN 'warm-up' END,
-                CASE WHEN g.slow_mode THEN 'slow mode' END,
+                CASE WHEN g.held THEN ${groupHoldLabelSql('g.hold_kind')} END,
                 CASE WHEN g.gap THEN 'gap since its last post' END,
                 CASE WHEN g.group_full THEN 'its 2 posts of today made' END,
                 CASE WHEN NOT ${floodWaitOverSql('a')} THEN 'FloodWait' END,
@@ -368,7 +386,7 @@ export async function loadNextAction(db: Runner, params: FleetParams): Promise<N
          CROSS JOIN LATERAL (
            SELECT t.link, ${targetNextPostAtSql('t')} AS at,
                   NOT COALESCE(${targetWarmupOverSql('t')}, false) AS warming,
-                  NOT ${targetSlowModeOverSql('t')} AS slow_mode,
+                  NOT ${targetHoldOverSql('t')} AS held, t.post_hold_kind AS hold_kind,
                   NOT ${targetGapKeptSql('t')} AS gap,
                   COALESCE(${groupPostsTodaySql('t')}, ${GROUP_DAILY_POST_LIMIT}) >= ${GROUP_DAILY_POST_LIMIT} AS group_full
              FROM targets t

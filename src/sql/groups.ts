@@ -4,6 +4,7 @@
  * its SQL in full; "now" from the caller.
  */
 import type { QueryRunner } from 'typeorm';
+import type { GroupHoldKind } from '../db/entities';
 import type { ChatIdentity } from '../telegram/outcomes';
 import { targetFreeToBindSql, targetHeldSql, warmupEndSql } from './rules';
 import { sqlTime } from '../db/postgresTypes';
@@ -81,6 +82,7 @@ export async function refuseTarget(
         SET status = CASE WHEN assigned_account_id IS NOT NULL THEN 'joined' ELSE 'new' END,
             status_reason = 'reopened: its refusal was the account''s restriction, not the group''s decision',
             closed_at = NULL, refused_account_id = NULL, reopened_at = CAST(:now AS timestamp), reopen_count = reopen_count + 1,
+            post_hold_kind = CASE WHEN next_post_allowed_at > CAST(:now AS timestamp) + ${msSql('holdMs')} THEN post_hold_kind ELSE 'restriction' END,
             next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:now AS timestamp) + ${msSql('holdMs')}),
             join_retry_at = CASE WHEN assigned_account_id IS NULL THEN CAST(:now AS timestamp) + ${msSql('holdMs')} ELSE join_retry_at END,
             updated_at = CAST(:now AS timestamp)
@@ -90,13 +92,18 @@ export async function refuseTarget(
   return { restricted: refusals };
 }
 
-/** The group takes no post before `until` (its slow mode, a failure, our message refused); a later hold is kept. */
-export async function holdGroup(db: Runner, targetId: number, until: Date, now: Date): Promise<void> {
+/**
+ * The group takes no post before `until`, held for `kind` (its slow mode, its posts failing, our
+ * message refused); a later hold is kept, and with it its kind.
+ */
+export async function holdGroup(db: Runner, input: { targetId: number; until: Date; kind: GroupHoldKind; now: Date }): Promise<void> {
   await sql(
     db,
-    `UPDATE targets SET next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:until AS timestamp)), updated_at = CAST(:now AS timestamp)
+    `UPDATE targets SET next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:until AS timestamp)),
+            post_hold_kind = CASE WHEN next_post_allowed_at > CAST(:until AS timestamp) THEN post_hold_kind ELSE :kind END,
+            updated_at = CAST(:now AS timestamp)
       WHERE id = :targetId`,
-    { targetId, until: sqlTime(until), now: sqlTime(now) },
+    { targetId: input.targetId, until: sqlTime(input.until), kind: input.kind, now: sqlTime(input.now) },
   );
 }
 

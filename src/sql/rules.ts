@@ -216,24 +216,27 @@ export const targetWarmupEndsSql = (t: string) => `GREATEST(${t}.warmup_ends_at,
 export const targetWarmupOverSql = (t: string, at = 'now') =>
   `(${targetWarmupEndsSql(t)} <= CAST(:${at} AS timestamp))`;
 
-/** Telegram's slow mode for the group (SLOWMODE_WAIT) has run out. */
-export const targetSlowModeOverSql = (t: string) =>
+/**
+ * The group's hold has run out: Telegram's slow mode (SLOWMODE_WAIT), or a hold of the daemon's
+ * after its posts failed or it refused our message (targets.post_hold_kind says which).
+ */
+export const targetHoldOverSql = (t: string) =>
   `(${t}.next_post_allowed_at IS NULL OR ${t}.next_post_allowed_at <= CAST(:now AS timestamp))`;
 
 /**
  * Rules 1-3 for the group: joined, bound to account `a`, warmed up, under its daily limit, and
- * out of any slow mode.
+ * out of any hold (a slow mode, failures, a refused message).
  */
 export const targetMayReceivePostFromSql = (t: string, a: string) =>
-  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT} AND ${targetSlowModeOverSql(t)})`;
+  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT} AND ${targetHoldOverSql(t)})`;
 
 /** The daemon's spacing (LEXUS_GROUP_MIN_GAP_HOURS): the group's last post is :minGapMs old. */
 export const targetGapKeptSql = (t: string) =>
   `(${t}.last_post_at IS NULL OR ${t}.last_post_at <= CAST(:now AS timestamp) - CAST(:minGapMs AS integer) * interval '1 millisecond')`;
 
 /**
- * When the group may next receive a post, whatever the account (rules 2 and 3, slow mode and the
- * daemon's spacing): the latest of its warm-up's end, its slow mode's end, its last post plus
+ * When the group may next receive a post, whatever the account (rules 2 and 3, a hold and the
+ * daemon's spacing): the latest of its warm-up's end, its hold's end, its last post plus
  * :minGapMs, and tomorrow's UTC midnight when today's posts are used up. NULL: never (no
  * warm-up start). For the daemon's idle sleep only; the reservation decides.
  */

@@ -55,11 +55,14 @@ const ago = (isoTime: string, now: string): string => {
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+/** The seed's status values as a person reads them: a banned account is one whose session is dead. */
+const statusLabel = (status: string) => (status === 'banned' ? 'needs login' : status);
+
 function statusCell(a: AccountStatusView): string {
-  if (a.configProblem) return `${a.status}, not driven: its settings`;
-  if (!a.statusReason) return a.status;
+  if (a.configProblem) return `${statusLabel(a.status)}, not driven: its settings`;
+  if (!a.statusReason) return statusLabel(a.status);
   const reason = a.statusReason.length > MAX_REASON ? `${a.statusReason.slice(0, MAX_REASON - 1)}…` : a.statusReason;
-  return `${a.status}: ${reason}`;
+  return `${statusLabel(a.status)}: ${reason}`;
 }
 
 function lastActionCell(a: AccountStatusView, now: string): string {
@@ -75,7 +78,7 @@ function accountsSection(status: FleetStatus): string[] {
   }
   const byStatus = Object.entries(status.accountsByStatus)
     .sort(([x], [y]) => (x < y ? -1 : 1))
-    .map(([s, n]) => `${n} ${s}`)
+    .map(([s, n]) => `${n} ${statusLabel(s)}`)
     .join(', ');
   const lines = [`Accounts: ${accounts.length} (${byStatus})`];
   lines.push(
@@ -102,7 +105,8 @@ function accountsSection(status: FleetStatus): string[] {
   );
   lines.push(
     'Groups: warming = in the 24 h warm-up; ready = may take a post now; waiting = warmed up, held by the gap,',
-    "a slow mode or its account; done today = its 2 posts of today made; closed = banned us or a dead link.",
+    'a hold (slow mode, failing posts, a refused message) or its account; done today = its 2 posts of today made;',
+    'closed = banned us or a dead link.',
   );
   const limited = accounts.filter((a) => a.limitedUntil !== null && a.limitedSince !== null && new Date(a.limitedUntil).getTime() + 2 * 86_400_000 > new Date(status.now).getTime());
   for (const a of limited) {
@@ -112,9 +116,9 @@ function accountsSection(status: FleetStatus): string[] {
         (over ? `paused until ${formatInstant(a.limitedUntil!)}, now back at ${a.postsLimit} posts and ${a.joinsLimit} joins today` : `paused until ${formatInstant(a.limitedUntil!)}, then back at half its budget, growing daily`),
     );
   }
-  const needLogin = accounts.filter((a) => a.status === 'banned' || !a.hasSession);
+  const needLogin = accounts.filter((a) => a.needsLogin);
   if (needLogin.length > 0) {
-    const names = needLogin.map((a) => `${a.sessionName} (${a.status === 'banned' ? 'banned' : 'no session'})`).join(', ');
+    const names = needLogin.map((a) => `${a.sessionName} (${a.status === 'banned' ? (a.statusReason ?? 'its session is dead') : 'no session'})`).join(', ');
     lines.push(`Needs a login: ${names}  ->  lexus login NAME`);
   }
   for (const a of accounts.filter((x) => x.configProblem)) {
@@ -135,7 +139,7 @@ function accountsSection(status: FleetStatus): string[] {
       ['left', 'left', 'left', 'right', 'left'],
     ),
   );
-  const canBeDriven = accounts.filter((a) => a.status !== 'banned' && a.hasSession && !a.configProblem);
+  const canBeDriven = accounts.filter((a) => !a.needsLogin && !a.configProblem);
   if (canBeDriven.length > 0 && canBeDriven.every((a) => !a.drivenBy)) {
     lines.push(`No daemon drives any account: none runs (lexus start), or each has lost its database; ${plural(canBeDriven.length, 'account')} could be driven.`);
   }
@@ -176,7 +180,7 @@ function nextActionLine(status: FleetStatus): string {
     return `Next action: ${formatInstant(next.at)} (in ${formatDuration(next.inMs)}): ${what}${waiting}`;
   }
   if (status.accounts.length === 0) return 'Next action: none: there is no account yet.';
-  if (!status.accounts.some((a) => a.status !== 'banned' && a.hasSession && !a.configProblem)) {
+  if (!status.accounts.some((a) => !a.needsLogin && !a.configProblem)) {
     return 'Next action: none: no account can act (each is banned, has no session or has settings that cannot be used): lexus login NAME, or fix its settings and lexus import.';
   }
   return `Next action: none in sight: no group to join or post in, in the niches served (${status.settings.niches.join(', ')}).`;

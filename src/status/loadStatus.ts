@@ -76,7 +76,7 @@ export function nextAttemptOf(a: AccountStatusView, now: Date, settings: StatusS
   /** `instant`, or the opening of the posting hours after it when they are shut then. */
   const inHours = (instant: Date) => (inPostingWindow(instant, hours, zone) ? instant : new Date(postingWindowAt(instant, hours, zone).start));
   if (a.configProblem) return { at: null, waitsFor: 'its settings to be fixed (then lexus import)' };
-  if (a.status === 'banned' || !a.hasSession) return { at: null, waitsFor: `a login (lexus login ${a.sessionName})` };
+  if (a.needsLogin) return { at: null, waitsFor: `a login (lexus login ${a.sessionName})` };
   if (!a.drivenBy) {
     // Where status runs, the daemon's credentials are not known; of an account no process drives, they are said.
     if (!a.ownCredentials && settings.globalCredentials === false) return { at: null, waitsFor: 'API credentials (TG_API_ID and TG_API_HASH) and a daemon' };

@@ -9,6 +9,7 @@ import { TelegramAnswersHold1764700000000 } from './1764700000000-TelegramAnswer
 import { PostingPlan1764800000000 } from './1764800000000-PostingPlan';
 import { AccountConfigProblem1764900000000 } from './1764900000000-AccountConfigProblem';
 import { OpsState1765000000000 } from './1765000000000-OpsState';
+import { GroupHoldKind1765100000000 } from './1765100000000-GroupHoldKind';
 
 /** Every migration, oldest first. A new one is appended here. */
 export const migrations = [
@@ -23,6 +24,7 @@ export const migrations = [
   PostingPlan1764800000000,
   AccountConfigProblem1764900000000,
   OpsState1765000000000,
+  GroupHoldKind1765100000000,
 ];
 
 export const MIGRATION_NAMES = migrations.map((m) => m.name);
