@@ -19,7 +19,18 @@ import { loadConfig, type PostgresConnection } from '../config';
 import { createDataSource, runMigrations } from '../db/database';
 import { DbManager } from '../db/DbManager';
 import { createScratchDatabase, databaseServer, type ScratchDatabase } from '../db/scratchDatabase';
-import { sql, toPositional } from '../db/sql';
+import { sqlTime } from '../db/postgresTypes';
+import {
+  countGroupsWithDailyPosts,
+  countPostsAndJoins,
+  explainPlan,
+  insertBenchAccounts,
+  insertBenchGroups,
+  insertMemoryRunFleet,
+  selectTargetById,
+  touchAccountById,
+} from '../sql/bench';
+import { analyzeAccountsAndTargets } from '../sql/simulation';
 import { seeded } from '../random';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -75,42 +86,19 @@ export function sequentialScansOf(plan: unknown, relation: string): string[] {
 /** The fleet: accounts under and at their limit, some in a FloodWait; groups in every state, of several niches. */
 export async function populate(db: DbManager, scale: { accounts: number; targets: number } = { accounts: ACCOUNTS, targets: TARGETS }, at: Date = NOW): Promise<void> {
   const ds = db.dataSource;
-  const now = at.toISOString();
-  await sql(
-    ds,
-    `INSERT INTO accounts (session_name, session_string, status, next_allowed_action_time, daily_posts_count, last_stats_reset, created_at, updated_at)
-     SELECT 'bench_' || i, 'bench-session-' || i,
-            CASE WHEN i % 50 = 0 THEN 'flood_wait' WHEN i % 97 = 0 THEN 'banned' ELSE 'active' END,
-            CASE WHEN i % 50 = 0 THEN CAST(:now AS timestamp) + interval '1 hour' END,
-            i % 21, date_trunc('day', CAST(:now AS timestamp)) + interval '30 minutes', CAST(:now AS timestamp), CAST(:now AS timestamp)
-       FROM generate_series(1, CAST(:n AS integer)) AS i`,
-    { n: scale.accounts, now },
-  );
-  // 60 % joined and bound (a third still in warm-up), 30 % waiting to be joined, 10 % closed;
-  // 90 % in ukraine_cars, the rest spread over four other niches.
-  await sql(
-    ds,
-    `INSERT INTO targets (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, last_post_at,
-                          daily_posts_in_group, last_group_stats_reset, created_at, updated_at)
-     SELECT '@bench_group_' || i,
-            CASE WHEN i % 10 = 0 THEN 'niche_' || (i % 4) ELSE 'ukraine_cars' END,
-            CASE WHEN i % 10 < 6 THEN 'joined' WHEN i % 10 < 9 THEN 'new' ELSE 'banned' END,
-            CASE WHEN i % 10 < 6 THEN 1 + i % CAST(:accounts AS integer) END,
-            j.joined_at, j.joined_at + interval '24 hours',
-            CASE WHEN i % 10 < 6 AND i % 3 <> 0 THEN CAST(:now AS timestamp) - (i % 2880) * interval '1 minute' END,
-            CASE WHEN i % 10 < 6 THEN i % 3 ELSE 0 END,
-            CASE WHEN i % 10 < 6 THEN date_trunc('day', CAST(:now AS timestamp)) - (i % 2) * interval '1 day' END,
-            CAST(:now AS timestamp), CAST(:now AS timestamp)
-       FROM generate_series(1, CAST(:n AS integer)) AS i
-       CROSS JOIN LATERAL (SELECT CASE WHEN i % 10 < 6 THEN CAST(:now AS timestamp) - (1 + i % 72) * interval '1 hour' END AS joined_at) j`,
-    { n: scale.targets, accounts: scale.accounts, now },
-  );
-  await sql(ds, `ANALYZE accounts, targets`);
+  const now = sqlTime(at);
+  await insertBenchAccounts(ds, { n: scale.accounts, now });
+  await insertBenchGroups(ds, { n: scale.targets, accounts: scale.accounts, now });
+  await analyzeAccountsAndTargets(ds);
 }
 
-export async function explain(db: DbManager, text: string, values: unknown[]): Promise<unknown> {
-  const rows = (await db.dataSource.query(`EXPLAIN (FORMAT JSON) ${text}`, values)) as { 'QUERY PLAN': unknown }[];
-  return rows[0]!['QUERY PLAN'];
+/**
+ * explainPlan for a statement already in positional form ($1, $2, ...) with its values, as
+ * test/readyPlans.test.ts passes it: the values become the named parameters :p1, :p2, ...
+ */
+export function explain(db: DbManager, text: string, values: unknown[]): Promise<unknown> {
+  const params = Object.fromEntries(values.map((value, i) => [`p${i + 1}`, value]));
+  return explainPlan(db.dataSource, text.replace(/\$(\d+)/g, ':p$1'), params);
 }
 
 /** Runs `lexus start` on the fake Telegram with 100 accounts and samples its memory. */
@@ -120,8 +108,7 @@ async function daemonMemory(connection: PostgresConnection, seconds: number): Pr
     const ds = createDataSource(scratch.connection, { poolSize: 2 });
     await ds.initialize();
     await runMigrations(ds);
-    await sql(ds, `INSERT INTO accounts (session_name, session_string, status) SELECT 'mem_' || i, 'fake-' || i, 'active' FROM generate_series(1, 100) i`);
-    await sql(ds, `INSERT INTO targets (link, niche, status) SELECT '@mem_group_' || i, 'ukraine_cars', 'new' FROM generate_series(1, 3000) i`);
+    await insertMemoryRunFleet(ds);
     const c = scratch.connection;
     const url = `postgresql://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password ?? '')}@${c.host}:${c.port}/${c.database}${c.ssl === false ? '' : '?sslmode=require'}`;
     const child = spawn(process.execPath, [path.join(ROOT, 'bin/lexus.js'), 'start'], {
@@ -154,9 +141,9 @@ async function daemonMemory(connection: PostgresConnection, seconds: number): Pr
     if (exitCode !== undefined) throw new Error(`lexus start exited early (code ${exitCode}); no memory figure`);
     child.kill('SIGTERM');
     await exited;
-    const { rows } = await sql<{ n: number }>(ds, `SELECT (SELECT count(*) FROM post_history) + (SELECT count(*) FROM join_history) AS n`);
+    const postsAndJoins = await countPostsAndJoins(ds);
     await ds.destroy();
-    return { rss_peak_mb: round(peak, 1), rss_end_mb: round(last, 1), seconds, posts_and_joins: Number(rows[0]!.n) };
+    return { rss_peak_mb: round(peak, 1), rss_end_mb: round(last, 1), seconds, posts_and_joins: postsAndJoins };
   } finally {
     await scratch.drop();
   }
@@ -186,25 +173,23 @@ async function main(): Promise<number> {
     const anyTarget = () => 1 + Math.floor(random() * TARGETS);
     const anyAccount = () => 1 + Math.floor(random() * ACCOUNTS);
     const { pk, write, ready, readyOne, reserve } = await timedInTurn(SAMPLES, {
-      pk: () => sql(ds, `SELECT id, link, status FROM targets WHERE id = :id`, { id: anyTarget() }),
+      pk: () => selectTargetById(ds, anyTarget()),
       // The floor of any write: one row updated by primary key, and its commit.
-      write: () => sql(ds, `UPDATE accounts SET updated_at = updated_at WHERE id = :id`, { id: anyAccount() }),
+      write: () => touchAccountById(ds, anyAccount()),
       ready: () => db.getGroupsReadyForPosting('ukraine_cars', 50),
       // The same search with one row to return: what finding ready groups costs, apart from carrying 50 of them.
       readyOne: () => db.getGroupsReadyForPosting('ukraine_cars', 1),
       reserve: () => db.reservePostSlot({ accountId: anyAccount(), niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS }),
     });
 
-    const [readyText, readyParams] = db.readyStatement('ukraine_cars', 50);
-    const [reserveText, reserveParams] = db.reserveStatement({ accountId: 17, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS });
     const plans = {
-      getGroupsReadyForPosting: sequentialScansOf(await explain(db, ...(toPositional(readyText, readyParams) as [string, unknown[]])), 'targets'),
-      reservePostSlot: sequentialScansOf(await explain(db, ...(toPositional(reserveText, reserveParams) as [string, unknown[]])), 'targets'),
+      getGroupsReadyForPosting: sequentialScansOf(await explainPlan(ds, ...db.readyStatement('ukraine_cars', 50)), 'targets'),
+      reservePostSlot: sequentialScansOf(await explainPlan(ds, ...db.reserveStatement({ accountId: 17, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS })), 'targets'),
     };
 
     // Midnight: every counter of the day is stale at 00:00:05 the next day.
     clock.set(new Date(NOW.getTime() + 12 * HOUR_MS + 5_000));
-    const { rows: stale } = await sql<{ n: number }>(ds, `SELECT count(*)::int AS n FROM targets WHERE daily_posts_in_group <> 0`);
+    const stale = await countGroupsWithDailyPosts(ds);
     start = Date.now();
     const reset = await db.resetDailyCountersIfNeeded();
     const resetMs = Date.now() - start;
@@ -225,7 +210,7 @@ async function main(): Promise<number> {
       get_groups_ready_for_posting_1: { ...readyOne, ratio_to_pk: ratio(readyOne) },
       reserve_post_slot: { ...reserve, ratio_to_pk: ratio(reserve) },
       plans: { sequential_scans_of_targets: plans },
-      midnight_reset: { ms: resetMs, accounts_reset: reset.accounts, targets_reset: reset.targets, stale_targets_before: stale[0]!.n },
+      midnight_reset: { ms: resetMs, accounts_reset: reset.accounts, targets_reset: reset.targets, stale_targets_before: stale },
       daemon_memory: memory,
     };
     const line = (name: string, t: Timing, r?: { p50: number; p99: number }) =>

@@ -15,7 +15,7 @@ import { DbManager } from '../db/DbManager';
 import { accountMayAct, type AccountRow, loadAccountsToCheck } from '../sql/accounts';
 import { MIGRATIONS_TABLE } from '../db/database';
 import { MIGRATION_NAMES } from '../db/migrations';
-import { sql } from '../db/sql';
+import { loadMigrationsRun } from '../sql/schema';
 import { MessagesError, loadMessages } from '../daemon/messages';
 import { clientSettingsOf } from '../telegram/gramjsGateway';
 import type { TelegramGateway } from '../telegram/gateway';
@@ -44,8 +44,7 @@ export function checkMessages(config: Config): CheckLine[] {
 
 /** Which of this version's migrations the database has run, and any it has that this version does not know. */
 export async function checkSchema(ds: DataSource): Promise<CheckLine & { pending: number }> {
-  const { rows: table } = await sql<{ exists: boolean }>(ds, `SELECT to_regclass(:table) IS NOT NULL AS exists`, { table: MIGRATIONS_TABLE });
-  const done = table[0]?.exists ? (await sql<{ name: string }>(ds, `SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)).rows.map((r) => r.name) : [];
+  const done = await loadMigrationsRun(ds, MIGRATIONS_TABLE);
   const unknown = done.filter((name) => !MIGRATION_NAMES.includes(name));
   if (unknown.length > 0) {
     return { ...problem('schema', `the database has migrations this version does not know (${unknown.join(', ')}): it was upgraded by a newer lexus; run that version`), pending: 0 };

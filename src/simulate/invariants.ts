@@ -4,8 +4,8 @@
  * and of what reached a group. Each check lists its violations; an empty list is a pass.
  */
 import type { DataSource } from 'typeorm';
-import { ACCOUNT_DAILY_POST_LIMIT, COUNTED_POST_STATUSES_SQL, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../sql/rules';
-import { sql } from '../db/sql';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS } from '../sql/rules';
+import { loadBannedGroups, loadCountedPosts, loadGroupBindings } from '../sql/simulation';
 import type { FakeCall, FakeTelegram } from '../telegram/fakeGateway';
 import type { SessionLedger } from './replica';
 
@@ -13,9 +13,6 @@ export interface InvariantCheck {
   name: string;
   violations: string[];
 }
-
-/** The history rows that count as posts: sent, maybe sent, or about to be. */
-const COUNTED = COUNTED_POST_STATUSES_SQL;
 
 const day = (at: Date) => at.toISOString().slice(0, 10);
 
@@ -38,20 +35,8 @@ export interface InvariantInput {
 
 export async function checkInvariants(input: InvariantInput): Promise<InvariantCheck[]> {
   const ds = input.dataSource;
-  const { rows: history } = await sql<{ id: number; account: string; link: string; bound: string | null; created_at: Date; joined_at: Date | null }>(
-    ds,
-    `SELECT h.id, a.session_name AS account, t.link, b.session_name AS bound, h.created_at, t.joined_at
-       FROM post_history h
-       JOIN accounts a ON a.id = h.account_id
-       JOIN targets t ON t.id = h.target_id
-       LEFT JOIN accounts b ON b.id = t.assigned_account_id
-      WHERE h.status IN ${COUNTED}
-      ORDER BY h.id`,
-  );
-  const { rows: bindings } = await sql<{ link: string; bound: string }>(
-    ds,
-    `SELECT t.link, a.session_name AS bound FROM targets t JOIN accounts a ON a.id = t.assigned_account_id`,
-  );
+  const history = await loadCountedPosts(ds);
+  const bindings = await loadGroupBindings(ds);
   const boundTo = new Map(bindings.map((b) => [b.link, b.bound]));
   const delivered = input.calls.filter((c) => c.op === 'post' && c.delivered);
   const at = (c: { at: Date }) => c.at.toISOString();
@@ -136,7 +121,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
   }
 
   // A restricted account's refusals are its own state: no group is closed for them.
-  const { rows: closed } = await sql<{ link: string; status: string }>(ds, `SELECT link, status FROM targets WHERE status = 'banned'`);
+  const closed = await loadBannedGroups(ds);
   const refusedByGroup = new Set(input.calls.filter((c) => c.outcome?.kind === 'group_refuses' && !c.restricted).map(chatOf));
   const chatOfLink = new Map(input.calls.map((c) => [c.link, chatOf(c)]));
   const closedForRestriction = closed

@@ -6,9 +6,9 @@
  */
 import type { DataSource } from 'typeorm';
 import { DAY_MS, HOUR_MS } from '../clock';
-import { sql } from '../db/sql';
 import { inPostingWindow, openParts, type PostingHours } from '../daemon/postingWindow';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../sql/rules';
+import { loadAccountsRampUp, loadJoinedGroups, type JoinedGroupRow } from '../sql/simulation';
 import type { FakeCall } from '../telegram/fakeGateway';
 
 export interface DayReport {
@@ -67,11 +67,7 @@ export function pacing(calls: readonly FakeCall[], window: { hours: PostingHours
   };
 }
 
-interface BindingRow {
-  account_id: number;
-  account: string;
-  link: string;
-  joined_at: Date;
+interface BindingRow extends JoinedGroupRow {
   /** When the group closed to us (refused, or its link died), and when the account's session died. */
   closed_at: Date | null;
   account_gone_at: Date | null;
@@ -184,12 +180,7 @@ export function policyMaximum(
  * updated_at moves with every later write, such as the midnight reset.
  */
 export async function loadBindings(ds: DataSource, calls: readonly FakeCall[], sessionDeaths: ReadonlyMap<string, number> = new Map()): Promise<BindingRow[]> {
-  const { rows } = await sql<Omit<BindingRow, 'closed_at' | 'account_gone_at'>>(
-    ds,
-    `SELECT t.assigned_account_id AS account_id, a.session_name AS account, t.link, t.joined_at
-       FROM targets t JOIN accounts a ON a.id = t.assigned_account_id
-      WHERE t.joined_at IS NOT NULL`,
-  );
+  const rows = await loadJoinedGroups(ds);
   const closedAt = new Map<string, Date>();
   const goneAt = new Map<string, Date>();
   for (const c of calls) {
@@ -218,7 +209,7 @@ export async function dayReport(
   const to = from + DAY_MS;
   const inDay = calls.filter((c) => c.at.getTime() >= from && c.at.getTime() < to);
   const posts = inDay.filter((c) => c.op === 'post' && c.delivered).length;
-  const { rows: accounts } = await sql<{ session_name: string; first_driven_at: Date | null; seasoned: boolean }>(ds, `SELECT session_name, first_driven_at, seasoned FROM accounts`);
+  const accounts = await loadAccountsRampUp(ds);
   const maxPosts = policyMaximum(await loadBindings(ds, calls, sessionDeaths), from, to, accountLimits(calls, pauseMs), {
     ...policy,
     accounts: new Map(accounts.map((a) => [a.session_name, { firstDrivenAt: a.first_driven_at, seasoned: a.seasoned }])),

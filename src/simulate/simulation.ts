@@ -12,7 +12,7 @@ import type { DataSource } from 'typeorm';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../clock';
 import type { DaemonSettings, PostgresConnection } from '../config';
 import { createDataSource, runMigrations } from '../db/database';
-import { sql } from '../db/sql';
+import { sqlTime } from '../db/postgresTypes';
 import type { MessageVariant } from '../daemon/messages';
 import { midnight } from '../daemon/run';
 import type { Logger } from '../logger';
@@ -24,6 +24,18 @@ import type { DbLink } from './dbLink';
 import { Replica, SessionLedger } from './replica';
 import { dayReport, hourly, pacing, type DayReport, type HourPoint, type Pacing } from './report';
 import type { PostingHours } from '../daemon/postingWindow';
+import {
+  analyzeAccountsAndTargets,
+  countClosedAliases,
+  insertAliasGroups,
+  insertSimulatedAccounts,
+  insertSimulatedGroups,
+  loadAccountNames,
+  loadGroupLinks,
+  markAllAccountsSeasoned,
+  turnOffSynchronousCommit,
+  vacuumAnalyzeTables,
+} from '../sql/simulation';
 import { VirtualClock } from './virtualClock';
 
 /**
@@ -118,39 +130,14 @@ export interface SimulationResult {
   wallMs: number;
 }
 
-/** Second links of some groups' chats (chaos): rows of their own, as an operator's list would have them. */
-async function addAliases(ds: DataSource, aliases: Map<string, string>, now: Date): Promise<void> {
-  if (aliases.size === 0) return;
-  await sql(
-    ds,
-    `INSERT INTO targets (link, niche, status, created_at, updated_at)
-     SELECT link, 'ukraine_cars', 'new', CAST(:now AS timestamp), CAST(:now AS timestamp) FROM unnest(CAST(:links AS text[])) AS link`,
-    { links: [...aliases.keys()], now },
-  );
-}
-
 /** Accounts sim_001..., groups @ua_cars_00001..., straight into the fresh database. */
 async function populate(ds: DataSource, accounts: number, groups: number, now: Date): Promise<{ accounts: string[]; links: string[] }> {
   const width = (n: number) => Math.max(3, String(n).length);
-  await sql(
-    ds,
-    `INSERT INTO accounts (session_name, session_string, phone, status, created_at, updated_at)
-     SELECT 'sim_' || lpad(i::text, :w, '0'), 'simulated-session-' || i, '+38050' || lpad(i::text, 7, '0'), 'active', CAST(:now AS timestamp), CAST(:now AS timestamp)
-       FROM generate_series(1, CAST(:n AS integer)) AS i`,
-    { n: accounts, w: width(accounts), now },
-  );
-  await sql(
-    ds,
-    `INSERT INTO targets (link, niche, status, created_at, updated_at)
-     SELECT '@ua_cars_' || lpad(i::text, :w, '0'), 'ukraine_cars', 'new', CAST(:now AS timestamp), CAST(:now AS timestamp)
-       FROM generate_series(1, CAST(:n AS integer)) AS i`,
-    { n: groups, w: width(groups) + 1, now },
-  );
+  await insertSimulatedAccounts(ds, { n: accounts, width: width(accounts), now: sqlTime(now) });
+  await insertSimulatedGroups(ds, { n: groups, width: width(groups) + 1, now: sqlTime(now) });
   // Fresh statistics, as autovacuum would gather them on a live database.
-  await sql(ds, `ANALYZE accounts, targets`);
-  const { rows: a } = await sql<{ session_name: string }>(ds, `SELECT session_name FROM accounts ORDER BY id`);
-  const { rows: t } = await sql<{ link: string }>(ds, `SELECT link FROM targets ORDER BY id`);
-  return { accounts: a.map((r) => r.session_name), links: t.map((r) => r.link) };
+  await analyzeAccountsAndTargets(ds);
+  return { accounts: await loadAccountNames(ds), links: await loadGroupLinks(ds) };
 }
 
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
@@ -166,13 +153,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   try {
     await runMigrations(admin);
     // A scratch database: commits need not wait for the disk (nothing here outlives the run).
-    await sql(admin, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`);
+    await turnOffSynchronousCommit(admin);
     const population = await populate(admin, options.accounts, options.groups, clock.now());
-    if (options.seasoned) await sql(admin, `UPDATE accounts SET seasoned = true`);
+    if (options.seasoned) await markAllAccountsSeasoned(admin);
     const window = { hours: settings.postingHours, timeZone: settings.timeZone };
     const fake = new FakeTelegram({ clock });
     const plan: ChaosPlan = planChaos(options.chaos, options.seed, population.accounts, population.links, startMs, endMs);
-    await addAliases(admin, plan.aliases, clock.now());
+    // Second links of some groups' chats: rows of their own, as an operator's list would have them.
+    if (plan.aliases.size > 0) await insertAliasGroups(admin, { links: [...plan.aliases.keys()], now: sqlTime(clock.now()) });
     scriptTelegram(fake, plan);
     const ledger = new SessionLedger();
     const events: SimulationEvent[] = [];
@@ -295,7 +283,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         }
       }
       if (now >= nextMaintenance) {
-        await sql(admin, `VACUUM (ANALYZE) accounts, targets, post_history, join_history`);
+        await vacuumAnalyzeTables(admin);
         nextMaintenance += MAINTENANCE_EVERY_MS;
       }
       if (now >= nextDay) {
@@ -380,16 +368,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const calls = fake.calls.filter((c) => c.op !== 'disconnect');
     const telegramCalls = calls.length + calls.reduce((n, c) => n + (c.lookups ?? 0), 0);
     const actions = calls.filter((c) => (c.op === 'join' && c.joinedChat) || (c.op === 'post' && c.delivered)).length;
-    const { rows: closedAliases } = await sql<{ n: number }>(admin, `SELECT count(*)::int AS n FROM targets WHERE status = 'duplicate' AND link = ANY(CAST(:links AS text[]))`, {
-      links: [...plan.aliases.keys()],
-    });
+    const closedAliases = await countClosedAliases(admin, [...plan.aliases.keys()]);
     const renamedAt = new Map(plan.renames.map((r) => [r.link, r.at]));
     const faults: FaultCounts = {
       dbOutages: met.dbOutages,
       partitions: met.partitions,
       lostJoins: calls.filter((c) => c.op === 'join' && c.joinedChat && c.outcome?.kind === 'transient').length,
       aliases: plan.aliases.size,
-      aliasesClosed: closedAliases[0]?.n ?? 0,
+      aliasesClosed: closedAliases,
       renames: met.renames,
       postsAfterRename: calls.filter((c) => c.op === 'post' && c.delivered && c.at.getTime() >= (renamedAt.get(c.link ?? '') ?? Infinity)).length,
       restrictedAccounts: plan.restrictions.size,

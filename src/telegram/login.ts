@@ -8,8 +8,8 @@ import { StringSession } from 'telegram/sessions';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import { sqlTime } from '../db/postgresTypes';
-import { sql } from '../db/sql';
 import type { Logger } from '../logger';
+import { clearSession, findAccountBySessionName, saveLoggedInSession, type SessionAccountRow } from '../sql/sessions';
 import { describeTelegramError, classifyTelegramError } from './errorTable';
 import { GramjsLogger, withTimeout } from './gramjsGateway';
 import { ProxyError, accountSettingsProblem, apiCredentialsOf, parseProxy } from './accountSettings';
@@ -67,26 +67,7 @@ export interface LoginDeps {
   createClient?: LoginClientFactory;
 }
 
-interface AccountRow {
-  id: number;
-  phone: string | null;
-  session_string: string | null;
-  api_id: number | null;
-  api_hash: string | null;
-  proxy: string | null;
-  status: string | null;
-}
-
-async function findAccount(deps: LoginDeps, sessionName: string): Promise<AccountRow | undefined> {
-  const { rows } = await sql<AccountRow>(
-    deps.dataSource,
-    `SELECT id, phone, session_string, api_id, api_hash, proxy, status FROM accounts WHERE session_name = :sessionName`,
-    { sessionName },
-  );
-  return rows[0];
-}
-
-function clientFor(deps: LoginDeps, account: AccountRow | undefined, sessionString: string): LoginClient {
+function clientFor(deps: LoginDeps, account: SessionAccountRow | undefined, sessionString: string): LoginClient {
   const settings = { apiId: account?.api_id ?? null, apiHash: account?.api_hash ?? null, proxy: account?.proxy ?? null };
   const problem = accountSettingsProblem(settings);
   if (problem) throw new LoginError(`the account's settings: ${problem}`);
@@ -116,7 +97,7 @@ export interface LoginResult {
  * becomes active again. Throws LoginError with a readable reason.
  */
 export async function login(deps: LoginDeps, sessionName: string, prompts: LoginPrompts, phoneOption?: string): Promise<LoginResult> {
-  const account = await findAccount(deps, sessionName);
+  const account = await findAccountBySessionName(deps.dataSource, sessionName);
   const client = clientFor(deps, account, '');
   let phone = phoneOption ?? account?.phone ?? null;
   let failure: string | undefined;
@@ -164,19 +145,13 @@ export async function login(deps: LoginDeps, sessionName: string, prompts: Login
     const saved = client.session.save();
     if (typeof saved !== 'string' || saved === '') throw new LoginError('Telegram did not complete the login');
     const me = await client.getMe();
-    const { rows } = await sql<{ id: number }>(
-      deps.dataSource,
-      `INSERT INTO accounts AS a (session_name, phone, session_string, status, daily_posts_count, created_at, updated_at)
-       VALUES (:sessionName, :phone, :session, 'active', 0, CAST(:now AS timestamp), CAST(:now AS timestamp))
-       ON CONFLICT (session_name) DO UPDATE SET
-         session_string = EXCLUDED.session_string,
-         phone = COALESCE(EXCLUDED.phone, a.phone),
-         status = CASE WHEN a.status = 'banned' THEN 'active' ELSE a.status END,
-         updated_at = EXCLUDED.updated_at
-       RETURNING id`,
-      { sessionName, phone: phone && phone.length <= 20 ? phone : null, session: saved, now: sqlTime(deps.clock.now()) },
-    );
-    return { accountId: rows[0]!.id, created: account === undefined, userId: me.id.toString(), username: me.username ?? null };
+    const accountId = await saveLoggedInSession(deps.dataSource, {
+      sessionName,
+      phone: phone && phone.length <= 20 ? phone : null,
+      session: saved,
+      now: sqlTime(deps.clock.now()),
+    });
+    return { accountId, created: account === undefined, userId: me.id.toString(), username: me.username ?? null };
   } catch (error) {
     if (error instanceof LoginError) throw error;
     throw new LoginError(failure ?? describeTelegramError(error));
@@ -197,7 +172,7 @@ export interface LogoutResult {
  * stay valid there while we forgot it).
  */
 export async function logout(deps: LoginDeps, sessionName: string): Promise<LogoutResult> {
-  const account = await findAccount(deps, sessionName);
+  const account = await findAccountBySessionName(deps.dataSource, sessionName);
   if (!account) throw new LoginError(`no account "${sessionName}"`);
   if (!account.session_string) throw new LoginError(`account "${sessionName}" has no session to log out`);
   const client = clientFor(deps, account, account.session_string);
@@ -215,9 +190,6 @@ export async function logout(deps: LoginDeps, sessionName: string): Promise<Logo
   } finally {
     await client.destroy().catch(() => undefined);
   }
-  await sql(deps.dataSource, `UPDATE accounts SET session_string = NULL, updated_at = CAST(:now AS timestamp) WHERE id = :id`, {
-    id: account.id,
-    now: sqlTime(deps.clock.now()),
-  });
+  await clearSession(deps.dataSource, { id: account.id, now: sqlTime(deps.clock.now()) });
   return result;
 }
