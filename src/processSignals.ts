@@ -6,10 +6,10 @@
  *   1. The newest claim (claimSignals) gets it, alone. An owner hands the signals over by its
  *      successor claiming them (the one before may release before or after: no gap either way).
  *      `lexus start`: the early stop while the application is assembled (src/app.ts), then the
- *      daemon's clean stop (src/daemon/run.ts).
- *   2. With no claim, a handler some code registered straight on `process` (not through here)
- *      has it: it is left to that handler. (src/db/scratchDatabase.ts's interrupt clean-up of an
- *      interrupted simulation or benchmark still registers so.)
+ *      daemon's clean stop (src/daemon/run.ts). `lexus simulate` and `npm run bench`: the drop of
+ *      their scratch database on an interrupt (src/db/scratchDatabase.ts).
+ *   2. With no claim, a handler some code registered straight on `process` (not through here:
+ *      a program that uses lexus as a library) has it: it is left to that handler.
  *   3. Else every fallback (onUnclaimedSignal) is told, oldest first: the embedded PostgreSQL's
  *      stop of a server this process started (src/db/embeddedPostgres.ts), which then ends the
  *      process as the signal would have.

@@ -8,18 +8,10 @@
  * The lock is also a fence: reservePostSlot({ lockHolderPid }) checks in the same statement that
  * the lock is still held by that connection.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { PostgresConnection } from '../config';
+import { accountLocksHeldHere, backendPid, releaseAccountLock, tryAccountLocks } from '../sql/locks';
 import { createPgClient } from './pgConnection';
-
-/** First key of the daemon's advisory locks ("lx" in ASCII); the second is the account id. */
-export const ACCOUNT_LOCK_CLASS = 0x6c78;
-
-/** SQL: the connection with backend pid :lockHolderPid holds account `a`'s lock. */
-export const accountLockHeldSql = (a: string) =>
-  `EXISTS (SELECT 1 FROM pg_locks l
-            WHERE l.locktype = 'advisory' AND l.classid = ${ACCOUNT_LOCK_CLASS} AND l.objid = ${a}.id
-              AND l.objsubid = 2 AND l.granted AND l.pid = CAST(:lockHolderPid AS integer))`;
 
 export class AccountLocks {
   private client: pg.Client | undefined;
@@ -60,9 +52,9 @@ export class AccountLocks {
     client.on('error', () => this.lost());
     client.on('end', () => this.lost());
     await client.connect();
-    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const pid = await backendPid(client);
     this.client = client;
-    this.pid = rows[0]!.pid;
+    this.pid = pid;
     return client;
   }
 
@@ -84,13 +76,9 @@ export class AccountLocks {
     if (!client) throw new Error('the lock connection is gone');
     try {
       // What the database says this connection holds: the truth, not our memory.
-      const { rows: holding } = await client.query<{ id: number }>(
-        `SELECT objid::int AS id FROM pg_locks
-          WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND granted`,
-        [ACCOUNT_LOCK_CLASS],
-      );
+      const holding = await accountLocksHeldHere(client);
       this.held.clear();
-      for (const row of holding) this.held.add(row.id);
+      for (const id of holding) this.held.add(id);
       return this.heldAccounts();
     } catch (error) {
       await this.drop();
@@ -107,11 +95,7 @@ export class AccountLocks {
     await this.confirm();
     const wanted = accountIds.filter((id) => !this.held.has(id));
     if (wanted.length > 0) {
-      const { rows } = await client.query<{ id: number; got: boolean }>(
-        'SELECT id, pg_try_advisory_lock($1, id) AS got FROM unnest($2::int[]) AS id',
-        [ACCOUNT_LOCK_CLASS, wanted],
-      );
-      for (const row of rows) if (row.got) this.held.add(row.id);
+      for (const id of await tryAccountLocks(client, wanted)) this.held.add(id);
     }
     return this.heldAccounts();
   }
@@ -119,7 +103,7 @@ export class AccountLocks {
   /** Gives one account up (it is gone or banned). */
   async release(accountId: number): Promise<void> {
     if (!this.held.delete(accountId) || !this.client) return;
-    await this.client.query('SELECT pg_advisory_unlock($1, $2)', [ACCOUNT_LOCK_CLASS, accountId]).catch(() => undefined);
+    await releaseAccountLock(this.client, accountId).catch(() => undefined);
   }
 
   /**

@@ -10,6 +10,15 @@ import { pgConnectionConfig, UTC_SESSION_SETTINGS } from './pgConnection';
 import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 import { typeormLogger } from './typeormLogger';
 import type { Logger } from '../logger';
+import { loadMigrationsRun } from '../sql/schema';
+import {
+  type Queryable,
+  migrationLockHolder,
+  releaseMigrationLock,
+  resetStatementTimeout,
+  setNoStatementTimeout,
+  tryMigrationLock,
+} from '../sql/locks';
 
 export const MIGRATIONS_TABLE = 'lexus_migrations';
 /** pg_advisory_lock key that serialises migrations across processes ("lexus" in ASCII). */
@@ -87,15 +96,8 @@ export class MigrationLockTimeoutError extends Error {
 }
 
 /** Who holds the migration lock: its application, client address, backend pid and how long it has been there. */
-async function migrationLockHolder(runner: { query: (text: string, values?: unknown[]) => Promise<unknown> }): Promise<string> {
-  const rows = (await runner.query(
-    `SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local') AS client, round(extract(epoch FROM clock_timestamp() - a.backend_start))::int AS age_s
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    [MIGRATION_LOCK_KEY],
-  )) as { pid: number; application_name: string; client: string; age_s: number }[];
-  const h = rows[0];
+async function describeMigrationLockHolder(runner: Queryable): Promise<string> {
+  const h = await migrationLockHolder(runner, MIGRATION_LOCK_KEY);
   return h ? `"${h.application_name || 'unknown'}" from ${h.client}, backend pid ${h.pid}, connected ${h.age_s} s ago` : 'a process that has just let go';
 }
 
@@ -114,25 +116,24 @@ export async function runMigrations(dataSource: DataSource, options: MigrationOp
     const began = Date.now();
     let said = false;
     for (;;) {
-      const [row] = (await queryRunner.query('SELECT pg_try_advisory_lock($1) AS got', [MIGRATION_LOCK_KEY])) as { got: boolean }[];
-      if (row?.got) break;
+      if (await tryMigrationLock(queryRunner, MIGRATION_LOCK_KEY)) break;
       const waited = Date.now() - began;
       if (!said && waited >= MIGRATION_WAIT_SAID_MS) {
         said = true;
-        options.onWait?.(await migrationLockHolder(queryRunner));
+        options.onWait?.(await describeMigrationLockHolder(queryRunner));
       }
-      if (waited >= waitMs) throw new MigrationLockTimeoutError(await migrationLockHolder(queryRunner), waited);
+      if (waited >= waitMs) throw new MigrationLockTimeoutError(await describeMigrationLockHolder(queryRunner), waited);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     try {
-      await queryRunner.query('SET statement_timeout = 0');
+      await setNoStatementTimeout(queryRunner);
       const executor = new MigrationExecutor(dataSource, queryRunner);
       executor.transaction = 'each';
       const ran = await executor.executePendingMigrations();
       return ran.map((m) => m.name);
     } finally {
-      await queryRunner.query('RESET statement_timeout').catch(() => undefined);
-      await queryRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await resetStatementTimeout(queryRunner).catch(() => undefined);
+      await releaseMigrationLock(queryRunner, MIGRATION_LOCK_KEY);
     }
   } finally {
     await queryRunner.release();
@@ -142,10 +143,7 @@ export async function runMigrations(dataSource: DataSource, options: MigrationOp
 /** Migrations the database has that this version does not know: it was migrated by a newer one. */
 export async function unknownMigrations(dataSource: DataSource): Promise<string[]> {
   const known = new Set(migrations.map((m) => m.name));
-  const exists = (await dataSource.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [MIGRATIONS_TABLE])) as { ok: boolean }[];
-  if (!exists[0]?.ok) return [];
-  const rows = (await dataSource.query(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)) as { name: string }[];
-  return rows.map((r) => r.name).filter((name) => !known.has(name));
+  return (await loadMigrationsRun(dataSource, MIGRATIONS_TABLE)).filter((name) => !known.has(name));
 }
 
 export interface Database {

@@ -35,10 +35,11 @@ import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
+import { createDatabase, databaseExists, dataDirectory } from '../sql/server';
 import type { PostgresConnection } from '../config';
 import { freePort, portTaken } from '../ports';
 import { onProcessExit, onUnclaimedSignal, type StopSignal } from '../processSignals';
+import { createPgClient } from './pgConnection';
 
 export const EMBEDDED_USER = 'lexus';
 /** The password of clusters made before each got one of its own (noted in the folder). */
@@ -379,12 +380,11 @@ const connectionOn = (port: number, database: string, password: string): Postgre
 
 /** `SHOW data_directory` of the server answering on `port` to this user and password; undefined when none does. */
 async function dataDirectoryOn(port: number, password: string): Promise<string | undefined> {
-  const client = new pg.Client({ ...connectionOn(port, 'postgres', password), ssl: false, connectionTimeoutMillis: 3000 });
+  const client = createPgClient(connectionOn(port, 'postgres', password), { connectionTimeoutMillis: 3000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const { rows } = await client.query<{ data_directory: string }>('SHOW data_directory');
-    return rows[0]?.data_directory;
+    return await dataDirectory(client);
   } catch {
     return undefined;
   } finally {
@@ -452,13 +452,12 @@ async function runningServerOf(dataDir: string, password: string): Promise<numbe
 }
 
 async function ensureDatabase(connection: PostgresConnection, name: string): Promise<void> {
-  const client = new pg.Client({ ...connection, database: 'postgres', ssl: false });
+  const client = createPgClient(connection, { database: 'postgres' });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (found.rowCount === 0) {
-      await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`).catch((error: { code?: string }) => {
+    if (!(await databaseExists(client, name))) {
+      await createDatabase(client, name).catch((error: { code?: string }) => {
         if (error.code !== '42P04' && error.code !== '23505') throw error; // created meanwhile by another process
       });
     }

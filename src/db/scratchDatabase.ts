@@ -4,8 +4,10 @@
  * right to create databases (the embedded server's user has it).
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config, PostgresConnection } from '../config';
+import { claimSignals } from '../processSignals';
+import { createDatabase, dropDatabase, idleDatabasesMatching } from '../sql/server';
 import { createPgClient } from './pgConnection';
 import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 
@@ -19,13 +21,13 @@ export interface ScratchDatabase {
   keep(): void;
 }
 
-async function onServer<Row extends pg.QueryResultRow = pg.QueryResultRow>(connection: PostgresConnection, text: string, values: unknown[] = []): Promise<Row[]> {
+async function onServer<T>(connection: PostgresConnection, work: (client: pg.Client) => Promise<T>): Promise<T> {
   // The maintenance database, as createdb does; the configured one may not allow CREATE DATABASE in a transaction.
   const client = createPgClient(connection, { database: 'postgres', connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    return (await client.query<Row>(text, values)).rows;
+    return await work(client);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -36,16 +38,11 @@ async function onServer<Row extends pg.QueryResultRow = pg.QueryResultRow>(conne
  * nobody is connected to (DROP without FORCE refuses one a running simulation uses).
  */
 async function dropLeftovers(connection: PostgresConnection, prefix: string): Promise<string[]> {
-  const rows = await onServer<{ datname: string }>(
-    connection,
-    `SELECT d.datname FROM pg_database d
-      WHERE d.datname ~ $1 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,
-    [`^${prefix}_[0-9a-f]{8}$`],
-  );
+  const idle = await onServer(connection, (client) => idleDatabasesMatching(client, `^${prefix}_[0-9a-f]{8}$`));
   const dropped: string[] = [];
-  for (const { datname } of rows) {
+  for (const datname of idle) {
     try {
-      await onServer(connection, `DROP DATABASE IF EXISTS ${datname}`);
+      await onServer(connection, (client) => dropDatabase(client, datname));
       dropped.push(datname);
     } catch {
       // In use after all: it belongs to a run that is going on.
@@ -77,17 +74,17 @@ function interrupted(): void {
   })().finally(() => process.exit(130));
 }
 
+/** The claim of SIGINT and SIGTERM (src/processSignals.ts) while a clean-up is pending. */
+let releaseSignals: (() => void) | undefined;
+
 function cleanUpOnInterrupt(cleanup: () => Promise<void>): () => void {
-  if (onInterrupt.length === 0) {
-    process.on('SIGINT', interrupted);
-    process.on('SIGTERM', interrupted);
-  }
+  releaseSignals ??= claimSignals(['SIGINT', 'SIGTERM'], interrupted);
   onInterrupt.push(cleanup);
   return () => {
     onInterrupt.splice(onInterrupt.indexOf(cleanup), 1);
     if (onInterrupt.length === 0 && interruptedAt === undefined) {
-      process.off('SIGINT', interrupted);
-      process.off('SIGTERM', interrupted);
+      releaseSignals?.();
+      releaseSignals = undefined;
     }
   };
 }
@@ -101,14 +98,14 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
   const leftovers = await dropLeftovers(connection, prefix);
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   try {
-    await onServer(connection, `CREATE DATABASE ${name}`);
+    await onServer(connection, (client) => createDatabase(client, name));
   } catch (error) {
     const code = (error as { code?: string }).code;
     const why = code === '42501' ? `user ${connection.user} may not create databases (CREATEDB)` : (error as Error).message;
     throw new Error(`cannot create the scratch database ${name} on ${connection.host}:${connection.port}: ${why}`, { cause: error });
   }
   const drop = async () => {
-    await onServer(connection, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await onServer(connection, (client) => dropDatabase(client, name, { force: true }));
   };
   const disarm = cleanUpOnInterrupt(drop);
   return {

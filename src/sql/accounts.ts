@@ -14,7 +14,7 @@ import {
   targetAwaitsJoinSql,
 } from './rules';
 import { NotFoundError } from '../db/errors';
-import { accountLockHeldSql } from '../db/accountLocks';
+import { accountLockHeldSql } from './locks';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 

@@ -4,7 +4,7 @@
  * rules.ts's. Each operation is one function with its SQL in full; "now" from the caller.
  */
 import { DEFAULT_NICHE, NO_PACE, accountJoinBudgetSql, accountMayActSql, paceParams, type Pace, claimStaysSql } from './rules';
-import { accountLockHeldSql } from '../db/accountLocks';
+import { accountLockHeldSql } from './locks';
 import { sqlTime } from '../db/postgresTypes';
 import { sql, type Runner } from '../db/sql';
 import { accountJoinAllowedSql, inJoinQueueSql, joinBudgetSql, joinDueSql } from './rules';

@@ -7,7 +7,7 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { Account, Target } from '../db/entities';
 import { hydrate, selectColumns } from '../db/hydrate';
-import { accountLockHeldSql } from '../db/accountLocks';
+import { accountLockHeldSql } from './locks';
 import {
   ACCOUNT_COUNT_ONE_POST_SQL,
   COUNTED_POST_STATUSES_SQL,
