@@ -13,7 +13,7 @@ import type { PostgresConnection } from '../src/config';
 import { createDataSource } from '../src/db/database';
 import { createPgClient, pgConnectionConfig, pgSsl, UtcDateClient } from '../src/db/pgConnection';
 import { utcDateParameter, utcDateParameters, utcTimestampTypes } from '../src/db/postgresTypes';
-import { sql } from '../src/db/sql';
+import { sql } from '../src/sql/sql';
 import { useTestDatabase } from './helpers/database';
 
 const run = promisify(execFile);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { explain, populate, sequentialScansOf } from '../src/bench/dataLayer';
-import { sql, toPositional } from '../src/db/sql';
+import { sql, toPositional } from '../src/sql/sql';
 import { HOUR_MS } from '../src/clock';
 import { useTestDatabase } from './helpers/database';
 

@@ -3,7 +3,7 @@
  * comments and casts keep their text.
  */
 import { describe, expect, it } from 'vitest';
-import { toPositional } from '../src/db/sql';
+import { toPositional } from '../src/sql/sql';
 
 describe('toPositional', () => {
   it('numbers each name once, in order of first use, and keeps casts', () => {

@@ -16,7 +16,7 @@ import {
 import { NotFoundError } from '../db/errors';
 import { accountLockHeldSql } from './locks';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 
 /** Ends account :accountId's FloodWait if its time has passed (status back to 'active'); RETURNING id. */
 export const CLEAR_PASSED_FLOOD_WAIT_SQL = `

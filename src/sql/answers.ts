@@ -16,7 +16,7 @@ import { SlotAlreadySettledError } from '../db/errors';
 import { holdAccount } from './accounts';
 import { settlePostSlot, type SettleOutcome } from './posting';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 import { banAccount, endCall } from './accounts';
 import { bindGroup, closeDeadLink, forgetPeer, holdGroup, learnChat, refuseTarget } from './groups';
 import { markJoinRequested, postponeJoin, recordJoinAttempt, releaseJoinClaim } from './joining';

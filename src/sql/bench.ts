@@ -5,7 +5,7 @@
  * plans of the DbManager's statements (EXPLAIN). Each operation is one function with its SQL in
  * full; "now" comes from the caller, as the UTC ISO text of sqlTime.
  */
-import { sql, type Runner, type SqlParams } from '../db/sql';
+import { sql, type Runner, type SqlParams } from './sql';
 
 /**
  * Accounts bench_1..bench_n: every 50th in a FloodWait for an hour, every 97th banned, the rest

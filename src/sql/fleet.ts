@@ -1,6 +1,6 @@
 /** Fleet views: counts and states of the whole fleet, for the start-up log, lexus status, lexus check and the metrics. */
 import type { DataSource } from 'typeorm';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 import { sqlTime } from '../db/postgresTypes';
 import {
   accountDrivableSql,

@@ -8,7 +8,7 @@ import type { GroupHoldKind } from '../db/entities';
 import type { ChatIdentity } from '../telegram/outcomes';
 import { targetFreeToBindSql, targetHeldSql, warmupEndSql } from './rules';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 import type { AnswerPolicy } from './answers';
 import { InvalidLinkError, normalizeGroupLink } from '../links';
 

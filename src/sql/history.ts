@@ -2,7 +2,7 @@
 import type { DataSource } from 'typeorm';
 import { TODAY_UTC_SQL } from './rules';
 import { sqlTime } from '../db/postgresTypes';
-import { sql } from '../db/sql';
+import { sql } from './sql';
 
 export interface DailySummary {
   day: string;

@@ -5,7 +5,7 @@
  * its SQL in full; "now" comes from the caller, as the UTC ISO text of sqlTime.
  */
 import type { QueryRunner } from 'typeorm';
-import { sql } from '../db/sql';
+import { sql } from './sql';
 import { FLEET_BY_STATUS_SQL } from './fleet';
 
 /** Serialises imports: two at once would race on the same rows. */

@@ -6,7 +6,7 @@
 import { DEFAULT_NICHE, NO_PACE, accountJoinBudgetSql, accountMayActSql, paceParams, type Pace, claimStaysSql } from './rules';
 import { accountLockHeldSql } from './locks';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 import { accountJoinAllowedSql, inJoinQueueSql, joinBudgetSql, joinDueSql } from './rules';
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { DataSource, QueryRunner } from 'typeorm';
 import { Account, Target } from '../db/entities';
-import { hydrate, selectColumns } from '../db/hydrate';
+import { hydrate, selectColumns } from './hydrate';
 import { accountLockHeldSql } from './locks';
 import {
   ACCOUNT_COUNT_ONE_POST_SQL,
@@ -35,7 +35,7 @@ import {
   type Pace,
 } from './rules';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 import { NotFoundError, SlotAlreadySettledError } from '../db/errors';
 import type { PostStatus } from '../db/entities';
 import { accountNextJoinAtSql, accountNotBannedSql, joinBudgetSql, nextJoinTargetSql, targetWarmupEndsSql } from './rules';

@@ -9,7 +9,7 @@
 import type { DataSource } from 'typeorm';
 import { COUNTED_POST_STATUSES_SQL, SENT_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from './rules';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 
 export interface RestoreHold {
   /** No post is reserved: the tables changed (a restore), or a process noted one not repaired yet. */

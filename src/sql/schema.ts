@@ -4,7 +4,7 @@
  * The migrations table's name comes from the caller (src/db/database.ts MIGRATIONS_TABLE), so
  * that database.ts can use this module without an import cycle.
  */
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 
 /**
  * The names of the migrations run, in the order they ran; [] when the migrations table

@@ -4,7 +4,7 @@
  * cleared after logout. Each operation is one function with its SQL in full; "now" comes from
  * the caller, as the UTC ISO text of sqlTime.
  */
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 
 /** What logging in and out needs of an account: its phone, session and connection settings. */
 export interface SessionAccountRow {

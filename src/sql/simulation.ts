@@ -6,7 +6,7 @@
  * closed). Each operation is one function with its SQL in full; "now" comes from the caller, as
  * the UTC ISO text of sqlTime.
  */
-import { sql, type Runner } from '../db/sql';
+import { sql, type Runner } from './sql';
 import { COUNTED_POST_STATUSES_SQL } from './rules';
 
 /**

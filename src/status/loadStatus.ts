@@ -9,7 +9,7 @@
  * api_hash, proxy, phone, and the error messages of the history tables.
  */
 import type { DaemonSettings } from '../config';
-import type { Runner } from '../db/sql';
+import type { Runner } from '../sql/sql';
 import { restoreHold } from '../sql/restore';
 import { COUNTED_POST_STATUSES } from '../sql/rules';
 import {
