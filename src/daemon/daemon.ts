@@ -38,8 +38,8 @@ import {
 import type { AnswerPolicy, AnswerRecord, AnswerResult } from '../sql/answers';
 import { withDeadline } from '../deadline';
 import { claimJoinTarget, mayTryJoin } from '../sql/joining';
-import { dayLeft, describeSlot, nextChances } from '../sql/posting';
-import { DbManager, type PostSlot } from '../db/DbManager';
+import { dayLeft, describeSlot, nextChances, reservePostSlot } from '../sql/posting';
+import type { PostSlot } from '../sql/posting';
 import { noticeRestore } from '../sql/restore';
 import type { Logger } from '../logger';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
@@ -188,7 +188,6 @@ const chatOf = (outcome: AnyOutcome): ChatIdentity | null => {
 };
 
 export class Daemon {
-  readonly db: DbManager;
   private readonly accounts = new Map<number, AccountState>();
   private readonly inflight = new Set<Promise<void>>();
   /** When each action in flight started (performance.now(): no clock change moves it), for the liveness check and the metrics. */
@@ -216,8 +215,12 @@ export class Daemon {
   /** When the last scheduling round finished (the health check reads it). */
   lastTickAt: Date | undefined;
 
+  /** The pool its statements run on (the midnight job's too). */
+  get dataSource(): DataSource {
+    return this.deps.dataSource;
+  }
+
   constructor(private readonly deps: DaemonDeps) {
-    this.db = new DbManager(deps.dataSource, { clock: deps.clock, pace: deps.settings });
     this.random = deps.random ?? Math.random;
     this.recorder = new AnswerRecorder({ dataSource: deps.dataSource, clock: deps.clock, log: deps.log });
     this.refreshEveryMs = deps.refreshEveryMs ?? DEFAULT_REFRESH_MS;
@@ -409,7 +412,7 @@ export class Daemon {
     }
     await Promise.all(lockLost.map((state) => this.stopSession(state)));
     // The database answers again: answers still unrecorded go first, before any takeover reads
-    // (and would settle) what they are about.
+    // (and would resolve) what they are about.
     if (this.recorder.unrecorded().length > 0) await this.recorder.flushNow();
     for (const id of held) {
       const account = byId.get(id);
@@ -784,7 +787,9 @@ export class Daemon {
     if (postDue) {
       for (const niche of this.deps.settings.niches) {
         if (!(await this.mayCall(state))) return;
-        const slot = await this.db.reservePostSlot({ accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true });
+        const slot = await reservePostSlot(this.deps.dataSource, {
+          accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true, now: this.now(), pace: this.deps.settings,
+        });
         if (slot) {
           const outcome = await this.post(state, session, slot);
           await this.plan(state, 'post');

@@ -9,6 +9,7 @@
 import cron from 'node-cron';
 import type { Clock } from '../clock';
 import { purgeAnswerRecords } from '../sql/answers';
+import { resetDailyCounters } from '../sql/posting';
 import { summarizeDay } from '../sql/history';
 import { liveness } from '../health/liveness';
 import { withDeadline } from '../deadline';
@@ -43,9 +44,9 @@ export interface Running {
 }
 
 export async function midnight(daemon: Daemon, clock: Clock, log: Logger): Promise<void> {
-  const reset = await daemon.db.resetDailyCountersIfNeeded();
-  await purgeAnswerRecords(daemon.db.dataSource, new Date(clock.now().getTime() - 2 * 24 * 3_600_000));
-  const summary = await summarizeDay(daemon.db.dataSource, clock.now());
+  const reset = await resetDailyCounters(daemon.dataSource, clock.now());
+  await purgeAnswerRecords(daemon.dataSource, new Date(clock.now().getTime() - 2 * 24 * 3_600_000));
+  const summary = await summarizeDay(daemon.dataSource, clock.now());
   log.info(
     { event: 'daily.summary', day: summary.day, posts: summary.postsByAccount, joins: summary.joins, flood_waits: summary.floodWaits, groups_lost: summary.groupsLost, counters_reset: reset },
     `${summary.day}: ${Object.values(summary.postsByAccount).reduce((a, b) => a + b, 0)} posts, ${summary.joins} joins, ${summary.floodWaits} FloodWaits, ${summary.groupsLost} groups lost`,

@@ -51,7 +51,7 @@ const ROUND_EVERY_MS = 5 * MINUTE_MS;
 const REFRESH_EVERY_MS = 2 * MINUTE_MS;
 /** A crashed or stopped process is back after this long (a supervisor's restart). */
 const RESTART_AFTER_MS = 45 * SECOND_MS;
-/** A day's line is printed this long after its midnight, once the actions of its last minute are settled. */
+/** A day's line is printed this long after its midnight, once the actions of its last minute have ended. */
 const DAY_REPORT_DELAY_MS = 5 * MINUTE_MS;
 /**
  * How often, in virtual time, the tables are vacuumed and analyzed. On a live server autovacuum
@@ -222,7 +222,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     for (let i = 0; i < options.replicas; i++) await startReplica();
 
     const running = () => replicas.filter((r) => r.state !== 'gone');
-    const settle = async () => {
+    const letActionsEnd = async () => {
       for (;;) {
         const live = running();
         if (live.every((r) => r.quiet())) return;
@@ -315,19 +315,19 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           startedOne ||= r.daemon.actionsStarted > before;
         }
       }
-      await settle();
+      await letActionsEnd();
       // A process that died or stopped meanwhile is dealt with before time moves on.
       if (running().some((r) => r.gateway.crashed) || replicas.some((r) => r.state === 'gone' && !r.replaced)) continue;
       // Wake the answers due, one at a time.
       if (clock.wakeOne()) {
-        await settle();
+        await letActionsEnd();
         continue;
       }
       // Another account due at this instant starts next.
       if (startedOne) continue;
       if (replicas.some((r) => r.state === 'stopping')) {
         // Nothing in flight, a stop finishing: let it finish at this instant.
-        await settle();
+        await letActionsEnd();
         if (replicas.some((r) => r.state === 'gone' && !r.replaced)) continue;
       }
       // Then jump to the next thing due.
@@ -354,7 +354,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     for (const r of running()) r.link.restore();
     for (const r of running()) if (r.state === 'running') r.stop(settings.shutdownGraceMs);
     while (running().length > 0) {
-      await settle();
+      await letActionsEnd();
       if (!clock.wakeOne()) {
         const next = clock.nextTimerAt();
         if (next === undefined) await Promise.all(running().map((r) => r.stopped));

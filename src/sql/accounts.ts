@@ -139,7 +139,7 @@ export interface TakeOver {
 }
 
 /**
- * What a process taking an account over finds of the previous one, settled in one transaction
+ * What a process taking an account over finds of the previous one, resolved in one transaction
  * (and, for an account never driven before, the start of its ramp-up):
  * its unsettled slots become 'unknown' (the post may or may not have gone out: counted, never
  * sent again; the group's and the account's last post is now), and, when a call of it was never answered, the
