@@ -22,7 +22,14 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'los-angeles',
-          include: ['test/dbManager*.test.ts', 'test/timezone.test.ts', 'test/migrations.test.ts', 'test/simulate.test.ts', 'test/status.test.ts', 'test/readyPlans.test.ts'],
+          include: [
+            'test/dbManager*.test.ts',
+            'test/timezone.test.ts',
+            'test/migrations.test.ts',
+            'test/simulate.test.ts',
+            'test/status.test.ts',
+            'test/readyPlans.test.ts',
+          ],
           env: { TZ: 'America/Los_Angeles' },
         },
       },

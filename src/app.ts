@@ -19,27 +19,33 @@
  * stop has them; runDaemon's clean stop takes them over.
  */
 import type { DataSource } from 'typeorm';
-import { describeDatabase, effectiveSettings, type Config, type DaemonSettings, type PostgresConnection } from './config';
-import type { Logger } from './logger';
-import { HOUR_MS, systemClock, type Clock } from './clock';
-import { createDataSource, openDatabase, unknownMigrations, type Database } from './db/database';
-import { noticeRestore, restoreHold } from './sql/restore';
-import { summarizeFleet } from './sql/fleet';
-import { AccountLocks } from './db/accountLocks';
-import { loadDrivableAccounts } from './sql/accounts';
-import { describePostingWindow } from './daemon/postingWindow';
+import { type CheckLine, checkAccounts, checkSchema } from './check/checks';
+import { type Clock, HOUR_MS, systemClock } from './clock';
+import {
+  type Config,
+  type DaemonSettings,
+  describeDatabase,
+  effectiveSettings,
+  type PostgresConnection,
+} from './config';
 import { Daemon, type DaemonDeps } from './daemon/daemon';
-import { MessagesError, loadMessages, type MessageVariant } from './daemon/messages';
-import { STOP_MARGIN_MS, runDaemon } from './daemon/run';
-import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from './health/metrics';
-import { startHealthServer, type HealthServer } from './health/server';
+import { loadMessages, MessagesError, type MessageVariant } from './daemon/messages';
+import { describePostingWindow } from './daemon/postingWindow';
+import { runDaemon, STOP_MARGIN_MS } from './daemon/run';
+import { AccountLocks } from './db/accountLocks';
+import { createDataSource, type Database, openDatabase, unknownMigrations } from './db/database';
+import { createMetrics, DATABASE_DEADLINE_MS, type LoopView } from './health/metrics';
+import { type HealthServer, startHealthServer } from './health/server';
+import type { Logger } from './logger';
 import { claimSignals } from './processSignals';
+import { loadDrivableAccounts } from './sql/accounts';
+import { summarizeFleet } from './sql/fleet';
+import { noticeRestore, restoreHold } from './sql/restore';
 import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_HOURS } from './sql/rules';
 import { FakeTelegram } from './telegram/fakeGateway';
 import type { TelegramGateway } from './telegram/gateway';
 import { GramjsGateway } from './telegram/gramjsGateway';
 import { VERSION } from './version';
-import { checkAccounts, checkSchema, type CheckLine } from './check/checks';
 
 /** What every command has once its configuration is valid. */
 export interface AppContext {
@@ -55,7 +61,11 @@ export interface OpenOptions {
 }
 
 /** The configured database (the embedded one when none is), opened and said in the log. */
-export async function openAppDatabase(ctx: AppContext, applicationName: string, options: OpenOptions = {}): Promise<Database> {
+export async function openAppDatabase(
+  ctx: AppContext,
+  applicationName: string,
+  options: OpenOptions = {},
+): Promise<Database> {
   const { config, log } = ctx;
   const { migrate = true, daemon = false } = options;
   if (config.database.mode === 'embedded') {
@@ -72,18 +82,27 @@ export async function openAppDatabase(ctx: AppContext, applicationName: string, 
     onEmbeddedNote: (note) => log[note.level]({ event: note.event, ...note.fields }, note.message),
     migrationWaitMs: bounds.migrationWaitMs,
     onMigrationWait: (holder) =>
-      log.warn({ event: 'db.migration_wait', holder, wait_s: bounds.migrationWaitMs / 1000 }, `waiting for the migrations of another process (${holder}), at most ${bounds.migrationWaitMs / 1000} s`),
+      log.warn(
+        { event: 'db.migration_wait', holder, wait_s: bounds.migrationWaitMs / 1000 },
+        `waiting for the migrations of another process (${holder}), at most ${bounds.migrationWaitMs / 1000} s`,
+      ),
     ...(daemon
       ? {
           statementTimeoutMs: bounds.statementTimeoutMs,
           lockTimeoutMs: bounds.lockTimeoutMs,
           connectWaitMs: bounds.dbStartWaitMs,
           onConnectWait: (reason: string) =>
-            log.warn({ event: 'db.start_wait', error: reason, wait_s: bounds.dbStartWaitMs / 1000 }, `the database does not answer yet (${reason}); trying again for up to ${bounds.dbStartWaitMs / 1000} s`),
+            log.warn(
+              { event: 'db.start_wait', error: reason, wait_s: bounds.dbStartWaitMs / 1000 },
+              `the database does not answer yet (${reason}); trying again for up to ${bounds.dbStartWaitMs / 1000} s`,
+            ),
         }
       : {}),
   });
-  log.info({ event: 'db.ready', database: db.description, embedded_started: db.embedded?.started ?? false }, 'database ready');
+  log.info(
+    { event: 'db.ready', database: db.description, embedded_started: db.embedded?.started ?? false },
+    'database ready',
+  );
   if (migrate) {
     log.info(
       { event: 'db.migrated', ran: db.migrationsRun },
@@ -98,11 +117,19 @@ export async function openAppDatabase(ctx: AppContext, applicationName: string, 
  * that decides. For the daemon the fake answers like Telegram (a latency, a member everywhere)
  * and the choice is logged; for `lexus check --online` it answers at once.
  */
-export function createGateway(config: Pick<Config, 'daemon' | 'telegram'>, deps: { log: Logger; clock: Clock }, use: 'daemon' | 'check'): TelegramGateway {
+export function createGateway(
+  config: Pick<Config, 'daemon' | 'telegram'>,
+  deps: { log: Logger; clock: Clock },
+  use: 'daemon' | 'check',
+): TelegramGateway {
   const { log, clock } = deps;
-  if (!config.daemon.fakeTelegram) return new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log });
+  if (!config.daemon.fakeTelegram)
+    return new GramjsGateway({ apiId: config.telegram.apiId, apiHash: config.telegram.apiHash, log });
   if (use === 'check') return new FakeTelegram({ clock });
-  log.warn({ event: 'startup.fake_telegram' }, 'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted');
+  log.warn(
+    { event: 'startup.fake_telegram' },
+    'LEXUS_FAKE_TELEGRAM=1: talking to an in-memory fake Telegram; nothing is really posted',
+  );
   return new FakeTelegram({ clock, latencyMs: 200, membersEverywhere: true });
 }
 
@@ -150,7 +177,10 @@ export type StartResult =
  */
 function claimEarlyStop(log: Logger): () => void {
   return claimSignals(['SIGTERM', 'SIGINT'], (signal) => {
-    log.info({ event: 'daemon.stopped', clean: true, before_start: true, signal }, `${signal} received before the daemon started: stopped`);
+    log.info(
+      { event: 'daemon.stopped', clean: true, before_start: true, signal },
+      `${signal} received before the daemon started: stopped`,
+    );
     process.exit(0);
   });
 }
@@ -196,12 +226,19 @@ async function assemble(ctx: AppContext, releaseEarlyStop: () => void): Promise<
   await noticeRestore(db.dataSource, systemClock.now());
   const hold = await restoreHold(db.dataSource);
   if (hold.held) {
-    log.error({ event: 'db.restored', noticed_at: hold.since?.toISOString() ?? null }, 'posting is held: the database was restored from a dump (its rows forget the posts made since); check, then run lexus repair counters');
+    log.error(
+      { event: 'db.restored', noticed_at: hold.since?.toISOString() ?? null },
+      'posting is held: the database was restored from a dump (its rows forget the posts made since); check, then run lexus repair counters',
+    );
   }
   const container = config.bounds.containerStopGraceMs;
   if (container !== null && settings.shutdownGraceMs + STOP_MARGIN_MS > container) {
     log.warn(
-      { event: 'startup.grace_too_long', grace_s: settings.shutdownGraceMs / 1000, container_grace_s: container / 1000 },
+      {
+        event: 'startup.grace_too_long',
+        grace_s: settings.shutdownGraceMs / 1000,
+        container_grace_s: container / 1000,
+      },
       `LEXUS_SHUTDOWN_GRACE_S (${settings.shutdownGraceMs / 1000} s) and the ${STOP_MARGIN_MS / 1000} s a stop takes after it do not fit in the container's stop grace (${container / 1000} s): the container is killed mid-stop`,
     );
   }
@@ -217,20 +254,35 @@ async function assemble(ctx: AppContext, releaseEarlyStop: () => void): Promise<
   };
   // Health checks and scrapes have connections of their own, cancelled by the server after 3 s:
   // a slow scrape never takes the daemon's.
-  const probe = createDataSource(db.connection, { poolSize: 2, applicationName: 'lexus health', timeoutMs: DATABASE_DEADLINE_MS });
+  const probe = createDataSource(db.connection, {
+    poolSize: 2,
+    applicationName: 'lexus health',
+    timeoutMs: DATABASE_DEADLINE_MS,
+  });
   const startedAt = systemClock.now();
   const metrics = createMetrics({ dataSource: probe, loop, clock: systemClock, startedAt, settings });
   let health: HealthServer | undefined;
   try {
     await probe.initialize();
-    if (config.health) health = await startHealthServer({ dataSource: probe, loop, clock: systemClock, registry: metrics.registry, log, startedAt }, config.health);
+    if (config.health)
+      health = await startHealthServer(
+        { dataSource: probe, loop, clock: systemClock, registry: metrics.registry, log, startedAt },
+        config.health,
+      );
   } catch (error) {
     await probe.destroy().catch(() => undefined);
     await db.close();
     throw error;
   }
   daemon = assembleDaemon({
-    dataSource: db.dataSource, connection: db.connection, gateway, clock: systemClock, log, settings, messages, observer: metrics.observer,
+    dataSource: db.dataSource,
+    connection: db.connection,
+    gateway,
+    clock: systemClock,
+    log,
+    settings,
+    messages,
+    observer: metrics.observer,
   }).daemon;
   const ready = daemon;
   const run = () =>
@@ -273,7 +325,13 @@ async function logStartup(ctx: AppContext, dataSource: DataSource, variants: num
       accounts: fleet.accountsByStatus,
       targets: fleet.targetsByStatus,
       niches: settings.niches,
-      limits: { posts_per_group_per_day: GROUP_DAILY_POST_LIMIT, posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT, joins_per_account_per_day: settings.joinsPerAccountPerDay, warmup_hours: WARMUP_HOURS, group_min_gap_hours: settings.groupMinGapMs / HOUR_MS },
+      limits: {
+        posts_per_group_per_day: GROUP_DAILY_POST_LIMIT,
+        posts_per_account_per_day: ACCOUNT_DAILY_POST_LIMIT,
+        joins_per_account_per_day: settings.joinsPerAccountPerDay,
+        warmup_hours: WARMUP_HOURS,
+        group_min_gap_hours: settings.groupMinGapMs / HOUR_MS,
+      },
       posting_hours: describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone),
       spread: settings.spread,
       join_spacing_min: settings.joinSpacingMs / 60_000,
@@ -284,7 +342,10 @@ async function logStartup(ctx: AppContext, dataSource: DataSource, variants: num
     `lexus ${VERSION} starting: ${fleet.accountCount} accounts, ${Object.values(fleet.targetsByStatus).reduce((a, b) => a + b, 0)} groups, ${variants} message variants; ` +
       `posting ${describePostingWindow(systemClock.now(), settings.postingHours, settings.timeZone)}${settings.spread ? ', spread over it' : ', as soon as the rules allow (LEXUS_SPREAD=0)'}`,
   );
-  log.info({ event: 'startup.settings', settings: effectiveSettings(config) }, 'settings in effect (every variable, defaults included)');
+  log.info(
+    { event: 'startup.settings', settings: effectiveSettings(config) },
+    'settings in effect (every variable, defaults included)',
+  );
   return drivable;
 }
 
@@ -299,7 +360,9 @@ export async function checkDatabase(ctx: AppContext, options: { online?: boolean
   try {
     db = await openDatabase(config, { migrate: false, applicationName: 'lexus check' });
   } catch (error) {
-    return [{ ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` }];
+    return [
+      { ok: false, subject: 'database', detail: `${describeDatabase(config.database)}: ${(error as Error).message}` },
+    ];
   }
   const locks = options.online ? new AccountLocks(db.connection) : undefined;
   try {
@@ -307,10 +370,25 @@ export async function checkDatabase(ctx: AppContext, options: { online?: boolean
     const lines: CheckLine[] = [{ ok: true, subject: 'database', detail: `${db.description} answers` }, schema];
     if (pending > 0 || !schema.ok) {
       // The accounts' columns are the migrations' work: they cannot be read before.
-      return [...lines, { ok: false, subject: 'accounts', detail: "not checked: the schema is not this version's yet (lexus migrate, then lexus check again)" }];
+      return [
+        ...lines,
+        {
+          ok: false,
+          subject: 'accounts',
+          detail: "not checked: the schema is not this version's yet (lexus migrate, then lexus check again)",
+        },
+      ];
     }
     const gateway = createGateway(config, { log: ctx.log, clock: systemClock }, 'check');
-    return [...lines, ...(await checkAccounts({ dataSource: db.dataSource, clock: systemClock, telegram: config.telegram, ...(locks ? { online: { gateway, locks } } : {}) }))];
+    return [
+      ...lines,
+      ...(await checkAccounts({
+        dataSource: db.dataSource,
+        clock: systemClock,
+        telegram: config.telegram,
+        ...(locks ? { online: { gateway, locks } } : {}),
+      })),
+    ];
   } finally {
     await locks?.close();
     await db.close();

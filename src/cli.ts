@@ -4,29 +4,30 @@
  * What a command runs is built elsewhere: `lexus start`'s application and `lexus check`'s
  * gateway in src/app.ts, the simulation in src/simulate/command.ts.
  */
+
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import dotenv from 'dotenv';
-import path from 'node:path';
-import { ConfigError, EXIT_CONFIG, describeDatabase, describeUnknownVariable, loadConfig, type Config } from './config';
-import { createLogger } from './logger';
-import { openDatabase, type Database } from './db/database';
-import { VERSION } from './version';
-import { EmbeddedPostgresError } from './db/embeddedPostgres';
-import { repairCounters } from './sql/restore';
-import type { MessageVariant } from './daemon/messages';
-import { checkDatabase, loadAppMessages, openAppDatabase, startApp, type AppContext } from './app';
-import { formatStatus } from './status/formatStatus';
-import { loadStatus } from './status/loadStatus';
-import { checkMessages, formatCheckLines, type CheckLine } from './check/checks';
+import { type AppContext, checkDatabase, loadAppMessages, openAppDatabase, startApp } from './app';
+import { type CheckLine, checkMessages, formatCheckLines } from './check/checks';
 import { systemClock } from './clock';
+import { type Config, ConfigError, describeDatabase, describeUnknownVariable, EXIT_CONFIG, loadConfig } from './config';
+import type { MessageVariant } from './daemon/messages';
+import { type Database, openDatabase } from './db/database';
+import { EmbeddedPostgresError } from './db/embeddedPostgres';
 import { formatFinding } from './import/findings';
 import { formatImportReport } from './import/formatReport';
 import { readOldSystem } from './import/readOldSystem';
 import { ImportRefusedError, writeImport } from './import/writeImport';
+import { createLogger } from './logger';
+import { chaosLevel, runSimulateCommand, type SimulateOptions, wholeNumber } from './simulate/command';
 import { StoredLinkCollisionError } from './sql/groups';
-import { LoginError, login, logout, type LoginDeps } from './telegram/login';
+import { repairCounters } from './sql/restore';
+import { formatStatus } from './status/formatStatus';
+import { loadStatus } from './status/loadStatus';
+import { type LoginDeps, LoginError, login, logout } from './telegram/login';
 import { terminalPrompts } from './terminalPrompts';
-import { chaosLevel, runSimulateCommand, wholeNumber, type SimulateOptions } from './simulate/command';
+import { VERSION } from './version';
 
 export const EXIT_OK = 0;
 /** The login or logout did not succeed (wrong code, Telegram refused); nothing stored. */
@@ -46,7 +47,8 @@ function setUp(logTo: 'stdout' | 'stderr' = 'stdout'): Context {
     pretty: config.logPretty ?? Boolean(logTo === 'stdout' ? process.stdout.isTTY : process.stderr.isTTY),
     ...(logTo === 'stderr' ? { fd: 2 } : {}),
   });
-  for (const unknown of config.unknownVariables) log.warn({ event: 'config.unknown_variable', ...unknown }, describeUnknownVariable(unknown));
+  for (const unknown of config.unknownVariables)
+    log.warn({ event: 'config.unknown_variable', ...unknown }, describeUnknownVariable(unknown));
   return { config, log };
 }
 
@@ -74,7 +76,9 @@ async function startCommand(ctx: Context): Promise<number> {
   const started = await startApp(ctx);
   switch (started.kind) {
     case 'schema_newer':
-      process.stderr.write(`lexus: ${started.what}; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1 to start anyway\n`);
+      process.stderr.write(
+        `lexus: ${started.what}; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1 to start anyway\n`,
+      );
       return EXIT_CONFIG;
     case 'messages_unusable':
       sayMessagesUnusable(started.problems);
@@ -106,9 +110,11 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   const { data, findings } = await readOldSystem(dir, systemClock.now());
   const warnings = findings.warnings.map(formatFinding);
   const refuse = (errors: string[]) => {
-    if (options.json) process.stdout.write(JSON.stringify({ ok: false, dir, errors, warnings }, null, 2) + '\n');
+    if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, dir, errors, warnings }, null, 2)}\n`);
     else {
-      process.stderr.write(`lexus import: ${dir}: ${errors.length} problem${errors.length === 1 ? '' : 's'}; nothing was written\n`);
+      process.stderr.write(
+        `lexus import: ${dir}: ${errors.length} problem${errors.length === 1 ? '' : 's'}; nothing was written\n`,
+      );
       for (const line of errors) process.stderr.write(`  ${line}\n`);
       for (const line of warnings) process.stderr.write(`  warning: ${line}\n`);
     }
@@ -120,7 +126,13 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
   try {
     // A dry run writes nothing, migrations included: they run inside its rolled-back transaction.
     db = await openAppDatabase(ctx, 'lexus import', { migrate: !dryRun });
-    const report = await writeImport(db.dataSource, data, { clock: systemClock, dryRun, migrateInTransaction: dryRun, warnings, seasoned: options.seasoned ?? false });
+    const report = await writeImport(db.dataSource, data, {
+      clock: systemClock,
+      dryRun,
+      migrateInTransaction: dryRun,
+      warnings,
+      seasoned: options.seasoned ?? false,
+    });
     ctx.log.info(
       {
         event: 'import.done',
@@ -133,7 +145,9 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
       },
       report.dryRun ? 'import checked (dry run)' : 'import written',
     );
-    process.stdout.write((options.json ? JSON.stringify({ ok: true, ...report }, null, 2) : formatImportReport(report)) + '\n');
+    process.stdout.write(
+      `${options.json ? JSON.stringify({ ok: true, ...report }, null, 2) : formatImportReport(report)}\n`,
+    );
     return EXIT_OK;
   } catch (error) {
     if (error instanceof ImportRefusedError) return refuse(error.problems);
@@ -148,7 +162,11 @@ async function importCommand(ctx: Context, options: ImportOptions): Promise<numb
  * Runs a session command (login, logout) on the database: what it prints on success, or its
  * LoginError on stderr and exit 1.
  */
-async function sessionCommand(ctx: Context, name: 'login' | 'logout', work: (deps: LoginDeps) => Promise<string>): Promise<number> {
+async function sessionCommand(
+  ctx: Context,
+  name: 'login' | 'logout',
+  work: (deps: LoginDeps) => Promise<string>,
+): Promise<number> {
   const db = await openAppDatabase(ctx, `lexus ${name}`);
   try {
     const said = await work({ dataSource: db.dataSource, clock: systemClock, log: ctx.log, ...ctx.config.telegram });
@@ -194,11 +212,16 @@ async function repairCountersCommand(ctx: Context, options: { dryRun?: boolean }
   const db = await openAppDatabase(ctx, 'lexus repair counters');
   try {
     const result = await repairCounters(db.dataSource, systemClock.now(), options.dryRun ?? false);
-    ctx.log.info({ event: 'repair.counters', dry_run: options.dryRun ?? false, ...result }, 'counters rebuilt from post_history');
+    ctx.log.info(
+      { event: 'repair.counters', dry_run: options.dryRun ?? false, ...result },
+      'counters rebuilt from post_history',
+    );
     const verb = options.dryRun ? 'would change' : 'changed';
     process.stdout.write(
       `Counters rebuilt from post_history${options.dryRun ? ' (dry run: nothing was written)' : ''}: ${verb} ${result.accounts} account(s) and ${result.groups} group(s).\n` +
-        (result.liftedHold ? `Posting was held after a restore; it ${options.dryRun ? 'would go' : 'goes'} on now.\n` : ''),
+        (result.liftedHold
+          ? `Posting was held after a restore; it ${options.dryRun ? 'would go' : 'goes'} on now.\n`
+          : ''),
     );
     return EXIT_OK;
   } finally {
@@ -211,13 +234,18 @@ async function statusCommand(ctx: Context, options: { json?: boolean }): Promise
   const { config } = ctx;
   const db = await openDatabase(config, { migrate: false, applicationName: 'lexus status' });
   try {
-    const status = await loadStatus(db.dataSource, systemClock.now(), { ...config.daemon, globalCredentials: Boolean(config.telegram.apiId && config.telegram.apiHash) });
+    const status = await loadStatus(db.dataSource, systemClock.now(), {
+      ...config.daemon,
+      globalCredentials: Boolean(config.telegram.apiId && config.telegram.apiHash),
+    });
     process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
     return EXIT_OK;
   } catch (error) {
     const code = (error as { code?: string }).code ?? (error as { driverError?: { code?: string } }).driverError?.code;
     if (code !== '42P01' && code !== '42703') throw error;
-    process.stderr.write(`lexus status: the schema of ${db.description} is not set up (or not up to date): run lexus migrate, or lexus start\n`);
+    process.stderr.write(
+      `lexus status: the schema of ${db.description} is not set up (or not up to date): run lexus migrate, or lexus start\n`,
+    );
     return EXIT_FAILED;
   } finally {
     await db.close();
@@ -232,7 +260,11 @@ async function statusCommand(ctx: Context, options: { json?: boolean }): Promise
 async function checkCommand(ctx: Context, options: { online?: boolean }): Promise<number> {
   const { config } = ctx;
   const lines: CheckLine[] = [
-    { ok: true, subject: 'configuration', detail: `valid; database: ${describeDatabase(config.database)}; niches ${config.daemon.niches.join(', ')}` },
+    {
+      ok: true,
+      subject: 'configuration',
+      detail: `valid; database: ${describeDatabase(config.database)}; niches ${config.daemon.niches.join(', ')}`,
+    },
     // A typo's setting is not applied: a problem, though the rest is valid. A TG_ variable far
     // from any of ours may be another program's (a shared .env): logged, not a problem.
     ...config.unknownVariables
@@ -245,9 +277,13 @@ async function checkCommand(ctx: Context, options: { online?: boolean }): Promis
   return lines.every((l) => l.ok) ? EXIT_OK : EXIT_FAILED;
 }
 
-export function buildProgram(run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>): Command {
+export function buildProgram(
+  run: (action: (ctx: Context) => Promise<number>, logTo?: 'stdout' | 'stderr') => Promise<void>,
+): Command {
   const program = new Command('lexus')
-    .description('Lexus Promotion: places a car-sale ad in Telegram groups from a fleet of accounts, every rule kept by PostgreSQL.')
+    .description(
+      'Lexus Promotion: places a car-sale ad in Telegram groups from a fleet of accounts, every rule kept by PostgreSQL.',
+    )
     .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
@@ -266,12 +302,19 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .action((options: { json?: boolean }) => run((ctx) => statusCommand(ctx, options), 'stderr'));
   program
     .command('check')
-    .description('validate configuration, database, schema, messages and every account session without acting; exit 0 only if all is well')
-    .option('--online', "also connect each account and ask Telegram who it is (skips accounts in a FloodWait or driven by a running daemon)")
+    .description(
+      'validate configuration, database, schema, messages and every account session without acting; exit 0 only if all is well',
+    )
+    .option(
+      '--online',
+      'also connect each account and ask Telegram who it is (skips accounts in a FloodWait or driven by a running daemon)',
+    )
     .action((options: { online?: boolean }) => run((ctx) => checkCommand(ctx, options), 'stderr'));
   program
     .command('simulate')
-    .description('run the real daemon against a fake Telegram on virtual time, in a scratch database, and check every rule')
+    .description(
+      'run the real daemon against a fake Telegram on virtual time, in a scratch database, and check every rule',
+    )
     .option('--accounts <N>', 'accounts in the fleet', wholeNumber('--accounts', 1, 10_000), 10)
     .option('--groups <N>', 'groups to join and post in', wholeNumber('--groups', 1, 1_000_000), 300)
     .option('--days <N>', 'simulated days', wholeNumber('--days', 1, 90), 7)
@@ -296,7 +339,10 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .option('--dir <DIR>', 'folder of the old system (default: LEXUS_DATA_DIR, else the current directory)')
     .option('--dry-run', 'check everything and show what would change, writing nothing')
     .option('--json', 'print the report as JSON')
-    .option('--seasoned', 'the old system ran these accounts already: full budgets at once, no ramp-up for new accounts')
+    .option(
+      '--seasoned',
+      'the old system ran these accounts already: full budgets at once, no ramp-up for new accounts',
+    )
     .addHelpText(
       'after',
       '\nReads targets.txt, group_niches.json, accounts_config.json, lexus_accounts_config.json,\n' +
@@ -308,16 +354,20 @@ export function buildProgram(run: (action: (ctx: Context) => Promise<number>, lo
     .command('repair')
     .description('put right what a restore or a mishap left')
     .command('counters')
-    .description("rebuild today's post counters (and the last posts) of every account and group from post_history, and let posting go on after a restore")
+    .description(
+      "rebuild today's post counters (and the last posts) of every account and group from post_history, and let posting go on after a restore",
+    )
     .option('--dry-run', 'say what it would change, changing nothing')
     .action((options: { dryRun?: boolean }) => run((ctx) => repairCountersCommand(ctx, options), 'stderr'));
   program
     .command('login')
     .argument('<session_name>', 'the account (created if missing)')
-    .description("log an account in to Telegram (phone, code, 2FA password) and store its session")
+    .description('log an account in to Telegram (phone, code, 2FA password) and store its session')
     .option('--phone <PHONE>', 'the phone number, e.g. +380501234567 (else the stored one, else asked)')
     .addHelpText('after', '\nIn Docker: docker compose -f docker-compose.lexus.yml run --rm lexus login NAME')
-    .action((sessionName: string, options: { phone?: string }) => run((ctx) => loginCommand(ctx, sessionName, options), 'stderr'));
+    .action((sessionName: string, options: { phone?: string }) =>
+      run((ctx) => loginCommand(ctx, sessionName, options), 'stderr'),
+    );
   program
     .command('logout')
     .argument('<session_name>', 'the account')

@@ -123,9 +123,7 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   readonly exitCode = EXIT_CONFIG;
   constructor(readonly problems: ConfigProblem[]) {
-    super(
-      'Invalid configuration:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
-    );
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -138,9 +136,11 @@ export const CONFIG_VARIABLES = {
   POSTGRES_USER: 'database user; default "postgres"',
   POSTGRES_PASSWORD: 'database password; default none',
   POSTGRES_DB: 'database name; default "lexus_promotion"',
-  LEXUS_EMBEDDED_PG_DIR: 'data folder of the embedded PostgreSQL used when no database is configured; default ./data/postgres',
+  LEXUS_EMBEDDED_PG_DIR:
+    'data folder of the embedded PostgreSQL used when no database is configured; default ./data/postgres',
   LEXUS_EMBEDDED_PG_PORT: 'port of the embedded PostgreSQL (loopback only); default 54329',
-  LEXUS_EMBEDDED_PG_SHARED_DIR: 'as root, where the embedded PostgreSQL keeps its programs and data when the user postgres cannot reach the checkout; default /var/cache/lexus-promotion and /var/lib/lexus-promotion',
+  LEXUS_EMBEDDED_PG_SHARED_DIR:
+    'as root, where the embedded PostgreSQL keeps its programs and data when the user postgres cannot reach the checkout; default /var/cache/lexus-promotion and /var/lib/lexus-promotion',
   DB_POOL_SIZE: 'connections in the pool; default 10',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent; default info',
   LOG_PRETTY: '1 for human-readable logs, 0 for JSON lines; default: human-readable on a terminal',
@@ -152,30 +152,43 @@ export const CONFIG_VARIABLES = {
   LEXUS_MAX_PARALLEL_ACCOUNTS: 'accounts acting at the same moment, at most; default 5',
   LEXUS_JOINS_PER_DAY: 'joins per account per UTC day; default 10',
   LEXUS_GROUP_MIN_GAP_HOURS: 'hours between two posts in one group; default 4',
-  LEXUS_POSTING_HOURS: "joins and posts only in these hours of the audience's day, e.g. 08-22 (in LEXUS_TIMEZONE), spread over them; default 08-22",
-  LEXUS_QUIET_HOURS: 'the old way to say it: no joins or posts in these hours, e.g. 23-07 (the posting hours are the rest); not with LEXUS_POSTING_HOURS',
+  LEXUS_POSTING_HOURS:
+    "joins and posts only in these hours of the audience's day, e.g. 08-22 (in LEXUS_TIMEZONE), spread over them; default 08-22",
+  LEXUS_QUIET_HOURS:
+    'the old way to say it: no joins or posts in these hours, e.g. 23-07 (the posting hours are the rest); not with LEXUS_POSTING_HOURS',
   LEXUS_TIMEZONE: "the audience's time zone, of LEXUS_POSTING_HOURS; default Europe/Kyiv",
   LEXUS_JOIN_SPACING_MIN: 'at least this many minutes between two joins of one account; default 30',
   LEXUS_POST_SPACING_MIN: 'at least this many minutes between two posts of one account; default 20',
-  LEXUS_SPREAD: '1: spread each account\'s posts and joins over the posting hours; 0: as soon as the rules allow, in bursts (trying the daemon out; never in production); default 1',
+  LEXUS_SPREAD:
+    "1: spread each account's posts and joins over the posting hours; 0: as soon as the rules allow, in bursts (trying the daemon out; never in production); default 1",
   LEXUS_RAMP_UP_START: 'joins/posts a day of an account new to the fleet, e.g. 2/3; default 2/3',
-  LEXUS_RAMP_UP_DAYS: 'FLAT-FULL: a new account keeps its starting budgets for FLAT days, then grows to full ones by day FULL; default 3-14',
+  LEXUS_RAMP_UP_DAYS:
+    'FLAT-FULL: a new account keeps its starting budgets for FLAT days, then grows to full ones by day FULL; default 3-14',
   LEXUS_PEER_FLOOD_PAUSE_HOURS: 'pause of an account Telegram limits (PEER_FLOOD, or a restriction); default 24',
-  LEXUS_RESTRICTION_REFUSALS: 'this many groups refusing one account (banned, read-only) within LEXUS_RESTRICTION_WINDOW_MIN, with nothing sent between them, is a restriction of the account, not group bans; default 3',
-  LEXUS_RESTRICTION_WINDOW_MIN: 'the window of LEXUS_RESTRICTION_REFUSALS, in minutes; default 1440 (a day: posts are spread over it)',
+  LEXUS_RESTRICTION_REFUSALS:
+    'this many groups refusing one account (banned, read-only) within LEXUS_RESTRICTION_WINDOW_MIN, with nothing sent between them, is a restriction of the account, not group bans; default 3',
+  LEXUS_RESTRICTION_WINDOW_MIN:
+    'the window of LEXUS_RESTRICTION_REFUSALS, in minutes; default 1440 (a day: posts are spread over it)',
   LEXUS_MESSAGES_FILE: 'the ad variants; default config/messages/cars/messages.json',
   LEXUS_BASE_DIR: 'folder the photo paths of the messages are relative to; default the current directory',
-  LEXUS_STATEMENT_TIMEOUT_S: "the longest one of the daemon's statements may run before the server cancels it; default 30",
+  LEXUS_STATEMENT_TIMEOUT_S:
+    "the longest one of the daemon's statements may run before the server cancels it; default 30",
   LEXUS_LOCK_TIMEOUT_S: "the longest one of the daemon's statements may wait for a row lock; default 10",
-  LEXUS_DB_START_WAIT_S: 'at start, how long to keep trying a database that does not answer yet (it may be starting too); 0: give up at once; default 60',
+  LEXUS_DB_START_WAIT_S:
+    'at start, how long to keep trying a database that does not answer yet (it may be starting too); 0: give up at once; default 60',
   LEXUS_MIGRATION_WAIT_S: "how long to wait for another process's migrations to end before giving up; default 300",
-  LEXUS_WATCHDOG_S: 'a daemon stuck this long (an action or its loop making no progress) exits with 70, so that its supervisor restarts it; 0: off; default 300',
+  LEXUS_WATCHDOG_S:
+    'a daemon stuck this long (an action or its loop making no progress) exits with 70, so that its supervisor restarts it; 0: off; default 300',
   LEXUS_ALLOW_NEWER_SCHEMA: '1: start even on a schema a newer version migrated (with a warning); default 0: refuse',
-  LEXUS_CONTAINER_STOP_GRACE_S: "the container's stop grace period (compose's stop_grace_period), to warn when LEXUS_SHUTDOWN_GRACE_S does not fit in it; default unknown",
+  LEXUS_CONTAINER_STOP_GRACE_S:
+    "the container's stop grace period (compose's stop_grace_period), to warn when LEXUS_SHUTDOWN_GRACE_S does not fit in it; default unknown",
   LEXUS_SHUTDOWN_GRACE_S: 'how long a stop waits for the action in flight; default 20',
-  LEXUS_FAKE_TELEGRAM: '1: the daemon talks to an in-memory fake Telegram (nothing reaches Telegram), to try it without accounts; default 0',
-  HEALTH_PORT: 'port of the health and metrics listener of `lexus start` (GET /livez, /readyz, /healthz, /metrics); 0 turns it off; default 9464',
-  HEALTH_HOST: 'address that listener binds to; default 0.0.0.0 inside Docker (for the healthcheck and Prometheus), 127.0.0.1 elsewhere',
+  LEXUS_FAKE_TELEGRAM:
+    '1: the daemon talks to an in-memory fake Telegram (nothing reaches Telegram), to try it without accounts; default 0',
+  HEALTH_PORT:
+    'port of the health and metrics listener of `lexus start` (GET /livez, /readyz, /healthz, /metrics); 0 turns it off; default 9464',
+  HEALTH_HOST:
+    'address that listener binds to; default 0.0.0.0 inside Docker (for the healthcheck and Prometheus), 127.0.0.1 elsewhere',
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -202,7 +215,10 @@ const port = z.coerce
 const hoursRange = (lastHour: 23 | 24) =>
   z
     .string()
-    .regex(lastHour === 24 ? /^([01]?\d|2[0-3])-([01]?\d|2[0-4])$/ : /^([01]?\d|2[0-3])-([01]?\d|2[0-3])$/, `must be START-END hours, e.g. 08-22`)
+    .regex(
+      lastHour === 24 ? /^([01]?\d|2[0-3])-([01]?\d|2[0-4])$/ : /^([01]?\d|2[0-3])-([01]?\d|2[0-3])$/,
+      `must be START-END hours, e.g. 08-22`,
+    )
     .transform((v) => {
       const [start, end] = v.split('-').map(Number) as [number, number];
       return { start, end };
@@ -219,16 +235,35 @@ const envSchema = z.object({
   LEXUS_EMBEDDED_PG_DIR: z.string().default('./data/postgres'),
   LEXUS_EMBEDDED_PG_PORT: port.default(54329),
   LEXUS_EMBEDDED_PG_SHARED_DIR: z.string().optional(),
-  DB_POOL_SIZE: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200').default(10),
+  DB_POOL_SIZE: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(200, 'must be at most 200')
+    .default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: z.enum(['0', '1', 'true', 'false']).optional(),
   LEXUS_DATA_DIR: z.string().default('.'),
-  TG_API_ID: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').positive('must be a positive whole number').optional(),
-  TG_API_HASH: z.string().regex(/^[0-9a-f]{32}$/i, 'must be 32 hexadecimal characters').optional(),
+  TG_API_ID: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .positive('must be a positive whole number')
+    .optional(),
+  TG_API_HASH: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/i, 'must be 32 hexadecimal characters')
+    .optional(),
   LEXUS_NICHES: z
     .string()
     .default('ukraine_cars')
-    .transform((v) => [...new Set(v.split(',').map((n) => n.trim()).filter(Boolean))])
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean),
+      ),
+    ])
     .refine((v) => v.length > 0, 'must name at least one niche'),
   LEXUS_ACTION_DELAY_S: z
     .string()
@@ -237,14 +272,36 @@ const envSchema = z.object({
     .refine((m) => m !== null, 'must be MIN-MAX seconds, e.g. 30-90')
     .transform((m) => ({ min: Number(m![1]) * 1000, max: Number(m![2] || m![1]) * 1000 }))
     .refine((d) => d.min <= d.max, 'MIN must not be more than MAX'),
-  LEXUS_MAX_PARALLEL_ACCOUNTS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(5),
-  LEXUS_JOINS_PER_DAY: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, 'must not be negative').max(50, 'must be at most 50').default(10),
-  LEXUS_GROUP_MIN_GAP_HOURS: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24, 'must be at most 24').default(4),
+  LEXUS_MAX_PARALLEL_ACCOUNTS: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(5),
+  LEXUS_JOINS_PER_DAY: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(0, 'must not be negative')
+    .max(50, 'must be at most 50')
+    .default(10),
+  LEXUS_GROUP_MIN_GAP_HOURS: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, 'must not be negative')
+    .max(24, 'must be at most 24')
+    .default(4),
   LEXUS_POSTING_HOURS: hoursRange(24).optional(),
   LEXUS_QUIET_HOURS: hoursRange(23).optional(),
   LEXUS_SPREAD: z.enum(['0', '1']).default('1'),
-  LEXUS_JOIN_SPACING_MIN: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24 * 60, 'must be at most 1440').default(30),
-  LEXUS_POST_SPACING_MIN: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(24 * 60, 'must be at most 1440').default(20),
+  LEXUS_JOIN_SPACING_MIN: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, 'must not be negative')
+    .max(24 * 60, 'must be at most 1440')
+    .default(30),
+  LEXUS_POST_SPACING_MIN: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, 'must not be negative')
+    .max(24 * 60, 'must be at most 1440')
+    .default(20),
   LEXUS_RAMP_UP_START: z
     .string()
     .default('2/3')
@@ -271,20 +328,61 @@ const envSchema = z.object({
         return false;
       }
     }, 'must be an IANA time zone, e.g. Europe/Kyiv'),
-  LEXUS_PEER_FLOOD_PAUSE_HOURS: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(24 * 30, 'must be at most 720').default(24),
-  LEXUS_RESTRICTION_REFUSALS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(2, 'must be at least 2').max(50, 'must be at most 50').default(3),
-  LEXUS_RESTRICTION_WINDOW_MIN: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(7 * 24 * 60, 'must be at most 10080').default(24 * 60),
+  LEXUS_PEER_FLOOD_PAUSE_HOURS: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(24 * 30, 'must be at most 720')
+    .default(24),
+  LEXUS_RESTRICTION_REFUSALS: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(2, 'must be at least 2')
+    .max(50, 'must be at most 50')
+    .default(3),
+  LEXUS_RESTRICTION_WINDOW_MIN: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(7 * 24 * 60, 'must be at most 10080')
+    .default(24 * 60),
   LEXUS_MESSAGES_FILE: z.string().default('config/messages/cars/messages.json'),
   LEXUS_BASE_DIR: z.string().default('.'),
-  LEXUS_SHUTDOWN_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(20),
-  LEXUS_STATEMENT_TIMEOUT_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(30),
-  LEXUS_LOCK_TIMEOUT_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(300, 'must be at most 300').default(10),
-  LEXUS_DB_START_WAIT_S: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(3600, 'must be at most 3600').default(60),
-  LEXUS_MIGRATION_WAIT_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(3600, 'must be at most 3600').default(300),
-  LEXUS_WATCHDOG_S: z.coerce.number({ error: 'must be a number' }).min(0, 'must not be negative').max(3600, 'must be at most 3600').default(300)
+  LEXUS_SHUTDOWN_GRACE_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(300, 'must be at most 300')
+    .default(20),
+  LEXUS_STATEMENT_TIMEOUT_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(300, 'must be at most 300')
+    .default(30),
+  LEXUS_LOCK_TIMEOUT_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(300, 'must be at most 300')
+    .default(10),
+  LEXUS_DB_START_WAIT_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, 'must not be negative')
+    .max(3600, 'must be at most 3600')
+    .default(60),
+  LEXUS_MIGRATION_WAIT_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(3600, 'must be at most 3600')
+    .default(300),
+  LEXUS_WATCHDOG_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, 'must not be negative')
+    .max(3600, 'must be at most 3600')
+    .default(300)
     .refine((s) => s === 0 || s >= 60, 'must be 0 (off) or at least 60'),
   LEXUS_ALLOW_NEWER_SCHEMA: z.enum(['0', '1']).default('0'),
-  LEXUS_CONTAINER_STOP_GRACE_S: z.coerce.number({ error: 'must be a number' }).min(1, 'must be at least 1').max(3600, 'must be at most 3600').optional(),
+  LEXUS_CONTAINER_STOP_GRACE_S: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1')
+    .max(3600, 'must be at most 3600')
+    .optional(),
   LEXUS_FAKE_TELEGRAM: z.enum(['0', '1']).default('0'),
   HEALTH_PORT: z.coerce
     .number({ error: 'must be a whole number' })
@@ -303,21 +401,28 @@ function distance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     previous = current;
   }
   return previous[b.length]!;
 }
 
 /** The variables of `env` that look like ours but are not, each with the closest known name (null: none close). */
-export function unknownVariables(env: Record<string, string | undefined>): { variable: string; closest: string | null }[] {
+export function unknownVariables(
+  env: Record<string, string | undefined>,
+): { variable: string; closest: string | null }[] {
   const known = Object.keys(envSchema.shape);
   return Object.keys(env)
     .filter((name) => OUR_PREFIXES.test(name) && !known.includes(name))
     .sort()
     .map((variable) => {
       const [best] = known
-        .map((name) => ({ name, d: distance(variable, name), prefix: name.startsWith(variable) || variable.startsWith(name) }))
+        .map((name) => ({
+          name,
+          d: distance(variable, name),
+          prefix: name.startsWith(variable) || variable.startsWith(name),
+        }))
         .sort((x, y) => Number(y.prefix) - Number(x.prefix) || x.d - y.d);
       const close = best && (best.prefix || best.d <= Math.max(2, Math.floor(variable.length / 4)));
       return { variable, closest: close ? best.name : null };
@@ -364,7 +469,7 @@ export function parseDatabaseUrl(raw: string): PostgresConnection {
     if (mode === 'disable' || mode === 'allow' || mode === 'prefer' || mode === 'false') ssl = false;
     else if (mode === 'require' || mode === 'true') ssl = 'require';
     else if (mode === 'verify-ca' || mode === 'verify-full') ssl = 'verify';
-    else fail("has an unknown sslmode (use disable, require, verify-ca or verify-full)");
+    else fail('has an unknown sslmode (use disable, require, verify-ca or verify-full)');
   }
   return {
     host: url.hostname.replace(/^\[|\]$/g, ''),
@@ -407,16 +512,30 @@ export function loadConfig(
   const v = parsed.data;
   if ((v.TG_API_ID === undefined) !== (v.TG_API_HASH === undefined)) {
     const missing = v.TG_API_ID === undefined ? 'TG_API_ID' : 'TG_API_HASH';
-    throw new ConfigError([{ variable: missing, message: 'TG_API_ID and TG_API_HASH go together: set both or neither' }]);
+    throw new ConfigError([
+      { variable: missing, message: 'TG_API_ID and TG_API_HASH go together: set both or neither' },
+    ]);
   }
   if (v.LEXUS_LOCK_TIMEOUT_S > v.LEXUS_STATEMENT_TIMEOUT_S) {
-    throw new ConfigError([{ variable: 'LEXUS_LOCK_TIMEOUT_S', message: `must not be more than LEXUS_STATEMENT_TIMEOUT_S (${v.LEXUS_STATEMENT_TIMEOUT_S})` }]);
+    throw new ConfigError([
+      {
+        variable: 'LEXUS_LOCK_TIMEOUT_S',
+        message: `must not be more than LEXUS_STATEMENT_TIMEOUT_S (${v.LEXUS_STATEMENT_TIMEOUT_S})`,
+      },
+    ]);
   }
   if (v.LEXUS_POSTING_HOURS !== undefined && v.LEXUS_QUIET_HOURS !== undefined) {
-    throw new ConfigError([{ variable: 'LEXUS_QUIET_HOURS', message: 'set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both (LEXUS_POSTING_HOURS replaces it)' }]);
+    throw new ConfigError([
+      {
+        variable: 'LEXUS_QUIET_HOURS',
+        message: 'set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both (LEXUS_POSTING_HOURS replaces it)',
+      },
+    ]);
   }
   // The quiet hours of earlier versions are the rest of the day.
-  const postingHours = v.LEXUS_POSTING_HOURS ?? (v.LEXUS_QUIET_HOURS ? { start: v.LEXUS_QUIET_HOURS.end, end: v.LEXUS_QUIET_HOURS.start } : DEFAULT_POSTING_HOURS);
+  const postingHours =
+    v.LEXUS_POSTING_HOURS ??
+    (v.LEXUS_QUIET_HOURS ? { start: v.LEXUS_QUIET_HOURS.end, end: v.LEXUS_QUIET_HOURS.start } : DEFAULT_POSTING_HOURS);
   const inDocker = options.inDocker ?? detectDocker();
   const cwd = options.cwd ?? process.cwd();
 
@@ -445,7 +564,8 @@ export function loadConfig(
       dataDir: path.resolve(cwd, v.LEXUS_EMBEDDED_PG_DIR),
       port: v.LEXUS_EMBEDDED_PG_PORT,
       portExplicit: present.LEXUS_EMBEDDED_PG_PORT !== undefined,
-      sharedDir: v.LEXUS_EMBEDDED_PG_SHARED_DIR === undefined ? undefined : path.resolve(cwd, v.LEXUS_EMBEDDED_PG_SHARED_DIR),
+      sharedDir:
+        v.LEXUS_EMBEDDED_PG_SHARED_DIR === undefined ? undefined : path.resolve(cwd, v.LEXUS_EMBEDDED_PG_SHARED_DIR),
     };
   }
 
@@ -468,7 +588,12 @@ export function loadConfig(
       joinSpacingMs: v.LEXUS_JOIN_SPACING_MIN * 60_000,
       postSpacingMs: v.LEXUS_POST_SPACING_MIN * 60_000,
       spread: v.LEXUS_SPREAD === '1',
-      rampUp: { startJoins: v.LEXUS_RAMP_UP_START.joins, startPosts: v.LEXUS_RAMP_UP_START.posts, flatDays: v.LEXUS_RAMP_UP_DAYS.flat, fullDays: v.LEXUS_RAMP_UP_DAYS.full },
+      rampUp: {
+        startJoins: v.LEXUS_RAMP_UP_START.joins,
+        startPosts: v.LEXUS_RAMP_UP_START.posts,
+        flatDays: v.LEXUS_RAMP_UP_DAYS.flat,
+        fullDays: v.LEXUS_RAMP_UP_DAYS.full,
+      },
       peerFloodPauseMs: v.LEXUS_PEER_FLOOD_PAUSE_HOURS * HOUR_MS,
       restriction: { refusals: v.LEXUS_RESTRICTION_REFUSALS, windowMs: v.LEXUS_RESTRICTION_WINDOW_MIN * 60_000 },
       messagesFile: path.resolve(cwd, v.LEXUS_MESSAGES_FILE),
@@ -476,7 +601,8 @@ export function loadConfig(
       shutdownGraceMs: v.LEXUS_SHUTDOWN_GRACE_S * 1000,
       fakeTelegram: v.LEXUS_FAKE_TELEGRAM === '1',
     },
-    health: v.HEALTH_PORT === 0 ? null : { host: v.HEALTH_HOST ?? (inDocker ? '0.0.0.0' : '127.0.0.1'), port: v.HEALTH_PORT },
+    health:
+      v.HEALTH_PORT === 0 ? null : { host: v.HEALTH_HOST ?? (inDocker ? '0.0.0.0' : '127.0.0.1'), port: v.HEALTH_PORT },
     unknownVariables: unknownVariables(env),
     bounds: {
       statementTimeoutMs: v.LEXUS_STATEMENT_TIMEOUT_S * 1000,
@@ -496,7 +622,8 @@ export function loadConfig(
  */
 export function effectiveSettings(config: Config): Record<string, string | number | boolean> {
   const d = config.daemon;
-  const hours = (h: { start: number; end: number }) => `${String(h.start).padStart(2, '0')}-${String(h.end).padStart(2, '0')}`;
+  const hours = (h: { start: number; end: number }) =>
+    `${String(h.start).padStart(2, '0')}-${String(h.end).padStart(2, '0')}`;
   return {
     database: describeDatabase(config.database),
     DB_POOL_SIZE: config.dbPoolSize,
@@ -527,7 +654,8 @@ export function effectiveSettings(config: Config): Record<string, string | numbe
     LEXUS_MIGRATION_WAIT_S: config.bounds.migrationWaitMs / 1000,
     LEXUS_WATCHDOG_S: config.bounds.watchdogMs / 1000,
     LEXUS_ALLOW_NEWER_SCHEMA: config.bounds.allowNewerSchema ? 1 : 0,
-    LEXUS_CONTAINER_STOP_GRACE_S: config.bounds.containerStopGraceMs === null ? 'unknown' : config.bounds.containerStopGraceMs / 1000,
+    LEXUS_CONTAINER_STOP_GRACE_S:
+      config.bounds.containerStopGraceMs === null ? 'unknown' : config.bounds.containerStopGraceMs / 1000,
     LEXUS_FAKE_TELEGRAM: d.fakeTelegram ? 1 : 0,
     HEALTH: config.health ? `${config.health.host}:${config.health.port}` : 'off',
   };

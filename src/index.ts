@@ -6,18 +6,33 @@
  *   const ready = await manager.getGroupsReadyForPosting('ukraine_cars', 50);
  *   await db.close();
  */
-export { loadConfig, ConfigError, describeDatabase, parseDatabaseUrl, EXIT_CONFIG, CONFIG_VARIABLES } from './config';
-export type { Config, DatabaseConfig, PostgresConnection, LoadConfigOptions } from './config';
-export { openDatabase, createDataSource, runMigrations, MIGRATIONS_TABLE } from './db/database';
-export type { Database, OpenDatabaseOptions } from './db/database';
-export { DbManager, NotFoundError } from './db/DbManager';
-export type {
-  AssignGroupOptions, CounterResetResult, DbManagerOptions, PostSlot, RecordPostInput, ReserveSlotInput, SettleOutcome,
-} from './db/DbManager';
-export { Account, Target, PostHistory, AccountSchema, TargetSchema, PostHistorySchema, entitySchemas } from './db/entities';
-export type { AccountStatus, TargetStatus, PostStatus } from './db/entities';
-export { normalizeGroupLink, parseGroupLink, InvalidLinkError } from './links';
-export type { GroupLink } from './links';
-export { ManualClock, systemClock, utcDayStart } from './clock';
+
 export type { Clock } from './clock';
+export { ManualClock, systemClock, utcDayStart } from './clock';
+export type { Config, DatabaseConfig, LoadConfigOptions, PostgresConnection } from './config';
+export { CONFIG_VARIABLES, ConfigError, describeDatabase, EXIT_CONFIG, loadConfig, parseDatabaseUrl } from './config';
+export type {
+  AssignGroupOptions,
+  CounterResetResult,
+  DbManagerOptions,
+  PostSlot,
+  RecordPostInput,
+  ReserveSlotInput,
+  SettleOutcome,
+} from './db/DbManager';
+export { DbManager, NotFoundError } from './db/DbManager';
+export type { Database, OpenDatabaseOptions } from './db/database';
+export { createDataSource, MIGRATIONS_TABLE, openDatabase, runMigrations } from './db/database';
+export type { AccountStatus, PostStatus, TargetStatus } from './db/entities';
+export {
+  Account,
+  AccountSchema,
+  entitySchemas,
+  PostHistory,
+  PostHistorySchema,
+  Target,
+  TargetSchema,
+} from './db/entities';
+export type { GroupLink } from './links';
+export { InvalidLinkError, normalizeGroupLink, parseGroupLink } from './links';
 export * as rules from './sql/rules';

@@ -10,7 +10,10 @@
 
 /** The input in quotes, with invisible characters spelled out (\u200b), so a person can see them. */
 function quote(input: string): string {
-  return JSON.stringify(input).replace(/[\u00AD\u200B-\u200F\u2060\uFEFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(input).replace(
+    /[\u00AD\u200B-\u200F\u2060\uFEFF]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export class InvalidLinkError extends Error {
@@ -35,8 +38,23 @@ const USERNAME = /^[a-z][a-z0-9_]{3,31}$/i;
 const INVITE_HASH = /^[A-Za-z0-9_-]{5,64}$/;
 // Paths on t.me that are Telegram features, not usernames.
 const RESERVED_PATHS = new Set([
-  'addemoji', 'addlist', 'addstickers', 'addtheme', 'auth', 'bg', 'boost', 'confirmphone',
-  'contact', 'invoice', 'iv', 'login', 'm', 'proxy', 'setlanguage', 'share', 'socks',
+  'addemoji',
+  'addlist',
+  'addstickers',
+  'addtheme',
+  'auth',
+  'bg',
+  'boost',
+  'confirmphone',
+  'contact',
+  'invoice',
+  'iv',
+  'login',
+  'm',
+  'proxy',
+  'setlanguage',
+  'share',
+  'socks',
 ]);
 
 export const INVITE_LINK_PREFIX = 'https://t.me/+';
@@ -87,7 +105,8 @@ export function parseGroupLink(input: string): GroupLink {
   const trimmed = input.trim();
   if (trimmed === '') throw new InvalidLinkError(input, 'is empty');
   if (/\s/.test(trimmed)) throw new InvalidLinkError(input, 'contains white space');
-  if (/[\u200B-\u200F\u2060\uFEFF\u00AD]/.test(trimmed)) throw new InvalidLinkError(input, 'contains an invisible character (copied from a web page?)');
+  if (/[\u200B-\u200F\u2060\uFEFF\u00AD]/.test(trimmed))
+    throw new InvalidLinkError(input, 'contains an invisible character (copied from a web page?)');
 
   if (trimmed.startsWith('@')) return fromUsername(input, trimmed.slice(1));
 

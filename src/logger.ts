@@ -10,10 +10,21 @@ export type { Logger } from 'pino';
 
 /** Keys whose values never reach a log line, at any depth. */
 export const SECRET_KEYS = new Set([
-  'session_string', 'sessionString', 'string_session', 'stringSession', 'api_hash', 'apiHash',
-  'password', 'proxy', 'authKey', 'auth_key', 'phoneCode', 'phone_code',
+  'session_string',
+  'sessionString',
+  'string_session',
+  'stringSession',
+  'api_hash',
+  'apiHash',
+  'password',
+  'proxy',
+  'authKey',
+  'auth_key',
+  'phoneCode',
+  'phone_code',
   // A database error's row values: a failed query's parameters, "Failing row contains (...)".
-  'parameters', 'detail',
+  'parameters',
+  'detail',
 ]);
 
 /**
@@ -42,7 +53,10 @@ export function redactSecrets(value: unknown, depth = 0, seen: WeakSet<object> =
   if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1, seen));
   const copy: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    copy[key] = SECRET_KEYS.has(key) && inner !== null && inner !== undefined ? '[redacted]' : redactSecrets(inner, depth + 1, seen);
+    copy[key] =
+      SECRET_KEYS.has(key) && inner !== null && inner !== undefined
+        ? '[redacted]'
+        : redactSecrets(inner, depth + 1, seen);
   }
   return copy;
 }
@@ -79,7 +93,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ...base,
       transport: {
         target: 'pino-pretty',
-        options: { destination: fd, colorize: Boolean(stream.isTTY), translateTime: 'SYS:standard', ignore: 'pid,host,service' },
+        options: {
+          destination: fd,
+          colorize: Boolean(stream.isTTY),
+          translateTime: 'SYS:standard',
+          ignore: 'pid,host,service',
+        },
       },
     });
   }

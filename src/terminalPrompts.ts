@@ -5,7 +5,10 @@
 import readline from 'node:readline';
 import type { LoginPrompts } from './telegram/login';
 
-export function terminalPrompts(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stderr): LoginPrompts & { close(): void } {
+export function terminalPrompts(
+  input: NodeJS.ReadableStream = process.stdin,
+  output: NodeJS.WritableStream = process.stderr,
+): LoginPrompts & { close(): void } {
   const rl = readline.createInterface({ input, output, terminal: Boolean((input as NodeJS.ReadStream).isTTY) });
   let muted = false;
   const raw = rl as unknown as { _writeToOutput?: (text: string) => void };

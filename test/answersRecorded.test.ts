@@ -6,15 +6,15 @@
  * while an answer of it is unrecorded.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeTelegram, type FakeCall, type FakeOp } from '../src/telegram/fakeGateway';
-import type { TelegramSession } from '../src/telegram/gateway';
-import { DbLink } from '../src/simulate/dbLink';
+import { systemClock } from '../src/clock';
 import { leaseTimes } from '../src/daemon/daemon';
 import { runDaemon } from '../src/daemon/run';
-import { systemClock } from '../src/clock';
-import { databaseOn, stoppablePostgres, useTestDatabase, type TestDatabase } from './helpers/database';
-import { makeDaemon, type DaemonHarness } from './helpers/daemon';
-import { insertBoundTarget, insertDrivableAccount as accountWithSession, insertTarget } from './helpers/fixtures';
+import { DbLink } from '../src/simulate/dbLink';
+import { type FakeCall, type FakeOp, FakeTelegram } from '../src/telegram/fakeGateway';
+import type { TelegramSession } from '../src/telegram/gateway';
+import { type DaemonHarness, makeDaemon } from './helpers/daemon';
+import { databaseOn, stoppablePostgres, type TestDatabase, useTestDatabase } from './helpers/database';
+import { insertDrivableAccount as accountWithSession, insertBoundTarget, insertTarget } from './helpers/fixtures';
 
 const HOUR = 3_600_000;
 const START = '2026-03-10T06:00:00.000Z';
@@ -40,7 +40,9 @@ function whenAnswered(fake: FakeTelegram, op: FakeOp, then: () => Promise<void>)
 
 /** Calls of `account` to Telegram (not disconnects) after `from`, up to `to`. */
 const callsBetween = (fake: FakeTelegram, account: string, from: number, to: number): FakeCall[] =>
-  fake.calls.filter((c) => c.account === account && c.op !== 'disconnect' && c.at.getTime() > from && c.at.getTime() < to);
+  fake.calls.filter(
+    (c) => c.account === account && c.op !== 'disconnect' && c.at.getTime() > from && c.at.getTime() < to,
+  );
 
 /** Runs the daemon in real-time steps of `stepMs` virtual (and real) time, as `lexus start` would. */
 async function runInRealTime(h: DaemonHarness, t: TestDatabase, ms: number, stepMs = 1000): Promise<void> {
@@ -62,7 +64,10 @@ describe('an answer whose record fails while PostgreSQL is down', () => {
   async function ownServer() {
     const server = await stoppablePostgres();
     const t = await databaseOn(server.connection, START);
-    cleanup.push(() => server.remove(), () => t.close());
+    cleanup.push(
+      () => server.remove(),
+      () => t.close(),
+    );
     return { server, t };
   }
 
@@ -73,7 +78,11 @@ describe('an answer whose record fails while PostgreSQL is down', () => {
     await accountWithSession(t, 'acc_1');
     await insertTarget(t, '@group_one');
     await insertTarget(t, '@group_two');
-    h.fake.on({ op: 'join', times: 1, outcome: { kind: 'account_flood_wait', seconds: 86400, error: 'FLOOD_WAIT_86400' } });
+    h.fake.on({
+      op: 'join',
+      times: 1,
+      outcome: { kind: 'account_flood_wait', seconds: 86400, error: 'FLOOD_WAIT_86400' },
+    });
     whenAnswered(h.fake, 'join', () => server.stop());
     await h.runFor(10 * 60_000);
     const answer = h.fake.calls.find((c) => c.op === 'join')!;
@@ -90,7 +99,9 @@ describe('an answer whose record fails while PostgreSQL is down', () => {
     // It was recorded once the database was back, and the account went on after the wait.
     expect(h.logs.some((l) => l.event === 'answer.recorded')).toBe(true);
     expect(h.fake.calls.filter((c) => c.op === 'join' && c.at.getTime() >= waitEnds).length).toBeGreaterThan(0);
-    const [history] = await t.query<{ outcome: string; n: number }>(`SELECT outcome, count(*)::int AS n FROM join_history WHERE outcome = 'account_flood_wait' GROUP BY 1`);
+    const [history] = await t.query<{ outcome: string; n: number }>(
+      `SELECT outcome, count(*)::int AS n FROM join_history WHERE outcome = 'account_flood_wait' GROUP BY 1`,
+    );
     expect(history).toEqual({ outcome: 'account_flood_wait', n: 1 });
   });
 
@@ -133,7 +144,11 @@ describe('an answer whose record fails while PostgreSQL is down', () => {
       await insertBoundTarget(t, link, id);
       h.fake.addMember(link, 'acc_1');
     }
-    h.fake.on({ op: 'post', times: 1, outcome: { kind: 'account_flood_wait', seconds: 1800, error: 'FLOOD_WAIT_1800' } });
+    h.fake.on({
+      op: 'post',
+      times: 1,
+      outcome: { kind: 'account_flood_wait', seconds: 1800, error: 'FLOOD_WAIT_1800' },
+    });
     whenAnswered(h.fake, 'post', () => server.stop());
     await h.runFor(5 * 60_000);
     const answer = h.fake.calls.find((c) => c.op === 'post')!;
@@ -142,7 +157,9 @@ describe('an answer whose record fails while PostgreSQL is down', () => {
     await server.start();
     await runInRealTime(h, t, 3000);
     // Settled as soon as the database is back, not left pending for some later takeover.
-    expect(await t.query(`SELECT status, error_message FROM post_history`)).toEqual([{ status: 'flood_wait', error_message: 'FLOOD_WAIT_1800' }]);
+    expect(await t.query(`SELECT status, error_message FROM post_history`)).toEqual([
+      { status: 'flood_wait', error_message: 'FLOOD_WAIT_1800' },
+    ]);
     await h.runFor(3 * HOUR);
     expect(callsBetween(h.fake, 'acc_1', answer.at.getTime(), answer.at.getTime() + 1800_000)).toEqual([]);
     expect(h.fake.violations()).toEqual([]);
@@ -171,7 +188,9 @@ describe('an answer whose record fails with an error that is not a lost connecti
         END IF;
         RETURN NEW;
       END $$`);
-    await t.query(`CREATE TRIGGER fail_account_writes BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION fail_account_writes()`);
+    await t.query(
+      `CREATE TRIGGER fail_account_writes BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION fail_account_writes()`,
+    );
     const h = makeDaemon(t);
     running.push(h);
     const id = await accountWithSession(t, 'acc_1');
@@ -179,14 +198,21 @@ describe('an answer whose record fails with an error that is not a lost connecti
       await insertBoundTarget(t, link, id);
       h.fake.addMember(link, 'acc_1');
     }
-    h.fake.on({ op: 'post', times: 1, outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' } });
+    h.fake.on({
+      op: 'post',
+      times: 1,
+      outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' },
+    });
     whenAnswered(h.fake, 'post', async () => {
       await t.query(`UPDATE fault SET on_now = true`);
     });
     await h.runFor(30 * 60_000);
     const answer = h.fake.calls.find((c) => c.op === 'post')!;
     expect(await t.query(`SELECT status FROM post_history`)).toEqual([{ status: 'pending' }]);
-    expect(h.logs.find((l) => l.event === 'answer.unrecorded')).toMatchObject({ account: 'acc_1', error: 'sorry, too many clients already' });
+    expect(h.logs.find((l) => l.event === 'answer.unrecorded')).toMatchObject({
+      account: 'acc_1',
+      error: 'sorry, too many clients already',
+    });
     await t.query(`UPDATE fault SET on_now = false`);
     await h.runFor(4 * HOUR);
     expect(callsBetween(h.fake, 'acc_1', answer.at.getTime(), answer.at.getTime() + 3600_000)).toEqual([]);
@@ -208,7 +234,10 @@ describe('a process cut off from the database but not from Telegram', () => {
     const link = await DbLink.open(t.connection);
     const cutOff = await databaseOn({ ...t.connection, host: '127.0.0.1', port: link.port }, START);
     cutOff.clock = t.clock;
-    cleanup.push(() => link.close(), () => cutOff.close());
+    cleanup.push(
+      () => link.close(),
+      () => cutOff.close(),
+    );
     const fake = new FakeTelegram({ clock: t.clock });
     const a = makeDaemon(cutOff, { fake, seed: 1 });
     cleanup.push(() => a.daemon.stop(100).then(() => undefined));
@@ -249,7 +278,10 @@ describe('a process cut off from the database but not from Telegram', () => {
     // B waited for A's lease (renewed just before the cut), plus the time to confirm and to stop.
     const { leaseMs, afterLeaseMs } = leaseTimes(5000);
     expect(firstOfB.at.getTime() - cutAt).toBeGreaterThanOrEqual(leaseMs + afterLeaseMs);
-    expect(b.logs.find((l) => l.event === 'account.lease_wait')).toMatchObject({ account: 'acc_1', previous_driver: a.daemon.instance });
+    expect(b.logs.find((l) => l.event === 'account.lease_wait')).toMatchObject({
+      account: 'acc_1',
+      previous_driver: a.daemon.instance,
+    });
     expect(fake.sent().filter((c) => c.at.getTime() > cutAt).length).toBeGreaterThan(0);
     expect(fake.violations()).toEqual([]);
   });
@@ -262,20 +294,33 @@ describe('a process whose database stops answering without closing anything (a b
     const link = await DbLink.open(t.connection);
     const behind = await databaseOn({ ...t.connection, host: '127.0.0.1', port: link.port });
     // Real time: lexus start's own loop, a tick every 100 ms.
-    const h = makeDaemon({ ...behind, clock: systemClock } as unknown as TestDatabase, { settings: { actionDelayMs: { min: 0, max: 0 }, groupMinGapMs: 0 } });
+    const h = makeDaemon({ ...behind, clock: systemClock } as unknown as TestDatabase, {
+      settings: { actionDelayMs: { min: 0, max: 0 }, groupMinGapMs: 0 },
+    });
     const id = await accountWithSession(t, 'acc_1');
     for (const g of ['@group_one', '@group_two', '@group_three']) {
       await insertBoundTarget(t, g, id, { joined_at: new Date(Date.now() - 48 * HOUR).toISOString() });
       h.fake.addMember(g, 'acc_1');
     }
-    const running = runDaemon({ daemon: h.daemon, clock: systemClock, log: h.daemon['deps'].log, graceMs: 1000, onExit: () => undefined, tickMs: 100 });
+    const running = runDaemon({
+      daemon: h.daemon,
+      clock: systemClock,
+      log: h.daemon['deps'].log,
+      graceMs: 1000,
+      onExit: () => undefined,
+      tickMs: 100,
+    });
     try {
       const deadline = Date.now() + 20_000;
-      while (!h.fake.calls.some((c) => c.op === 'connect' && c.outcome?.kind === 'connected') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (!h.fake.calls.some((c) => c.op === 'connect' && c.outcome?.kind === 'connected') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
       expect(h.daemon.drivenAccounts()).toEqual(['acc_1']);
       link.stall();
       const stalledAt = Date.now();
-      while (!h.fake.calls.some((c) => c.op === 'disconnect' && c.at.getTime() >= stalledAt) && Date.now() < stalledAt + 40_000) {
+      while (
+        !h.fake.calls.some((c) => c.op === 'disconnect' && c.at.getTime() >= stalledAt) &&
+        Date.now() < stalledAt + 40_000
+      ) {
         await new Promise((r) => setTimeout(r, 100));
       }
       const closed = h.fake.calls.find((c) => c.op === 'disconnect' && c.at.getTime() >= stalledAt);

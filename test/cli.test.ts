@@ -2,23 +2,23 @@
  * The `lexus` command as a user runs it: a child process, its exit code and its output.
  * (The test setup builds dist/ first.)
  */
-import { writeFile, rm } from 'node:fs/promises';
+
+import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_NAMES } from '../src/db/migrations';
-import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import { logged, type RunResult, runLexus, startLexus, tempDir } from './helpers/cli';
+import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
 import { adminQuery, createEmptyDatabase, createTestDatabase } from './helpers/database';
 import { databaseUrl, freePort } from './helpers/net';
-import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
-import { logged, runLexus, startLexus, tempDir, type RunResult } from './helpers/cli';
 
 let cwd: string;
 /** `lexus ARGS` in the test's folder, in a clean environment: nothing from the developer's shell or .env leaks in. */
 function lexus(args: string[], env: Record<string, string> = {}): RunResult {
   return runLexus(args, { cwd, env: { ...AS_SOON_AS_ALLOWED_ENV, ...env } });
 }
-
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
 let url: string;
@@ -47,7 +47,14 @@ const DAEMON_ENV = {
 async function startUntil(env: Record<string, string>, event: string): Promise<RunResult & { stopMs: number }> {
   const daemon = startLexus(['start'], { cwd, env: { ...DAEMON_ENV, ...env } });
   const exit = await daemon.stopWhen(logged(event), event);
-  return { status: exit.code, signal: exit.signal, stdout: daemon.stdout, stderr: daemon.stderr, error: undefined, stopMs: exit.at - daemon.signalledAt };
+  return {
+    status: exit.code,
+    signal: exit.signal,
+    stdout: daemon.stdout,
+    stderr: daemon.stderr,
+    error: undefined,
+    stopMs: exit.at - daemon.signalledAt,
+  };
 }
 
 const events = (run: RunResult) =>
@@ -68,7 +75,9 @@ describe('lexus', () => {
   it('login without Telegram API credentials says which variables to set, and stores nothing', async () => {
     const run = lexus(['login', 'lexus_new', '--phone', '+380501112233'], { DATABASE_URL: url });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('lexus login: no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash (from https://my.telegram.org)');
+    expect(run.stderr).toContain(
+      'lexus login: no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash (from https://my.telegram.org)',
+    );
   });
 
   it('TG_API_ID without TG_API_HASH is a configuration error', async () => {
@@ -114,7 +123,9 @@ describe('lexus', () => {
     try {
       const first = lexus(['migrate'], { DATABASE_URL: freshUrl });
       expect(first.status).toBe(0);
-      expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
+      expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(
+        `migrations run: ${MIGRATION_NAMES.join(', ')}`,
+      );
       const second = lexus(['migrate'], { DATABASE_URL: freshUrl });
       expect(second.status).toBe(0);
       expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
@@ -125,10 +136,16 @@ describe('lexus', () => {
   });
 
   it('an unreachable database exits 70 with a message naming where it tried', async () => {
-    const run = lexus(['migrate'], { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(await freePort()), POSTGRES_PASSWORD: 'pw-not-shown' });
+    const run = lexus(['migrate'], {
+      POSTGRES_HOST: '127.0.0.1',
+      POSTGRES_PORT: String(await freePort()),
+      POSTGRES_PASSWORD: 'pw-not-shown',
+    });
     expect(run.status).toBe(70);
     const fatal = events(run).find((e) => e.event === 'fatal');
-    expect(fatal?.msg).toMatch(/^cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/lexus_promotion \(from POSTGRES_\*\)/);
+    expect(fatal?.msg).toMatch(
+      /^cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/lexus_promotion \(from POSTGRES_\*\)/,
+    );
     expect(run.stdout + run.stderr).not.toContain('pw-not-shown');
   });
 
@@ -136,16 +153,23 @@ describe('lexus', () => {
     const run = await startUntil({ DATABASE_URL: url }, 'startup.no_accounts');
     expect(run.status).toBe(0);
     const names = events(run).map((e) => e.event);
-    expect(names).toEqual(expect.arrayContaining(['db.ready', 'db.migrated', 'startup.summary', 'startup.no_accounts', 'daemon.stopped']));
+    expect(names).toEqual(
+      expect.arrayContaining(['db.ready', 'db.migrated', 'startup.summary', 'startup.no_accounts', 'daemon.stopped']),
+    );
     expect(events(run).find((e) => e.event === 'startup.no_accounts')?.msg).toContain('lexus import');
   });
 
   it('start refuses messages it cannot send, naming the variant', async () => {
     const file = path.join(cwd, 'messages.json');
-    await writeFile(file, JSON.stringify({ uk: [{ variant: 0, photo: 'lexus_assets/lexus_variant_1.jpg', text: 'x'.repeat(1025) }] }));
+    await writeFile(
+      file,
+      JSON.stringify({ uk: [{ variant: 0, photo: 'lexus_assets/lexus_variant_1.jpg', text: 'x'.repeat(1025) }] }),
+    );
     const run = lexus(['start'], { DATABASE_URL: url, ...DAEMON_ENV, LEXUS_MESSAGES_FILE: file });
     expect(run.status).toBe(78);
-    expect(run.stderr).toContain('uk[0] (variant 0): the caption has 1025 characters; a photo caption holds at most 1024');
+    expect(run.stderr).toContain(
+      'uk[0] (variant 0): the caption has 1025 characters; a photo caption holds at most 1024',
+    );
   });
 
   it('import --json writes the examples and prints a report without a secret', async () => {
@@ -162,11 +186,13 @@ describe('lexus', () => {
     const seed = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8');
     const legacy = await createTestDatabase({
       migrate: false,
-      before: seed + `INSERT INTO targets (link, niche) VALUES ('t.me/AutoBazar_UA', 'ukraine_cars');`,
+      before: `${seed}INSERT INTO targets (link, niche) VALUES ('t.me/AutoBazar_UA', 'ukraine_cars');`,
     });
     try {
       const snapshot = async () => ({
-        tables: await legacy.query(`SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`),
+        tables: await legacy.query(
+          `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`,
+        ),
         indexes: await legacy.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`),
         targets: await legacy.query('SELECT CAST(t AS text) AS row FROM targets t ORDER BY id'),
         accounts: await legacy.query('SELECT CAST(a AS text) AS row FROM accounts a ORDER BY id'),
@@ -174,10 +200,14 @@ describe('lexus', () => {
       const before = await snapshot();
       const c = legacy.connection;
       const legacyUrl = databaseUrl(c);
-      const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--dry-run', '--json'], { DATABASE_URL: legacyUrl });
+      const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--dry-run', '--json'], {
+        DATABASE_URL: legacyUrl,
+      });
       expect(run.status, run.stderr).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({
-        ok: true, dryRun: true, accounts: { created: ['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'] },
+        ok: true,
+        dryRun: true,
+        accounts: { created: ['lexus_kyiv_1', 'lexus_kyiv_2', 'lexus_odesa_3', 'lexus_lviv_4'] },
         targets: { created: 8, linksNormalized: [], unchanged: 1 },
       });
       expect(await snapshot()).toEqual(before);
@@ -190,16 +220,24 @@ describe('lexus', () => {
     const seed = readFileSync(path.resolve(__dirname, 'fixtures/seed-schema.sql'), 'utf8');
     const legacy = await createTestDatabase({
       migrate: false,
-      before: seed + `INSERT INTO targets (link, niche) VALUES ('t.me/kharkiv_auto', 'ukraine_cars'), ('@kharkiv_auto', 'ukraine_cars');`,
+      before:
+        seed +
+        `INSERT INTO targets (link, niche) VALUES ('t.me/kharkiv_auto', 'ukraine_cars'), ('@kharkiv_auto', 'ukraine_cars');`,
     });
     try {
       const c = legacy.connection;
       const legacyUrl = databaseUrl(c);
-      const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], { DATABASE_URL: legacyUrl });
+      const run = lexus(['import', '--dir', path.resolve(__dirname, '../examples'), '--json'], {
+        DATABASE_URL: legacyUrl,
+      });
       expect(run.status).toBe(65);
       expect(JSON.parse(run.stdout)).toMatchObject({
         ok: false,
-        errors: [expect.stringContaining('database: the database holds one group under two links: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" (id 2)')],
+        errors: [
+          expect.stringContaining(
+            'database: the database holds one group under two links: targets rows "t.me/kharkiv_auto" (id 1) and "@kharkiv_auto" (id 2)',
+          ),
+        ],
       });
       expect(await legacy.query('SELECT count(*)::int AS n FROM accounts')).toEqual([{ n: 0 }]);
     } finally {
@@ -211,8 +249,12 @@ describe('lexus', () => {
     const env = { LEXUS_EMBEDDED_PG_DIR: path.join(cwd, 'pgdata'), LEXUS_EMBEDDED_PG_PORT: String(await freePort()) };
     const first = await startUntil(env, 'startup.no_accounts');
     expect(first.status, first.stdout + first.stderr).toBe(0);
-    expect(events(first).map((e) => e.event)).toEqual(expect.arrayContaining(['db.embedded', 'db.ready', 'startup.no_accounts']));
-    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(`migrations run: ${MIGRATION_NAMES.join(', ')}`);
+    expect(events(first).map((e) => e.event)).toEqual(
+      expect.arrayContaining(['db.embedded', 'db.ready', 'startup.no_accounts']),
+    );
+    expect(events(first).find((e) => e.event === 'db.migrated')?.msg).toBe(
+      `migrations run: ${MIGRATION_NAMES.join(', ')}`,
+    );
     const second = lexus(['migrate'], env);
     expect(second.status).toBe(0);
     expect(events(second).find((e) => e.event === 'db.migrated')?.msg).toBe('schema up to date');
@@ -220,7 +262,10 @@ describe('lexus', () => {
 
   it('simulate runs in a scratch database, prints a day line each day and the report, writes the page, and drops the database', async () => {
     const html = path.join(cwd, 'simulation.html');
-    const run = lexus(['simulate', '--accounts', '2', '--groups', '8', '--days', '2', '--chaos', 'none', '--json', '--html', html], { DATABASE_URL: url, ...DAEMON_ENV });
+    const run = lexus(
+      ['simulate', '--accounts', '2', '--groups', '8', '--days', '2', '--chaos', 'none', '--json', '--html', html],
+      { DATABASE_URL: url, ...DAEMON_ENV },
+    );
     expect(run.stderr).toMatch(/day 1\/2 2026-03-02: 8 joins, 0 posts/);
     expect(run.status).toBe(0);
     const report = JSON.parse(run.stdout) as { violations: number; totals: { posts: number }; days: unknown[] };
@@ -237,7 +282,9 @@ describe('lexus', () => {
       const configured = new pg.Client({ ...database.connection, ssl: false });
       await configured.connect();
       const tables = await configured.query(`SELECT to_regclass('accounts') IS NOT NULL AS has`);
-      const accounts = tables.rows[0].has ? (await configured.query(`SELECT session_name FROM accounts WHERE session_name LIKE 'sim_%'`)).rows : [];
+      const accounts = tables.rows[0].has
+        ? (await configured.query(`SELECT session_name FROM accounts WHERE session_name LIKE 'sim_%'`)).rows
+        : [];
       await configured.end();
       expect(accounts).toEqual([]);
     } finally {
@@ -247,12 +294,17 @@ describe('lexus', () => {
 
   it('simulate drops what an interrupted run left, and on Ctrl-C drops its own database and exits 130', async () => {
     await adminQuery('CREATE DATABASE lexus_simulation_deadbeef');
-    const simulation = startLexus(['simulate', '--accounts', '50', '--groups', '2000', '--days', '60', '--chaos', 'none'], {
-      cwd,
-      env: { DATABASE_URL: url, ...DAEMON_ENV },
-    });
+    const simulation = startLexus(
+      ['simulate', '--accounts', '50', '--groups', '2000', '--days', '60', '--chaos', 'none'],
+      {
+        cwd,
+        env: { DATABASE_URL: url, ...DAEMON_ENV },
+      },
+    );
     await simulation.waitFor((p) => p.stdout.includes('Simulating 60 days'), 60_000);
-    expect(simulation.stdout).toContain('Dropped 1 scratch database an interrupted run left: lexus_simulation_deadbeef');
+    expect(simulation.stdout).toContain(
+      'Dropped 1 scratch database an interrupted run left: lexus_simulation_deadbeef',
+    );
     expect((await simulation.stop('SIGINT')).code).toBe(130);
     const t = await createTestDatabase({ migrate: false });
     try {

@@ -1,7 +1,14 @@
-import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_VARIABLES, ConfigError, describeUnknownVariable, effectiveSettings, loadConfig, parseDatabaseUrl } from '../src/config';
+import { describe, expect, it } from 'vitest';
+import {
+  CONFIG_VARIABLES,
+  ConfigError,
+  describeUnknownVariable,
+  effectiveSettings,
+  loadConfig,
+  parseDatabaseUrl,
+} from '../src/config';
 
 const outside = { inDocker: false, cwd: '/srv/lexus' };
 
@@ -18,8 +25,17 @@ function configError(env: Record<string, string>): ConfigError {
 describe('loadConfig', () => {
   it('uses an embedded PostgreSQL under ./data/postgres when no database is configured', () => {
     const config = loadConfig({}, outside);
-    expect(config.database).toEqual({ mode: 'embedded', dataDir: '/srv/lexus/data/postgres', port: 54329, portExplicit: false, sharedDir: undefined });
-    expect(loadConfig({ LEXUS_EMBEDDED_PG_PORT: '54329' }, outside).database).toMatchObject({ port: 54329, portExplicit: true });
+    expect(config.database).toEqual({
+      mode: 'embedded',
+      dataDir: '/srv/lexus/data/postgres',
+      port: 54329,
+      portExplicit: false,
+      sharedDir: undefined,
+    });
+    expect(loadConfig({ LEXUS_EMBEDDED_PG_PORT: '54329' }, outside).database).toMatchObject({
+      port: 54329,
+      portExplicit: true,
+    });
     expect(config.logLevel).toBe('info');
     expect(config.dbPoolSize).toBe(10);
   });
@@ -38,21 +54,34 @@ describe('loadConfig', () => {
       mode: 'external',
       source: 'DATABASE_URL',
       connection: {
-        host: 'postgres', port: 5432, user: 'telegram_user_bali', password: 'telegram_password_bali',
-        database: 'telegram_promotion_bali', ssl: false,
+        host: 'postgres',
+        port: 5432,
+        user: 'telegram_user_bali',
+        password: 'telegram_password_bali',
+        database: 'telegram_promotion_bali',
+        ssl: false,
       },
     });
   });
 
   it('decodes percent-encoded credentials and reads sslmode', () => {
     const c = parseDatabaseUrl('postgresql://us%40er:p%3Ass%2Fw@db.example.com/lexus?sslmode=require');
-    expect(c).toMatchObject({ user: 'us@er', password: 'p:ss/w', host: 'db.example.com', port: 5432, database: 'lexus', ssl: 'require' });
+    expect(c).toMatchObject({
+      user: 'us@er',
+      password: 'p:ss/w',
+      host: 'db.example.com',
+      port: 5432,
+      database: 'lexus',
+      ssl: 'require',
+    });
   });
 
   it('builds the connection from POSTGRES_* with defaults, host depending on Docker', () => {
     const env = { POSTGRES_USER: 'u', POSTGRES_PASSWORD: 'p', POSTGRES_DB: 'd' };
     expect(loadConfig(env, { inDocker: true }).database).toMatchObject({
-      mode: 'external', source: 'POSTGRES_*', connection: { host: 'postgres', port: 5432, user: 'u', password: 'p', database: 'd' },
+      mode: 'external',
+      source: 'POSTGRES_*',
+      connection: { host: 'postgres', port: 5432, user: 'u', password: 'p', database: 'd' },
     });
     expect(loadConfig(env, { inDocker: false }).database).toMatchObject({ connection: { host: 'localhost' } });
     expect(loadConfig({ POSTGRES_HOST: 'db', POSTGRES_PORT: '6543' }, outside).database).toMatchObject({
@@ -98,7 +127,17 @@ describe('loadConfig', () => {
   });
 
   it('names a variable that looks like ours but is not, with the closest known one: a typo has no effect', () => {
-    const config = loadConfig({ LEXUS_ACTION_DELAY: '5-10', LEXUS_POSTNG_HOURS: '09-21', HEALTH_PROT: '9000', TG_SOMETHING_ELSE: 'x', PATH: '/usr/bin', NODE_ENV: 'production' }, outside);
+    const config = loadConfig(
+      {
+        LEXUS_ACTION_DELAY: '5-10',
+        LEXUS_POSTNG_HOURS: '09-21',
+        HEALTH_PROT: '9000',
+        TG_SOMETHING_ELSE: 'x',
+        PATH: '/usr/bin',
+        NODE_ENV: 'production',
+      },
+      outside,
+    );
     expect(config.unknownVariables).toEqual([
       { variable: 'HEALTH_PROT', closest: 'HEALTH_PORT' },
       { variable: 'LEXUS_ACTION_DELAY', closest: 'LEXUS_ACTION_DELAY_S' },
@@ -106,15 +145,35 @@ describe('loadConfig', () => {
       { variable: 'TG_SOMETHING_ELSE', closest: null },
     ]);
     expect(config.daemon.actionDelayMs).toEqual({ min: 30_000, max: 90_000 });
-    expect(describeUnknownVariable(config.unknownVariables[1]!)).toBe('LEXUS_ACTION_DELAY is not a variable lexus knows, so it has no effect (did you mean LEXUS_ACTION_DELAY_S?)');
+    expect(describeUnknownVariable(config.unknownVariables[1]!)).toBe(
+      'LEXUS_ACTION_DELAY is not a variable lexus knows, so it has no effect (did you mean LEXUS_ACTION_DELAY_S?)',
+    );
     expect(loadConfig({ LEXUS_ACTION_DELAY_S: '5-10' }, outside).unknownVariables).toEqual([]);
   });
 
   it('states the settings in effect, defaults included, never a secret', () => {
-    const settings = effectiveSettings(loadConfig({ DATABASE_URL: 'postgresql://u:hunter2secret@db:5432/x', TG_API_ID: '123', TG_API_HASH: 'a'.repeat(32), LEXUS_POSTING_HOURS: '09-21' }, outside));
+    const settings = effectiveSettings(
+      loadConfig(
+        {
+          DATABASE_URL: 'postgresql://u:hunter2secret@db:5432/x',
+          TG_API_ID: '123',
+          TG_API_HASH: 'a'.repeat(32),
+          LEXUS_POSTING_HOURS: '09-21',
+        },
+        outside,
+      ),
+    );
     expect(settings).toMatchObject({
-      database: 'postgresql://u@db:5432/x (from DATABASE_URL)', TG_API_ID: 123, TG_API_HASH: 'set', LEXUS_POSTING_HOURS: '09-21', LEXUS_TIMEZONE: 'Europe/Kyiv',
-      LEXUS_ACTION_DELAY_S: '30-90', LEXUS_POST_SPACING_MIN: 20, LEXUS_RAMP_UP_START: '2/3', LEXUS_SHUTDOWN_GRACE_S: 20, HEALTH: '127.0.0.1:9464',
+      database: 'postgresql://u@db:5432/x (from DATABASE_URL)',
+      TG_API_ID: 123,
+      TG_API_HASH: 'set',
+      LEXUS_POSTING_HOURS: '09-21',
+      LEXUS_TIMEZONE: 'Europe/Kyiv',
+      LEXUS_ACTION_DELAY_S: '30-90',
+      LEXUS_POST_SPACING_MIN: 20,
+      LEXUS_RAMP_UP_START: '2/3',
+      LEXUS_SHUTDOWN_GRACE_S: 20,
+      HEALTH: '127.0.0.1:9464',
     });
     expect(JSON.stringify(settings)).not.toMatch(/hunter2secret|aaaaaaaa/);
   });

@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { useTestDatabase, type TestDatabase } from './helpers/database';
-import { useDaemons, type DaemonHarness } from './helpers/daemon';
 import { midnight } from '../src/daemon/run';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
+import { type DaemonHarness, useDaemons } from './helpers/daemon';
+import { type TestDatabase, useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 
 const t = useTestDatabase({ start: '2026-03-10T06:00:00.000Z' });
 const HOUR = 3_600_000;
 const daemon = useDaemons(t);
 
-async function fleet(t: TestDatabase, accounts: number, groups: number): Promise<{ accounts: number[]; groups: number[] }> {
+async function fleet(
+  t: TestDatabase,
+  accounts: number,
+  groups: number,
+): Promise<{ accounts: number[]; groups: number[] }> {
   const a: number[] = [];
   for (let i = 1; i <= accounts; i++) {
     const id = await insertAccount(t, `acc_${i}`, { session_string: `1fake-session-${i}` });
@@ -27,7 +31,14 @@ describe('the daemon', () => {
     await h.runFor(30 * HOUR);
     const joins = h.fake.calls.filter((c) => c.op === 'join');
     // Every group joined once, by one account; the binding is that account.
-    expect(joins.map((c) => c.link).sort()).toEqual(['@group_001', '@group_002', '@group_003', '@group_004', '@group_005', '@group_006']);
+    expect(joins.map((c) => c.link).sort()).toEqual([
+      '@group_001',
+      '@group_002',
+      '@group_003',
+      '@group_004',
+      '@group_005',
+      '@group_006',
+    ]);
     const bound = await t.query<{ link: string; session_name: string; joined_at: Date }>(
       `SELECT t.link, a.session_name, t.joined_at FROM targets t JOIN accounts a ON a.id = t.assigned_account_id ORDER BY t.link`,
     );
@@ -41,7 +52,9 @@ describe('the daemon', () => {
       expect(post.account).toBe(group.session_name);
       expect(post.at.getTime()).toBeGreaterThanOrEqual(group.joined_at.getTime() + 24 * HOUR);
     }
-    const history = await t.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM post_history GROUP BY status`);
+    const history = await t.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM post_history GROUP BY status`,
+    );
     expect(history).toEqual([{ status: 'success', n: sent.length }]);
     expect(h.logs.filter((l) => l.event === 'post.sent')).toHaveLength(sent.length);
   });
@@ -68,15 +81,21 @@ async function readyFleet(h: DaemonHarness, accounts: number, groups: number, jo
 
 const utcDay = (d: Date) => d.toISOString().slice(0, 10);
 
-describe('the daemon under Telegram\'s answers', () => {
+describe("the daemon under Telegram's answers", () => {
   it('honours a FloodWait in full, records it, and resumes by itself', async () => {
     const h = daemon();
     await readyFleet(h, 1, 3);
-    h.fake.on({ op: 'post', times: 1, outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' } });
+    h.fake.on({
+      op: 'post',
+      times: 1,
+      outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' },
+    });
     await h.runFor(20 * 60_000);
     expect(await t.query(`SELECT status FROM accounts`)).toEqual([{ status: 'flood_wait' }]);
     const [wait] = await t.query<{ until: Date }>(`SELECT next_allowed_action_time AS until FROM accounts`);
-    expect(await t.query(`SELECT status, error_message FROM post_history`)).toEqual([{ status: 'flood_wait', error_message: 'FLOOD_WAIT_3600' }]);
+    expect(await t.query(`SELECT status, error_message FROM post_history`)).toEqual([
+      { status: 'flood_wait', error_message: 'FLOOD_WAIT_3600' },
+    ]);
     await h.runFor(3 * HOUR);
     expect(h.fake.violations()).toEqual([]);
     const posts = h.fake.calls.filter((c) => c.op === 'post');
@@ -84,15 +103,22 @@ describe('the daemon under Telegram\'s answers', () => {
     for (const post of posts.slice(1)) expect(post.at.getTime()).toBeGreaterThanOrEqual(wait!.until.getTime());
     expect(h.logs.find((l) => l.event === 'account.flood_wait')).toMatchObject({ account: 'acc_1', wait_s: 3600 });
     // Cleared once it was over.
-    expect(await t.query(`SELECT status, next_allowed_action_time FROM accounts`)).toEqual([{ status: 'active', next_allowed_action_time: null }]);
+    expect(await t.query(`SELECT status, next_allowed_action_time FROM accounts`)).toEqual([
+      { status: 'active', next_allowed_action_time: null },
+    ]);
     expect(h.logs.some((l) => l.event === 'account.flood_wait_over')).toBe(true);
   });
 
-  it('waits out a group\'s slow mode while the account goes on with its other groups', async () => {
+  it("waits out a group's slow mode while the account goes on with its other groups", async () => {
     const h = daemon({ settings: { groupMinGapMs: 0 } });
     const { links } = await readyFleet(h, 1, 3);
     const slow = links[0]![0]!;
-    h.fake.on({ op: 'post', link: slow, times: 1, outcome: { kind: 'group_slow_mode', seconds: 7200, error: 'SLOWMODE_WAIT_7200' } });
+    h.fake.on({
+      op: 'post',
+      link: slow,
+      times: 1,
+      outcome: { kind: 'group_slow_mode', seconds: 7200, error: 'SLOWMODE_WAIT_7200' },
+    });
     await h.runFor(HOUR);
     const posts = h.fake.calls.filter((c) => c.op === 'post');
     expect(posts.filter((c) => c.link === slow)).toHaveLength(1);
@@ -105,23 +131,35 @@ describe('the daemon under Telegram\'s answers', () => {
   it('a group that bans us or leads nowhere is never tried again, by any account', async () => {
     const h = daemon();
     await fleet(t, 3, 4);
-    h.fake.on({ op: 'join', link: '@group_001', outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } });
+    h.fake.on({
+      op: 'join',
+      link: '@group_001',
+      outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' },
+    });
     h.fake.on({ op: 'join', link: '@group_002', outcome: { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' } });
     await h.runFor(30 * HOUR);
     const joinsOf = (link: string) => h.fake.calls.filter((c) => c.op === 'join' && c.link === link);
     expect(joinsOf('@group_001')).toHaveLength(1);
     expect(joinsOf('@group_002')).toHaveLength(1);
-    expect(await t.query(`SELECT link, status FROM targets WHERE link IN ('@group_001', '@group_002') ORDER BY link`)).toEqual([
+    expect(
+      await t.query(`SELECT link, status FROM targets WHERE link IN ('@group_001', '@group_002') ORDER BY link`),
+    ).toEqual([
       { link: '@group_001', status: 'banned' },
       { link: '@group_002', status: 'error' },
     ]);
-    expect(h.fake.calls.some((c) => c.op === 'post' && (c.link === '@group_001' || c.link === '@group_002'))).toBe(false);
+    expect(h.fake.calls.some((c) => c.op === 'post' && (c.link === '@group_001' || c.link === '@group_002'))).toBe(
+      false,
+    );
   });
 
   it('a post refused by the group closes it for good', async () => {
     const h = daemon();
     const { links } = await readyFleet(h, 1, 2);
-    h.fake.on({ op: 'post', link: links[0]![0]!, outcome: { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' } });
+    h.fake.on({
+      op: 'post',
+      link: links[0]![0]!,
+      outcome: { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' },
+    });
     await h.runFor(30 * HOUR);
     expect(h.fake.calls.filter((c) => c.op === 'post' && c.link === links[0]![0]!)).toHaveLength(1);
     expect(await t.query(`SELECT status, status_reason FROM targets WHERE link = $1`, [links[0]![0]!])).toEqual([
@@ -147,23 +185,37 @@ describe('the daemon under Telegram\'s answers', () => {
   it('a photo refused by a text-only group is sent once more without it', async () => {
     const h = daemon();
     const { links } = await readyFleet(h, 1, 1);
-    h.fake.on({ op: 'post', outcome: (call) => (call.message?.photoPath ? { kind: 'media_forbidden', error: 'CHAT_SEND_PHOTOS_FORBIDDEN' } : undefined) });
+    h.fake.on({
+      op: 'post',
+      outcome: (call) =>
+        call.message?.photoPath ? { kind: 'media_forbidden', error: 'CHAT_SEND_PHOTOS_FORBIDDEN' } : undefined,
+    });
     await h.runFor(10 * 60_000);
     const posts = h.fake.calls.filter((c) => c.op === 'post');
     expect(posts.slice(0, 2).map((c) => [c.link, c.message?.photoPath === null, c.outcome?.kind])).toEqual([
       [links[0]![0]!, false, 'media_forbidden'],
       [links[0]![0]!, true, 'sent'],
     ]);
-    expect(await t.query(`SELECT status, photo_path FROM post_history ORDER BY id LIMIT 1`)).toEqual([{ status: 'success', photo_path: null }]);
+    expect(await t.query(`SELECT status, photo_path FROM post_history ORDER BY id LIMIT 1`)).toEqual([
+      { status: 'success', photo_path: null },
+    ]);
   });
 });
 
 describe('the daemon when a group keeps failing, or Telegram limits the account', () => {
-  it('a group that keeps failing does not block the account\'s other groups', async () => {
+  it("a group that keeps failing does not block the account's other groups", async () => {
     const h = daemon({ settings: { groupMinGapMs: 0 } });
     const { links } = await readyFleet(h, 1, 3);
     const broken = links[0]![0]!;
-    h.fake.on({ op: 'post', link: broken, outcome: { kind: 'transient', error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)', uncertain: false } });
+    h.fake.on({
+      op: 'post',
+      link: broken,
+      outcome: {
+        kind: 'transient',
+        error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)',
+        uncertain: false,
+      },
+    });
     await h.runFor(12 * HOUR);
     const sentTo = new Set(h.fake.sent().map((c) => c.link));
     expect([...sentTo].sort()).toEqual([links[0]![1]!, links[0]![2]!].sort());
@@ -177,7 +229,9 @@ describe('the daemon when a group keeps failing, or Telegram limits the account'
     h.fake.on({ op: 'post', times: 1, outcome: { kind: 'account_limited', error: 'PEER_FLOOD' } });
     await h.runFor(23 * HOUR);
     expect(h.fake.calls.filter((c) => c.op === 'post')).toHaveLength(1);
-    expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([{ status: 'flood_wait', status_reason: 'limited by Telegram (PEER_FLOOD)' }]);
+    expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([
+      { status: 'flood_wait', status_reason: 'limited by Telegram (PEER_FLOOD)' },
+    ]);
     expect(h.logs.find((l) => l.event === 'account.limited')).toMatchObject({ level: 'warn', wait_s: 86400 });
     await h.runFor(2 * HOUR);
     expect(h.fake.sent().length).toBeGreaterThan(0);
@@ -187,7 +241,12 @@ describe('the daemon when a group keeps failing, or Telegram limits the account'
     const h = daemon();
     await fleet(t, 2, 2);
     // A join that certainly did not happen (Telegram's own error), then the session dies.
-    h.fake.on({ op: 'join', account: 'acc_1', times: 1, outcome: { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: false } });
+    h.fake.on({
+      op: 'join',
+      account: 'acc_1',
+      times: 1,
+      outcome: { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: false },
+    });
     h.fake.on({ op: 'join', account: 'acc_1', outcome: { kind: 'session_dead', error: 'SESSION_REVOKED' } });
     await h.runFor(3 * HOUR);
     expect(await t.query(`SELECT status FROM accounts WHERE session_name = 'acc_1'`)).toEqual([{ status: 'banned' }]);
@@ -218,14 +277,17 @@ describe('the daemon over days', () => {
     // Full days 2 and 3: the account's 20 posts, no more.
     expect([perAccountDay.get('2026-03-11'), perAccountDay.get('2026-03-12')]).toEqual([20, 20]);
     const byGroup = new Map<string, { at: Date; text: string }[]>();
-    for (const post of sent) byGroup.set(post.link!, [...(byGroup.get(post.link!) ?? []), { at: post.at, text: post.message!.text }]);
+    for (const post of sent)
+      byGroup.set(post.link!, [...(byGroup.get(post.link!) ?? []), { at: post.at, text: post.message!.text }]);
     for (const posts of byGroup.values()) {
       for (let i = 1; i < posts.length; i++) {
         expect(posts[i]!.at.getTime() - posts[i - 1]!.at.getTime()).toBeGreaterThanOrEqual(4 * HOUR);
         expect(posts[i]!.text).not.toBe(posts[i - 1]!.text);
       }
     }
-    expect(await t.query(`SELECT status, count(*)::int AS n FROM post_history GROUP BY status`)).toEqual([{ status: 'success', n: sent.length }]);
+    expect(await t.query(`SELECT status, count(*)::int AS n FROM post_history GROUP BY status`)).toEqual([
+      { status: 'success', n: sent.length },
+    ]);
   });
 
   it('keeps to the posting hours, in LEXUS_TIMEZONE', async () => {
@@ -323,7 +385,7 @@ describe('the daemon with others and after crashes', () => {
     release();
   });
 
-  it('a process whose lock connection is cut stops the account\'s session before another takes it over', async () => {
+  it("a process whose lock connection is cut stops the account's session before another takes it over", async () => {
     const fake = new FakeTelegram({ clock: t.clock });
     let release: () => void = () => undefined;
     const hang = new Promise<void>((resolve) => {
@@ -348,7 +410,9 @@ describe('the daemon with others and after crashes', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await t.query(`SELECT status FROM post_history`)).toEqual([{ status: 'pending' }]);
     // The server cuts the first process's lock connection: its lock is free at once.
-    await t.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lexus account locks'`);
+    await t.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lexus account locks'`,
+    );
     fake.session = session;
     const second = daemon({ fake, seed: 2 });
     await second.daemon.tick();
@@ -357,7 +421,10 @@ describe('the daemon with others and after crashes', () => {
     await first.daemon.tick();
     await first.daemon.tick();
     // Its lock connection is gone, so it cannot vouch for the account: every session stops.
-    expect(first.logs.find((l) => l.event === 'lease.lost')).toMatchObject({ reason: 'lock connection lost', accounts: ['acc_1'] });
+    expect(first.logs.find((l) => l.event === 'lease.lost')).toMatchObject({
+      reason: 'lock connection lost',
+      accounts: ['acc_1'],
+    });
     await second.runFor(2 * HOUR);
     release();
     await first.daemon.idle();

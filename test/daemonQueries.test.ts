@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AccountLocks } from '../src/db/accountLocks';
 import { banAccount } from '../src/sql/accounts';
-import { markJoinRequested, recordJoinAttempt, claimJoinTarget } from '../src/sql/joining';
+import { claimJoinTarget, markJoinRequested, recordJoinAttempt } from '../src/sql/joining';
 import { nextChanceAt } from '../src/sql/posting';
 import { useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
@@ -11,15 +11,24 @@ const at = (iso: string) => new Date(iso);
 
 describe('the join queue', () => {
   it('gives a group to one account only, and never during its FloodWait', async () => {
-    const a = await insertAccount(t, 'acc_a', { status: 'flood_wait', next_allowed_action_time: '2026-03-10T10:00:00Z' });
+    const a = await insertAccount(t, 'acc_a', {
+      status: 'flood_wait',
+      next_allowed_action_time: '2026-03-10T10:00:00Z',
+    });
     const b = await insertAccount(t, 'acc_b');
     await insertTarget(t, '@g_one');
     expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], t.clock.now())).toBeNull();
-    expect(await claimJoinTarget(t.dataSource, b, ['ukraine_cars'], t.clock.now())).toEqual({ targetId: 1, link: '@g_one' });
+    expect(await claimJoinTarget(t.dataSource, b, ['ukraine_cars'], t.clock.now())).toEqual({
+      targetId: 1,
+      link: '@g_one',
+    });
     expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], at('2026-03-10T10:00:00Z'))).toBeNull();
     // b's claim holds until b gives it up or dies.
     await banAccount(t.dataSource, b, 'session dead: SESSION_REVOKED', t.clock.now());
-    expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], at('2026-03-10T10:00:00Z'))).toEqual({ targetId: 1, link: '@g_one' });
+    expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], at('2026-03-10T10:00:00Z'))).toEqual({
+      targetId: 1,
+      link: '@g_one',
+    });
   });
 
   it('a join request is asked again by the same account only, once it is due', async () => {
@@ -30,7 +39,10 @@ describe('the join queue', () => {
     await markJoinRequested(t.dataSource, 1, a, at('2026-03-10T21:00:00Z'), t.clock.now());
     expect(await claimJoinTarget(t.dataSource, b, ['ukraine_cars'], at('2026-03-11T00:00:00Z'))).toBeNull();
     expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], at('2026-03-10T20:59:59Z'))).toBeNull();
-    expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], at('2026-03-10T21:00:00Z'))).toEqual({ targetId: 1, link: 'https://t.me/+Private_Hash1' });
+    expect(await claimJoinTarget(t.dataSource, a, ['ukraine_cars'], at('2026-03-10T21:00:00Z'))).toEqual({
+      targetId: 1,
+      link: 'https://t.me/+Private_Hash1',
+    });
   });
 
   it("needs the account's lock when a lock holder is named", async () => {
@@ -67,7 +79,11 @@ describe('nextChanceAt: when an idle account should look again', () => {
     const a = await insertAccount(t, 'acc_a');
     await insertBoundTarget(t, '@warming', a, { joined_at: '2026-03-09T15:00:00Z' });
     expect(await chance(a)).toEqual(at('2026-03-10T15:00:00Z'));
-    await insertBoundTarget(t, '@posted', a, { last_post_at: '2026-03-10T06:30:00Z', daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T06:30:00Z' });
+    await insertBoundTarget(t, '@posted', a, {
+      last_post_at: '2026-03-10T06:30:00Z',
+      daily_posts_in_group: 1,
+      last_group_stats_reset: '2026-03-10T06:30:00Z',
+    });
     expect(await chance(a)).toEqual(at('2026-03-10T10:30:00Z'));
     await t.query(`UPDATE targets SET next_post_allowed_at = '2026-03-10T12:00:00' WHERE link = '@posted'`);
     expect(await chance(a)).toEqual(at('2026-03-10T12:00:00Z'));
@@ -80,8 +96,15 @@ describe('nextChanceAt: when an idle account should look again', () => {
     const a = await insertAccount(t, 'acc_a', { daily_posts_count: 20, last_stats_reset: '2026-03-10T00:10:00Z' });
     await insertBoundTarget(t, '@ready', a);
     expect(await chance(a)).toEqual(at('2026-03-11T00:00:00Z'));
-    const b = await insertAccount(t, 'acc_b', { next_allowed_action_time: '2026-03-10T09:40:00Z', status: 'flood_wait' });
-    await insertBoundTarget(t, '@full', b, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-10T00:10:00Z', last_post_at: '2026-03-10T04:10:00Z' });
+    const b = await insertAccount(t, 'acc_b', {
+      next_allowed_action_time: '2026-03-10T09:40:00Z',
+      status: 'flood_wait',
+    });
+    await insertBoundTarget(t, '@full', b, {
+      daily_posts_in_group: 2,
+      last_group_stats_reset: '2026-03-10T00:10:00Z',
+      last_post_at: '2026-03-10T04:10:00Z',
+    });
     expect(await chance(b)).toEqual(at('2026-03-11T00:00:00Z'));
     await insertBoundTarget(t, '@other', b);
     expect(await chance(b)).toEqual(at('2026-03-10T09:40:00Z'));

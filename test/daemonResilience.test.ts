@@ -3,17 +3,16 @@
  * with SIGTERM in the middle of its work.
  */
 import path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
+import { logged, startLexus } from './helpers/cli';
+import { AS_SOON_AS_ALLOWED_ENV, makeDaemon } from './helpers/daemon';
 import type { TestDatabase } from './helpers/database';
 import { createTestDatabase, stoppablePostgres } from './helpers/database';
-import { AS_SOON_AS_ALLOWED_ENV, makeDaemon } from './helpers/daemon';
 import { insertAccount, insertBoundTarget } from './helpers/fixtures';
-import pg from 'pg';
 import { databaseUrl } from './helpers/net';
-import { logged, startLexus } from './helpers/cli';
-
 
 describe('the daemon and its database', () => {
   it('rides out a PostgreSQL restart: logs it once, waits, carries on, loses no history', async () => {
@@ -66,13 +65,19 @@ describe('lexus start under SIGTERM', () => {
     try {
       const id = await insertAccount(t, 'acc_1', { session_string: '1fake' });
       const now = Date.now();
-      for (let i = 1; i <= 5; i++) await insertBoundTarget(t, `@g_${i}_ready`, id, { joined_at: new Date(now - 48 * 3_600_000).toISOString() });
+      for (let i = 1; i <= 5; i++)
+        await insertBoundTarget(t, `@g_${i}_ready`, id, { joined_at: new Date(now - 48 * 3_600_000).toISOString() });
       const c = t.connection;
       const url = databaseUrl(c);
       const daemon = startLexus(['start'], {
         env: {
-          DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', HEALTH_PORT: '0',
-          ...AS_SOON_AS_ALLOWED_ENV, LEXUS_ACTION_DELAY_S: '0-0', LEXUS_GROUP_MIN_GAP_HOURS: '0', LEXUS_SHUTDOWN_GRACE_S: '10',
+          DATABASE_URL: url,
+          LEXUS_FAKE_TELEGRAM: '1',
+          HEALTH_PORT: '0',
+          ...AS_SOON_AS_ALLOWED_ENV,
+          LEXUS_ACTION_DELAY_S: '0-0',
+          LEXUS_GROUP_MIN_GAP_HOURS: '0',
+          LEXUS_SHUTDOWN_GRACE_S: '10',
           LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
         },
       });
@@ -81,7 +86,10 @@ describe('lexus start under SIGTERM', () => {
       const result = { code: exit.code, stdout: daemon.stdout, stopMs: exit.at - daemon.signalledAt };
       expect(result.code).toBe(0);
       expect(result.stopMs).toBeLessThan(12_000);
-      const lines = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const lines = result.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
       const events = lines.map((l) => l.event);
       expect(events).toEqual(expect.arrayContaining(['daemon.signal', 'daemon.stopping', 'daemon.stopped']));
       // The post in flight at the signal was finished and recorded, then the daemon stopped.
@@ -90,7 +98,9 @@ describe('lexus start under SIGTERM', () => {
       expect(lines.find((l) => l.event === 'daemon.stopped')).toMatchObject({ clean: true });
       expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'pending'`)).toEqual([{ n: 0 }]);
       const sent = result.stdout.split('\n').filter((l) => l.includes('"event":"post.sent"')).length;
-      expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'success'`)).toEqual([{ n: sent }]);
+      expect(await t.query(`SELECT count(*)::int AS n FROM post_history WHERE status = 'success'`)).toEqual([
+        { n: sent },
+      ]);
     } finally {
       await t.close();
     }

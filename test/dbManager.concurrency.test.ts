@@ -21,7 +21,9 @@ describe('under concurrency', () => {
   it('50 parallel reservations on one group: exactly 2', async () => {
     const a = await insertAccount(t, 'acc');
     const g = await insertBoundTarget(t, '@g', a);
-    const results = await Promise.all(Array.from({ length: 50 }, () => t.db.reservePostSlot({ accountId: a, targetId: g })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => t.db.reservePostSlot({ accountId: a, targetId: g })),
+    );
     expect(results.filter(Boolean)).toHaveLength(2);
     expect(await reservedPerGroup()).toEqual(new Map([[g, 2]]));
     expect(await t.query('SELECT daily_posts_count FROM accounts')).toEqual([{ daily_posts_count: 2 }]);
@@ -32,7 +34,9 @@ describe('under concurrency', () => {
     const a = await insertAccount(t, 'acc');
     const groups: number[] = [];
     for (let i = 0; i < 30; i++) groups.push(await insertBoundTarget(t, `@group_${i}`, a));
-    const results = await Promise.all([...groups, ...groups].map((g) => t.db.reservePostSlot({ accountId: a, targetId: g })));
+    const results = await Promise.all(
+      [...groups, ...groups].map((g) => t.db.reservePostSlot({ accountId: a, targetId: g })),
+    );
     expect(results.filter(Boolean)).toHaveLength(20);
     const perGroup = await reservedPerGroup();
     expect([...perGroup.values()].reduce((x, y) => x + y, 0)).toBe(20);
@@ -77,7 +81,9 @@ describe('under concurrency', () => {
       `SELECT id, daily_posts_in_group AS n, to_char(last_group_stats_reset, 'YYYY-MM-DD') AS day FROM targets`,
     );
     for (const row of groupRows) {
-      const history = perDay.filter((r) => r.target_id === row.id && r.day === row.day).reduce((sum, r) => sum + r.n, 0);
+      const history = perDay
+        .filter((r) => r.target_id === row.id && r.day === row.day)
+        .reduce((sum, r) => sum + r.n, 0);
       expect(row.n).toBe(history);
     }
   });
@@ -85,10 +91,15 @@ describe('under concurrency', () => {
   it('reservations, resets and reads racing just after midnight never deadlock and never exceed a limit', async () => {
     const accounts: number[] = [];
     for (let i = 0; i < 4; i++) {
-      accounts.push(await insertAccount(t, `acc_${i}`, { daily_posts_count: 20, last_stats_reset: '2026-03-10T22:00:00Z' }));
+      accounts.push(
+        await insertAccount(t, `acc_${i}`, { daily_posts_count: 20, last_stats_reset: '2026-03-10T22:00:00Z' }),
+      );
     }
     for (let i = 0; i < 48; i++) {
-      await insertBoundTarget(t, `@group_${i}`, accounts[i % 4]!, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-10T22:00:00Z' });
+      await insertBoundTarget(t, `@group_${i}`, accounts[i % 4]!, {
+        daily_posts_in_group: 2,
+        last_group_stats_reset: '2026-03-10T22:00:00Z',
+      });
     }
     t.clock.set('2026-03-11T00:00:01.000Z');
     const calls: Promise<unknown>[] = [];
@@ -97,7 +108,9 @@ describe('under concurrency', () => {
       calls.push(t.db.resetDailyCountersIfNeeded(), t.db.getGroupsReadyForPosting('ukraine_cars', 10));
     }
     const results = await Promise.allSettled(calls);
-    expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    expect(
+      results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+    ).toEqual([]);
     const perAccount = await t.query<{ account_id: number; n: number }>(
       `SELECT account_id, count(*)::int AS n FROM post_history GROUP BY account_id`,
     );
@@ -113,14 +126,18 @@ describe('under concurrency', () => {
     const results = await Promise.all(accounts.map((a) => t.db.assignGroup('t.me/Brand_New_Group', a)));
     const winners = accounts.filter((_, i) => results[i]);
     expect(winners).toHaveLength(1);
-    expect(await t.query('SELECT link, assigned_account_id FROM targets')).toEqual([{ link: '@brand_new_group', assigned_account_id: winners[0] }]);
+    expect(await t.query('SELECT link, assigned_account_id FROM targets')).toEqual([
+      { link: '@brand_new_group', assigned_account_id: winners[0] },
+    ]);
   });
 
   it('parallel FloodWaits keep the longest', async () => {
     const a = await insertAccount(t, 'acc');
     const waits = Array.from({ length: 30 }, (_, i) => new Date(Date.UTC(2026, 2, 10, 10, i)));
     await Promise.all([...waits].reverse().map((w) => t.db.setAccountFloodWait(a, w)));
-    const [row] = await t.query<{ v: string }>(`SELECT to_char(next_allowed_action_time, 'HH24:MI') AS v FROM accounts`);
+    const [row] = await t.query<{ v: string }>(
+      `SELECT to_char(next_allowed_action_time, 'HH24:MI') AS v FROM accounts`,
+    );
     expect(row!.v).toBe('10:29');
   });
 });

@@ -1,21 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidLinkError } from '../src/links';
 import { DbManager, NotFoundError } from '../src/db/DbManager';
 import { Account, Target } from '../src/db/entities';
+import { InvalidLinkError } from '../src/links';
 import { useTestDatabase } from './helpers/database';
-import { counters, historyStatuses, insertAccount, insertBoundTarget, insertTarget, storedText } from './helpers/fixtures';
+import {
+  counters,
+  historyStatuses,
+  insertAccount,
+  insertBoundTarget,
+  insertTarget,
+  storedText,
+} from './helpers/fixtures';
 
 const t = useTestDatabase();
 
-const HOUR = 3600_000;
 const at = (iso: string) => new Date(iso);
 
 describe('assignGroup', () => {
   it('creates the group if missing, normalized, bound, joined, with a 24 h warm-up', async () => {
     const a = await insertAccount(t, 'acc_a');
     expect(await t.db.assignGroup('https://t.me/AutoBazar_UA/', a, at('2026-03-10T08:15:30.250Z'))).toBe(true);
-    const [row] = await t.query<Record<string, unknown>>('SELECT id, link, niche, status, assigned_account_id FROM targets');
-    expect(row).toEqual({ id: 1, link: '@autobazar_ua', niche: 'ukraine_cars', status: 'joined', assigned_account_id: a });
+    const [row] = await t.query<Record<string, unknown>>(
+      'SELECT id, link, niche, status, assigned_account_id FROM targets',
+    );
+    expect(row).toEqual({
+      id: 1,
+      link: '@autobazar_ua',
+      niche: 'ukraine_cars',
+      status: 'joined',
+      assigned_account_id: a,
+    });
     expect(await storedText(t, 'targets', 'joined_at', 1)).toBe('2026-03-10T08:15:30.250');
     expect(await storedText(t, 'targets', 'warmup_ends_at', 1)).toBe('2026-03-11T08:15:30.250');
   });
@@ -99,8 +113,12 @@ describe('the database keeps rule 1 on its own', () => {
     const a = await insertAccount(t, 'acc_a');
     const b = await insertAccount(t, 'acc_b');
     const g = await insertBoundTarget(t, '@autobazar_ua', a);
-    await expect(t.query('UPDATE targets SET assigned_account_id = $1 WHERE id = $2', [b, g])).rejects.toThrow(/bound to account/);
-    await expect(t.query('UPDATE targets SET assigned_account_id = NULL WHERE id = $1', [g])).rejects.toThrow(/bound to account/);
+    await expect(t.query('UPDATE targets SET assigned_account_id = $1 WHERE id = $2', [b, g])).rejects.toThrow(
+      /bound to account/,
+    );
+    await expect(t.query('UPDATE targets SET assigned_account_id = NULL WHERE id = $1', [g])).rejects.toThrow(
+      /bound to account/,
+    );
     expect(await t.query('SELECT assigned_account_id FROM targets')).toEqual([{ assigned_account_id: a }]);
   });
 
@@ -109,7 +127,9 @@ describe('the database keeps rule 1 on its own', () => {
     const b = await insertAccount(t, 'acc_b');
     const g = await insertBoundTarget(t, '@autobazar_ua', a);
     await expect(t.db.recordPost({ accountId: b, targetId: g })).rejects.toThrow(/not bound/);
-    await expect(t.query(`INSERT INTO post_history (account_id, target_id, status) VALUES ($1, $2, 'pending')`, [b, g])).rejects.toThrow(/not bound/);
+    await expect(
+      t.query(`INSERT INTO post_history (account_id, target_id, status) VALUES ($1, $2, 'pending')`, [b, g]),
+    ).rejects.toThrow(/not bound/);
     expect(await counters(t, b, g)).toEqual({ account: 0, group: 0 });
     expect(await historyStatuses(t)).toEqual([]);
     // A failed attempt may still be recorded, for the record.
@@ -123,7 +143,10 @@ describe('getGroupsReadyForPosting', () => {
   async function world() {
     const ok = await insertAccount(t, 'ok');
     const full = await insertAccount(t, 'full', { daily_posts_count: 20, last_stats_reset: '2026-03-10T01:00:00Z' });
-    const waiting = await insertAccount(t, 'waiting', { status: 'flood_wait', next_allowed_action_time: '2026-03-10T09:00:01Z' });
+    const waiting = await insertAccount(t, 'waiting', {
+      status: 'flood_wait',
+      next_allowed_action_time: '2026-03-10T09:00:01Z',
+    });
     const banned = await insertAccount(t, 'banned', { status: 'banned' });
     const ids = {
       ready: await insertBoundTarget(t, '@ready', ok),
@@ -131,7 +154,10 @@ describe('getGroupsReadyForPosting', () => {
       notJoined: await insertTarget(t, '@not_joined', { status: 'new' }),
       errored: await insertBoundTarget(t, '@errored', ok, { status: 'error' }),
       warming: await insertBoundTarget(t, '@warming', ok, { joined_at: '2026-03-09T09:00:00.001Z' }),
-      groupFull: await insertBoundTarget(t, '@group_full', ok, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-10T00:00:00Z' }),
+      groupFull: await insertBoundTarget(t, '@group_full', ok, {
+        daily_posts_in_group: 2,
+        last_group_stats_reset: '2026-03-10T00:00:00Z',
+      }),
       accountFull: await insertBoundTarget(t, '@account_full', full),
       accountWaiting: await insertBoundTarget(t, '@account_waiting', waiting),
       accountBanned: await insertBoundTarget(t, '@account_banned', banned),
@@ -171,7 +197,10 @@ describe('getGroupsReadyForPosting', () => {
   it('holds the warm-up to the millisecond, and to joined_at + 24 h even if warmup_ends_at says earlier', async () => {
     const a = await insertAccount(t, 'acc');
     await insertBoundTarget(t, '@g1', a, { joined_at: '2026-03-09T09:00:00.000Z' });
-    await insertBoundTarget(t, '@g2', a, { joined_at: '2026-03-09T20:00:00.000Z', warmup_ends_at: '2026-03-09T21:00:00.000Z' });
+    await insertBoundTarget(t, '@g2', a, {
+      joined_at: '2026-03-09T20:00:00.000Z',
+      warmup_ends_at: '2026-03-09T21:00:00.000Z',
+    });
     t.clock.set('2026-03-10T08:59:59.999Z');
     expect(await t.db.getGroupsReadyForPosting()).toEqual([]);
     t.clock.set('2026-03-10T09:00:00.000Z');
@@ -188,16 +217,32 @@ describe('getGroupsReadyForPosting', () => {
     await insertBoundTarget(t, '@never_1', a);
     await insertBoundTarget(t, '@posted_long_ago', a, { last_post_at: '2026-03-08T20:00:00Z' });
     await insertBoundTarget(t, '@never_2', a);
-    expect((await t.db.getGroupsReadyForPosting()).map((g) => g.link)).toEqual(['@never_1', '@never_2', '@posted_long_ago', '@posted_recently']);
-    expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 3)).map((g) => g.link)).toEqual(['@never_1', '@never_2', '@posted_long_ago']);
+    expect((await t.db.getGroupsReadyForPosting()).map((g) => g.link)).toEqual([
+      '@never_1',
+      '@never_2',
+      '@posted_long_ago',
+      '@posted_recently',
+    ]);
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 3)).map((g) => g.link)).toEqual([
+      '@never_1',
+      '@never_2',
+      '@posted_long_ago',
+    ]);
   });
 
   it('returns each group and its account exactly as TypeORM itself loads them', async () => {
-    const a = await insertAccount(t, 'acc', { daily_posts_count: 3, last_stats_reset: '2026-03-10T00:00:05Z', phone: '+380501234567', api_id: 12345 });
+    const a = await insertAccount(t, 'acc', {
+      daily_posts_count: 3,
+      last_stats_reset: '2026-03-10T00:00:05Z',
+      phone: '+380501234567',
+      api_id: 12345,
+    });
     const g = await insertBoundTarget(t, '@full_row', a, { last_post_at: '2026-03-09T20:00:00.123Z' });
     await t.query(`UPDATE targets SET telegram_id = 9007199254740993, title = 'Авто Київ' WHERE id = $1`, [g]);
     const [group] = await t.db.getGroupsReadyForPosting('ukraine_cars', 1);
-    const loaded = await t.dataSource.getRepository(Target).findOne({ where: { id: g }, relations: { assignedAccount: true } });
+    const loaded = await t.dataSource
+      .getRepository(Target)
+      .findOne({ where: { id: g }, relations: { assignedAccount: true } });
     expect(group).toBeInstanceOf(Target);
     expect(group!.assignedAccount).toBeInstanceOf(Account);
     expect(group).toEqual(loaded);
@@ -219,13 +264,24 @@ describe('getGroupsReadyForPosting', () => {
       await insertBoundTarget(t, '@ready_three', a, { last_post_at: '2026-03-08T11:00:00Z' }),
     ];
     expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 2)).map((x) => x.id)).toEqual([ready[1], ready[0]]);
-    expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 10)).map((x) => x.id)).toEqual([ready[1], ready[0], ready[2]]);
-    expect((await t.db.getGroupsReadyForPosting('ukraine_cars')).map((x) => x.id)).toEqual([ready[1], ready[0], ready[2]]);
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars', 10)).map((x) => x.id)).toEqual([
+      ready[1],
+      ready[0],
+      ready[2],
+    ]);
+    expect((await t.db.getGroupsReadyForPosting('ukraine_cars')).map((x) => x.id)).toEqual([
+      ready[1],
+      ready[0],
+      ready[2],
+    ]);
   });
 
   it('counts a counter last reset before UTC midnight as 0, and resets it on its first call of the day', async () => {
     const a = await insertAccount(t, 'acc', { daily_posts_count: 20, last_stats_reset: '2026-03-09T23:59:59Z' });
-    const g = await insertBoundTarget(t, '@g', a, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-09T12:00:00Z' });
+    const g = await insertBoundTarget(t, '@g', a, {
+      daily_posts_in_group: 2,
+      last_group_stats_reset: '2026-03-09T12:00:00Z',
+    });
     const manager = new DbManager(t.dataSource, { clock: t.clock });
     expect((await manager.getGroupsReadyForPosting()).map((x) => x.id)).toEqual([g]);
     expect(await counters(t, a, g)).toEqual({ account: 0, group: 0 });
@@ -248,8 +304,22 @@ describe('reservePostSlot and settlePost', () => {
 
   it('reserves: a pending history row, counted against both limits at once', async () => {
     const { a, g } = await readyPair();
-    const slot = await t.db.reservePostSlot({ accountId: a, targetId: g, messageContent: 'Продається Lexus IS 250', photoPath: 'lexus_assets/1.jpg' });
-    expect(slot).toEqual({ id: 1, accountId: a, targetId: g, link: '@g', telegramId: null, accessHash: null, reservedAt: t.clock.now(), lastMessage: null });
+    const slot = await t.db.reservePostSlot({
+      accountId: a,
+      targetId: g,
+      messageContent: 'Продається Lexus IS 250',
+      photoPath: 'lexus_assets/1.jpg',
+    });
+    expect(slot).toEqual({
+      id: 1,
+      accountId: a,
+      targetId: g,
+      link: '@g',
+      telegramId: null,
+      accessHash: null,
+      reservedAt: t.clock.now(),
+      lastMessage: null,
+    });
     expect(await counters(t, a, g)).toEqual({ account: 1, group: 1 });
     expect(await t.query('SELECT status, message_content, photo_path FROM post_history')).toEqual([
       { status: 'pending', message_content: 'Продається Lexus IS 250', photo_path: 'lexus_assets/1.jpg' },
@@ -270,7 +340,9 @@ describe('reservePostSlot and settlePost', () => {
     const { a, g } = await readyPair();
     const slot = (await t.db.reservePostSlot({ accountId: a, targetId: g }))!;
     await t.db.settlePost(slot.id, { outcome: 'not_sent', status: 'flood_wait', errorMessage: 'FLOOD_WAIT_420' });
-    expect(await t.query('SELECT status, error_message FROM post_history')).toEqual([{ status: 'flood_wait', error_message: 'FLOOD_WAIT_420' }]);
+    expect(await t.query('SELECT status, error_message FROM post_history')).toEqual([
+      { status: 'flood_wait', error_message: 'FLOOD_WAIT_420' },
+    ]);
     expect(await counters(t, a, g)).toEqual({ account: 0, group: 0 });
     expect(await storedText(t, 'targets', 'last_post_at', g)).toBeNull();
   });
@@ -364,7 +436,7 @@ describe('reservePostSlot and settlePost', () => {
     expect((await t.db.reservePostSlot({ accountId: a, niche: 'bali_villas' }))?.targetId).toBe(villas);
   });
 
-  it('without a group, picks the account\'s ready group that waited longest', async () => {
+  it("without a group, picks the account's ready group that waited longest", async () => {
     const a = await insertAccount(t, 'acc');
     const other = await insertAccount(t, 'other');
     await insertBoundTarget(t, '@others', other);
@@ -374,7 +446,7 @@ describe('reservePostSlot and settlePost', () => {
     expect((await t.db.reservePostSlot({ accountId: a }))?.link).toBe('@old');
   });
 
-  it('refuses every rule: warm-up, another account\'s group, FloodWait, banned account', async () => {
+  it("refuses every rule: warm-up, another account's group, FloodWait, banned account", async () => {
     const a = await insertAccount(t, 'acc');
     const b = await insertAccount(t, 'other');
     const warming = await insertBoundTarget(t, '@warming', a, { joined_at: '2026-03-10T08:00:00Z' });
@@ -397,8 +469,16 @@ describe('reservePostSlot and settlePost', () => {
 describe('recordPost', () => {
   it('success: history, both counters and last_post_at in one go, resetting stale counters', async () => {
     const a = await insertAccount(t, 'acc', { daily_posts_count: 7, last_stats_reset: '2026-03-09T10:00:00Z' });
-    const g = await insertBoundTarget(t, '@g', a, { daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T01:00:00Z' });
-    const id = await t.db.recordPost({ accountId: a, targetId: g, messageContent: 'text', photoPath: '/app/lexus_assets/1.jpg' });
+    const g = await insertBoundTarget(t, '@g', a, {
+      daily_posts_in_group: 1,
+      last_group_stats_reset: '2026-03-10T01:00:00Z',
+    });
+    const id = await t.db.recordPost({
+      accountId: a,
+      targetId: g,
+      messageContent: 'text',
+      photoPath: '/app/lexus_assets/1.jpg',
+    });
     expect(id).toBe(1);
     expect(await counters(t, a, g)).toEqual({ account: 1, group: 2 });
     expect(await storedText(t, 'targets', 'last_post_at', g)).toBe('2026-03-10T09:00:00.000');
@@ -440,7 +520,9 @@ describe('FloodWait', () => {
     expect(await t.query('SELECT status FROM accounts')).toEqual([{ status: 'flood_wait' }]);
     t.clock.advance(30 * 60_000);
     expect(await t.db.clearAccountFloodWait(a)).toBe(true);
-    expect(await t.query('SELECT status, next_allowed_action_time FROM accounts')).toEqual([{ status: 'active', next_allowed_action_time: null }]);
+    expect(await t.query('SELECT status, next_allowed_action_time FROM accounts')).toEqual([
+      { status: 'active', next_allowed_action_time: null },
+    ]);
     expect(await t.db.clearAccountFloodWait(a)).toBe(false);
   });
 
@@ -451,16 +533,31 @@ describe('FloodWait', () => {
 });
 
 describe('resetDailyCountersIfNeeded', () => {
-  it('resets counters from before today\'s UTC midnight, leaves today\'s, and is idempotent', async () => {
-    const stale = await insertAccount(t, 'stale', { daily_posts_count: 20, last_stats_reset: '2026-03-09T23:59:59.999Z' });
+  it("resets counters from before today's UTC midnight, leaves today's, and is idempotent", async () => {
+    const stale = await insertAccount(t, 'stale', {
+      daily_posts_count: 20,
+      last_stats_reset: '2026-03-09T23:59:59.999Z',
+    });
     const fresh = await insertAccount(t, 'fresh', { daily_posts_count: 5, last_stats_reset: '2026-03-10T00:00:00Z' });
     const never = await insertAccount(t, 'never', { daily_posts_count: 3, last_stats_reset: null });
-    const banned = await insertAccount(t, 'banned', { status: 'banned', daily_posts_count: 4, last_stats_reset: '2026-03-01T00:00:00Z' });
-    const g1 = await insertBoundTarget(t, '@g1', stale, { daily_posts_in_group: 2, last_group_stats_reset: '2026-03-09T10:00:00Z' });
-    const g2 = await insertBoundTarget(t, '@g2', fresh, { daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T08:00:00Z' });
+    const banned = await insertAccount(t, 'banned', {
+      status: 'banned',
+      daily_posts_count: 4,
+      last_stats_reset: '2026-03-01T00:00:00Z',
+    });
+    const g1 = await insertBoundTarget(t, '@g1', stale, {
+      daily_posts_in_group: 2,
+      last_group_stats_reset: '2026-03-09T10:00:00Z',
+    });
+    const g2 = await insertBoundTarget(t, '@g2', fresh, {
+      daily_posts_in_group: 1,
+      last_group_stats_reset: '2026-03-10T08:00:00Z',
+    });
 
     expect(await t.db.resetDailyCountersIfNeeded()).toEqual({ accounts: 3, targets: 1 });
-    const rows = await t.query<{ id: number; status: string; daily_posts_count: number }>('SELECT id, status, daily_posts_count FROM accounts ORDER BY id');
+    const rows = await t.query<{ id: number; status: string; daily_posts_count: number }>(
+      'SELECT id, status, daily_posts_count FROM accounts ORDER BY id',
+    );
     expect(rows).toEqual([
       { id: stale, status: 'active', daily_posts_count: 0 },
       { id: fresh, status: 'active', daily_posts_count: 5 },

@@ -40,7 +40,7 @@ function parseDockerfile(text: string): Stage[] {
     const line = raw.trim();
     if (line.startsWith('#') || (line === '' && pending === '')) continue;
     if (line.endsWith('\\')) {
-      pending += line.slice(0, -1) + ' ';
+      pending += `${line.slice(0, -1)} `;
       continue;
     }
     lines.push(pending + line);
@@ -104,7 +104,7 @@ const WORKDIR = workdirOf(runtime);
 /** A path in the image, as it is in this repository (the image's WORKDIR is the repository root). */
 function inRepo(imagePath: string, workdir = WORKDIR): string {
   const absolute = path.posix.resolve(workdir, imagePath);
-  expect(absolute === WORKDIR || absolute.startsWith(WORKDIR + '/'), `${imagePath} is under ${WORKDIR}`).toBe(true);
+  expect(absolute === WORKDIR || absolute.startsWith(`${WORKDIR}/`), `${imagePath} is under ${WORKDIR}`).toBe(true);
   return path.join(ROOT, path.posix.relative(WORKDIR, absolute));
 }
 function lastOf(stage: Stage, keyword: string): string {
@@ -185,14 +185,17 @@ function composeFile(file: string): { compose: Compose; tagOf: (p: string[]) => 
 
 /** Compose's variable interpolation: $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$. */
 function interpolate(value: string, vars: Record<string, string>): string {
-  return value.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}|\$(\w+)/g, (whole, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
-    if (whole === '$$') return '$';
-    if (bare) return vars[bare] ?? '';
-    const set = vars[name!] !== undefined && (colon !== ':' || vars[name!] !== '');
-    if (set) return vars[name!]!;
-    if (op === '?') throw new Error(`required variable ${name} is missing: ${arg}`);
-    return op === '-' ? interpolate(arg!, vars) : '';
-  });
+  return value.replace(
+    /\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}|\$(\w+)/g,
+    (whole, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
+      if (whole === '$$') return '$';
+      if (bare) return vars[bare] ?? '';
+      const set = vars[name!] !== undefined && (colon !== ':' || vars[name!] !== '');
+      if (set) return vars[name!]!;
+      if (op === '?') throw new Error(`required variable ${name} is missing: ${arg}`);
+      return op === '-' ? interpolate(arg!, vars) : '';
+    },
+  );
 }
 
 function environmentOf(service: Service): Record<string, string> {
@@ -235,7 +238,10 @@ function publishedPorts(service: Service): { host: string; container: number }[]
 }
 
 /** node ARGS in the checkout, in a clean environment plus `env`; not blocking this process (a test serves the HEALTHCHECK here). */
-async function runNode(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runNode(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const r = await runAsync(process.execPath, args, { cwd: ROOT, env: cleanEnv(env), timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -272,7 +278,10 @@ describe('Dockerfile', () => {
           const from = dockerfile.find((s) => s.name === copy.from) ?? dockerfile[Number(copy.from)];
           expect(from, `stage ${copy.from}`).toBeDefined();
           const local = inRepo(source, workdirOf(from!));
-          expect(existsSync(local), `COPY --from=${copy.from} ${source}: ${path.relative(ROOT, local)} exists (npm run build)`).toBe(true);
+          expect(
+            existsSync(local),
+            `COPY --from=${copy.from} ${source}: ${path.relative(ROOT, local)} exists (npm run build)`,
+          ).toBe(true);
         }
       }
     }
@@ -282,16 +291,29 @@ describe('Dockerfile', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: { build: string }; files: string[] };
     const project = /-p\s+(\S+)/.exec(pkg.scripts.build)![1]!;
     const tsconfig = parseJsonc(read(project)) as { extends?: string; include: string[] };
-    const needed = [project, ...(tsconfig.extends ? [tsconfig.extends] : []), ...tsconfig.include].map((p) => path.posix.normalize(p));
+    const needed = [project, ...(tsconfig.extends ? [tsconfig.extends] : []), ...tsconfig.include].map((p) =>
+      path.posix.normalize(p),
+    );
     const copies = copiesOf(dockerfile);
     const copiedInto = (stage: number) =>
-      copies.filter((c) => c.stage === stage).flatMap((c) =>
-        c.sources.map((s) => (c.sources.length === 1 && !c.dest.endsWith('/') && c.dest !== '.' && c.dest !== './' ? c.dest : path.posix.join(c.dest, path.posix.basename(s)))),
-      ).map((dest) => path.posix.relative(WORKDIR, path.posix.resolve(WORKDIR, dest)));
-    const buildStage = dockerfile.findIndex((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('npm run build')));
+      copies
+        .filter((c) => c.stage === stage)
+        .flatMap((c) =>
+          c.sources.map((s) =>
+            c.sources.length === 1 && !c.dest.endsWith('/') && c.dest !== '.' && c.dest !== './'
+              ? c.dest
+              : path.posix.join(c.dest, path.posix.basename(s)),
+          ),
+        )
+        .map((dest) => path.posix.relative(WORKDIR, path.posix.resolve(WORKDIR, dest)));
+    const buildStage = dockerfile.findIndex((s) =>
+      s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('npm run build')),
+    );
     expect(buildStage, 'a stage runs `npm run build`').toBeGreaterThanOrEqual(0);
     expect(copiedInto(buildStage)).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', ...needed]));
-    expect(copiedInto(dockerfile.length - 1)).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', ...pkg.files, 'config', 'lexus_assets']));
+    expect(copiedInto(dockerfile.length - 1)).toEqual(
+      expect.arrayContaining(['package.json', 'package-lock.json', ...pkg.files, 'config', 'lexus_assets']),
+    );
     // Production dependencies only, and no `prepare` (the build) in the runtime stage.
     const install = runtime.instructions.find((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
     expect(install?.args).toMatch(/--omit=dev/);
@@ -306,7 +328,9 @@ describe('Dockerfile', () => {
     // An init as PID 1 (installed in the image) forwards SIGTERM to node.
     let command = entrypoint;
     if (/tini$/.test(command[0]!)) {
-      expect(runtime.instructions.some((i) => i.keyword === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args))).toBe(true);
+      expect(runtime.instructions.some((i) => i.keyword === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args))).toBe(
+        true,
+      );
       command = command.slice(command[1] === '--' ? 2 : 1);
     }
     expect(command[0]).toBe('node');
@@ -338,8 +362,11 @@ describe('Dockerfile', () => {
   });
 
   it('sets only environment variables the code reads (or says why)', () => {
-    const names = runtime.instructions.filter((i) => i.keyword === 'ENV').flatMap((i) => [...i.args.matchAll(/(\w+)=/g)].map((m) => m[1]!));
-    for (const name of names) expect(name in CONFIG_VARIABLES || name in NOT_CONFIG_VARIABLES, `ENV ${name}`).toBe(true);
+    const names = runtime.instructions
+      .filter((i) => i.keyword === 'ENV')
+      .flatMap((i) => [...i.args.matchAll(/(\w+)=/g)].map((m) => m[1]!));
+    for (const name of names)
+      expect(name in CONFIG_VARIABLES || name in NOT_CONFIG_VARIABLES, `ENV ${name}`).toBe(true);
   });
 
   it('has a HEALTHCHECK that asks /healthz on HEALTH_PORT (default as in the code) and fails unless 200', async () => {
@@ -370,7 +397,10 @@ describe('Dockerfile', () => {
     expect((await runNode(command.slice(1), { HEALTH_PORT: port })).code).not.toBe(0);
   });
 });
-const EXPOSED = () => runtime.instructions.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0])));
+const EXPOSED = () =>
+  runtime.instructions
+    .filter((i) => i.keyword === 'EXPOSE')
+    .flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0])));
 
 describe('.dockerignore', () => {
   it('keeps dependencies, build output, secrets, local state and tests out of the image', () => {
@@ -390,7 +420,13 @@ describe('.dockerignore', () => {
     ]) {
       expect(ignored(file), file).toBe(true);
     }
-    for (const file of ['package.json', 'src/cli.ts', 'bin/lexus.js', 'config/messages/cars/messages.json', 'lexus_assets/lexus_variant_1.jpg']) {
+    for (const file of [
+      'package.json',
+      'src/cli.ts',
+      'bin/lexus.js',
+      'config/messages/cars/messages.json',
+      'lexus_assets/lexus_variant_1.jpg',
+    ]) {
       expect(ignored(file), file).toBe(false);
     }
   });
@@ -419,7 +455,8 @@ describe('docker-compose.lexus.yml', () => {
   it('sets only variables the configuration loader knows, or intentional exceptions', () => {
     const names = Object.keys(environmentOf(lexus));
     expect(names.length).toBeGreaterThan(0);
-    for (const name of names) expect(name in CONFIG_VARIABLES || name in NOT_CONFIG_VARIABLES, `lexus sets ${name}`).toBe(true);
+    for (const name of names)
+      expect(name in CONFIG_VARIABLES || name in NOT_CONFIG_VARIABLES, `lexus sets ${name}`).toBe(true);
     expect(lexusEnv().LOG_PRETTY).toBe('0');
     expect(lexus.env_file).toBe('.env');
   });
@@ -429,12 +466,22 @@ describe('docker-compose.lexus.yml', () => {
     const config = containerConfig();
     expect(config.database).toMatchObject({
       mode: 'external',
-      connection: { host: 'postgres', port: 5432, user: pgEnv.POSTGRES_USER, password: pgEnv.POSTGRES_PASSWORD, database: pgEnv.POSTGRES_DB },
+      connection: {
+        host: 'postgres',
+        port: 5432,
+        user: pgEnv.POSTGRES_USER,
+        password: pgEnv.POSTGRES_PASSWORD,
+        database: pgEnv.POSTGRES_DB,
+      },
     });
-    expect(lexusEnv().DATABASE_URL).toBe('postgresql://telegram_user_bali:telegram_password_bali@postgres:5432/telegram_promotion_bali');
+    expect(lexusEnv().DATABASE_URL).toBe(
+      'postgresql://telegram_user_bali:telegram_password_bali@postgres:5432/telegram_promotion_bali',
+    );
     // Names from .env follow through to both services.
     const custom = { POSTGRES_USER: 'lexus', POSTGRES_PASSWORD: 'pw', POSTGRES_DB: 'lexus_promotion' };
-    expect(interpolated(environmentOf(lexus), custom).DATABASE_URL).toBe('postgresql://lexus:pw@postgres:5432/lexus_promotion');
+    expect(interpolated(environmentOf(lexus), custom).DATABASE_URL).toBe(
+      'postgresql://lexus:pw@postgres:5432/lexus_promotion',
+    );
     expect(interpolated(environmentOf(postgres), custom)).toMatchObject(custom);
     expect(() => interpolated(environmentOf(postgres), {})).toThrow(/POSTGRES_PASSWORD/);
     expect(() => interpolated(environmentOf(lexus), {})).toThrow(/POSTGRES_PASSWORD/);

@@ -9,7 +9,13 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresConnection } from '../src/config';
-import { EmbeddedPostgresError, LEGACY_EMBEDDED_PASSWORD, NOTE_FILE, startEmbeddedPostgres, type EmbeddedServer } from '../src/db/embeddedPostgres';
+import {
+  EmbeddedPostgresError,
+  type EmbeddedServer,
+  LEGACY_EMBEDDED_PASSWORD,
+  NOTE_FILE,
+  startEmbeddedPostgres,
+} from '../src/db/embeddedPostgres';
 import { run, runNode, tempDir } from './helpers/cli';
 import { freePort } from './helpers/net';
 
@@ -40,7 +46,12 @@ describe('two checkouts on one machine', () => {
 
   it("the second never uses the first's server: it starts its own on another port, and remembers it", async () => {
     const notes: string[] = [];
-    const second = await startEmbeddedPostgres({ dataDir: path.join(dir, 'two/data/postgres'), port, database: 'lexus', onNote: (n) => notes.push(n.message) });
+    const second = await startEmbeddedPostgres({
+      dataDir: path.join(dir, 'two/data/postgres'),
+      port,
+      database: 'lexus',
+      onNote: (n) => notes.push(n.message),
+    });
     try {
       expect(second.started).toBe(true);
       expect(second.connection.port).not.toBe(port);
@@ -50,14 +61,22 @@ describe('two checkouts on one machine', () => {
           `listens on ${second.connection.port} instead (noted in ${path.join(dir, 'two/data/postgres', NOTE_FILE)})`,
       );
       expect(second.connection.password).not.toBe(first.connection.password);
-      expect(await query(second.connection, 'SHOW data_directory')).toEqual([{ data_directory: path.join(dir, 'two/data/postgres') }]);
+      expect(await query(second.connection, 'SHOW data_directory')).toEqual([
+        { data_directory: path.join(dir, 'two/data/postgres') },
+      ]);
       expect(await query(second.connection, `SELECT to_regclass('of_checkout_one') AS t`)).toEqual([{ t: null }]);
-      expect(JSON.parse(await readFile(path.join(dir, 'two/data/postgres', NOTE_FILE), 'utf8'))).toMatchObject({ port: second.connection.port });
+      expect(JSON.parse(await readFile(path.join(dir, 'two/data/postgres', NOTE_FILE), 'utf8'))).toMatchObject({
+        port: second.connection.port,
+      });
     } finally {
       await second.stop();
     }
     // Started again, on the port it remembered.
-    const again = await startEmbeddedPostgres({ dataDir: path.join(dir, 'two/data/postgres'), port, database: 'lexus' });
+    const again = await startEmbeddedPostgres({
+      dataDir: path.join(dir, 'two/data/postgres'),
+      port,
+      database: 'lexus',
+    });
     await again.stop();
     expect(again.connection.port).toBe(second.connection.port);
   });
@@ -65,15 +84,23 @@ describe('two checkouts on one machine', () => {
   it('with LEXUS_EMBEDDED_PG_PORT naming the taken port, says so and starts nothing', async () => {
     const started = startEmbeddedPostgres({ dataDir: path.join(dir, 'three/data/postgres'), port, portExplicit: true });
     await expect(started).rejects.toThrow(EmbeddedPostgresError);
-    await expect(started).rejects.toThrow(`port ${port} (LEXUS_EMBEDDED_PG_PORT) is taken by another server or program`);
+    await expect(started).rejects.toThrow(
+      `port ${port} (LEXUS_EMBEDDED_PG_PORT) is taken by another server or program`,
+    );
   });
 
   it("reuses its own folder's server, whoever started it, and does not stop it", async () => {
-    const same = await startEmbeddedPostgres({ dataDir: path.join(dir, 'one/data/postgres'), port: await freePort(), database: 'lexus' });
+    const same = await startEmbeddedPostgres({
+      dataDir: path.join(dir, 'one/data/postgres'),
+      port: await freePort(),
+      database: 'lexus',
+    });
     expect(same).toMatchObject({ started: false, dataDir: first.dataDir });
     expect(same.connection.port).toBe(port);
     await same.stop();
-    expect(await query(first.connection, `SELECT to_regclass('of_checkout_one') AS t`)).toEqual([{ t: 'of_checkout_one' }]);
+    expect(await query(first.connection, `SELECT to_regclass('of_checkout_one') AS t`)).toEqual([
+      { t: 'of_checkout_one' },
+    ]);
   });
 });
 
@@ -92,7 +119,9 @@ describe('one data folder', () => {
     try {
       expect(both.map((s) => s.started).sort()).toEqual([false, true]);
       expect(new Set(both.map((s) => s.connection.port)).size).toBe(1);
-      expect(await query(both[0]!.connection, 'SHOW data_directory')).toEqual([{ data_directory: path.join(dir, 'race/postgres') }]);
+      expect(await query(both[0]!.connection, 'SHOW data_directory')).toEqual([
+        { data_directory: path.join(dir, 'race/postgres') },
+      ]);
       expect((await readdir(path.join(dir, 'race'))).sort()).toEqual(['postgres']);
     } finally {
       await Promise.all(both.map((s) => s.stop('fast')));
@@ -103,11 +132,16 @@ describe('one data folder', () => {
     const configured = path.join(dir, 'secret/postgres');
     const server = await startEmbeddedPostgres({ dataDir: configured, port: await freePort() });
     try {
-      const note = JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8')) as { password: string; for: string };
+      const note = JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8')) as {
+        password: string;
+        for: string;
+      };
       expect(note).toMatchObject({ for: configured, password: server.connection.password });
       expect(note.password).not.toBe(LEGACY_EMBEDDED_PASSWORD);
       expect((await stat(path.join(configured, NOTE_FILE))).mode & 0o777).toBe(0o600);
-      await expect(query({ ...server.connection, password: LEGACY_EMBEDDED_PASSWORD }, 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+      await expect(query({ ...server.connection, password: LEGACY_EMBEDDED_PASSWORD }, 'SELECT 1')).rejects.toThrow(
+        /password authentication failed/,
+      );
     } finally {
       await server.stop();
     }
@@ -118,7 +152,9 @@ describe('one data folder', () => {
     const copy = await startEmbeddedPostgres({ dataDir: path.join(dir, 'copy/postgres'), port: await freePort() });
     try {
       expect(copy.dataDir).toBe(path.join(dir, 'copy/postgres'));
-      expect(await query(copy.connection, 'SHOW data_directory')).toEqual([{ data_directory: path.join(dir, 'copy/postgres') }]);
+      expect(await query(copy.connection, 'SHOW data_directory')).toEqual([
+        { data_directory: path.join(dir, 'copy/postgres') },
+      ]);
     } finally {
       await copy.stop();
     }
@@ -128,7 +164,10 @@ describe('one data folder', () => {
     const options = { dataDir: path.join(dir, 'stale/postgres'), port: await freePort() };
     await (await startEmbeddedPostgres(options)).stop();
     // This test's own process has that pid now: alive, and not a postgres.
-    await writeFile(path.join(options.dataDir, 'postmaster.pid'), `${process.pid}\n${options.dataDir}\n1700000000\n${options.port}\n\n127.0.0.1\n  1234     5678\nready   \n`);
+    await writeFile(
+      path.join(options.dataDir, 'postmaster.pid'),
+      `${process.pid}\n${options.dataDir}\n1700000000\n${options.port}\n\n127.0.0.1\n  1234     5678\nready   \n`,
+    );
     const again = await startEmbeddedPostgres(options);
     try {
       expect(again.started).toBe(true);
@@ -152,7 +191,8 @@ describe('one data folder', () => {
     // It ended as the signal ends a process, and took its server with it.
     expect(result.signal).toBe('SIGINT');
     const deadline = Date.now() + 30_000;
-    while (existsSync(path.join(dataDir, 'postmaster.pid')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (existsSync(path.join(dataDir, 'postmaster.pid')) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
   });
 });

@@ -3,7 +3,13 @@ import { ManualClock } from '../src/clock';
 import { FakeTelegram, fakeAccessHash, fakeTelegramId } from '../src/telegram/fakeGateway';
 import type { AccountCredentials } from '../src/telegram/gateway';
 
-const account = (sessionName: string): AccountCredentials => ({ sessionName, sessionString: '1fake', apiId: 1, apiHash: 'x', proxy: null });
+const account = (sessionName: string): AccountCredentials => ({
+  sessionName,
+  sessionString: '1fake',
+  apiId: 1,
+  apiHash: 'x',
+  proxy: null,
+});
 const text = { text: 'Lexus IS 250', photoPath: null };
 
 describe('the fake Telegram', () => {
@@ -11,10 +17,23 @@ describe('the fake Telegram', () => {
     const fake = new FakeTelegram();
     const s = fake.session(account('a1'));
     expect(await s.connect()).toMatchObject({ kind: 'connected' });
-    expect(await s.post({ link: '@g_one' }, text)).toEqual({ kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' });
-    expect(await s.join({ link: '@g_one' })).toEqual({ kind: 'joined', telegramId: fakeTelegramId('@g_one'), title: 'Group @g_one', accessHash: fakeAccessHash('a1', '@g_one') });
+    expect(await s.post({ link: '@g_one' }, text)).toEqual({
+      kind: 'group_refuses',
+      reason: 'removed',
+      error: 'CHAT_GUEST_SEND_FORBIDDEN',
+    });
+    expect(await s.join({ link: '@g_one' })).toEqual({
+      kind: 'joined',
+      telegramId: fakeTelegramId('@g_one'),
+      title: 'Group @g_one',
+      accessHash: fakeAccessHash('a1', '@g_one'),
+    });
     expect(await s.join({ link: '@g_one' })).toMatchObject({ kind: 'already_member' });
-    expect(await s.post({ link: '@g_one' }, text)).toEqual({ kind: 'sent', messageId: 1, chat: fake.identity('@g_one', 'a1') });
+    expect(await s.post({ link: '@g_one' }, text)).toEqual({
+      kind: 'sent',
+      messageId: 1,
+      chat: fake.identity('@g_one', 'a1'),
+    });
     expect(fake.sent().map((c) => [c.account, c.link, c.message?.text])).toEqual([['a1', '@g_one', 'Lexus IS 250']]);
   });
 
@@ -36,9 +55,18 @@ describe('the fake Telegram', () => {
   it('answers from scripts per account, group and count, then falls back to the default', async () => {
     const clock = new ManualClock('2026-05-01T10:00:00Z');
     const fake = new FakeTelegram({ clock })
-      .on({ op: 'post', link: '@slow_group', times: 1, outcome: { kind: 'group_slow_mode', seconds: 300, error: 'SLOWMODE_WAIT_300' } })
+      .on({
+        op: 'post',
+        link: '@slow_group',
+        times: 1,
+        outcome: { kind: 'group_slow_mode', seconds: 300, error: 'SLOWMODE_WAIT_300' },
+      })
       .on({ op: 'join', account: 'a2', outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' } })
-      .on({ op: 'post', outcome: (call) => (call.message?.photoPath ? { kind: 'media_forbidden', error: 'CHAT_SEND_PHOTOS_FORBIDDEN' } : undefined) });
+      .on({
+        op: 'post',
+        outcome: (call) =>
+          call.message?.photoPath ? { kind: 'media_forbidden', error: 'CHAT_SEND_PHOTOS_FORBIDDEN' } : undefined,
+      });
     const a1 = fake.session(account('a1'));
     const a2 = fake.session(account('a2'));
     await a1.connect();
@@ -47,14 +75,23 @@ describe('the fake Telegram', () => {
     expect(await a2.join({ link: '@slow_group' })).toMatchObject({ kind: 'account_flood_wait', seconds: 60 });
     expect(await a1.post({ link: '@slow_group' }, text)).toMatchObject({ kind: 'group_slow_mode', seconds: 300 });
     clock.advance(300_000);
-    expect(await a1.post({ link: '@slow_group' }, { text: 'x', photoPath: '/p.jpg' })).toMatchObject({ kind: 'media_forbidden' });
+    expect(await a1.post({ link: '@slow_group' }, { text: 'x', photoPath: '/p.jpg' })).toMatchObject({
+      kind: 'media_forbidden',
+    });
     expect(await a1.post({ link: '@slow_group' }, text)).toMatchObject({ kind: 'sent' });
   });
 
   it('records every call with the time of its clock, and waits its latency on the given sleep', async () => {
     const clock = new ManualClock('2026-05-01T10:00:00Z');
     const waits: number[] = [];
-    const fake = new FakeTelegram({ clock, latencyMs: (op) => (op === 'post' ? 1500 : 100), sleep: async (ms) => { waits.push(ms); clock.advance(ms); } });
+    const fake = new FakeTelegram({
+      clock,
+      latencyMs: (op) => (op === 'post' ? 1500 : 100),
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock.advance(ms);
+      },
+    });
     const s = fake.session(account('a1'));
     await s.connect();
     await s.join({ link: '@g_one' });
@@ -69,12 +106,28 @@ describe('the fake Telegram', () => {
     expect(waits).toEqual([100, 100, 1500]);
   });
 
-  it('holds Telegram\'s decisions against later calls, and lists every call made against one', async () => {
+  it("holds Telegram's decisions against later calls, and lists every call made against one", async () => {
     const clock = new ManualClock('2026-05-01T10:00:00Z');
     const fake = new FakeTelegram({ clock })
-      .on({ op: 'post', link: '@strict', times: 1, outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } })
-      .on({ op: 'post', link: '@busy', times: 1, outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' } })
-      .on({ op: 'post', link: '@lossy', times: 1, outcome: { kind: 'transient', error: 'timeout', uncertain: true }, delivers: true });
+      .on({
+        op: 'post',
+        link: '@strict',
+        times: 1,
+        outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' },
+      })
+      .on({
+        op: 'post',
+        link: '@busy',
+        times: 1,
+        outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' },
+      })
+      .on({
+        op: 'post',
+        link: '@lossy',
+        times: 1,
+        outcome: { kind: 'transient', error: 'timeout', uncertain: true },
+        delivers: true,
+      });
     const s = fake.session(account('a1'));
     await s.connect();
     for (const link of ['@strict', '@busy', '@lossy', '@other']) await s.join({ link });
@@ -82,7 +135,11 @@ describe('the fake Telegram', () => {
     expect(await s.post({ link: '@strict' }, text)).toMatchObject({ kind: 'group_refuses', reason: 'banned' });
     await s.post({ link: '@busy' }, text);
     clock.advance(59_000);
-    expect(await s.post({ link: '@other' }, text)).toEqual({ kind: 'account_flood_wait', seconds: 1, error: 'FLOOD_WAIT_1' });
+    expect(await s.post({ link: '@other' }, text)).toEqual({
+      kind: 'account_flood_wait',
+      seconds: 1,
+      error: 'FLOOD_WAIT_1',
+    });
     clock.advance(1_000);
     expect(await s.post({ link: '@lossy' }, text)).toMatchObject({ kind: 'transient', uncertain: true });
     expect(await s.post({ link: '@other' }, text)).toMatchObject({ kind: 'sent' });
@@ -96,14 +153,28 @@ describe('the fake Telegram', () => {
   it('lists a post during a slow mode, and a connect during a FloodWait', async () => {
     const clock = new ManualClock('2026-05-01T10:00:00Z');
     const fake = new FakeTelegram({ clock })
-      .on({ op: 'post', link: '@slow', times: 1, outcome: { kind: 'group_slow_mode', seconds: 30, error: 'SLOWMODE_WAIT_30' } })
-      .on({ op: 'join', link: '@busy', times: 1, outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' } });
+      .on({
+        op: 'post',
+        link: '@slow',
+        times: 1,
+        outcome: { kind: 'group_slow_mode', seconds: 30, error: 'SLOWMODE_WAIT_30' },
+      })
+      .on({
+        op: 'join',
+        link: '@busy',
+        times: 1,
+        outcome: { kind: 'account_flood_wait', seconds: 60, error: 'FLOOD_WAIT_60' },
+      });
     const s = fake.session(account('a1'));
     await s.connect();
     await s.join({ link: '@slow' });
     await s.post({ link: '@slow' }, text);
     clock.advance(29_000);
-    expect(await s.post({ link: '@slow' }, text)).toEqual({ kind: 'group_slow_mode', seconds: 1, error: 'SLOWMODE_WAIT_1' });
+    expect(await s.post({ link: '@slow' }, text)).toEqual({
+      kind: 'group_slow_mode',
+      seconds: 1,
+      error: 'SLOWMODE_WAIT_1',
+    });
     clock.advance(1_000);
     expect(await s.post({ link: '@slow' }, text)).toMatchObject({ kind: 'sent' });
     await s.join({ link: '@busy' });
@@ -121,7 +192,13 @@ describe('the fake Telegram', () => {
     const s = fake.session(account('a1'));
     await s.connect();
     await s.join({ link: '@g_one' });
-    expect(await s.post({ link: '@g_one' }, { text: 'x'.repeat(1025), photoPath: '/p.jpg' })).toEqual({ kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' });
-    expect(await s.post({ link: '@g_one' }, { text: 'x'.repeat(4097), photoPath: null })).toEqual({ kind: 'message_invalid', error: 'MESSAGE_TOO_LONG' });
+    expect(await s.post({ link: '@g_one' }, { text: 'x'.repeat(1025), photoPath: '/p.jpg' })).toEqual({
+      kind: 'message_invalid',
+      error: 'MEDIA_CAPTION_TOO_LONG',
+    });
+    expect(await s.post({ link: '@g_one' }, { text: 'x'.repeat(4097), photoPath: null })).toEqual({
+      kind: 'message_invalid',
+      error: 'MESSAGE_TOO_LONG',
+    });
   });
 });

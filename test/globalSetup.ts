@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { parseDatabaseUrl, type PostgresConnection } from '../src/config';
+import { type PostgresConnection, parseDatabaseUrl } from '../src/config';
 import { sharedDirsUnder, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
 import { ROOT, runAsync, tempDir } from './helpers/cli';
 import { freePort } from './helpers/net';
@@ -18,7 +18,6 @@ declare module 'vitest' {
     postgres: PostgresConnection;
   }
 }
-
 
 /**
  * What the projects share. Vitest loads this module once per project, so the state lives on
@@ -31,7 +30,9 @@ interface SharedState {
   users: number;
 }
 const KEY = Symbol.for('lexus.test.globalSetup');
-const state: SharedState = ((globalThis as Record<symbol, SharedState | undefined>)[KEY] ??= { users: 0 });
+const registry = globalThis as Record<symbol, SharedState | undefined>;
+const state: SharedState = registry[KEY] ?? { users: 0 };
+registry[KEY] = state;
 
 /** Stops the shared server, once, however many projects let go of it; a later setup builds and starts afresh. */
 async function stopShared(): Promise<void> {
@@ -47,7 +48,11 @@ async function stopShared(): Promise<void> {
 /** `npm run build` (tsc -p tsconfig.build.json, the checkout's own tsc); rejects with tsc's output when it fails. */
 async function build(): Promise<void> {
   const began = Date.now();
-  const tsc = await runAsync(process.execPath, [path.join(ROOT, 'node_modules/.bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+  const tsc = await runAsync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/.bin/tsc'), '-p', 'tsconfig.build.json'],
+    { cwd: ROOT },
+  );
   if (tsc.status !== 0) {
     throw new Error(
       `the build of dist/ (tsc -p tsconfig.build.json) failed (exit ${tsc.status ?? tsc.signal}${tsc.error ? `: ${tsc.error.message}` : ''}), so no test ran: the CLI tests would run a stale dist/:\n${tsc.stdout}${tsc.stderr}`,
@@ -67,7 +72,9 @@ async function startShared() {
     database: 'postgres',
     // Test files run in parallel, each with its own pool; durability is not needed here.
     settings: { max_connections: '400', fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
-    ...(process.env.LEXUS_EMBEDDED_PG_SHARED_DIR ? { sharedDirs: sharedDirsUnder(process.env.LEXUS_EMBEDDED_PG_SHARED_DIR) } : {}),
+    ...(process.env.LEXUS_EMBEDDED_PG_SHARED_DIR
+      ? { sharedDirs: sharedDirsUnder(process.env.LEXUS_EMBEDDED_PG_SHARED_DIR) }
+      : {}),
   });
   return {
     connection: server.connection,

@@ -4,15 +4,15 @@
  * account-wide restriction that must not be read as a string of group bans.
  */
 import { describe, expect, it } from 'vitest';
-import { FakeTelegram } from '../src/telegram/fakeGateway';
-import { banAccount, takeOverAccount } from '../src/sql/accounts';
-import { learnChat, MAX_REOPENS, refuseTarget } from '../src/sql/groups';
-import { recordAnswer } from '../src/sql/answers';
-import { releaseJoinClaim, claimJoinTarget } from '../src/sql/joining';
 import { consequenceOf } from '../src/daemon/answers';
-import { useTestDatabase } from './helpers/database';
+import { banAccount, takeOverAccount } from '../src/sql/accounts';
+import { recordAnswer } from '../src/sql/answers';
+import { learnChat, MAX_REOPENS, refuseTarget } from '../src/sql/groups';
+import { claimJoinTarget, releaseJoinClaim } from '../src/sql/joining';
+import type { FakeTelegram } from '../src/telegram/fakeGateway';
 import { useDaemons } from './helpers/daemon';
-import { insertBoundTarget, insertDrivableAccount as accountWithSession, insertTarget } from './helpers/fixtures';
+import { useTestDatabase } from './helpers/database';
+import { insertDrivableAccount as accountWithSession, insertBoundTarget, insertTarget } from './helpers/fixtures';
 
 const t = useTestDatabase({ start: '2026-03-10T06:00:00.000Z' });
 const HOUR = 3_600_000;
@@ -34,8 +34,18 @@ describe('a join whose answer was lost', () => {
     await accountWithSession(t, 'acc_1');
     await insertTarget(t, '@group_one');
     // The join happened, but its answer is a timeout; the next try meets a FloodWait.
-    h.fake.on({ op: 'join', times: 1, delivers: true, outcome: { kind: 'transient', error: 'request timed out', uncertain: true } });
-    h.fake.on({ op: 'join', account: 'acc_1', times: 1, outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' } });
+    h.fake.on({
+      op: 'join',
+      times: 1,
+      delivers: true,
+      outcome: { kind: 'transient', error: 'request timed out', uncertain: true },
+    });
+    h.fake.on({
+      op: 'join',
+      account: 'acc_1',
+      times: 1,
+      outcome: { kind: 'account_flood_wait', seconds: 3600, error: 'FLOOD_WAIT_3600' },
+    });
     await h.runFor(5 * 60_000);
     // A second account arrives while the first waits, with groups of its own to join meanwhile:
     // it looks at the queue (oldest first) every minute or so.
@@ -44,9 +54,11 @@ describe('a join whose answer was lost', () => {
     await h.runFor(4 * HOUR);
     expect(membersByChat(h.fake).get('@group_one')).toEqual(new Set(['acc_1']));
     expect(h.fake.calls.filter((c) => c.account === 'acc_2' && c.link === '@group_one')).toEqual([]);
-    expect(await t.query(`SELECT t.status, a.session_name FROM targets t JOIN accounts a ON a.id = t.assigned_account_id WHERE t.link = '@group_one'`)).toEqual([
-      { status: 'joined', session_name: 'acc_1' },
-    ]);
+    expect(
+      await t.query(
+        `SELECT t.status, a.session_name FROM targets t JOIN accounts a ON a.id = t.assigned_account_id WHERE t.link = '@group_one'`,
+      ),
+    ).toEqual([{ status: 'joined', session_name: 'acc_1' }]);
     expect(h.fake.violations()).toEqual([]);
   });
 
@@ -55,7 +67,13 @@ describe('a join whose answer was lost', () => {
     await accountWithSession(t, 'acc_1');
     await insertTarget(t, '@group_one');
     await insertTarget(t, '@group_two');
-    h.fake.on({ op: 'join', account: 'acc_1', times: 1, delivers: true, outcome: { kind: 'transient', error: 'request timed out', uncertain: true } });
+    h.fake.on({
+      op: 'join',
+      account: 'acc_1',
+      times: 1,
+      delivers: true,
+      outcome: { kind: 'transient', error: 'request timed out', uncertain: true },
+    });
     h.fake.on({ op: 'join', account: 'acc_1', outcome: { kind: 'session_dead', error: 'SESSION_REVOKED' } });
     await h.runFor(5 * 60_000);
     await accountWithSession(t, 'acc_2');
@@ -63,9 +81,11 @@ describe('a join whose answer was lost', () => {
     const [first] = h.fake.calls.filter((c) => c.op === 'join');
     expect(await t.query(`SELECT status FROM accounts WHERE session_name = 'acc_1'`)).toEqual([{ status: 'banned' }]);
     // The uncertain one stays claimed by acc_1; the other goes to acc_2.
-    expect(await t.query(`SELECT t.link, t.join_uncertain, c.session_name AS claimed_by FROM targets t JOIN accounts c ON c.id = t.join_claimed_by`)).toEqual([
-      { link: first!.link, join_uncertain: true, claimed_by: 'acc_1' },
-    ]);
+    expect(
+      await t.query(
+        `SELECT t.link, t.join_uncertain, c.session_name AS claimed_by FROM targets t JOIN accounts c ON c.id = t.join_claimed_by`,
+      ),
+    ).toEqual([{ link: first!.link, join_uncertain: true, claimed_by: 'acc_1' }]);
     expect(h.fake.calls.filter((c) => c.account === 'acc_2' && c.link === first!.link)).toEqual([]);
     for (const members of membersByChat(h.fake).values()) expect(members.size).toBe(1);
   });
@@ -83,7 +103,9 @@ describe('one chat under two links', () => {
     await h.runFor(3 * 24 * HOUR);
     expect(membersByChat(h.fake).get('@autobazar_ua')?.size).toBe(1);
     expect(h.fake.calls.filter((c) => c.op === 'join' && c.chat === '@autobazar_ua')).toHaveLength(1);
-    expect(await t.query(`SELECT link, status, status_reason FROM targets WHERE link LIKE '@autobazar%' ORDER BY id`)).toEqual([
+    expect(
+      await t.query(`SELECT link, status, status_reason FROM targets WHERE link LIKE '@autobazar%' ORDER BY id`),
+    ).toEqual([
       { link: '@autobazar_ua', status: 'joined', status_reason: null },
       { link: '@autobazar_ukraine', status: 'duplicate', status_reason: 'the same chat as @autobazar_ua (target #1)' },
     ]);
@@ -93,7 +115,10 @@ describe('one chat under two links', () => {
       perChatDay.set(key, (perChatDay.get(key) ?? 0) + 1);
     }
     expect(Math.max(...perChatDay.values())).toBe(2);
-    expect(h.logs.find((l) => l.event === 'group.duplicate')).toMatchObject({ target: '@autobazar_ukraine', same_chat_as: '@autobazar_ua' });
+    expect(h.logs.find((l) => l.event === 'group.duplicate')).toMatchObject({
+      target: '@autobazar_ukraine',
+      same_chat_as: '@autobazar_ua',
+    });
   });
 
   it('an invite to a chat already bound, joined by another account, closes the invite row, never binds it, and says so', async () => {
@@ -101,7 +126,9 @@ describe('one chat under two links', () => {
     const a = await accountWithSession(t, 'acc_1');
     await accountWithSession(t, 'acc_2');
     await insertBoundTarget(t, '@autobazar_ua', a, { joined_at: '2026-03-10T05:00:00Z' });
-    await t.query(`UPDATE targets SET telegram_id = $1 WHERE link = '@autobazar_ua'`, [h.fake.identity('@autobazar_ua', 'acc_1').telegramId]);
+    await t.query(`UPDATE targets SET telegram_id = $1 WHERE link = '@autobazar_ua'`, [
+      h.fake.identity('@autobazar_ua', 'acc_1').telegramId,
+    ]);
     h.fake.addMember('@autobazar_ua', 'acc_1');
     await insertTarget(t, 'https://t.me/+AutobazarInvite1');
     h.fake.alias('https://t.me/+AutobazarInvite1', '@autobazar_ua');
@@ -122,7 +149,9 @@ describe("a chat's stored peer", () => {
     await accountWithSession(t, 'acc_1');
     await insertTarget(t, '@group_one');
     await h.runFor(25 * HOUR);
-    const [row] = await t.query<{ telegram_id: string; peer_access_hash: string }>(`SELECT telegram_id, peer_access_hash FROM targets`);
+    const [row] = await t.query<{ telegram_id: string; peer_access_hash: string }>(
+      `SELECT telegram_id, peer_access_hash FROM targets`,
+    );
     const identity = h.fake.identity('@group_one', 'acc_1');
     expect(row).toEqual({ telegram_id: identity.telegramId, peer_access_hash: identity.accessHash });
     h.fake.rename('@group_one');
@@ -137,13 +166,24 @@ describe("a chat's stored peer", () => {
     const a = await accountWithSession(t, 'acc_1');
     await insertBoundTarget(t, '@group_one', a);
     h.fake.addMember('@group_one', 'acc_1');
-    await t.query(`UPDATE targets SET telegram_id = $1, peer_access_hash = '12345'`, [h.fake.identity('@group_one', 'acc_1').telegramId]);
+    await t.query(`UPDATE targets SET telegram_id = $1, peer_access_hash = '12345'`, [
+      h.fake.identity('@group_one', 'acc_1').telegramId,
+    ]);
     await h.runFor(HOUR);
     // Refused, looked up and sent (the group held 30 min meanwhile), then sent to the new stored peer.
-    expect(h.fake.calls.filter((c) => c.op === 'post').map((c) => c.outcome?.kind)).toEqual(['peer_invalid', 'sent', 'sent']);
+    expect(h.fake.calls.filter((c) => c.op === 'post').map((c) => c.outcome?.kind)).toEqual([
+      'peer_invalid',
+      'sent',
+      'sent',
+    ]);
     expect(h.fake.calls.filter((c) => c.op === 'post').map((c) => c.lookups ?? 0)).toEqual([0, 1, 0]);
-    expect(h.logs.find((l) => l.event === 'group.peer_invalid')).toMatchObject({ target: '@group_one', error: 'CHANNEL_INVALID' });
-    expect(await t.query(`SELECT peer_access_hash FROM targets`)).toEqual([{ peer_access_hash: h.fake.identity('@group_one', 'acc_1').accessHash }]);
+    expect(h.logs.find((l) => l.event === 'group.peer_invalid')).toMatchObject({
+      target: '@group_one',
+      error: 'CHANNEL_INVALID',
+    });
+    expect(await t.query(`SELECT peer_access_hash FROM targets`)).toEqual([
+      { peer_access_hash: h.fake.identity('@group_one', 'acc_1').accessHash },
+    ]);
   });
 });
 
@@ -153,7 +193,11 @@ describe('the UTC midnight', () => {
     const h = daemon({ settings: { groupMinGapMs: 0, actionDelayMs: { min: 1000, max: 1000 } } });
     const a = await accountWithSession(t, 'acc_1');
     for (const link of ['@group_one', '@group_two']) {
-      await insertBoundTarget(t, link, a, { daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T10:00:00Z', last_post_at: '2026-03-10T10:00:00Z' });
+      await insertBoundTarget(t, link, a, {
+        daily_posts_in_group: 1,
+        last_group_stats_reset: '2026-03-10T10:00:00Z',
+        last_post_at: '2026-03-10T10:00:00Z',
+      });
       h.fake.addMember(link, 'acc_1');
     }
     await h.runFor(10 * 60_000);
@@ -161,17 +205,23 @@ describe('the UTC midnight', () => {
     expect(posts.length).toBeGreaterThan(0);
     expect(posts.every((c) => c.at.getTime() >= Date.parse('2026-03-11T00:00:00Z'))).toBe(true);
     // Counted on the day they land.
-    expect(await t.query(`SELECT to_char(created_at, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM post_history GROUP BY 1`)).toEqual([{ day: '2026-03-11', n: posts.length }]);
+    expect(
+      await t.query(`SELECT to_char(created_at, 'YYYY-MM-DD') AS day, count(*)::int AS n FROM post_history GROUP BY 1`),
+    ).toEqual([{ day: '2026-03-11', n: posts.length }]);
   });
 });
 
 describe('a process taking an account over', () => {
-  it('settles the previous process\'s unsettled slots in one transaction: the slot and the group\'s last post together, or neither', async () => {
+  it("settles the previous process's unsettled slots in one transaction: the slot and the group's last post together, or neither", async () => {
     const a = await accountWithSession(t, 'acc_1');
     const g = await insertBoundTarget(t, '@group_one', a);
     await t.db.reservePostSlot({ accountId: a, targetId: g });
-    await t.query(`CREATE OR REPLACE FUNCTION fail_target_writes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = '53100'; END $$`);
-    await t.query(`CREATE TRIGGER fail_target_writes BEFORE UPDATE OF last_post_at ON targets FOR EACH ROW EXECUTE FUNCTION fail_target_writes()`);
+    await t.query(
+      `CREATE OR REPLACE FUNCTION fail_target_writes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = '53100'; END $$`,
+    );
+    await t.query(
+      `CREATE TRIGGER fail_target_writes BEFORE UPDATE OF last_post_at ON targets FOR EACH ROW EXECUTE FUNCTION fail_target_writes()`,
+    );
     try {
       await expect(takeOverAccount(t.dataSource, a, t.clock.now())).rejects.toThrow('disk full');
       expect(await t.query(`SELECT status FROM post_history`)).toEqual([{ status: 'pending' }]);
@@ -179,7 +229,9 @@ describe('a process taking an account over', () => {
       await t.query(`DROP TRIGGER fail_target_writes ON targets`);
     }
     expect(await takeOverAccount(t.dataSource, a, t.clock.now())).toMatchObject({ abandonedSlots: 1 });
-    expect(await t.query(`SELECT h.status, t.last_post_at FROM post_history h JOIN targets t ON t.id = h.target_id`)).toEqual([{ status: 'unknown', last_post_at: t.clock.now() }]);
+    expect(
+      await t.query(`SELECT h.status, t.last_post_at FROM post_history h JOIN targets t ON t.id = h.target_id`),
+    ).toEqual([{ status: 'unknown', last_post_at: t.clock.now() }]);
   });
 });
 
@@ -196,9 +248,16 @@ describe('an account Telegram restricts for spam', () => {
     // Refused by every group for two days.
     h.fake.restrict('acc_1', t.clock.now(), new Date(t.clock.now().getTime() + 48 * HOUR));
     await h.runFor(47 * HOUR);
-    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([{ n: 0 }]);
-    const [account] = await t.query<{ status: string; status_reason: string; limited_since: Date }>(`SELECT status, status_reason, limited_since FROM accounts`);
-    expect(account).toMatchObject({ status: 'flood_wait', status_reason: 'restricted by Telegram: 2 groups refused it in a row within 60 min (USER_BANNED_IN_CHANNEL)' });
+    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([
+      { n: 0 },
+    ]);
+    const [account] = await t.query<{ status: string; status_reason: string; limited_since: Date }>(
+      `SELECT status, status_reason, limited_since FROM accounts`,
+    );
+    expect(account).toMatchObject({
+      status: 'flood_wait',
+      status_reason: 'restricted by Telegram: 2 groups refused it in a row within 60 min (USER_BANNED_IN_CHANNEL)',
+    });
     expect(h.logs.filter((l) => l.event === 'account.restricted').length).toBeGreaterThanOrEqual(1);
     // Two refusals, then 24 h of nothing, each time: a handful of calls, no joins meanwhile.
     const refused = h.fake.calls.filter((c) => c.restricted);
@@ -207,7 +266,9 @@ describe('an account Telegram restricts for spam', () => {
 
     // Free again: back on the day its pause ends at half its budget (10 of 20), then more.
     await h.runFor(4 * 24 * HOUR);
-    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([{ n: 0 }]);
+    expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status IN ('banned', 'error')`)).toEqual([
+      { n: 0 },
+    ]);
     const [pause] = await t.query<{ limited_until: Date }>(`SELECT limited_until FROM accounts`);
     const dayOf = (d: Date) => d.toISOString().slice(0, 10);
     const perDay = new Map<string, number>();
@@ -227,7 +288,11 @@ describe('an account Telegram restricts for spam', () => {
       await insertBoundTarget(t, link, a);
       h.fake.addMember(link, 'acc_1');
     }
-    h.fake.on({ op: 'post', link: '@group_two', outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } });
+    h.fake.on({
+      op: 'post',
+      link: '@group_two',
+      outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' },
+    });
     await h.runFor(2 * 24 * HOUR);
     expect(await t.query(`SELECT link, status FROM targets ORDER BY id`)).toEqual([
       { link: '@group_one', status: 'joined' },
@@ -235,21 +300,38 @@ describe('an account Telegram restricts for spam', () => {
       { link: '@group_three', status: 'joined' },
     ]);
     expect(h.fake.calls.filter((c) => c.link === '@group_two')).toHaveLength(1);
-    expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([{ status: 'active', status_reason: null }]);
+    expect(await t.query(`SELECT status, status_reason FROM accounts`)).toEqual([
+      { status: 'active', status_reason: null },
+    ]);
   });
 });
 
 describe('refusals read as a restriction (refuseTarget)', () => {
   const policy = { peerFloodPauseMs: 24 * HOUR, restriction: { refusals: 2, windowMs: HOUR } };
   const refuse = (accountId: number, targetId: number, at: string) =>
-    refuseTarget(t.dataSource, { targetId, accountId, reason: 'banned: USER_BANNED_IN_CHANNEL', countsForRestriction: true, now: new Date(at), policy });
+    refuseTarget(t.dataSource, {
+      targetId,
+      accountId,
+      reason: 'banned: USER_BANNED_IN_CHANNEL',
+      countsForRestriction: true,
+      now: new Date(at),
+      policy,
+    });
 
   it('only when nothing the account sent went out between them, within the window; a reopened group refusing again after a post went out is final', async () => {
     const a = await accountWithSession(t, 'acc_1');
-    const [g1, g2, g3, g4] = [await insertBoundTarget(t, '@group_one', a), await insertBoundTarget(t, '@group_two', a), await insertBoundTarget(t, '@group_three', a), await insertBoundTarget(t, '@group_four', a)];
+    const [g1, g2, g3, g4] = [
+      await insertBoundTarget(t, '@group_one', a),
+      await insertBoundTarget(t, '@group_two', a),
+      await insertBoundTarget(t, '@group_three', a),
+      await insertBoundTarget(t, '@group_four', a),
+    ];
     // Two genuine bans with a post that went out between them: two bans.
     expect(await refuse(a, g1!, '2026-03-10T06:00:00Z')).toEqual({ restricted: null });
-    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-10T06:05:00')`, [a, g3]);
+    await t.query(
+      `INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-10T06:05:00')`,
+      [a, g3],
+    );
     expect(await refuse(a, g2!, '2026-03-10T06:10:00Z')).toEqual({ restricted: null });
     expect(await t.query(`SELECT count(*)::int AS n FROM targets WHERE status = 'banned'`)).toEqual([{ n: 2 }]);
     // Two in a row, nothing sent between: the account, not the groups. An hour apart: not.
@@ -263,10 +345,17 @@ describe('refusals read as a restriction (refuseTarget)', () => {
     expect(await refuse(a, g3!, '2026-03-11T09:00:00Z')).toEqual({ restricted: null });
     expect(await refuse(a, g4!, '2026-03-11T09:01:00Z')).toEqual({ restricted: 2 });
     // Free again, a post goes out; a reopened group that refuses now banned us for real.
-    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-12T10:00:00')`, [a, g4]);
+    await t.query(
+      `INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-12T10:00:00')`,
+      [a, g4],
+    );
     expect(await refuse(a, g3!, '2026-03-12T10:05:00Z')).toEqual({ restricted: null });
     expect(await refuse(a, g4!, '2026-03-12T10:06:00Z')).toEqual({ restricted: null });
-    expect(await t.query(`SELECT link, status, refused_account_id FROM targets WHERE link IN ('@group_three', '@group_four') ORDER BY id`)).toEqual([
+    expect(
+      await t.query(
+        `SELECT link, status, refused_account_id FROM targets WHERE link IN ('@group_three', '@group_four') ORDER BY id`,
+      ),
+    ).toEqual([
       { link: '@group_three', status: 'banned', refused_account_id: null },
       { link: '@group_four', status: 'banned', refused_account_id: null },
     ]);
@@ -280,10 +369,20 @@ describe('recording an answer twice (a commit whose acknowledgement was lost)', 
     const g2 = await insertBoundTarget(t, '@group_two', a);
     const policy = { peerFloodPauseMs: 24 * HOUR, restriction: { refusals: 2, windowMs: HOUR } };
     const refusal = (answerId: string, targetId: number, at: string) => ({
-      answerId, accountId: a, at: new Date(at), call: 'post' as const, outcome: 'group_refuses', error: 'USER_BANNED_IN_CHANNEL', targetId,
-      consequence: consequenceOf('post', { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }), callStartedAt: null, policy,
+      answerId,
+      accountId: a,
+      at: new Date(at),
+      call: 'post' as const,
+      outcome: 'group_refuses',
+      error: 'USER_BANNED_IN_CHANNEL',
+      targetId,
+      consequence: consequenceOf('post', { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }),
+      callStartedAt: null,
+      policy,
     });
-    expect(await recordAnswer(t.dataSource, refusal('p:1', g1!, '2026-03-10T06:00:00Z'))).toMatchObject({ restricted: null });
+    expect(await recordAnswer(t.dataSource, refusal('p:1', g1!, '2026-03-10T06:00:00Z'))).toMatchObject({
+      restricted: null,
+    });
     const second = refusal('p:2', g2!, '2026-03-10T06:01:00Z');
     expect(await recordAnswer(t.dataSource, second)).toMatchObject({ restricted: { refusals: 2 } });
     const after = await t.query(`SELECT link, status, reopen_count FROM targets ORDER BY id`);
@@ -297,8 +396,16 @@ describe('recording an answer twice (a commit whose acknowledgement was lost)', 
     ]);
     const g3 = await insertTarget(t, '@group_three');
     const join = {
-      answerId: 'p:3', accountId: a, at: new Date('2026-03-12T06:00:00Z'), call: 'join' as const, outcome: 'transient', error: 'RPC_CALL_FAIL', targetId: g3,
-      consequence: consequenceOf('join', { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: false }), callStartedAt: null, policy,
+      answerId: 'p:3',
+      accountId: a,
+      at: new Date('2026-03-12T06:00:00Z'),
+      call: 'join' as const,
+      outcome: 'transient',
+      error: 'RPC_CALL_FAIL',
+      targetId: g3,
+      consequence: consequenceOf('join', { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: false }),
+      callStartedAt: null,
+      policy,
     };
     await recordAnswer(t.dataSource, join);
     await recordAnswer(t.dataSource, join);
@@ -318,20 +425,45 @@ describe('which of two rows of one chat keeps it (learnChat)', () => {
     await t.query(`UPDATE targets SET join_claimed_by = $1 WHERE id = $2`, [a, mine]);
     return { a, b, otherId, mine };
   }
-  const learn = (accountId: number, targetId: number) => learnChat(t.dataSource, { targetId, accountId, chat, now: t.clock.now() });
+  const learn = (accountId: number, targetId: number) =>
+    learnChat(t.dataSource, { targetId, accountId, chat, now: t.clock.now() });
   const statuses = async () => t.query(`SELECT link, status, telegram_id FROM targets ORDER BY id`);
 
   it('the other row, when another account holds it (bound, claimed) or it refused us', async () => {
     for (const [name, setup] of [
-      ['bound', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET status = 'joined', assigned_account_id = $1, joined_at = '2026-03-09T06:00:00' WHERE id = $2`, [ids.b, ids.otherId])],
-      ['claimed by another account', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET join_claimed_by = $1 WHERE id = $2`, [ids.b, ids.otherId])],
-      ['banned', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET status = 'banned' WHERE id = $1`, [ids.otherId])],
-      ['an orphan once joined', async (ids: { b: number; otherId: number }) => t.query(`UPDATE targets SET status = 'joined', joined_at = '2026-03-09T06:00:00' WHERE id = $1`, [ids.otherId])],
+      [
+        'bound',
+        async (ids: { b: number; otherId: number }) =>
+          t.query(
+            `UPDATE targets SET status = 'joined', assigned_account_id = $1, joined_at = '2026-03-09T06:00:00' WHERE id = $2`,
+            [ids.b, ids.otherId],
+          ),
+      ],
+      [
+        'claimed by another account',
+        async (ids: { b: number; otherId: number }) =>
+          t.query(`UPDATE targets SET join_claimed_by = $1 WHERE id = $2`, [ids.b, ids.otherId]),
+      ],
+      [
+        'banned',
+        async (ids: { b: number; otherId: number }) =>
+          t.query(`UPDATE targets SET status = 'banned' WHERE id = $1`, [ids.otherId]),
+      ],
+      [
+        'an orphan once joined',
+        async (ids: { b: number; otherId: number }) =>
+          t.query(`UPDATE targets SET status = 'joined', joined_at = '2026-03-09T06:00:00' WHERE id = $1`, [
+            ids.otherId,
+          ]),
+      ],
     ] as const) {
       await t.query('TRUNCATE post_history, targets, accounts RESTART IDENTITY CASCADE');
       const ids = await pair();
       await setup(ids);
-      expect({ name, learnt: await learn(ids.a, ids.mine) }).toEqual({ name, learnt: { duplicateOf: '@autobazar_ua', absorbed: null } });
+      expect({ name, learnt: await learn(ids.a, ids.mine) }).toEqual({
+        name,
+        learnt: { duplicateOf: '@autobazar_ua', absorbed: null },
+      });
       expect((await statuses()).map((r) => r.status)[1]).toBe('duplicate');
     }
   });
@@ -350,7 +482,7 @@ describe('which of two rows of one chat keeps it (learnChat)', () => {
   });
 });
 
-describe('a group reopened as an account\'s restriction', () => {
+describe("a group reopened as an account's restriction", () => {
   const policy = { peerFloodPauseMs: 24 * HOUR, restriction: { refusals: 2, windowMs: HOUR } };
   it('stays claimed by that account, and is reopened at most a week of times', async () => {
     const a = await accountWithSession(t, 'acc_1');
@@ -358,7 +490,14 @@ describe('a group reopened as an account\'s restriction', () => {
     const [g1, g2] = [await insertTarget(t, '@group_one'), await insertTarget(t, '@group_two')];
     await t.query(`UPDATE targets SET join_claimed_by = $1`, [a]);
     const refuse = (targetId: number, at: Date) =>
-      refuseTarget(t.dataSource, { targetId, accountId: a, reason: 'read_only: CHAT_WRITE_FORBIDDEN', countsForRestriction: true, now: at, policy });
+      refuseTarget(t.dataSource, {
+        targetId,
+        accountId: a,
+        reason: 'read_only: CHAT_WRITE_FORBIDDEN',
+        countsForRestriction: true,
+        now: at,
+        policy,
+      });
     for (let day = 0; day < MAX_REOPENS; day++) {
       const at = new Date(Date.parse('2026-03-10T06:00:00Z') + day * 24 * HOUR);
       await refuse(g1!, at);
@@ -376,6 +515,9 @@ describe('a group reopened as an account\'s restriction', () => {
     const at = new Date(Date.parse('2026-03-10T06:00:00Z') + MAX_REOPENS * 24 * HOUR);
     await refuse(g1!, at);
     expect(await refuse(g2!, new Date(at.getTime() + 60_000))).toEqual({ restricted: null });
-    expect(await t.query(`SELECT status FROM targets ORDER BY id`)).toEqual([{ status: 'banned' }, { status: 'banned' }]);
+    expect(await t.query(`SELECT status FROM targets ORDER BY id`)).toEqual([
+      { status: 'banned' },
+      { status: 'banned' },
+    ]);
   });
 });

@@ -6,20 +6,20 @@
  */
 import path from 'node:path';
 import pg from 'pg';
-import { AS_SOON_AS_ALLOWED_ENV, TEST_SETTINGS } from './helpers/daemon';
-import { ACTION_STUCK_MS, ROUND_STUCK_MS } from '../src/health/liveness';
-import { VERSION } from '../src/version';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock';
 import { createDataSource, runMigrations } from '../src/db/database';
-import { DATABASE_DEADLINE_MS, createMetrics, type LoopView } from '../src/health/metrics';
-import { startHealthServer, type HealthServer } from '../src/health/server';
+import { ACTION_STUCK_MS, ROUND_STUCK_MS } from '../src/health/liveness';
+import { createMetrics, DATABASE_DEADLINE_MS, type LoopView } from '../src/health/metrics';
+import { type HealthServer, startHealthServer } from '../src/health/server';
 import { createLogger } from '../src/logger';
+import { VERSION } from '../src/version';
+import { startLexus } from './helpers/cli';
+import { AS_SOON_AS_ALLOWED_ENV, TEST_SETTINGS } from './helpers/daemon';
 import { createTestDatabase, stoppablePostgres, useTestDatabase } from './helpers/database';
 import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
 import { capturedLogger } from './helpers/logs';
 import { databaseUrl, freePort } from './helpers/net';
-import { startLexus } from './helpers/cli';
 
 const t = useTestDatabase();
 const quiet = createLogger({ level: 'silent' });
@@ -41,9 +41,17 @@ function loopView(at: Date | undefined): LoopView & { running: { oldestActionMs:
   return { lastTickAt: at, running, progress: () => running };
 }
 
-async function serve(dataSource = t.dataSource, clock: ManualClock = t.clock, loop: LoopView = loopView(clock.now()), log = quiet) {
+async function serve(
+  dataSource = t.dataSource,
+  clock: ManualClock = t.clock,
+  loop: LoopView = loopView(clock.now()),
+  log = quiet,
+) {
   const metrics = createMetrics({ dataSource, loop, clock, startedAt: clock.now(), settings: TEST_SETTINGS });
-  const server = await startHealthServer({ dataSource, loop, clock, registry: metrics.registry, log, startedAt: clock.now() }, { host: '127.0.0.1', port: 0 });
+  const server = await startHealthServer(
+    { dataSource, loop, clock, registry: metrics.registry, log, startedAt: clock.now() },
+    { host: '127.0.0.1', port: 0 },
+  );
   return { server, metrics, loop };
 }
 
@@ -66,18 +74,25 @@ describe('GET /livez (and /healthz, the same)', () => {
       for (let i = 0; i < 3; i++) {
         const stuck = await get(server.port, '/livez');
         expect(stuck.status).toBe(503);
-        expect(JSON.parse(stuck.body).problems).toEqual([`loop: a scheduling round has been running for ${(ROUND_STUCK_MS + 1000) / 1000} s`]);
+        expect(JSON.parse(stuck.body).problems).toEqual([
+          `loop: a scheduling round has been running for ${(ROUND_STUCK_MS + 1000) / 1000} s`,
+        ]);
       }
       loop.running.roundMs = 0;
       loop.running.oldestActionMs = ACTION_STUCK_MS + 5000;
       const action = await get(server.port, '/healthz');
       expect(action.status).toBe(503);
-      expect(JSON.parse(action.body)).toMatchObject({ problems: [`action: one has been running for ${(ACTION_STUCK_MS + 5000) / 1000} s`], oldest_action_s: (ACTION_STUCK_MS + 5000) / 1000 });
+      expect(JSON.parse(action.body)).toMatchObject({
+        problems: [`action: one has been running for ${(ACTION_STUCK_MS + 5000) / 1000} s`],
+        oldest_action_s: (ACTION_STUCK_MS + 5000) / 1000,
+      });
       loop.running.oldestActionMs = 1000;
       expect((await get(server.port, '/livez')).status).toBe(200);
       // Three probes of one stuck round, one line; then the action; then ok again.
       expect(lines.filter((l) => String(l.event).startsWith('health.liveness')).map((l) => l.event)).toEqual([
-        'health.liveness_failed', 'health.liveness_failed', 'health.liveness_ok',
+        'health.liveness_failed',
+        'health.liveness_failed',
+        'health.liveness_ok',
       ]);
     } finally {
       await server.close();
@@ -100,13 +115,22 @@ describe('GET /readyz', () => {
     const { server } = await serve();
     try {
       expect(JSON.parse((await get(server.port, '/readyz')).body)).toEqual({
-        status: 'ok', problems: [], database: 'up', database_answered_s_ago: 0, accounts: { drivable: 0, driven: 0 },
+        status: 'ok',
+        problems: [],
+        database: 'up',
+        database_answered_s_ago: 0,
+        accounts: { drivable: 0, driven: 0 },
       });
       const a = await insertAccount(t, 'acc_a', { session_string: '1session' });
       const notDriven = await get(server.port, '/readyz');
       expect(notDriven.status).toBe(503);
-      expect(JSON.parse(notDriven.body).problems).toEqual(['accounts: none of the 1 that can be driven is driven by any process']);
-      await t.query(`UPDATE accounts SET driven_by = 'host:1:ab', driven_until = $2 WHERE id = $1`, [a, new Date(t.clock.now().getTime() + 20_000)]);
+      expect(JSON.parse(notDriven.body).problems).toEqual([
+        'accounts: none of the 1 that can be driven is driven by any process',
+      ]);
+      await t.query(`UPDATE accounts SET driven_by = 'host:1:ab', driven_until = $2 WHERE id = $1`, [
+        a,
+        new Date(t.clock.now().getTime() + 20_000),
+      ]);
       expect((await get(server.port, '/readyz')).status).toBe(200);
     } finally {
       await server.close();
@@ -119,11 +143,15 @@ describe('GET /metrics', () => {
     const { server } = await serve();
     try {
       const { body } = await get(server.port, '/metrics');
-      for (const outcome of ['sent', 'account_flood_wait', 'session_dead', 'group_refuses']) expect(value(body, `lexus_posts_total{outcome="${outcome}"}`)).toBe(0);
-      for (const outcome of ['joined', 'join_request_pending', 'link_dead']) expect(value(body, `lexus_joins_total{outcome="${outcome}"}`)).toBe(0);
+      for (const outcome of ['sent', 'account_flood_wait', 'session_dead', 'group_refuses'])
+        expect(value(body, `lexus_posts_total{outcome="${outcome}"}`)).toBe(0);
+      for (const outcome of ['joined', 'join_request_pending', 'link_dead'])
+        expect(value(body, `lexus_joins_total{outcome="${outcome}"}`)).toBe(0);
       expect(value(body, 'lexus_connects_total{outcome="session_dead"}')).toBe(0);
-      for (const status of ['active', 'flood_wait', 'banned']) expect(value(body, `lexus_accounts{status="${status}"}`)).toBe(0);
-      for (const status of ['new', 'requested', 'joined', 'error', 'banned', 'duplicate']) expect(value(body, `lexus_targets{niche="ukraine_cars",status="${status}"}`)).toBe(0);
+      for (const status of ['active', 'flood_wait', 'banned'])
+        expect(value(body, `lexus_accounts{status="${status}"}`)).toBe(0);
+      for (const status of ['new', 'requested', 'joined', 'error', 'banned', 'duplicate'])
+        expect(value(body, `lexus_targets{niche="ukraine_cars",status="${status}"}`)).toBe(0);
       expect(value(body, 'lexus_accounts_driven')).toBe(0);
       expect(value(body, 'lexus_posts_today')).toBe(0);
       expect(value(body, 'lexus_posts_allowed_today')).toBe(0);
@@ -138,7 +166,11 @@ describe('GET /metrics', () => {
   });
 
   it('counts the answers the daemon met and reads the fleet from the database', async () => {
-    const a = await insertAccount(t, 'acc_a', { session_string: '1session', driven_by: 'host:1:ab', driven_until: '2026-03-10 09:00:20' });
+    const a = await insertAccount(t, 'acc_a', {
+      session_string: '1session',
+      driven_by: 'host:1:ab',
+      driven_until: '2026-03-10 09:00:20',
+    });
     await insertAccount(t, 'acc_b', { status: 'flood_wait', next_allowed_action_time: '2026-03-10T10:00:00Z' });
     await insertAccount(t, 'acc_c', { status: 'banned' });
     const g = await insertBoundTarget(t, '@g_joined', a);
@@ -146,7 +178,10 @@ describe('GET /metrics', () => {
     await insertTarget(t, '@g_new');
     await insertTarget(t, '@g_kyiv', { niche: 'kyiv_cars' });
     await insertTarget(t, '@g_banned', { status: 'banned' });
-    await t.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-10T08:30:00'), ($1, $2, 'pending', '2026-03-10T08:59:00')`, [a, g]);
+    await t.query(
+      `INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-10T08:30:00'), ($1, $2, 'pending', '2026-03-10T08:59:00')`,
+      [a, g],
+    );
     t.clock.advance(2_500);
 
     const loop = loopView(new Date(t.clock.now().getTime() - 2_500));
@@ -183,7 +218,9 @@ describe('GET /metrics', () => {
       // Today: 2 counted (the success, the pending slot) of the most the rules allow (2 groups x 2).
       expect(value(body, 'lexus_posts_today')).toBe(2);
       expect(value(body, 'lexus_posts_allowed_today')).toBe(4);
-      expect(value(body, 'lexus_next_action_timestamp_seconds')).toBeGreaterThan(Date.parse('2026-03-10T09:00:00Z') / 1000);
+      expect(value(body, 'lexus_next_action_timestamp_seconds')).toBeGreaterThan(
+        Date.parse('2026-03-10T09:00:00Z') / 1000,
+      );
       expect(value(body, 'lexus_loop_lag_seconds')).toBe(2.5);
       expect(value(body, 'lexus_action_oldest_age_seconds')).toBe(4);
       expect(body).toContain('nodejs_eventloop_lag_seconds');
@@ -209,7 +246,11 @@ describe('GET /metrics', () => {
 describe('while the database hangs', () => {
   it('a scrape gives up after 3 s and the server cancels its query; /healthz stays 200 while the server answers', async () => {
     // As lexus start does: connections of their own, with a statement timeout.
-    const probe = createDataSource(t.connection, { poolSize: 2, applicationName: 'lexus health test', timeoutMs: DATABASE_DEADLINE_MS });
+    const probe = createDataSource(t.connection, {
+      poolSize: 2,
+      applicationName: 'lexus health test',
+      timeoutMs: DATABASE_DEADLINE_MS,
+    });
     await probe.initialize();
     const { server } = await serve(probe);
     const locker = new pg.Client({ ...t.connection, ssl: false });
@@ -223,7 +264,15 @@ describe('while the database hangs', () => {
       expect(Date.now() - started).toBeLessThan(DATABASE_DEADLINE_MS + 2000);
       expect(value(metrics.body, 'lexus_database_up')).toBe(0);
       await expect
-        .poll(async () => (await t.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lexus health test' AND state = 'active'`))[0]!.n, { timeout: 5_000 })
+        .poll(
+          async () =>
+            (
+              await t.query<{ n: number }>(
+                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lexus health test' AND state = 'active'`,
+              )
+            )[0]!.n,
+          { timeout: 5_000 },
+        )
         .toBe(0);
       expect((await get(server.port, '/livez')).status).toBe(200);
       await locker.query('COMMIT');
@@ -248,8 +297,12 @@ describe('while the database is stopped', () => {
       ({ server: health } = await serve(dataSource, clock));
       expect((await get(health.port, '/readyz')).status).toBe(200);
       await dataSource.query(`INSERT INTO accounts (session_name) VALUES ('acc')`);
-      await dataSource.query(`INSERT INTO targets (link, niche, status, assigned_account_id, joined_at) VALUES ('@g', 'ukraine_cars', 'joined', 1, '2026-03-08T00:00:00')`);
-      await dataSource.query(`INSERT INTO post_history (account_id, target_id, status, created_at) VALUES (1, 1, 'success', '2026-03-10T08:00:00')`);
+      await dataSource.query(
+        `INSERT INTO targets (link, niche, status, assigned_account_id, joined_at) VALUES ('@g', 'ukraine_cars', 'joined', 1, '2026-03-08T00:00:00')`,
+      );
+      await dataSource.query(
+        `INSERT INTO post_history (account_id, target_id, status, created_at) VALUES (1, 1, 'success', '2026-03-10T08:00:00')`,
+      );
       const up = (await get(health.port, '/metrics')).body;
       expect(value(up, 'lexus_database_up')).toBe(1);
       expect(value(up, 'lexus_last_post_success_timestamp_seconds')).toBe(Date.parse('2026-03-10T08:00:00Z') / 1000);
@@ -270,11 +323,15 @@ describe('while the database is stopped', () => {
       expect(metrics.status).toBe(200);
       expect(value(metrics.body, 'lexus_database_up')).toBe(0);
       // What the database said last stays: an outage is not "no post ever" or "no account".
-      expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBe(Date.parse('2026-03-10T08:00:00Z') / 1000);
+      expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBe(
+        Date.parse('2026-03-10T08:00:00Z') / 1000,
+      );
       expect(value(metrics.body, 'lexus_accounts{status="active"}')).toBe(1);
 
       await pgServer.start();
-      await expect.poll(async () => (await get(health!.port, '/readyz')).status, { timeout: 15_000, interval: 250 }).toBe(200);
+      await expect
+        .poll(async () => (await get(health!.port, '/readyz')).status, { timeout: 15_000, interval: 250 })
+        .toBe(200);
       expect(value((await get(health.port, '/metrics')).body, 'lexus_database_up')).toBe(1);
     } finally {
       await health?.close();
@@ -290,26 +347,42 @@ describe('lexus start', () => {
     const port = await freePort();
     try {
       const id = await insertAccount(db, 'acc_1', { session_string: '1fake' });
-      await insertBoundTarget(db, '@ready_group', id, { joined_at: new Date(Date.now() - 48 * 3_600_000).toISOString() });
+      await insertBoundTarget(db, '@ready_group', id, {
+        joined_at: new Date(Date.now() - 48 * 3_600_000).toISOString(),
+      });
       const daemon = startLexus(['start'], {
         env: {
-          DATABASE_URL: databaseUrl(db.connection), LEXUS_FAKE_TELEGRAM: '1',
-          ...AS_SOON_AS_ALLOWED_ENV, HEALTH_PORT: String(port), LEXUS_BASE_DIR: path.resolve(__dirname, '..'), LEXUS_ACTION_DELAY_S: '0-0',
+          DATABASE_URL: databaseUrl(db.connection),
+          LEXUS_FAKE_TELEGRAM: '1',
+          ...AS_SOON_AS_ALLOWED_ENV,
+          HEALTH_PORT: String(port),
+          LEXUS_BASE_DIR: path.resolve(__dirname, '..'),
+          LEXUS_ACTION_DELAY_S: '0-0',
         },
       });
       try {
         await expect
-          .poll(async () => (await get(port, '/livez').catch(() => ({ status: 0 }))).status, { timeout: 30_000, interval: 250 })
+          .poll(async () => (await get(port, '/livez').catch(() => ({ status: 0 }))).status, {
+            timeout: 30_000,
+            interval: 250,
+          })
           .toBe(200);
-        await expect.poll(async () => (await get(port, '/readyz')).status, { timeout: 30_000, interval: 250 }).toBe(200);
         await expect
-          .poll(async () => value((await get(port, '/metrics')).body, 'lexus_posts_total{outcome="sent"}'), { timeout: 30_000, interval: 250 })
+          .poll(async () => (await get(port, '/readyz')).status, { timeout: 30_000, interval: 250 })
+          .toBe(200);
+        await expect
+          .poll(async () => value((await get(port, '/metrics')).body, 'lexus_posts_total{outcome="sent"}'), {
+            timeout: 30_000,
+            interval: 250,
+          })
           .toBe(1);
         const metrics = await get(port, '/metrics');
         expect(value(metrics.body, 'lexus_database_up')).toBe(1);
         expect(value(metrics.body, 'lexus_accounts{status="active"}')).toBe(1);
         expect(value(metrics.body, 'lexus_accounts_driven')).toBe(1);
-        expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+        expect(value(metrics.body, 'lexus_last_post_success_timestamp_seconds')).toBeGreaterThan(
+          Date.now() / 1000 - 60,
+        );
         expect(metrics.body).not.toContain('1fake');
         expect(daemon.output).toContain('"event":"health.listening"');
       } finally {
@@ -318,7 +391,9 @@ describe('lexus start', () => {
       expect((await daemon.exited).code).toBe(0);
       await expect(get(port, '/livez')).rejects.toThrow();
       // Telegram's answer to its connect is kept for lexus status.
-      expect(await db.query(`SELECT last_connect_outcome, last_connect_at IS NOT NULL AS at FROM accounts`)).toEqual([{ last_connect_outcome: 'connected', at: true }]);
+      expect(await db.query(`SELECT last_connect_outcome, last_connect_at IS NOT NULL AS at FROM accounts`)).toEqual([
+        { last_connect_outcome: 'connected', at: true },
+      ]);
     } finally {
       await db.close();
     }

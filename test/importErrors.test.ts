@@ -3,11 +3,11 @@
  * exit code 65, and leaves the database byte for byte as it was.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runLexusAsync } from './helpers/cli';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 import { dumpDatabase } from './helpers/fixtures';
-import { copyExamples, runImport, type OldSystemCopy } from './helpers/oldSystem';
 import { databaseUrl } from './helpers/net';
-import { runLexusAsync } from './helpers/cli';
+import { copyExamples, type OldSystemCopy, runImport } from './helpers/oldSystem';
 
 let t: TestDatabase;
 let url: string;
@@ -32,7 +32,7 @@ type Breakage = (old: OldSystemCopy) => Promise<void>;
 const cases: [string, Breakage, string[]][] = [
   [
     'a private post link in targets.txt',
-    async (old) => old.write('targets.txt', (await old.read('targets.txt')) + 't.me/c/123/45\n'),
+    async (old) => old.write('targets.txt', `${await old.read('targets.txt')}t.me/c/123/45\n`),
     ['targets.txt:18: "t.me/c/123/45" is a private post link, not a group'],
   ],
   [
@@ -50,7 +50,11 @@ const cases: [string, Breakage, string[]][] = [
     (old) => old.write('group_niches.json', '{\n  "@kyiv_premium_auto": "kyiv_cars",\n}\n'),
     ['group_niches.json:3: invalid JSON at line 3, column 1: property name expected'],
   ],
-  ['an empty JSON file', (old) => old.write('lexus_accounts_config.json', ''), ['lexus_accounts_config.json:1: invalid JSON at line 1, column 1: value expected']],
+  [
+    'an empty JSON file',
+    (old) => old.write('lexus_accounts_config.json', ''),
+    ['lexus_accounts_config.json:1: invalid JSON at line 1, column 1: value expected'],
+  ],
   [
     'accounts_config.json that is not a list',
     (old) => old.writeJson('accounts_config.json', { session_name: 'lexus_kyiv_1' }),
@@ -64,7 +68,10 @@ const cases: [string, Breakage, string[]][] = [
       accounts[2].phone = ['+380'];
       await old.writeJson('accounts_config.json', accounts);
     },
-    ['accounts_config.json:14: [1].api_id: must be a positive whole number', 'accounts_config.json:20: [2].phone: must be a text or a number'],
+    [
+      'accounts_config.json:14: [1].api_id: must be a positive whole number',
+      'accounts_config.json:20: [2].phone: must be a text or a number',
+    ],
   ],
   [
     'an account without session_name',
@@ -100,7 +107,9 @@ const cases: [string, Breakage, string[]][] = [
       accounts[0].string_session = 'xSECRET-SESSION-TEXT';
       await old.writeJson('accounts_config.json', accounts);
     },
-    [`accounts_config.json:${SESSION_KEY_LINE}: [0].string_session: is not a Telethon or GramJS string session (it must start with "1")`],
+    [
+      `accounts_config.json:${SESSION_KEY_LINE}: [0].string_session: is not a Telethon or GramJS string session (it must start with "1")`,
+    ],
   ],
   [
     'an unreadable .session file',
@@ -128,7 +137,9 @@ const cases: [string, Breakage, string[]][] = [
       assignments['@autobazar_ua'].account_name = 'bali_villa_1';
       await old.writeJson('group_account_assignments.json', assignments);
     },
-    ['group_account_assignments.json:2: "@autobazar_ua": account "bali_villa_1" is not in allowed_accounts, so it is not imported; the group would be left to another account'],
+    [
+      'group_account_assignments.json:2: "@autobazar_ua": account "bali_villa_1" is not in allowed_accounts, so it is not imported; the group would be left to another account',
+    ],
   ],
   [
     'a join time that is not a time, and one in the future',
@@ -150,11 +161,14 @@ const cases: [string, Breakage, string[]][] = [
       assignments['https://t.me/AutoBazar_UA'] = { account_name: 'lexus_kyiv_2' };
       await old.writeJson('group_account_assignments.json', assignments);
     },
-    ['group_account_assignments.json:13: "https://t.me/AutoBazar_UA": is the same group as "@autobazar_ua", bound there to "lexus_kyiv_1", here to "lexus_kyiv_2"'],
+    [
+      'group_account_assignments.json:13: "https://t.me/AutoBazar_UA": is the same group as "@autobazar_ua", bound there to "lexus_kyiv_1", here to "lexus_kyiv_2"',
+    ],
   ],
   [
     'a niche that is not a text, and two niches for one group',
-    (old) => old.writeJson('group_niches.json', { '@kyiv_premium_auto': 7, 't.me/kharkiv_auto': 'a', '@Kharkiv_Auto': 'b' }),
+    (old) =>
+      old.writeJson('group_niches.json', { '@kyiv_premium_auto': 7, 't.me/kharkiv_auto': 'a', '@Kharkiv_Auto': 'b' }),
     [
       'group_niches.json:2: "@kyiv_premium_auto": the niche must be a text',
       'group_niches.json:4: "@Kharkiv_Auto": is the same group as "t.me/kharkiv_auto", with another niche ("b" and "a")',
@@ -176,7 +190,9 @@ const cases: [string, Breakage, string[]][] = [
       assignments['@autobazar_ua'].account = 'lexus_kyiv_2';
       await old.writeJson('group_account_assignments.json', assignments);
     },
-    ['group_account_assignments.json:2: "@autobazar_ua": account_name "lexus_kyiv_1" and account "lexus_kyiv_2" disagree'],
+    [
+      'group_account_assignments.json:2: "@autobazar_ua": account_name "lexus_kyiv_1" and account "lexus_kyiv_2" disagree',
+    ],
   ],
   [
     'one Telegram account under two names',
@@ -185,12 +201,16 @@ const cases: [string, Breakage, string[]][] = [
       accounts[3].string_session = accounts[0].string_session;
       await old.writeJson('accounts_config.json', accounts);
     },
-    ['accounts_config.json: "lexus_lviv_4" has the same session as "lexus_kyiv_1": one Telegram account under two names'],
+    [
+      'accounts_config.json: "lexus_lviv_4" has the same session as "lexus_kyiv_1": one Telegram account under two names',
+    ],
   ],
   [
     'a whitelist name that differs from the account only in letter case',
     (old) => old.writeJson('lexus_accounts_config.json', { allowed_accounts: ['lexus_kyiv_1', 'Lexus_Kyiv_2'] }),
-    ['lexus_accounts_config.json:4: allowed_accounts[1]: "Lexus_Kyiv_2" is not in accounts_config.json; did you mean "lexus_kyiv_2"?'],
+    [
+      'lexus_accounts_config.json:4: allowed_accounts[1]: "Lexus_Kyiv_2" is not in accounts_config.json; did you mean "lexus_kyiv_2"?',
+    ],
   ],
   [
     'a whitelist with a misspelled key (it would import every account)',
@@ -218,7 +238,9 @@ describe('lexus import refuses broken input', () => {
       expect(run.status).toBe(65);
       const lines = run.stderr.split('\n').map((l) => l.trim());
       expect(lines[0]).toMatch(new RegExp(`^lexus import: .*: ${expected.length} problems?; nothing was written$`));
-      expect(lines.filter((l) => l !== '' && !l.startsWith('warning:')).slice(1)).toEqual(expected.map((e) => e.replace('DIR', old.dir)));
+      expect(lines.filter((l) => l !== '' && !l.startsWith('warning:')).slice(1)).toEqual(
+        expected.map((e) => e.replace('DIR', old.dir)),
+      );
       expect(run.stdout + run.stderr).not.toMatch(/SECRET|example-proxy-password/);
       expect(await dumpDatabase(t)).toEqual(baseline);
     } finally {
@@ -249,7 +271,10 @@ describe('lexus import refuses broken input', () => {
       await old.write('targets.txt', '@x\n');
       const run = await runLexusAsync(['import', '--dir', old.dir, '--json'], { env: { DATABASE_URL: url } });
       expect(run.status).toBe(65);
-      expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, errors: ['targets.txt:1: "@x" is not a group link: "x" is not a valid Telegram username'] });
+      expect(JSON.parse(run.stdout)).toMatchObject({
+        ok: false,
+        errors: ['targets.txt:1: "@x" is not a group link: "x" is not a valid Telegram username'],
+      });
     } finally {
       await old.cleanup();
     }

@@ -72,6 +72,10 @@ describe('normalizeGroupLink', () => {
 
   it('tells usernames from invites', () => {
     expect(parseGroupLink('t.me/x_group')).toEqual({ kind: 'username', username: 'x_group', link: '@x_group' });
-    expect(parseGroupLink('t.me/+Hash_12345')).toEqual({ kind: 'invite', hash: 'Hash_12345', link: 'https://t.me/+Hash_12345' });
+    expect(parseGroupLink('t.me/+Hash_12345')).toEqual({
+      kind: 'invite',
+      hash: 'Hash_12345',
+      link: 'https://t.me/+Hash_12345',
+    });
   });
 });

@@ -21,18 +21,37 @@ describe('logger', () => {
     log.info({ event: 'post.sent', account: 'lexus_1' }, 'posted');
     const entry = JSON.parse(lines[0]!);
     // Which process said it, on every line: replicas in one stream are told apart.
-    expect(entry).toMatchObject({ level: 'info', event: 'post.sent', account: 'lexus_1', msg: 'posted', service: 'lexus', host: hostname(), pid: process.pid });
+    expect(entry).toMatchObject({
+      level: 'info',
+      event: 'post.sent',
+      account: 'lexus_1',
+      msg: 'posted',
+      service: 'lexus',
+      host: hostname(),
+      pid: process.pid,
+    });
     expect(new Date(entry.time).toISOString()).toBe(entry.time);
   });
 
   it('redacts secrets at any depth: an entity in a list in an object', () => {
     const { lines, log } = capture();
-    const account = Object.assign(new Account(), { id: 1, sessionName: 'lexus_1', sessionString: '1Ab-SECRET', apiHash: 'SECRET-hash', proxy: null });
+    const account = Object.assign(new Account(), {
+      id: 1,
+      sessionName: 'lexus_1',
+      sessionString: '1Ab-SECRET',
+      apiHash: 'SECRET-hash',
+      proxy: null,
+    });
     const target = Object.assign(new Target(), { id: 5, link: '@g', assignedAccount: account });
     log.info({ event: 'ready', ready: [target], nested: { a: { b: { c: { d: { password: 'SECRET-pw' } } } } } });
     expect(lines[0]).not.toContain('SECRET');
     const entry = JSON.parse(lines[0]!);
-    expect(entry.ready[0].assignedAccount).toMatchObject({ sessionName: 'lexus_1', sessionString: '[redacted]', apiHash: '[redacted]', proxy: null });
+    expect(entry.ready[0].assignedAccount).toMatchObject({
+      sessionName: 'lexus_1',
+      sessionString: '[redacted]',
+      apiHash: '[redacted]',
+      proxy: null,
+    });
     expect(entry.nested.a.b.c.d.password).toBe('[redacted]');
   });
 
@@ -47,7 +66,11 @@ describe('logger', () => {
     log.error({ event: 'fatal', err: error }, error.message);
     expect(lines[0]).not.toContain('SECRET');
     const entry = JSON.parse(lines[0]!);
-    expect(entry.err).toMatchObject({ type: 'Error', message: 'duplicate key value violates unique constraint', query: expect.any(String) });
+    expect(entry.err).toMatchObject({
+      type: 'Error',
+      message: 'duplicate key value violates unique constraint',
+      query: expect.any(String),
+    });
     expect(entry.err.stack).toContain('logger.test.ts');
   });
 
@@ -59,6 +82,10 @@ describe('logger', () => {
       config: { database: { password: 'pg-SECRET' } },
     });
     expect(lines[0]).not.toContain('SECRET');
-    expect(JSON.parse(lines[0]!).account).toEqual({ sessionName: 'lexus_1', api_hash: '[redacted]', proxy: '[redacted]' });
+    expect(JSON.parse(lines[0]!).account).toEqual({
+      sessionName: 'lexus_1',
+      api_hash: '[redacted]',
+      proxy: '[redacted]',
+    });
   });
 });

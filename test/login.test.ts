@@ -1,16 +1,26 @@
-import { PassThrough } from 'node:stream';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { Api, errors } from 'telegram';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger';
-import { LoginError, login, logout, type LoginClient, type LoginClientFactory, type LoginPrompts } from '../src/telegram/login';
+import {
+  type LoginClient,
+  type LoginClientFactory,
+  LoginError,
+  type LoginPrompts,
+  login,
+  logout,
+} from '../src/telegram/login';
 import { terminalPrompts } from '../src/terminalPrompts';
 import { useTestDatabase } from './helpers/database';
 import { insertAccount } from './helpers/fixtures';
 
 const t = useTestDatabase();
 const NEW_SESSION = '1BQANOTREAL-SESSION-STRING';
-const rpc = (message: string, code = 400) => errors.RPCMessageToError(new Api.RpcError({ errorCode: code, errorMessage: message }), new Api.auth.SignIn({ phoneNumber: '', phoneCodeHash: '' }));
+const rpc = (message: string, code = 400) =>
+  errors.RPCMessageToError(
+    new Api.RpcError({ errorCode: code, errorMessage: message }),
+    new Api.auth.SignIn({ phoneNumber: '', phoneCodeHash: '' }),
+  );
 
 interface FakeTelegramLogin {
   factory: LoginClientFactory;
@@ -19,7 +29,9 @@ interface FakeTelegramLogin {
 }
 
 /** A Telegram that asks for the phone, then codes until "12345", then the password "pw". */
-function fakeTelegramLogin(options: { password?: boolean; startError?: Error; logoutError?: Error } = {}): FakeTelegramLogin {
+function fakeTelegramLogin(
+  options: { password?: boolean; startError?: Error; logoutError?: Error } = {},
+): FakeTelegramLogin {
   const made: FakeTelegramLogin['made'] = [];
   const invoked: string[] = [];
   const factory: LoginClientFactory = (sessionString, apiId, apiHash, proxy) => {
@@ -58,7 +70,11 @@ function fakeTelegramLogin(options: { password?: boolean; startError?: Error; lo
   return { factory, made, invoked };
 }
 
-function scriptedPrompts(answers: { phone?: string; codes?: string[]; password?: string }): LoginPrompts & { said: string[] } {
+function scriptedPrompts(answers: {
+  phone?: string;
+  codes?: string[];
+  password?: string;
+}): LoginPrompts & { said: string[] } {
   const codes = [...(answers.codes ?? ['12345'])];
   const said: string[] = [];
   return {
@@ -70,9 +86,20 @@ function scriptedPrompts(answers: { phone?: string; codes?: string[]; password?:
   };
 }
 
-function deps(fake: FakeTelegramLogin, credentials: { apiId: number | null; apiHash: string | null } = { apiId: 111, apiHash: 'a'.repeat(32) }) {
+function deps(
+  fake: FakeTelegramLogin,
+  credentials: { apiId: number | null; apiHash: string | null } = { apiId: 111, apiHash: 'a'.repeat(32) },
+) {
   const lines: string[] = [];
-  const log = createLogger({ level: 'trace', destination: new Writable({ write: (c, _e, done) => { lines.push(String(c)); done(); } }) });
+  const log = createLogger({
+    level: 'trace',
+    destination: new Writable({
+      write: (c, _e, done) => {
+        lines.push(String(c));
+        done();
+      },
+    }),
+  });
   return { deps: { dataSource: t.dataSource, clock: t.clock, log, createClient: fake.factory, ...credentials }, lines };
 }
 
@@ -81,7 +108,12 @@ describe('lexus login', () => {
     const fake = fakeTelegramLogin();
     const prompts = scriptedPrompts({ codes: ['00000', '12345'] });
     const { deps: d, lines } = deps(fake);
-    expect(await login(d, 'lexus_new', prompts)).toEqual({ accountId: 1, created: true, userId: '4242', username: 'lexus_seller' });
+    expect(await login(d, 'lexus_new', prompts)).toEqual({
+      accountId: 1,
+      created: true,
+      userId: '4242',
+      username: 'lexus_seller',
+    });
     expect(prompts.said).toEqual(['Wrong code, try again.']);
     expect(await t.query('SELECT session_name, phone, status, session_string FROM accounts')).toEqual([
       { session_name: 'lexus_new', phone: '+380501112233', status: 'active', session_string: NEW_SESSION },
@@ -90,13 +122,21 @@ describe('lexus login', () => {
     expect(lines.join('')).not.toContain(NEW_SESSION);
   });
 
-  it('uses the account\'s own credentials, proxy and phone; a dead session\'s account becomes active again', async () => {
-    await insertAccount(t, 'lexus_kyiv_1', { status: 'banned', api_id: 999, api_hash: 'b'.repeat(32), proxy: 'socks5://u:p@h:1', phone: '+380671112244' });
+  it("uses the account's own credentials, proxy and phone; a dead session's account becomes active again", async () => {
+    await insertAccount(t, 'lexus_kyiv_1', {
+      status: 'banned',
+      api_id: 999,
+      api_hash: 'b'.repeat(32),
+      proxy: 'socks5://u:p@h:1',
+      phone: '+380671112244',
+    });
     const fake = fakeTelegramLogin({ password: true });
     const result = await login(deps(fake).deps, 'lexus_kyiv_1', scriptedPrompts({ phone: 'never asked' }));
     expect(result.created).toBe(false);
     expect(fake.made[0]).toEqual({ apiId: 999, apiHash: 'b'.repeat(32), sessionString: '', proxy: 'socks5://u:p@h:1' });
-    expect(await t.query('SELECT status, session_string, phone FROM accounts')).toEqual([{ status: 'active', session_string: NEW_SESSION, phone: '+380671112244' }]);
+    expect(await t.query('SELECT status, session_string, phone FROM accounts')).toEqual([
+      { status: 'active', session_string: NEW_SESSION, phone: '+380671112244' },
+    ]);
   });
 
   it('keeps a FloodWait status: a new session does not end a wait', async () => {
@@ -106,10 +146,12 @@ describe('lexus login', () => {
   });
 
   it('says why it failed, storing nothing: no API credentials, a FloodWait', async () => {
-    await expect(login(deps(fakeTelegramLogin(), { apiId: null, apiHash: null }).deps, 'x', scriptedPrompts({}))).rejects.toThrow(/TG_API_ID and TG_API_HASH/);
-    await expect(login(deps(fakeTelegramLogin({ startError: rpc('FLOOD_WAIT_3600', 420) })).deps, 'x', scriptedPrompts({}))).rejects.toThrow(
-      new LoginError('Telegram asks to wait 3600 s before trying again (FLOOD_WAIT_3600)'),
-    );
+    await expect(
+      login(deps(fakeTelegramLogin(), { apiId: null, apiHash: null }).deps, 'x', scriptedPrompts({})),
+    ).rejects.toThrow(/TG_API_ID and TG_API_HASH/);
+    await expect(
+      login(deps(fakeTelegramLogin({ startError: rpc('FLOOD_WAIT_3600', 420) })).deps, 'x', scriptedPrompts({})),
+    ).rejects.toThrow(new LoginError('Telegram asks to wait 3600 s before trying again (FLOOD_WAIT_3600)'));
     expect(await t.query('SELECT * FROM accounts')).toEqual([]);
   });
 });
@@ -148,9 +190,13 @@ describe('lexus logout', () => {
 
   it('clears a session Telegram says is dead; keeps one it could not revoke', async () => {
     await insertAccount(t, 'lexus_1', { session_string: NEW_SESSION });
-    await expect(logout(deps(fakeTelegramLogin({ logoutError: new Error('connection closed') })).deps, 'lexus_1')).rejects.toThrow(/the session is kept/);
+    await expect(
+      logout(deps(fakeTelegramLogin({ logoutError: new Error('connection closed') })).deps, 'lexus_1'),
+    ).rejects.toThrow(/the session is kept/);
     expect(await t.query('SELECT session_string FROM accounts')).toEqual([{ session_string: NEW_SESSION }]);
-    expect(await logout(deps(fakeTelegramLogin({ logoutError: rpc('AUTH_KEY_UNREGISTERED', 401) })).deps, 'lexus_1')).toEqual({ revoked: false, reason: 'AUTH_KEY_UNREGISTERED' });
+    expect(
+      await logout(deps(fakeTelegramLogin({ logoutError: rpc('AUTH_KEY_UNREGISTERED', 401) })).deps, 'lexus_1'),
+    ).toEqual({ revoked: false, reason: 'AUTH_KEY_UNREGISTERED' });
     expect(await t.query('SELECT session_string FROM accounts')).toEqual([{ session_string: null }]);
     await expect(logout(deps(fakeTelegramLogin()).deps, 'lexus_1')).rejects.toThrow('has no session to log out');
   });
@@ -160,7 +206,12 @@ describe('terminal prompts', () => {
   it('ask on the output and read answers line by line, never writing the password back', async () => {
     const input = new PassThrough();
     let shown = '';
-    const output = new Writable({ write: (c, _e, done) => { shown += String(c); done(); } });
+    const output = new Writable({
+      write: (c, _e, done) => {
+        shown += String(c);
+        done();
+      },
+    });
     const prompts = terminalPrompts(input, output);
     input.write('+380501112233\n12345\nmy-secret-pw\n');
     expect(await prompts.phone()).toBe('+380501112233');

@@ -9,18 +9,18 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccountLocks } from '../src/db/accountLocks';
 import { Daemon, STOP_AFTER_GRACE_MS } from '../src/daemon/daemon';
 import { loadMessages } from '../src/daemon/messages';
+import { AccountLocks } from '../src/db/accountLocks';
 import { createLogger } from '../src/logger';
-import type { TelegramGateway } from '../src/telegram/gateway';
 import { FakeTelegram } from '../src/telegram/fakeGateway';
+import type { TelegramGateway } from '../src/telegram/gateway';
 import { VERSION } from '../src/version';
-import { stoppablePostgres, useTestDatabase } from './helpers/database';
+import { ROOT, runLexus, runNode, startLexus, tempDir } from './helpers/cli';
 import { AS_SOON_AS_ALLOWED_ENV, TEST_SETTINGS } from './helpers/daemon';
+import { stoppablePostgres, useTestDatabase } from './helpers/database';
 import { insertBoundTarget, insertDrivableAccount } from './helpers/fixtures';
 import { databaseUrl, freePort } from './helpers/net';
-import { ROOT, runLexus, runNode, startLexus, tempDir } from './helpers/cli';
 
 const t = useTestDatabase();
 
@@ -33,8 +33,12 @@ afterAll(async () => {
 });
 
 const BASE_ENV = {
-  ...AS_SOON_AS_ALLOWED_ENV, LOG_PRETTY: '0', HEALTH_PORT: '0', LEXUS_FAKE_TELEGRAM: '1',
-  LEXUS_BASE_DIR: ROOT, LEXUS_MESSAGES_FILE: path.join(ROOT, 'config/messages/cars/messages.json'),
+  ...AS_SOON_AS_ALLOWED_ENV,
+  LOG_PRETTY: '0',
+  HEALTH_PORT: '0',
+  LEXUS_FAKE_TELEGRAM: '1',
+  LEXUS_BASE_DIR: ROOT,
+  LEXUS_MESSAGES_FILE: path.join(ROOT, 'config/messages/cars/messages.json'),
 };
 
 interface Run {
@@ -45,7 +49,12 @@ interface Run {
 }
 
 /** Runs `lexus ARGS` until it ends, or until `until` sees what it waits for (then SIGTERM). */
-async function lexus(args: string[], env: Record<string, string>, until?: (line: Record<string, unknown>) => boolean, timeoutMs = 90_000): Promise<Run> {
+async function lexus(
+  args: string[],
+  env: Record<string, string>,
+  until?: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 90_000,
+): Promise<Run> {
   const child = startLexus(args, { cwd, env: { ...BASE_ENV, ...env }, timeout: timeoutMs });
   if (until && (await child.waitFor((p) => p.lines.some(until), timeoutMs))) child.kill('SIGTERM');
   const exit = await child.exited;
@@ -65,10 +74,17 @@ describe('lexus --version', () => {
 describe('the database at start', () => {
   it('is tried again for LEXUS_DB_START_WAIT_S when it does not answer, said once, then a clear exit', async () => {
     const port = await freePort();
-    const r = await lexus(['start'], { DATABASE_URL: `postgresql://lexus:pw-secret@127.0.0.1:${port}/lexus`, LEXUS_DB_START_WAIT_S: '3' });
+    const r = await lexus(['start'], {
+      DATABASE_URL: `postgresql://lexus:pw-secret@127.0.0.1:${port}/lexus`,
+      LEXUS_DB_START_WAIT_S: '3',
+    });
     expect(r.lines.filter(eventOf('db.start_wait'))).toHaveLength(1);
     const fatal = r.lines.find(eventOf('fatal'));
-    expect(fatal?.msg).toMatch(new RegExp(`^cannot connect to postgresql://lexus@127\\.0\\.0\\.1:${port}/lexus \\(from DATABASE_URL\\) \\(tried for [2-4] s\\): `));
+    expect(fatal?.msg).toMatch(
+      new RegExp(
+        `^cannot connect to postgresql://lexus@127\\.0\\.0\\.1:${port}/lexus \\(from DATABASE_URL\\) \\(tried for [2-4] s\\): `,
+      ),
+    );
     expect(JSON.stringify(r.lines) + r.stderr).not.toContain('pw-secret');
     expect(r.code).toBe(70);
   });
@@ -77,7 +93,11 @@ describe('the database at start', () => {
     const server = await stoppablePostgres();
     try {
       await server.stop();
-      const started = lexus(['start'], { DATABASE_URL: databaseUrl(server.connection), LEXUS_DB_START_WAIT_S: '60' }, eventOf('daemon.started'));
+      const started = lexus(
+        ['start'],
+        { DATABASE_URL: databaseUrl(server.connection), LEXUS_DB_START_WAIT_S: '60' },
+        eventOf('daemon.started'),
+      );
       await new Promise((resolve) => setTimeout(resolve, 2500));
       await server.start();
       const r = await started;
@@ -100,7 +120,9 @@ describe('migrations', () => {
       const wait = r.lines.find(eventOf('db.migration_wait'));
       expect(wait?.holder).toMatch(/^"the other lexus" from \S+, backend pid \d+, connected \d+ s ago$/);
       expect(Date.parse(String(wait?.time)) - Date.parse(String(r.lines[0]?.time))).toBeLessThan(7000);
-      expect(r.lines.find(eventOf('fatal'))?.msg).toMatch(/^waited 8 s for the migrations of another process \("the other lexus"/);
+      expect(r.lines.find(eventOf('fatal'))?.msg).toMatch(
+        /^waited 8 s for the migrations of another process \("the other lexus"/,
+      );
       expect(r.code).toBe(70);
     } finally {
       await holder.end();
@@ -113,7 +135,12 @@ describe('migrations', () => {
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [0x6c65787573]);
       const r = await lexus(['start'], { DATABASE_URL: databaseUrl(t.connection) }, eventOf('db.migration_wait'));
-      expect(r.lines.at(-1)).toMatchObject({ event: 'daemon.stopped', clean: true, before_start: true, signal: 'SIGTERM' });
+      expect(r.lines.at(-1)).toMatchObject({
+        event: 'daemon.stopped',
+        clean: true,
+        before_start: true,
+        signal: 'SIGTERM',
+      });
       expect(r.code).toBe(0);
     } finally {
       await holder.end();
@@ -121,12 +148,20 @@ describe('migrations', () => {
   });
 
   it('lexus start refuses a schema a newer version migrated, unless LEXUS_ALLOW_NEWER_SCHEMA=1', async () => {
-    await t.query(`INSERT INTO lexus_migrations ("timestamp", name) VALUES (1999999999999, 'FromTheFuture1999999999999')`);
+    await t.query(
+      `INSERT INTO lexus_migrations ("timestamp", name) VALUES (1999999999999, 'FromTheFuture1999999999999')`,
+    );
     try {
       const refused = await lexus(['start'], { DATABASE_URL: databaseUrl(t.connection) });
-      expect(refused.stderr).toContain(`lexus: the database was migrated by a newer version of lexus than this one (${VERSION}): it has FromTheFuture1999999999999; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1`);
+      expect(refused.stderr).toContain(
+        `lexus: the database was migrated by a newer version of lexus than this one (${VERSION}): it has FromTheFuture1999999999999; run that version, or set LEXUS_ALLOW_NEWER_SCHEMA=1`,
+      );
       expect(refused.code).toBe(78);
-      const allowed = await lexus(['start'], { DATABASE_URL: databaseUrl(t.connection), LEXUS_ALLOW_NEWER_SCHEMA: '1' }, eventOf('daemon.started'));
+      const allowed = await lexus(
+        ['start'],
+        { DATABASE_URL: databaseUrl(t.connection), LEXUS_ALLOW_NEWER_SCHEMA: '1' },
+        eventOf('daemon.started'),
+      );
       expect(allowed.lines.find(eventOf('db.schema_newer'))?.level).toBe('warn');
       expect(allowed.code).toBe(0);
     } finally {
@@ -137,13 +172,32 @@ describe('migrations', () => {
 
 describe('lexus start, at start and at its stop', () => {
   it('states the version and the settings in effect, warns of a variable that is not one and of a grace longer than the container gives', async () => {
-    const r = await lexus(['start'], {
-      DATABASE_URL: databaseUrl(t.connection), LEXUS_ACTION_DELAY: '5-10', LEXUS_SHUTDOWN_GRACE_S: '60', LEXUS_CONTAINER_STOP_GRACE_S: '45',
-    }, eventOf('daemon.started'));
-    expect(r.lines.find(eventOf('config.unknown_variable'))).toMatchObject({ level: 'warn', variable: 'LEXUS_ACTION_DELAY', closest: 'LEXUS_ACTION_DELAY_S' });
-    expect(r.lines.find(eventOf('startup.grace_too_long'))).toMatchObject({ level: 'warn', grace_s: 60, container_grace_s: 45 });
+    const r = await lexus(
+      ['start'],
+      {
+        DATABASE_URL: databaseUrl(t.connection),
+        LEXUS_ACTION_DELAY: '5-10',
+        LEXUS_SHUTDOWN_GRACE_S: '60',
+        LEXUS_CONTAINER_STOP_GRACE_S: '45',
+      },
+      eventOf('daemon.started'),
+    );
+    expect(r.lines.find(eventOf('config.unknown_variable'))).toMatchObject({
+      level: 'warn',
+      variable: 'LEXUS_ACTION_DELAY',
+      closest: 'LEXUS_ACTION_DELAY_S',
+    });
+    expect(r.lines.find(eventOf('startup.grace_too_long'))).toMatchObject({
+      level: 'warn',
+      grace_s: 60,
+      container_grace_s: 45,
+    });
     expect(r.lines.find(eventOf('startup.summary'))).toMatchObject({ version: VERSION });
-    expect(r.lines.find(eventOf('startup.settings'))?.settings).toMatchObject({ LEXUS_SHUTDOWN_GRACE_S: 60, LEXUS_STATEMENT_TIMEOUT_S: 30, LEXUS_LOCK_TIMEOUT_S: 10 });
+    expect(r.lines.find(eventOf('startup.settings'))?.settings).toMatchObject({
+      LEXUS_SHUTDOWN_GRACE_S: 60,
+      LEXUS_STATEMENT_TIMEOUT_S: 30,
+      LEXUS_LOCK_TIMEOUT_S: 10,
+    });
     // Every line says which process: host and pid.
     expect(r.lines.every((l) => typeof l.host === 'string' && typeof l.pid === 'number')).toBe(true);
     // And a clean stop ends with "stopped", nothing after it.
@@ -151,7 +205,7 @@ describe('lexus start, at start and at its stop', () => {
     expect(r.code).toBe(0);
   });
 
-  it("waits on a row lock no longer than LEXUS_LOCK_TIMEOUT_S, and leaves no reserved post behind when the lock goes", async () => {
+  it('waits on a row lock no longer than LEXUS_LOCK_TIMEOUT_S, and leaves no reserved post behind when the lock goes', async () => {
     const a = await insertDrivableAccount(t, 'acc_1');
     await insertBoundTarget(t, '@locked_group', a, { joined_at: new Date(Date.now() - 48 * 3_600_000).toISOString() });
     const locker = new pg.Client({ ...t.connection, ssl: false });
@@ -185,12 +239,25 @@ describe('a stop', () => {
     const gateway: TelegramGateway = {
       session: (account) => {
         const session = fake.session(account);
-        return { ...session, sessionName: session.sessionName, connect: () => session.connect(), lookup: (g) => session.lookup(g), join: (g) => session.join(g), post: (g, m) => session.post(g, m), disconnect: () => new Promise<void>(() => undefined) };
+        return {
+          ...session,
+          sessionName: session.sessionName,
+          connect: () => session.connect(),
+          lookup: (g) => session.lookup(g),
+          join: (g) => session.join(g),
+          post: (g, m) => session.post(g, m),
+          disconnect: () => new Promise<void>(() => undefined),
+        };
       },
     };
     const daemon = new Daemon({
-      dataSource: t.dataSource, locks: new AccountLocks(t.connection), gateway, clock: t.clock, log: createLogger({ level: 'silent' }),
-      settings: TEST_SETTINGS, messages: loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir),
+      dataSource: t.dataSource,
+      locks: new AccountLocks(t.connection),
+      gateway,
+      clock: t.clock,
+      log: createLogger({ level: 'silent' }),
+      settings: TEST_SETTINGS,
+      messages: loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir),
     });
     for (let i = 0; i < 5; i++) {
       await daemon.tick();
@@ -217,8 +284,16 @@ describe('the watchdog', () => {
       };
       runDaemon({ daemon: stuck, clock: { now: () => new Date() }, log: createLogger({ level: 'info', pretty: false }), graceMs: 1000, onExit: () => undefined, watchdogMs: 60_000 });`;
     const r = runNode(['-e', script], { timeout: 30_000 });
-    const fatal = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'watchdog.exit');
-    expect(fatal).toMatchObject({ level: 'fatal', stuck_s: 61, problems: ['loop: a scheduling round has been running for 61 s'] });
+    const fatal = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.event === 'watchdog.exit');
+    expect(fatal).toMatchObject({
+      level: 'fatal',
+      stuck_s: 61,
+      problems: ['loop: a scheduling round has been running for 61 s'],
+    });
     expect(r.status).toBe(70);
   });
 });

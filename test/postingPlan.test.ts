@@ -4,17 +4,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
-import { mayTryJoin } from '../src/sql/joining';
-import { loadStatus } from '../src/status/loadStatus';
-import { NO_PACE } from '../src/sql/rules';
-import { DbManager } from '../src/db/DbManager';
 import { inPostingWindow } from '../src/daemon/postingWindow';
+import { DbManager } from '../src/db/DbManager';
 import type { SimulationOptions, SimulationResult } from '../src/simulate/simulation';
-import { FakeTelegram, type FakeCall } from '../src/telegram/fakeGateway';
+import { mayTryJoin } from '../src/sql/joining';
+import { NO_PACE } from '../src/sql/rules';
+import { loadStatus } from '../src/status/loadStatus';
+import { type FakeCall, FakeTelegram } from '../src/telegram/fakeGateway';
+import { type DaemonHarness, TEST_SETTINGS, useDaemons } from './helpers/daemon';
 import { useTestDatabase } from './helpers/database';
-import { simulateOnScratch } from './helpers/simulation';
-import { TEST_SETTINGS, useDaemons, type DaemonHarness } from './helpers/daemon';
 import { insertBoundTarget, insertDrivableAccount, insertTarget } from './helpers/fixtures';
+import { simulateOnScratch } from './helpers/simulation';
 
 const HOUR = 3_600_000;
 const KYIV_DAY = { postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv' };
@@ -46,7 +46,7 @@ async function seasonedAccountIn30Groups(h: DaemonHarness): Promise<void> {
   }
 }
 
-describe('one account\'s day', () => {
+describe("one account's day", () => {
   it('spreads its 20 posts over 08-22 in Kyiv (06-20 UTC in March), at most 3 in a clock hour, none bunched at the end', async () => {
     const h = daemon({ settings: PLANNED });
     await seasonedAccountIn30Groups(h);
@@ -71,7 +71,14 @@ describe('one account\'s day', () => {
   it('after a FloodWait of three hours, spreads what is left over the rest of the window instead of bunching it', async () => {
     const h = daemon({ settings: PLANNED });
     await seasonedAccountIn30Groups(h);
-    h.fake.on({ op: 'post', outcome: (call) => (call.at.getTime() >= Date.parse('2026-03-10T10:00:00Z') && !h.fake.calls.some((c) => c.outcome?.kind === 'account_flood_wait') ? { kind: 'account_flood_wait', seconds: 3 * 3600, error: 'FLOOD_WAIT_10800' } : undefined) });
+    h.fake.on({
+      op: 'post',
+      outcome: (call) =>
+        call.at.getTime() >= Date.parse('2026-03-10T10:00:00Z') &&
+        !h.fake.calls.some((c) => c.outcome?.kind === 'account_flood_wait')
+          ? { kind: 'account_flood_wait', seconds: 3 * 3600, error: 'FLOOD_WAIT_10800' }
+          : undefined,
+    });
     await h.runFor(24 * HOUR);
     const posts = h.fake.sent();
     expect(posts).toHaveLength(20);
@@ -91,7 +98,12 @@ describe('one account\'s day', () => {
     expect(Math.min(...at.slice(1).map((x, i) => x - at[i]!))).toBeGreaterThanOrEqual(30 * 60_000);
     expect(perClockHour(joins)).toBeLessThanOrEqual(2);
     // 06-20 UTC, less the 4 h gap: joined by 16:00, warm 24 h later with 4 h of window left.
-    expect(joins.every((c) => c.at.getTime() >= Date.parse('2026-03-10T06:00:00Z') && c.at.getTime() < Date.parse('2026-03-10T16:00:00Z'))).toBe(true);
+    expect(
+      joins.every(
+        (c) =>
+          c.at.getTime() >= Date.parse('2026-03-10T06:00:00Z') && c.at.getTime() < Date.parse('2026-03-10T16:00:00Z'),
+      ),
+    ).toBe(true);
   });
 
   it('keeps the spacing between joins in the database: a restart, or another process taking the account over, waits for it too', async () => {
@@ -100,13 +112,24 @@ describe('one account\'s day', () => {
     await insertTarget(t, '@next_in_queue');
     // The last process joined at 09:00 and died; a new one starts at 09:05 and, acting as soon as
     // the rules allow (no plan of its own yet), would join at once.
-    await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 09:00:00')`, [a, earlier]);
+    await t.query(
+      `INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 09:00:00')`,
+      [a, earlier],
+    );
     t.clock.set('2026-03-10T09:05:00Z');
     const spacing = 30 * 60_000;
-    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:29:59Z'), { ...NO_PACE, joinSpacingMs: spacing })).toBe(false);
-    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:30:00Z'), { ...NO_PACE, joinSpacingMs: spacing })).toBe(true);
+    expect(
+      await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:29:59Z'), { ...NO_PACE, joinSpacingMs: spacing }),
+    ).toBe(false);
+    expect(
+      await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:30:00Z'), { ...NO_PACE, joinSpacingMs: spacing }),
+    ).toBe(true);
     const status = await loadStatus(t.dataSource, t.clock.now(), { ...TEST_SETTINGS, joinSpacingMs: spacing });
-    expect(status.nextAction).toMatchObject({ kind: 'join', at: '2026-03-10T09:30:00.000Z', waitingFor: ['the spacing between two joins'] });
+    expect(status.nextAction).toMatchObject({
+      kind: 'join',
+      at: '2026-03-10T09:30:00.000Z',
+      waitingFor: ['the spacing between two joins'],
+    });
     const h = daemon({ settings: { joinSpacingMs: spacing } });
     await h.runFor(2 * HOUR);
     const joins = h.fake.calls.filter((c) => c.op === 'join' || c.op === 'lookup');
@@ -162,7 +185,9 @@ describe('one account\'s day', () => {
       const start = Date.parse(`${night}T00:00:00Z`);
       const first = posts.filter((c) => c.at.getTime() >= start && c.at.getTime() < start + 5 * 60_000);
       expect(new Set(first.map((c) => c.account)).size).toBeLessThanOrEqual(4);
-      expect(posts.filter((c) => c.at.getTime() >= start && c.at.getTime() < start + 4 * HOUR).length).toBeGreaterThan(0);
+      expect(posts.filter((c) => c.at.getTime() >= start && c.at.getTime() < start + 4 * HOUR).length).toBeGreaterThan(
+        0,
+      );
     }
     expect(perClockHour(posts)).toBeLessThanOrEqual(3);
   });
@@ -226,7 +251,11 @@ describe('the plan at its edges', () => {
   it('does not join after the window closed during the lookup, an invite to a chat we are not in included', async () => {
     // A lookup that takes 4 minutes, begun at 21:56 in Kyiv.
     t.clock.set('2026-03-10T19:56:00Z');
-    const fake = new FakeTelegram({ clock: t.clock, latencyMs: (op) => (op === 'lookup' ? 4 * 60_000 : 0), sleep: async (ms) => void t.clock.advance(ms) });
+    const fake = new FakeTelegram({
+      clock: t.clock,
+      latencyMs: (op) => (op === 'lookup' ? 4 * 60_000 : 0),
+      sleep: async (ms) => void t.clock.advance(ms),
+    });
     await insertDrivableAccount(t, 'acc_1', { seasoned: true });
     await insertTarget(t, 'https://t.me/+AbCdEfGh12345');
     fake.on({ op: 'lookup', outcome: { kind: 'found', chat: null, member: false } });
@@ -240,14 +269,19 @@ describe('the plan at its edges', () => {
     expect(await t.query(`SELECT call_started_at FROM accounts`)).toEqual([{ call_started_at: null }]);
     // The claim stays with the account, which joins when the window opens again.
     await h.runFor(4 * HOUR);
-    expect(fake.calls.filter((c) => c.op === 'join').map((c) => c.at.getTime() >= Date.parse('2026-03-11T06:00:00Z'))).toEqual([true]);
+    expect(
+      fake.calls.filter((c) => c.op === 'join').map((c) => c.at.getTime() >= Date.parse('2026-03-11T06:00:00Z')),
+    ).toEqual([true]);
   });
 
   for (const spread of [false, true]) {
     it(`keeps the joins spaced after a process died in a call of the account whose answer it never recorded${spread ? ' (spread)' : ''}`, async () => {
       const a = await insertDrivableAccount(t, 'acc_1', { seasoned: true });
       const earlier = await insertTarget(t, '@joined_before');
-      await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 08:00:00')`, [a, earlier]);
+      await t.query(
+        `INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, 'joined', '2026-03-10 08:00:00')`,
+        [a, earlier],
+      );
       // The previous process began a call (a join, maybe) at 09:00 and died before recording it.
       await insertTarget(t, '@claimed');
       await t.query(`UPDATE targets SET join_claimed_by = $1 WHERE link = '@claimed'`, [a]);
@@ -273,7 +307,8 @@ describe("the pace, kept by the database: a new account's budgets, the spacing o
       await insertBoundTarget(t, `@new_${String(i).padStart(2, '0')}`, a);
       await insertBoundTarget(t, `@old_${String(i).padStart(2, '0')}`, s);
     }
-    const db = (at: string) => new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, pace: { ...NO_PACE, rampUp: RAMP } });
+    const db = (at: string) =>
+      new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, pace: { ...NO_PACE, rampUp: RAMP } });
     const postsOn = async (at: string, accountId: number) => {
       let n = 0;
       while (await db(at).reservePostSlot({ accountId })) n++;
@@ -287,15 +322,26 @@ describe("the pace, kept by the database: a new account's budgets, the spacing o
     expect(await postsOn('2026-03-23T09:00:00Z', a)).toBe(18); // day 14
     expect(await postsOn('2026-03-24T09:00:00Z', a)).toBe(20); // day 15: full
     // Joins: 2 on the first days, 10 at full.
-    await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) SELECT $1, 1, 'joined', '2026-03-10 08:00:00' FROM generate_series(1, 2)`, [a]);
-    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:00:00Z'), { ...NO_PACE, rampUp: RAMP })).toBe(false);
-    expect(await mayTryJoin(t.dataSource, s, 10, new Date('2026-03-10T09:00:00Z'), { ...NO_PACE, rampUp: RAMP })).toBe(true);
+    await t.query(
+      `INSERT INTO join_history (account_id, target_id, outcome, created_at) SELECT $1, 1, 'joined', '2026-03-10 08:00:00' FROM generate_series(1, 2)`,
+      [a],
+    );
+    expect(await mayTryJoin(t.dataSource, a, 10, new Date('2026-03-10T09:00:00Z'), { ...NO_PACE, rampUp: RAMP })).toBe(
+      false,
+    );
+    expect(await mayTryJoin(t.dataSource, s, 10, new Date('2026-03-10T09:00:00Z'), { ...NO_PACE, rampUp: RAMP })).toBe(
+      true,
+    );
   });
 
   it('post at least the spacing apart, whoever reserves: the reservation itself refuses a post sooner', async () => {
     const a = await insertDrivableAccount(t, 'acc_1');
     for (const link of ['@one', '@two', '@three']) await insertBoundTarget(t, link, a);
-    const db = (at: string) => new DbManager(t.dataSource, { clock: { now: () => new Date(at) }, pace: { ...NO_PACE, postSpacingMs: 20 * 60_000 } });
+    const db = (at: string) =>
+      new DbManager(t.dataSource, {
+        clock: { now: () => new Date(at) },
+        pace: { ...NO_PACE, postSpacingMs: 20 * 60_000 },
+      });
     expect(await db('2026-03-10T09:00:00Z').reservePostSlot({ accountId: a })).not.toBeNull();
     expect(await db('2026-03-10T09:19:59Z').reservePostSlot({ accountId: a })).toBeNull();
     expect(await db('2026-03-10T09:19:59Z').getGroupsReadyForPosting()).toEqual([]);
@@ -306,7 +352,11 @@ describe("the pace, kept by the database: a new account's budgets, the spacing o
     expect(await db('2026-03-10T10:01:29Z').reservePostSlot({ accountId: a })).toBeNull();
     expect(await db('2026-03-10T10:01:30Z').reservePostSlot({ accountId: a })).not.toBeNull();
     // Without the pace (the seed's API), only the limits.
-    expect(await new DbManager(t.dataSource, { clock: { now: () => new Date('2026-03-10T10:01:31Z') } }).reservePostSlot({ accountId: a })).not.toBeNull();
+    expect(
+      await new DbManager(t.dataSource, { clock: { now: () => new Date('2026-03-10T10:01:31Z') } }).reservePostSlot({
+        accountId: a,
+      }),
+    ).not.toBeNull();
   });
 
   it('counts from when a daemon first drove it, kept in the database', async () => {
@@ -314,33 +364,63 @@ describe("the pace, kept by the database: a new account's budgets, the spacing o
     await insertDrivableAccount(t, 'acc_1');
     t.clock.set('2026-03-10T07:00:00Z');
     await h.daemon.tick();
-    expect(await t.query(`SELECT first_driven_at FROM accounts`)).toEqual([{ first_driven_at: new Date('2026-03-10T07:00:00Z') }]);
+    expect(await t.query(`SELECT first_driven_at FROM accounts`)).toEqual([
+      { first_driven_at: new Date('2026-03-10T07:00:00Z') },
+    ]);
   });
 });
 
 describe('the configuration of the plan', () => {
   it('reads the posting hours, the old quiet hours as their complement, the spacings and the ramp-up', () => {
     expect(loadConfig({}, { inDocker: false }).daemon).toMatchObject({
-      postingHours: { start: 8, end: 22 }, timeZone: 'Europe/Kyiv', spread: true, joinSpacingMs: 30 * 60_000, postSpacingMs: 20 * 60_000,
+      postingHours: { start: 8, end: 22 },
+      timeZone: 'Europe/Kyiv',
+      spread: true,
+      joinSpacingMs: 30 * 60_000,
+      postSpacingMs: 20 * 60_000,
       rampUp: { startJoins: 2, startPosts: 3, flatDays: 3, fullDays: 14 },
     });
-    expect(loadConfig({ LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false }).daemon.postingHours).toEqual({ start: 7, end: 23 });
-    expect(loadConfig({ LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_START: '1/5', LEXUS_RAMP_UP_DAYS: '2-7' }, { inDocker: false }).daemon).toMatchObject({
-      postingHours: { start: 0, end: 24 }, rampUp: { startJoins: 1, startPosts: 5, flatDays: 2, fullDays: 7 },
+    expect(loadConfig({ LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false }).daemon.postingHours).toEqual({
+      start: 7,
+      end: 23,
     });
-    expect(() => loadConfig({ LEXUS_POSTING_HOURS: '08-22', LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false })).toThrow(/LEXUS_QUIET_HOURS: set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both/);
-    expect(() => loadConfig({ LEXUS_POSTING_HOURS: '8-8' }, { inDocker: false })).toThrow(/LEXUS_POSTING_HOURS: START and END must differ/);
-    expect(() => loadConfig({ LEXUS_RAMP_UP_DAYS: '14-3' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_DAYS: FLAT must not be more than FULL/);
-    expect(() => loadConfig({ LEXUS_RAMP_UP_START: '99999999999/3' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_START: JOINS must be at most 50/);
-    expect(() => loadConfig({ LEXUS_RAMP_UP_START: '2/21' }, { inDocker: false })).toThrow(/LEXUS_RAMP_UP_START: POSTS must be at most 20/);
+    expect(
+      loadConfig(
+        { LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_START: '1/5', LEXUS_RAMP_UP_DAYS: '2-7' },
+        { inDocker: false },
+      ).daemon,
+    ).toMatchObject({
+      postingHours: { start: 0, end: 24 },
+      rampUp: { startJoins: 1, startPosts: 5, flatDays: 2, fullDays: 7 },
+    });
+    expect(() => loadConfig({ LEXUS_POSTING_HOURS: '08-22', LEXUS_QUIET_HOURS: '23-07' }, { inDocker: false })).toThrow(
+      /LEXUS_QUIET_HOURS: set LEXUS_POSTING_HOURS or LEXUS_QUIET_HOURS, not both/,
+    );
+    expect(() => loadConfig({ LEXUS_POSTING_HOURS: '8-8' }, { inDocker: false })).toThrow(
+      /LEXUS_POSTING_HOURS: START and END must differ/,
+    );
+    expect(() => loadConfig({ LEXUS_RAMP_UP_DAYS: '14-3' }, { inDocker: false })).toThrow(
+      /LEXUS_RAMP_UP_DAYS: FLAT must not be more than FULL/,
+    );
+    expect(() => loadConfig({ LEXUS_RAMP_UP_START: '99999999999/3' }, { inDocker: false })).toThrow(
+      /LEXUS_RAMP_UP_START: JOINS must be at most 50/,
+    );
+    expect(() => loadConfig({ LEXUS_RAMP_UP_START: '2/21' }, { inDocker: false })).toThrow(
+      /LEXUS_RAMP_UP_START: POSTS must be at most 20/,
+    );
     expect(loadConfig({ LEXUS_POST_SPACING_MIN: '0' }, { inDocker: false }).daemon.postSpacingMs).toBe(0);
-    expect(() => loadConfig({ LEXUS_POST_SPACING_MIN: 'soon' }, { inDocker: false })).toThrow(/LEXUS_POST_SPACING_MIN: must be a number/);
+    expect(() => loadConfig({ LEXUS_POST_SPACING_MIN: 'soon' }, { inDocker: false })).toThrow(
+      /LEXUS_POST_SPACING_MIN: must be a number/,
+    );
   });
 });
 
 describe('lexus simulate with the plan, on small fleets', () => {
   const run = (options: Partial<SimulationOptions>): Promise<SimulationResult> =>
-    simulateOnScratch({ accounts: 4, groups: 120, days: 5, settings: { ...TEST_SETTINGS, ...PLANNED, maxParallelAccounts: 5 } }, options);
+    simulateOnScratch(
+      { accounts: 4, groups: 120, days: 5, settings: { ...TEST_SETTINGS, ...PLANNED, maxParallelAccounts: 5 } },
+      options,
+    );
   const figures = (r: SimulationResult) => ({
     violations: r.violations,
     inWindow: r.pacing.windowShare !== null && r.pacing.windowShare >= 0.99,
@@ -350,7 +430,7 @@ describe('lexus simulate with the plan, on small fleets', () => {
   });
   const met = { violations: 0, inWindow: true, postsPerHour: true, joinsPerHour: true, utilization: true };
 
-  it('posts in the window, at a person\'s pace, all the rules and the ramp-up allow: new accounts and seasoned ones', async () => {
+  it("posts in the window, at a person's pace, all the rules and the ramp-up allow: new accounts and seasoned ones", async () => {
     const fresh = await run({});
     expect(figures(fresh)).toEqual(met);
     expect(fresh.totals.posts).toBeGreaterThan(0);
@@ -365,7 +445,11 @@ describe('lexus simulate with the plan, on small fleets', () => {
     const r = await run({ start: new Date('2026-03-27T00:00:00Z'), days: 4, seasoned: true });
     expect(figures(r)).toEqual(met);
     // On the 29th the window is 05-19 UTC, on the 28th 06-20 UTC.
-    expect(r.hourly.filter((h) => h.inWindow && h.hour >= 48 && h.hour < 72).map((h) => h.hour - 48)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
-    expect(r.hourly.filter((h) => h.inWindow && h.hour >= 24 && h.hour < 48).map((h) => h.hour - 24)).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    expect(r.hourly.filter((h) => h.inWindow && h.hour >= 48 && h.hour < 72).map((h) => h.hour - 48)).toEqual([
+      5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+    ]);
+    expect(r.hourly.filter((h) => h.inWindow && h.hour >= 24 && h.hour < 48).map((h) => h.hour - 24)).toEqual([
+      6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+    ]);
   });
 });

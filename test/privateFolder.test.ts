@@ -12,9 +12,15 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedPostgresError, NOTE_FILE, sharedDataDirFor, sharedDirsUnder, startEmbeddedPostgres } from '../src/db/embeddedPostgres';
-import { freePort } from './helpers/net';
+import {
+  EmbeddedPostgresError,
+  NOTE_FILE,
+  sharedDataDirFor,
+  sharedDirsUnder,
+  startEmbeddedPostgres,
+} from '../src/db/embeddedPostgres';
 import { jsonLines, ROOT, run, runNode, start, tempDir } from './helpers/cli';
+import { freePort } from './helpers/net';
 
 const asRoot = userInfo().uid === 0;
 
@@ -22,11 +28,27 @@ const asRoot = userInfo().uid === 0;
 async function copyCheckout(to: string): Promise<void> {
   await mkdir(to, { recursive: true });
   // tsconfig.build.json: the test setup builds dist/ from src/ first.
-  for (const entry of ['bin', 'dist', 'src', 'test', 'config', 'lexus_assets', 'examples', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.mts']) {
+  for (const entry of [
+    'bin',
+    'dist',
+    'src',
+    'test',
+    'config',
+    'lexus_assets',
+    'examples',
+    'package.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'vitest.config.mts',
+  ]) {
     await cp(path.join(ROOT, entry), path.join(to, entry), { recursive: true });
   }
   const linked = run('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(to, 'node_modules')]);
-  if (linked.status !== 0) await cp(path.join(ROOT, 'node_modules'), path.join(to, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  if (linked.status !== 0)
+    await cp(path.join(ROOT, 'node_modules'), path.join(to, 'node_modules'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
 }
 
 describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
@@ -53,7 +75,13 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
       // Its own process group, as in a terminal: the Ctrl-C goes to the whole group (npm passes
       // it on to the daemon too, which gets it twice).
       detached: true,
-      env: { ...env, LOG_PRETTY: '0', HEALTH_PORT: '0', LEXUS_FAKE_TELEGRAM: '1', LEXUS_EMBEDDED_PG_PORT: String(await freePort()) },
+      env: {
+        ...env,
+        LOG_PRETTY: '0',
+        HEALTH_PORT: '0',
+        LEXUS_FAKE_TELEGRAM: '1',
+        LEXUS_EMBEDDED_PG_PORT: String(await freePort()),
+      },
     });
     await npm.waitFor((p) => p.stdout.includes('"event":"daemon.started"'), 60_000);
     const out = npm.stdout;
@@ -64,9 +92,16 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
     const logged = jsonLines(npm.stdout);
     const configured = path.join(checkout, 'data/postgres');
     const elsewhere = logged.find((l) => l.event === 'db.embedded.data_elsewhere');
-    expect(elsewhere).toMatchObject({ data_dir: sharedDataDirFor(configured, sharedDirsUnder(shared).data), closed_folder: dir });
+    expect(elsewhere).toMatchObject({
+      data_dir: sharedDataDirFor(configured, sharedDirsUnder(shared).data),
+      closed_folder: dir,
+    });
     expect(logged.find((l) => l.event === 'db.embedded.binaries')).toMatchObject({ closed_folder: dir });
-    expect(JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8'))).toMatchObject({ for: configured, dataDir: elsewhere!.data_dir, password: expect.any(String) });
+    expect(JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8'))).toMatchObject({
+      for: configured,
+      dataDir: elsewhere!.data_dir,
+      password: expect.any(String),
+    });
     expect((await stat(path.join(configured, NOTE_FILE))).mode & 0o777).toBe(0o600);
     const signal = logged.findIndex((l) => l.event === 'daemon.signal');
     expect(signal).toBeGreaterThan(0);
@@ -126,9 +161,17 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
       };
       const first = runOnce();
       const kept = sharedDataDirFor(configured, dirs.data);
-      expect(first).toMatchObject({ notes: ['db.embedded.data_elsewhere', 'db.embedded.binaries', 'db.embedded.port_moved', 'db.embedded.started'], dataDir: kept, answering: kept });
+      expect(first).toMatchObject({
+        notes: ['db.embedded.data_elsewhere', 'db.embedded.binaries', 'db.embedded.port_moved', 'db.embedded.started'],
+        dataDir: kept,
+        answering: kept,
+      });
       expect(first.port).not.toBe(port);
-      expect(JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8'))).toMatchObject({ for: configured, dataDir: kept, port: first.port });
+      expect(JSON.parse(await readFile(path.join(configured, NOTE_FILE), 'utf8'))).toMatchObject({
+        for: configured,
+        dataDir: kept,
+        port: first.port,
+      });
       expect((await stat(first.dataDir)).mode & 0o777).toBe(0o700);
       expect((await stat(first.dataDir)).uid).not.toBe(0);
       // Again: the same data and port, the programs copied already.
@@ -151,5 +194,6 @@ describe.skipIf(!asRoot)('as root, from a folder only root can enter', () => {
 });
 
 describe.runIf(!asRoot)('as root, from a folder only root can enter', () => {
-  it.skip('is not run: the tests do not run as root (the embedded PostgreSQL then runs as this user, in its own folders)', () => undefined);
+  it.skip('is not run: the tests do not run as root (the embedded PostgreSQL then runs as this user, in its own folders)', () =>
+    undefined);
 });

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { explain, populate, sequentialScansOf } from '../src/bench/dataLayer';
-import { sql, toPositional } from '../src/sql/sql';
 import { HOUR_MS } from '../src/clock';
+import { sql, toPositional } from '../src/sql/sql';
 import { useTestDatabase } from './helpers/database';
 
 const t = useTestDatabase({ start: '2026-03-10T12:00:00.000Z' });
@@ -16,7 +16,13 @@ describe('the hot paths’ plans', () => {
     await sql(t.dataSource, 'ANALYZE accounts, targets, post_history');
     const plans = {
       ready: await explain(t.db, ...(toPositional(...t.db.readyStatement('ukraine_cars', 50)) as [string, unknown[]])),
-      reserve: await explain(t.db, ...(toPositional(...t.db.reserveStatement({ accountId: 17, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS })) as [string, unknown[]])),
+      reserve: await explain(
+        t.db,
+        ...(toPositional(...t.db.reserveStatement({ accountId: 17, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS })) as [
+          string,
+          unknown[],
+        ]),
+      ),
     };
     expect(sequentialScansOf(plans.ready, 'targets')).toEqual([]);
     expect(sequentialScansOf(plans.reserve, 'targets')).toEqual([]);
@@ -24,7 +30,9 @@ describe('the hot paths’ plans', () => {
     expect(JSON.stringify(plans.ready)).toContain('"Index Name":"targets_ready_by_niche_idx"');
     expect(JSON.stringify(plans.reserve)).toContain('"Index Name":"targets_ready_by_account_idx"');
     // The check itself sees a sequential scan when there is one.
-    expect(sequentialScansOf(await explain(t.db, `SELECT count(*) FROM targets WHERE title IS NULL`, []), 'targets')).toEqual(['Seq Scan on targets']);
+    expect(
+      sequentialScansOf(await explain(t.db, `SELECT count(*) FROM targets WHERE title IS NULL`, []), 'targets'),
+    ).toEqual(['Seq Scan on targets']);
     // And the statements find what they should on this data.
     expect(await t.db.getGroupsReadyForPosting('ukraine_cars', 50)).toHaveLength(50);
     expect(await t.db.reservePostSlot({ accountId: 12, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS })).not.toBeNull();

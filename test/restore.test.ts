@@ -13,11 +13,11 @@ import { DbManager } from '../src/db/DbManager';
 import { repairCounters, restoreHold } from '../src/sql/restore';
 import { formatStatus } from '../src/status/formatStatus';
 import { loadStatus } from '../src/status/loadStatus';
-import { createEmptyDatabase, useTestDatabase } from './helpers/database';
+import { run, runLexus, tempDir } from './helpers/cli';
 import { TEST_SETTINGS } from './helpers/daemon';
+import { createEmptyDatabase, useTestDatabase } from './helpers/database';
 import { insertBoundTarget, insertDrivableAccount } from './helpers/fixtures';
 import { databaseUrl } from './helpers/net';
-import { run, runLexus, tempDir } from './helpers/cli';
 
 const t = useTestDatabase({ start: '2026-03-10T12:00:00.000Z' });
 
@@ -29,8 +29,12 @@ async function forgottenPosts() {
     `INSERT INTO post_history (account_id, target_id, status, created_at) VALUES ($1, $2, 'success', '2026-03-10 08:00:00'), ($1, $2, 'unknown', '2026-03-10 10:00:00')`,
     [a, g],
   );
-  await t.query(`UPDATE targets SET daily_posts_in_group = 0, last_group_stats_reset = '2026-03-09 09:00:00', last_post_at = NULL`);
-  await t.query(`UPDATE accounts SET daily_posts_count = 0, last_stats_reset = '2026-03-09 09:00:00', last_post_at = NULL`);
+  await t.query(
+    `UPDATE targets SET daily_posts_in_group = 0, last_group_stats_reset = '2026-03-09 09:00:00', last_post_at = NULL`,
+  );
+  await t.query(
+    `UPDATE accounts SET daily_posts_count = 0, last_stats_reset = '2026-03-09 09:00:00', last_post_at = NULL`,
+  );
   return { a, g };
 }
 
@@ -47,11 +51,17 @@ describe('after a restore', () => {
       'Posting is HELD: the database was restored from a dump; its rows forget the posts made since. Check, then run lexus repair counters.',
     );
     // Repaired: today's 2 posts counted again, so @g gets none more today.
-    expect(await repairCounters(t.dataSource, t.clock.now(), true)).toEqual({ accounts: 1, groups: 1, liftedHold: true });
+    expect(await repairCounters(t.dataSource, t.clock.now(), true)).toEqual({
+      accounts: 1,
+      groups: 1,
+      liftedHold: true,
+    });
     expect((await restoreHold(t.dataSource)).held).toBe(true);
     expect(await repairCounters(t.dataSource, t.clock.now())).toEqual({ accounts: 1, groups: 1, liftedHold: true });
     expect(await restoreHold(t.dataSource)).toEqual({ held: false, since: null });
-    expect(await t.query(`SELECT daily_posts_in_group AS n, last_post_at FROM targets`)).toEqual([{ n: 2, last_post_at: new Date('2026-03-10T10:00:00Z') }]);
+    expect(await t.query(`SELECT daily_posts_in_group AS n, last_post_at FROM targets`)).toEqual([
+      { n: 2, last_post_at: new Date('2026-03-10T10:00:00Z') },
+    ]);
     expect(await t.query(`SELECT daily_posts_count AS n FROM accounts`)).toEqual([{ n: 2 }]);
     expect(await db.reservePostSlot({ accountId: a })).toBeNull();
     t.clock.set('2026-03-11T09:00:00Z');
@@ -65,9 +75,12 @@ describe('lexus repair counters', () => {
   it('says what it changes (or would, with --dry-run) and lets posting go on after a restore', async () => {
     await forgottenPosts();
     await t.query(`UPDATE lexus_restore_guard SET tables_oid = 1`);
-    const repair = (args: string[]) => runLexus(['repair', 'counters', ...args], { env: { DATABASE_URL: databaseUrl(t.connection) } });
+    const repair = (args: string[]) =>
+      runLexus(['repair', 'counters', ...args], { env: { DATABASE_URL: databaseUrl(t.connection) } });
     const dry = repair(['--dry-run']);
-    expect(dry.stdout).toMatch(/^Counters rebuilt from post_history \(dry run: nothing was written\): would change \d+ account\(s\) and 1 group\(s\)\.\nPosting was held after a restore; it would go on now\.\n$/);
+    expect(dry.stdout).toMatch(
+      /^Counters rebuilt from post_history \(dry run: nothing was written\): would change \d+ account\(s\) and 1 group\(s\)\.\nPosting was held after a restore; it would go on now\.\n$/,
+    );
     expect(dry.status).toBe(0);
     expect((await restoreHold(t.dataSource)).held).toBe(true);
     const real = repair([]);
@@ -79,12 +92,15 @@ describe('lexus repair counters', () => {
 
 /** A pg_dump and pg_restore at least as new as the server, or why there is none. */
 function dumpTools(serverMajor: number): { dump: string; restore: string } | string {
-  const dirs = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
+  const dirs = existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql').map((v) => `/usr/lib/postgresql/${v}/bin`)
+    : [];
   for (const dir of ['', ...dirs]) {
     const dump = dir ? path.join(dir, 'pg_dump') : 'pg_dump';
     const version = run(dump, ['--version']);
     const major = Number(/(\d+)/.exec(version.stdout ?? '')?.[1]);
-    if (version.status === 0 && major >= serverMajor) return { dump, restore: dir ? path.join(dir, 'pg_restore') : 'pg_restore' };
+    if (version.status === 0 && major >= serverMajor)
+      return { dump, restore: dir ? path.join(dir, 'pg_restore') : 'pg_restore' };
   }
   return `no pg_dump of PostgreSQL ${serverMajor} or newer is installed here`;
 }
@@ -96,7 +112,11 @@ describe('the backup commands of docs/operations.md', async () => {
     const { default: pg } = await import('pg');
     const client = new pg.Client({ ...probe.connection, ssl: false });
     await client.connect();
-    serverMajor = Math.floor(Number((await client.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]!.server_version_num) / 10_000);
+    serverMajor = Math.floor(
+      Number(
+        (await client.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]!.server_version_num,
+      ) / 10_000,
+    );
     await client.end();
   } finally {
     await probe.drop();

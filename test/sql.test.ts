@@ -8,7 +8,10 @@ import { toPositional } from '../src/sql/sql';
 describe('toPositional', () => {
   it('numbers each name once, in order of first use, and keeps casts', () => {
     expect(toPositional('SELECT :a, :b, :a', { a: 1, b: 2 })).toEqual(['SELECT $1, $2, $1', [1, 2]]);
-    expect(toPositional('SELECT CAST(:n AS integer)::int, :n::text, x::int', { n: 5 })).toEqual(['SELECT CAST($1 AS integer)::int, $1::text, x::int', [5]]);
+    expect(toPositional('SELECT CAST(:n AS integer)::int, :n::text, x::int', { n: 5 })).toEqual([
+      'SELECT CAST($1 AS integer)::int, $1::text, x::int',
+      [5],
+    ]);
     expect(toPositional('SELECT :x::int', { x: 1 })).toEqual(['SELECT $1::int', [1]]);
     expect(toPositional('SELECT 1::numeric(3,1),:x', { x: 1 })).toEqual(['SELECT 1::numeric(3,1),$1', [1]]);
   });
@@ -31,10 +34,13 @@ describe('toPositional', () => {
     expect(toPositional("SELECT '''', :y, ''':x'''", { y: 1 })).toEqual(["SELECT '''', $1, ''':x'''", [1]]);
     // A backslash in a standard string is just a character: the quote after it ends the literal.
     expect(toPositional("SELECT 'a\\', :y", { y: 1 })).toEqual(["SELECT 'a\\', $1", [1]]);
-    expect(toPositional("SELECT to_char(:t, 'HH24:MI:SS')", { t: 'now' })).toEqual(["SELECT to_char($1, 'HH24:MI:SS')", ['now']]);
+    expect(toPositional("SELECT to_char(:t, 'HH24:MI:SS')", { t: 'now' })).toEqual([
+      "SELECT to_char($1, 'HH24:MI:SS')",
+      ['now'],
+    ]);
   });
 
-  it('does not rewrite inside E\'...\' strings, whose \\\' and \\\\ are escapes', () => {
+  it("does not rewrite inside E'...' strings, whose \\' and \\\\ are escapes", () => {
     expect(toPositional("SELECT E'it\\'s :x', :y", { y: 1 })).toEqual(["SELECT E'it\\'s :x', $1", [1]]);
     expect(toPositional("SELECT e'\\\\', :y", { y: 1 })).toEqual(["SELECT e'\\\\', $1", [1]]);
     expect(toPositional("SELECT E'a''b :x', :y", { y: 1 })).toEqual(["SELECT E'a''b :x', $1", [1]]);
@@ -43,12 +49,18 @@ describe('toPositional', () => {
   });
 
   it('does not rewrite inside quoted identifiers', () => {
-    expect(toPositional('SELECT "ident:x", :y FROM "a""b:z"', { y: 1 })).toEqual(['SELECT "ident:x", $1 FROM "a""b:z"', [1]]);
+    expect(toPositional('SELECT "ident:x", :y FROM "a""b:z"', { y: 1 })).toEqual([
+      'SELECT "ident:x", $1 FROM "a""b:z"',
+      [1],
+    ]);
   });
 
   it('does not rewrite inside dollar-quoted strings', () => {
     expect(toPositional('SELECT $$ :x \' " -- $$, :y', { y: 1 })).toEqual(['SELECT $$ :x \' " -- $$, $1', [1]]);
-    expect(toPositional('DO $body$ BEGIN PERFORM :x; $$ :z $$; END $body$; SELECT :y', { y: 1 })).toEqual(['DO $body$ BEGIN PERFORM :x; $$ :z $$; END $body$; SELECT $1', [1]]);
+    expect(toPositional('DO $body$ BEGIN PERFORM :x; $$ :z $$; END $body$; SELECT :y', { y: 1 })).toEqual([
+      'DO $body$ BEGIN PERFORM :x; $$ :z $$; END $body$; SELECT $1',
+      [1],
+    ]);
     // $1 is a positional parameter, and a $ inside a name opens nothing.
     expect(toPositional('SELECT $1, :y, a$b, :z', { y: 1, z: 2 })).toEqual(['SELECT $1, $1, a$b, $2', [1, 2]]);
   });
@@ -56,7 +68,7 @@ describe('toPositional', () => {
   it('does not rewrite inside comments', () => {
     expect(toPositional('SELECT :y -- not :x\n, :z', { y: 1, z: 2 })).toEqual(['SELECT $1 -- not :x\n, $2', [1, 2]]);
     expect(toPositional('SELECT :y -- :x to the end', { y: 1 })).toEqual(['SELECT $1 -- :x to the end', [1]]);
-    expect(toPositional('SELECT /* :x \' */ :y', { y: 1 })).toEqual(['SELECT /* :x \' */ $1', [1]]);
+    expect(toPositional("SELECT /* :x ' */ :y", { y: 1 })).toEqual(["SELECT /* :x ' */ $1", [1]]);
     // Block comments nest in PostgreSQL.
     expect(toPositional('SELECT /* a /* :x */ :w */ :y', { y: 1 })).toEqual(['SELECT /* a /* :x */ :w */ $1', [1]]);
     // A minus and a slash alone are operators.
@@ -69,9 +81,9 @@ describe('toPositional', () => {
   });
 
   it('gives the same answer for the same text every time (cached) with the values of each call', () => {
-    const text = 'SELECT :a, \':a\', :b';
-    expect(toPositional(text, { a: 1, b: 2 })).toEqual(['SELECT $1, \':a\', $2', [1, 2]]);
-    expect(toPositional(text, { a: 3, b: 4 })).toEqual(['SELECT $1, \':a\', $2', [3, 4]]);
+    const text = "SELECT :a, ':a', :b";
+    expect(toPositional(text, { a: 1, b: 2 })).toEqual(["SELECT $1, ':a', $2", [1, 2]]);
+    expect(toPositional(text, { a: 3, b: 4 })).toEqual(["SELECT $1, ':a', $2", [3, 4]]);
     expect(() => toPositional(text, { a: 3 })).toThrow('SQL parameter :b has no value');
   });
 

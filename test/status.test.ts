@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
-import { formatStatus } from '../src/status/formatStatus';
-import { loadStatus, type FleetStatus, type StatusSettings } from '../src/status/loadStatus';
-import { createEmptyDatabase, useTestDatabase, type TestDatabase } from './helpers/database';
-import { databaseUrl } from './helpers/net';
-import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
-import { ROOT, runLexus } from './helpers/cli';
 import { holdGroup } from '../src/sql/groups';
+import { formatStatus } from '../src/status/formatStatus';
+import { type FleetStatus, loadStatus, type StatusSettings } from '../src/status/loadStatus';
+import { ROOT, runLexus } from './helpers/cli';
+import { AS_SOON_AS_ALLOWED_ENV } from './helpers/daemon';
+import { createEmptyDatabase, type TestDatabase, useTestDatabase } from './helpers/database';
+import { insertAccount, insertBoundTarget, insertTarget } from './helpers/fixtures';
+import { databaseUrl } from './helpers/net';
 
 const t = useTestDatabase();
 
@@ -18,14 +18,32 @@ const OTHER_SESSION = 'SECRET-SESSION-abc';
 const API_HASH = '0123456789abcdef0123456789abcdef';
 const PROXY_PASSWORD = 'Pr0xyPa55word';
 
-async function post(t: TestDatabase, accountId: number, targetId: number, status: string, createdAt: string): Promise<void> {
-  await t.query(`INSERT INTO post_history (account_id, target_id, message_content, status, created_at) VALUES ($1, $2, 'Lexus IS 250', $3, $4)`, [
-    accountId, targetId, status, createdAt,
-  ]);
+async function post(
+  t: TestDatabase,
+  accountId: number,
+  targetId: number,
+  status: string,
+  createdAt: string,
+): Promise<void> {
+  await t.query(
+    `INSERT INTO post_history (account_id, target_id, message_content, status, created_at) VALUES ($1, $2, 'Lexus IS 250', $3, $4)`,
+    [accountId, targetId, status, createdAt],
+  );
 }
 
-async function join(t: TestDatabase, accountId: number, targetId: number, outcome: string, createdAt: string): Promise<void> {
-  await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, $3, $4)`, [accountId, targetId, outcome, createdAt]);
+async function join(
+  t: TestDatabase,
+  accountId: number,
+  targetId: number,
+  outcome: string,
+  createdAt: string,
+): Promise<void> {
+  await t.query(`INSERT INTO join_history (account_id, target_id, outcome, created_at) VALUES ($1, $2, $3, $4)`, [
+    accountId,
+    targetId,
+    outcome,
+    createdAt,
+  ]);
 }
 
 /**
@@ -43,38 +61,75 @@ async function seedWorld(t: TestDatabase) {
   // to 09:00:20); acc_active connected 10 min ago.
   const driven = { driven_by: 'host-a:1234:9f3c', driven_until: '2026-03-10 09:00:20' };
   const active = await insertAccount(t, 'acc_active', {
-    daily_posts_count: 3, last_stats_reset: '2026-03-10T06:00:00Z',
-    session_string: OTHER_SESSION, api_id: 12345, api_hash: API_HASH, proxy: `socks5://user:${PROXY_PASSWORD}@10.0.0.1:1080`,
-    first_driven_at: '2026-03-08 07:00:00', next_post_planned_at: '2026-03-10 11:20:00', ...driven,
-    last_connect_at: '2026-03-10 08:50:00', last_connect_outcome: 'connected',
+    daily_posts_count: 3,
+    last_stats_reset: '2026-03-10T06:00:00Z',
+    session_string: OTHER_SESSION,
+    api_id: 12345,
+    api_hash: API_HASH,
+    proxy: `socks5://user:${PROXY_PASSWORD}@10.0.0.1:1080`,
+    first_driven_at: '2026-03-08 07:00:00',
+    next_post_planned_at: '2026-03-10 11:20:00',
+    ...driven,
+    last_connect_at: '2026-03-10 08:50:00',
+    last_connect_outcome: 'connected',
   });
   const flood = await insertAccount(t, 'acc_flood', {
-    status: 'flood_wait', next_allowed_action_time: '2026-03-10T09:12:30Z', daily_posts_count: 1, last_stats_reset: '2026-03-10T05:00:00Z',
-    session_string: OTHER_SESSION, seasoned: true, ...driven, last_connect_at: '2026-03-10 08:47:30', last_connect_outcome: 'account_flood_wait',
+    status: 'flood_wait',
+    next_allowed_action_time: '2026-03-10T09:12:30Z',
+    daily_posts_count: 1,
+    last_stats_reset: '2026-03-10T05:00:00Z',
+    session_string: OTHER_SESSION,
+    seasoned: true,
+    ...driven,
+    last_connect_at: '2026-03-10 08:47:30',
+    last_connect_outcome: 'account_flood_wait',
   });
   const banned = await insertAccount(t, 'acc_banned', {
-    status: 'banned', daily_posts_count: 7, last_stats_reset: '2026-03-09T18:00:00Z',
-    session_string: SESSION, api_hash: API_HASH, status_reason: 'session dead: SESSION_REVOKED',
+    status: 'banned',
+    daily_posts_count: 7,
+    last_stats_reset: '2026-03-09T18:00:00Z',
+    session_string: SESSION,
+    api_hash: API_HASH,
+    status_reason: 'session dead: SESSION_REVOKED',
   });
   await insertAccount(t, 'acc_nosession');
 
   const readyOne = await insertBoundTarget(t, '@ready_one', active);
   // Posted twice yesterday: today's counter starts afresh.
   await insertBoundTarget(t, '@ready_two', active, {
-    niche: 'kyiv_cars', joined_at: '2026-03-09T03:00:00Z', last_post_at: '2026-03-09T20:00:00Z', daily_posts_in_group: 2, last_group_stats_reset: '2026-03-09T14:00:00Z',
+    niche: 'kyiv_cars',
+    joined_at: '2026-03-09T03:00:00Z',
+    last_post_at: '2026-03-09T20:00:00Z',
+    daily_posts_in_group: 2,
+    last_group_stats_reset: '2026-03-09T14:00:00Z',
   });
   const warming = await insertBoundTarget(t, '@warming', active, { joined_at: '2026-03-09T15:00:00Z' });
-  const gap = await insertBoundTarget(t, '@gap', active, { last_post_at: '2026-03-10T07:30:00Z', daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T07:30:00Z' });
-  const done = await insertBoundTarget(t, '@done', active, { last_post_at: '2026-03-10T08:00:00Z', daily_posts_in_group: 2, last_group_stats_reset: '2026-03-10T06:00:00Z' });
+  const gap = await insertBoundTarget(t, '@gap', active, {
+    last_post_at: '2026-03-10T07:30:00Z',
+    daily_posts_in_group: 1,
+    last_group_stats_reset: '2026-03-10T07:30:00Z',
+  });
+  const done = await insertBoundTarget(t, '@done', active, {
+    last_post_at: '2026-03-10T08:00:00Z',
+    daily_posts_in_group: 2,
+    last_group_stats_reset: '2026-03-10T06:00:00Z',
+  });
   await insertBoundTarget(t, '@closed', active, { status: 'banned' });
-  const floodGroup = await insertBoundTarget(t, '@flood_group', flood, { last_post_at: '2026-03-10T05:00:00Z', daily_posts_in_group: 1, last_group_stats_reset: '2026-03-10T05:00:00Z' });
+  const floodGroup = await insertBoundTarget(t, '@flood_group', flood, {
+    last_post_at: '2026-03-10T05:00:00Z',
+    daily_posts_in_group: 1,
+    last_group_stats_reset: '2026-03-10T05:00:00Z',
+  });
   const bannedGroup = await insertBoundTarget(t, '@banned_acc_group', banned, { joined_at: '2026-03-07T09:00:00Z' });
   await insertBoundTarget(t, '@closed_two', banned, { status: 'error' });
 
   const newOne = await insertTarget(t, '@new_one');
   await insertTarget(t, '@new_two', { niche: 'kyiv_cars' });
   const requested = await insertTarget(t, '@requested');
-  await t.query(`UPDATE targets SET status = 'requested', join_claimed_by = $1, join_retry_at = '2026-03-10T20:00:00' WHERE id = $2`, [active, requested]);
+  await t.query(
+    `UPDATE targets SET status = 'requested', join_claimed_by = $1, join_retry_at = '2026-03-10T20:00:00' WHERE id = $2`,
+    [active, requested],
+  );
   const deadLink = await insertTarget(t, '@dead_link', { status: 'error' });
   await insertTarget(t, '@odessa', { niche: 'odessa_cars' });
 
@@ -125,7 +180,8 @@ Posts today (since 00:00 UTC): 4 of at most 12 the rules allow (success 3, unkno
 Next action: now: acc_active can post to @ready_one
 `;
 
-const load = (now = t.clock.now(), overrides: Partial<StatusSettings> = {}) => loadStatus(t.dataSource, now, { ...settings, ...overrides });
+const load = (now = t.clock.now(), overrides: Partial<StatusSettings> = {}) =>
+  loadStatus(t.dataSource, now, { ...settings, ...overrides });
 
 describe('lexus status', () => {
   it('shows accounts, groups, posts of the day and the next action, as text', async () => {
@@ -137,30 +193,85 @@ describe('lexus status', () => {
     const { active, flood, banned } = await seedWorld(t);
     const status: FleetStatus = JSON.parse(JSON.stringify(await load()));
     expect(status.now).toBe('2026-03-10T09:00:00.000Z');
-    expect(status.accounts.map((a) => a.sessionName)).toEqual(['acc_active', 'acc_banned', 'acc_flood', 'acc_nosession']);
+    expect(status.accounts.map((a) => a.sessionName)).toEqual([
+      'acc_active',
+      'acc_banned',
+      'acc_flood',
+      'acc_nosession',
+    ]);
     const [a, b, f, n] = status.accounts;
     expect(a).toEqual({
-      id: active, sessionName: 'acc_active', status: 'active', statusReason: null, hasSession: true, needsLogin: false, configProblem: null,
-      ownCredentials: true, drivenBy: 'host-a:1234', drivenUntil: '2026-03-10T09:00:20.000Z', lastConnect: { outcome: 'connected', at: '2026-03-10T08:50:00.000Z' },
+      id: active,
+      sessionName: 'acc_active',
+      status: 'active',
+      statusReason: null,
+      hasSession: true,
+      needsLogin: false,
+      configProblem: null,
+      ownCredentials: true,
+      drivenBy: 'host-a:1234',
+      drivenUntil: '2026-03-10T09:00:20.000Z',
+      lastConnect: { outcome: 'connected', at: '2026-03-10T08:50:00.000Z' },
       next: { at: '2026-03-10T11:20:00.000Z', waitsFor: 'its plan for the day (posts spread over the posting hours)' },
-      postsToday: 3, postsLimit: 20, joinsToday: 2, joinsLimit: 10, limitedSince: null, limitedUntil: null, floodWaitUntil: null, floodWaitRemainingMs: null,
-      daysInFleet: 2, seasoned: false, nextPostPlannedAt: '2026-03-10T11:20:00.000Z',
+      postsToday: 3,
+      postsLimit: 20,
+      joinsToday: 2,
+      joinsLimit: 10,
+      limitedSince: null,
+      limitedUntil: null,
+      floodWaitUntil: null,
+      floodWaitRemainingMs: null,
+      daysInFleet: 2,
+      seasoned: false,
+      nextPostPlannedAt: '2026-03-10T11:20:00.000Z',
       groups: { warming: 1, ready: 2, waiting: 1, doneForToday: 1, closed: 1 },
       lastAction: { kind: 'post', outcome: 'error', target: '@ready_one', at: '2026-03-10T08:30:00.000Z' },
     });
-    expect(b).toMatchObject({ id: banned, status: 'banned', statusReason: 'session dead: SESSION_REVOKED', hasSession: true, needsLogin: true, postsToday: 0, joinsToday: 0 });
+    expect(b).toMatchObject({
+      id: banned,
+      status: 'banned',
+      statusReason: 'session dead: SESSION_REVOKED',
+      hasSession: true,
+      needsLogin: true,
+      postsToday: 0,
+      joinsToday: 0,
+    });
     expect(b!.groups).toEqual({ warming: 0, ready: 0, waiting: 1, doneForToday: 0, closed: 1 });
     expect(f).toMatchObject({
-      id: flood, status: 'flood_wait', postsToday: 1, joinsToday: 1, floodWaitUntil: '2026-03-10T09:12:30.000Z', floodWaitRemainingMs: 750_000,
+      id: flood,
+      status: 'flood_wait',
+      postsToday: 1,
+      joinsToday: 1,
+      floodWaitUntil: '2026-03-10T09:12:30.000Z',
+      floodWaitRemainingMs: 750_000,
       lastAction: { kind: 'join', outcome: 'account_flood_wait', target: '@new_one', at: '2026-03-10T08:47:30.000Z' },
     });
     expect(f!.groups).toEqual({ warming: 0, ready: 0, waiting: 1, doneForToday: 0, closed: 0 });
-    expect(n).toMatchObject({ hasSession: false, lastAction: null, groups: { warming: 0, ready: 0, waiting: 0, doneForToday: 0, closed: 0 } });
+    expect(n).toMatchObject({
+      hasSession: false,
+      lastAction: null,
+      groups: { warming: 0, ready: 0, waiting: 0, doneForToday: 0, closed: 0 },
+    });
     expect(status.accountsByStatus).toEqual({ active: 2, banned: 1, flood_wait: 1 });
     expect(status.niches).toEqual([
-      { niche: 'kyiv_cars', served: true, byStatus: { new: 1, requested: 0, joined: 1, error: 0, banned: 0 }, total: 2 },
-      { niche: 'odessa_cars', served: false, byStatus: { new: 1, requested: 0, joined: 0, error: 0, banned: 0 }, total: 1 },
-      { niche: 'ukraine_cars', served: true, byStatus: { new: 1, requested: 1, joined: 6, error: 2, banned: 1 }, total: 11 },
+      {
+        niche: 'kyiv_cars',
+        served: true,
+        byStatus: { new: 1, requested: 0, joined: 1, error: 0, banned: 0 },
+        total: 2,
+      },
+      {
+        niche: 'odessa_cars',
+        served: false,
+        byStatus: { new: 1, requested: 0, joined: 0, error: 0, banned: 0 },
+        total: 1,
+      },
+      {
+        niche: 'ukraine_cars',
+        served: true,
+        byStatus: { new: 1, requested: 1, joined: 6, error: 2, banned: 1 },
+        total: 11,
+      },
     ]);
     expect(status.targetsByStatus).toEqual({ new: 3, requested: 1, joined: 7, error: 2, banned: 1 });
     expect(status.postsToday).toBe(4);
@@ -168,7 +279,14 @@ describe('lexus status', () => {
     // acc_active: 5 joined groups of served niches warmed up before midnight (@warming at 15:00), 2 each; acc_flood: 1 group.
     expect(status.maxPostsToday).toBe(12);
     expect(status.nextAction).toEqual({
-      at: '2026-03-10T09:00:00.000Z', now: true, inMs: 0, account: 'acc_active', accountId: active, kind: 'post', target: '@ready_one', waitingFor: [],
+      at: '2026-03-10T09:00:00.000Z',
+      now: true,
+      inMs: 0,
+      account: 'acc_active',
+      accountId: active,
+      kind: 'post',
+      target: '@ready_one',
+      waitingFor: [],
     });
     // The same from a QueryRunner (the caller's own connection or transaction).
     const runner = t.dataSource.createQueryRunner();
@@ -194,27 +312,48 @@ describe('lexus status', () => {
     // Without acc_active, acc_flood's post (and its join) wait for its FloodWait.
     await t.query(`UPDATE accounts SET status = 'banned' WHERE id = $1`, [active]);
     let status = await load();
-    expect(status.nextAction).toMatchObject({ at: '2026-03-10T09:12:30.000Z', now: false, inMs: 750_000, account: 'acc_flood', kind: 'post', target: '@flood_group', waitingFor: ['FloodWait'] });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-10T09:12:30.000Z',
+      now: false,
+      inMs: 750_000,
+      account: 'acc_flood',
+      kind: 'post',
+      target: '@flood_group',
+      waitingFor: ['FloodWait'],
+    });
     expect(formatStatus(status)).toContain(
       'Next action: 2026-03-10 09:12:30 UTC (in 12m 30s): acc_flood can post to @flood_group (waiting for: FloodWait)\n',
     );
     // The FloodWait over and acc_flood's posts of the day made: its join comes first.
-    await t.query(`UPDATE accounts SET next_allowed_action_time = NULL, daily_posts_count = 20 WHERE session_name = 'acc_flood'`);
+    await t.query(
+      `UPDATE accounts SET next_allowed_action_time = NULL, daily_posts_count = 20 WHERE session_name = 'acc_flood'`,
+    );
     status = await load();
     expect(status.nextAction).toMatchObject({ now: true, account: 'acc_flood', kind: 'join', target: '@new_one' });
     expect(formatStatus(status)).toContain('Next action: now: acc_flood can join @new_one\n');
     // No joins allowed: the post waits for the next UTC midnight, at any hour...
     status = await load(t.clock.now(), { joinsPerAccountPerDay: 0, postingHours: { start: 0, end: 24 } });
-    expect(status.nextAction).toMatchObject({ at: '2026-03-11T00:00:00.000Z', kind: 'post', waitingFor: ["the account's 20 posts of today made"] });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-11T00:00:00.000Z',
+      kind: 'post',
+      waitingFor: ["the account's 20 posts of today made"],
+    });
     // ... and for the posting hours' opening (08:00 in Kyiv, 06:00 UTC in March) when they are 08-22.
     status = await load(t.clock.now(), { joinsPerAccountPerDay: 0 });
     expect(status.nextAction).toMatchObject({
-      at: '2026-03-11T06:00:00.000Z', now: false, kind: 'post', waitingFor: ["the account's 20 posts of today made", 'the posting hours'],
+      at: '2026-03-11T06:00:00.000Z',
+      now: false,
+      kind: 'post',
+      waitingFor: ["the account's 20 posts of today made", 'the posting hours'],
     });
     // Something possible now, but at night: the next action is at the opening, not "now".
     await t.query(`UPDATE accounts SET daily_posts_count = 0 WHERE session_name = 'acc_flood'`);
     status = await load(new Date('2026-03-10T21:00:00Z'));
-    expect(status.nextAction).toMatchObject({ at: '2026-03-11T06:00:00.000Z', now: false, waitingFor: ['the posting hours'] });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-11T06:00:00.000Z',
+      now: false,
+      waitingFor: ['the posting hours'],
+    });
     expect(formatStatus(status)).toContain('Next action: 2026-03-11 06:00:00 UTC (in 9h): ');
   });
 
@@ -243,7 +382,12 @@ describe('lexus status', () => {
     const a = await insertAccount(t, 'acc_a', { session_string: 'x' });
     await insertBoundTarget(t, '@warming', a, { joined_at: '2026-03-09T15:00:00Z' });
     let status = await load(t.clock.now(), { joinsPerAccountPerDay: 1 });
-    expect(status.nextAction).toMatchObject({ at: '2026-03-10T15:00:00.000Z', kind: 'post', target: '@warming', waitingFor: ['warm-up'] });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-10T15:00:00.000Z',
+      kind: 'post',
+      target: '@warming',
+      waitingFor: ['warm-up'],
+    });
     expect(status.maxPostsToday).toBe(2);
     expect(status.accounts[0]!.groups).toEqual({ warming: 1, ready: 0, waiting: 0, doneForToday: 0, closed: 0 });
     // A group to join, but the day's one join is made: tomorrow, after the warm-up's post.
@@ -256,10 +400,20 @@ describe('lexus status', () => {
     expect(status.maxPostsToday).toBe(2);
     await t.query(`UPDATE targets SET status = 'banned' WHERE link = '@warming'`);
     status = await load(t.clock.now(), { joinsPerAccountPerDay: 1, postingHours: { start: 0, end: 24 } });
-    expect(status.nextAction).toMatchObject({ at: '2026-03-11T00:00:00.000Z', kind: 'post', target: '@late', waitingFor: ['warm-up'] });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-11T00:00:00.000Z',
+      kind: 'post',
+      target: '@late',
+      waitingFor: ['warm-up'],
+    });
     await t.query(`UPDATE targets SET status = 'banned' WHERE link = '@late'`);
     status = await load(t.clock.now(), { joinsPerAccountPerDay: 1, postingHours: { start: 0, end: 24 } });
-    expect(status.nextAction).toMatchObject({ at: '2026-03-11T00:00:00.000Z', kind: 'join', target: '@to_join', waitingFor: ["the account's joins of today made"] });
+    expect(status.nextAction).toMatchObject({
+      at: '2026-03-11T00:00:00.000Z',
+      kind: 'join',
+      target: '@to_join',
+      waitingFor: ["the account's joins of today made"],
+    });
     expect(status.maxPostsToday).toBe(0);
   });
 
@@ -290,8 +444,9 @@ Next action: none: there is no account yet.
   });
 });
 
-describe('lexus status', () => {
-  const run = (url: string, args: string[] = []) => runLexus(['status', ...args], { cwd: ROOT, env: { DATABASE_URL: url, ...AS_SOON_AS_ALLOWED_ENV } });
+describe('lexus status, the command', () => {
+  const run = (url: string, args: string[] = []) =>
+    runLexus(['status', ...args], { cwd: ROOT, env: { DATABASE_URL: url, ...AS_SOON_AS_ALLOWED_ENV } });
 
   it('prints the view, or JSON for scripts, from the configured database and without a secret', async () => {
     const a = await insertAccount(t, 'acc_cli', { session_string: SESSION, api_hash: API_HASH });
@@ -307,11 +462,15 @@ describe('lexus status', () => {
     }
     // Not driven, and without API credentials where status runs: both said.
     expect(text.stdout).toMatch(/\nacc_cli +- +- +- +API credentials \(TG_API_ID and TG_API_HASH\) and a daemon\n/);
-    expect(text.stdout).toContain('No daemon drives any account: none runs (lexus start), or each has lost its database; 1 account could be driven.');
+    expect(text.stdout).toContain(
+      'No daemon drives any account: none runs (lexus start), or each has lost its database; 1 account could be driven.',
+    );
     const json = run(databaseUrl(t.connection), ['--json']);
     expect(json.status).toBe(0);
     const status = JSON.parse(json.stdout) as FleetStatus;
-    expect(status.accounts).toMatchObject([{ sessionName: 'acc_cli', status: 'active', hasSession: true, postsToday: 0 }]);
+    expect(status.accounts).toMatchObject([
+      { sessionName: 'acc_cli', status: 'active', hasSession: true, postsToday: 0 },
+    ]);
     for (const out of [text.stdout + text.stderr, json.stdout + json.stderr]) {
       expect(out).not.toContain(SESSION);
       expect(out).not.toContain(API_HASH);
@@ -333,21 +492,36 @@ describe('lexus status', () => {
 describe('lexus status after Telegram limited an account, and with one chat under two links', () => {
   it('says which account is restricted, since when and until when, its reduced budget, and which rows are duplicates', async () => {
     await insertAccount(t, 'acc_restricted', {
-      status: 'flood_wait', next_allowed_action_time: '2026-03-11T08:00:00Z', session_string: 'x', limited_since: '2026-03-10T08:00:00', limited_until: '2026-03-11T08:00:00',
+      status: 'flood_wait',
+      next_allowed_action_time: '2026-03-11T08:00:00Z',
+      session_string: 'x',
+      limited_since: '2026-03-10T08:00:00',
+      limited_until: '2026-03-11T08:00:00',
       status_reason: 'restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)',
     });
     await insertTarget(t, '@autobazar_ua');
-    await t.query(`INSERT INTO targets (link, niche, status, status_reason) VALUES ('@autobazar_ukraine', 'ukraine_cars', 'duplicate', 'the same chat as @autobazar_ua (target #1)')`);
+    await t.query(
+      `INSERT INTO targets (link, niche, status, status_reason) VALUES ('@autobazar_ukraine', 'ukraine_cars', 'duplicate', 'the same chat as @autobazar_ua (target #1)')`,
+    );
     const text = formatStatus(await load());
     expect(text).toContain(
       'Limited by Telegram: acc_restricted since 2026-03-10 08:00:00 UTC (restricted by Telegram: 2 groups refused it within 60 min (USER_BANNED_IN_CHANNEL)); paused until 2026-03-11 08:00:00 UTC, then back at half its budget, growing daily',
     );
-    expect(text).toContain('Duplicate: @autobazar_ukraine is the same chat as @autobazar_ua (target #1); never joined or posted to');
+    expect(text).toContain(
+      'Duplicate: @autobazar_ukraine is the same chat as @autobazar_ua (target #1); never joined or posted to',
+    );
     // The day its pause ends: half the budget; the next day three quarters; then all of it.
     const budget = async (now: string) => (await load(new Date(now))).accounts[0]!;
-    expect(await budget('2026-03-11T09:00:00Z')).toMatchObject({ postsLimit: 10, joinsLimit: 5, limitedSince: '2026-03-10T08:00:00.000Z', limitedUntil: '2026-03-11T08:00:00.000Z' });
+    expect(await budget('2026-03-11T09:00:00Z')).toMatchObject({
+      postsLimit: 10,
+      joinsLimit: 5,
+      limitedSince: '2026-03-10T08:00:00.000Z',
+      limitedUntil: '2026-03-11T08:00:00.000Z',
+    });
     expect(await budget('2026-03-12T09:00:00Z')).toMatchObject({ postsLimit: 15, joinsLimit: 7 });
     expect(await budget('2026-03-13T09:00:00Z')).toMatchObject({ postsLimit: 20, joinsLimit: 10 });
-    expect(formatStatus(await load(new Date('2026-03-11T09:00:00Z')))).toContain('now back at 10 posts and 5 joins today');
+    expect(formatStatus(await load(new Date('2026-03-11T09:00:00Z')))).toContain(
+      'now back at 10 posts and 5 joins today',
+    );
   });
 });

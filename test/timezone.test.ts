@@ -3,8 +3,9 @@
  * project and again with TZ=America/Los_Angeles (vitest.config.ts): stored values, values read
  * back, and the UTC day of the limits must be the same in both.
  */
-import { describe, expect, it } from 'vitest';
+
 import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { createDataSource } from '../src/db/database';
 import { Account, Target } from '../src/db/entities';
 import { parseUtcTimestamp } from '../src/db/postgresTypes';
@@ -36,13 +37,15 @@ describe(`timestamps with TZ=${process.env.TZ}`, () => {
 
   it('entities saved through TypeORM store UTC too', async () => {
     const repo = t.dataSource.getRepository(Account);
-    const saved = await repo.save(repo.create({ sessionName: 'orm', nextAllowedActionTime: new Date('2026-07-01T23:30:00.000Z') }));
+    const saved = await repo.save(
+      repo.create({ sessionName: 'orm', nextAllowedActionTime: new Date('2026-07-01T23:30:00.000Z') }),
+    );
     expect(await storedText(t, 'accounts', 'next_allowed_action_time', saved.id)).toBe('2026-07-01T23:30:00.000');
     const loaded = await repo.findOneByOrFail({ id: saved.id });
     expect(loaded.nextAllowedActionTime?.toISOString()).toBe('2026-07-01T23:30:00.000Z');
   });
 
-  it('column defaults (now()) store UTC even where the database\'s own zone is not UTC', async () => {
+  it("column defaults (now()) store UTC even where the database's own zone is not UTC", async () => {
     await t.query(`ALTER DATABASE ${t.connection.database} SET timezone = 'Asia/Tokyo'`);
     const insert = `INSERT INTO accounts (session_name) VALUES ($1)
                     RETURNING to_char(created_at, 'YYYY-MM-DD HH24:MI:SS') AS stored,
@@ -55,7 +58,9 @@ describe(`timestamps with TZ=${process.env.TZ}`, () => {
       const [fromApp] = await app.query(insert, ['app']);
       expect(fromApp.stored).toBe(fromApp.utc_now);
       // Without the app's session settings the same default would store Tokyo time.
-      const { rows: [fromPlain] } = await plain.query(insert, ['plain']);
+      const {
+        rows: [fromPlain],
+      } = await plain.query(insert, ['plain']);
       expect(fromPlain.stored).not.toBe(fromPlain.utc_now);
     } finally {
       await app.destroy();
@@ -77,7 +82,7 @@ describe(`timestamps with TZ=${process.env.TZ}`, () => {
     }
   });
 
-  it('the limits\' day is the UTC day, not the host\'s', async () => {
+  it("the limits' day is the UTC day, not the host's", async () => {
     const a = await insertAccount(t, 'acc');
     t.clock.set('2026-03-10T06:00:00.000Z');
     const g = await insertBoundTarget(t, '@g', a);
@@ -91,7 +96,7 @@ describe(`timestamps with TZ=${process.env.TZ}`, () => {
     expect(await counters(t, a, g)).toEqual({ account: 1, group: 1 });
   });
 
-  it('parses PostgreSQL\'s text form as UTC, and leaves infinity to pg', () => {
+  it("parses PostgreSQL's text form as UTC, and leaves infinity to pg", () => {
     expect(parseUtcTimestamp('2026-03-08 10:30:00.123456').toISOString()).toBe('2026-03-08T10:30:00.123Z');
     expect(parseUtcTimestamp('2026-03-08 10:30:00').toISOString()).toBe('2026-03-08T10:30:00.000Z');
     expect(parseUtcTimestamp('infinity')).toBe(Infinity);

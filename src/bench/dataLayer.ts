@@ -16,10 +16,11 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import { HOUR_MS, ManualClock } from '../clock';
 import { loadConfig, type PostgresConnection } from '../config';
-import { createDataSource, runMigrations } from '../db/database';
 import { DbManager } from '../db/DbManager';
-import { createScratchDatabase, databaseServer, type ScratchDatabase } from '../db/scratchDatabase';
+import { createDataSource, runMigrations } from '../db/database';
 import { sqlTime } from '../db/postgresTypes';
+import { createScratchDatabase, databaseServer, type ScratchDatabase } from '../db/scratchDatabase';
+import { seeded } from '../random';
 import {
   countGroupsWithDailyPosts,
   countPostsAndJoins,
@@ -31,7 +32,6 @@ import {
   touchAccountById,
 } from '../sql/bench';
 import { analyzeAccountsAndTargets } from '../sql/simulation';
-import { seeded } from '../random';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
@@ -58,7 +58,10 @@ const round = (n: number, digits = 3) => Number(n.toFixed(digits));
  * p50/p99 of each operation, run in turn (one of each per round), so that every figure is taken
  * under the same conditions: a burst of background work shows in all of them, not in one.
  */
-async function timedInTurn<K extends string>(samples: number, operations: Record<K, () => Promise<unknown>>): Promise<Record<K, Timing>> {
+async function timedInTurn<K extends string>(
+  samples: number,
+  operations: Record<K, () => Promise<unknown>>,
+): Promise<Record<K, Timing>> {
   const names = Object.keys(operations) as K[];
   for (let i = 0; i < Math.min(50, samples); i++) for (const name of names) await operations[name](); // warm-up: plans, caches
   const durations = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
@@ -76,7 +79,8 @@ async function timedInTurn<K extends string>(samples: number, operations: Record
 export function sequentialScansOf(plan: unknown, relation: string): string[] {
   const found: string[] = [];
   const walk = (node: Record<string, unknown>) => {
-    if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] === relation) found.push(`Seq Scan on ${relation}${node.Alias && node.Alias !== relation ? ` ${String(node.Alias)}` : ''}`);
+    if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] === relation)
+      found.push(`Seq Scan on ${relation}${node.Alias && node.Alias !== relation ? ` ${String(node.Alias)}` : ''}`);
     for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
   };
   for (const entry of plan as { Plan: Record<string, unknown> }[]) walk(entry.Plan);
@@ -84,7 +88,11 @@ export function sequentialScansOf(plan: unknown, relation: string): string[] {
 }
 
 /** The fleet: accounts under and at their limit, some in a FloodWait; groups in every state, of several niches. */
-export async function populate(db: DbManager, scale: { accounts: number; targets: number } = { accounts: ACCOUNTS, targets: TARGETS }, at: Date = NOW): Promise<void> {
+export async function populate(
+  db: DbManager,
+  scale: { accounts: number; targets: number } = { accounts: ACCOUNTS, targets: TARGETS },
+  at: Date = NOW,
+): Promise<void> {
   const ds = db.dataSource;
   const now = sqlTime(at);
   await insertBenchAccounts(ds, { n: scale.accounts, now });
@@ -102,7 +110,10 @@ export function explain(db: DbManager, text: string, values: unknown[]): Promise
 }
 
 /** Runs `lexus start` on the fake Telegram with 100 accounts and samples its memory. */
-async function daemonMemory(connection: PostgresConnection, seconds: number): Promise<{ rss_peak_mb: number; rss_end_mb: number; seconds: number; posts_and_joins: number }> {
+async function daemonMemory(
+  connection: PostgresConnection,
+  seconds: number,
+): Promise<{ rss_peak_mb: number; rss_end_mb: number; seconds: number; posts_and_joins: number }> {
   const scratch = await createScratchDatabase(connection, 'lexus_bench_daemon');
   try {
     const ds = createDataSource(scratch.connection, { poolSize: 2 });
@@ -114,15 +125,28 @@ async function daemonMemory(connection: PostgresConnection, seconds: number): Pr
     const child = spawn(process.execPath, [path.join(ROOT, 'bin/lexus.js'), 'start'], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: url, LEXUS_FAKE_TELEGRAM: '1', LEXUS_ACTION_DELAY_S: '1-3',
-        LEXUS_MAX_PARALLEL_ACCOUNTS: '10', LOG_LEVEL: 'warn', LOG_PRETTY: '0', LEXUS_BASE_DIR: ROOT, HEALTH_PORT: '0',
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        DATABASE_URL: url,
+        LEXUS_FAKE_TELEGRAM: '1',
+        LEXUS_ACTION_DELAY_S: '1-3',
+        LEXUS_MAX_PARALLEL_ACCOUNTS: '10',
+        LOG_LEVEL: 'warn',
+        LOG_PRETTY: '0',
+        LEXUS_BASE_DIR: ROOT,
+        HEALTH_PORT: '0',
         LEXUS_MESSAGES_FILE: path.join(ROOT, 'config/messages/cars/messages.json'),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     // Listened for from the start: a daemon that dies early must not leave the bench waiting.
     let exitCode: number | null | undefined;
-    const exited = new Promise<void>((resolve) => child.once('exit', (code) => ((exitCode = code), resolve())));
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', (code) => {
+        exitCode = code;
+        resolve();
+      }),
+    );
     const rss = () => {
       try {
         const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
@@ -156,8 +180,11 @@ async function main(): Promise<number> {
   let scratch: ScratchDatabase | undefined;
   try {
     scratch = await createScratchDatabase(connection, 'lexus_bench');
-    if (scratch.leftovers.length > 0) process.stdout.write(`dropped what an interrupted run left: ${scratch.leftovers.join(', ')}\n`);
-    process.stdout.write(`Benchmark on ${connection.host}:${connection.port}, database ${scratch.name}: ${ACCOUNTS} accounts, ${TARGETS} groups\n`);
+    if (scratch.leftovers.length > 0)
+      process.stdout.write(`dropped what an interrupted run left: ${scratch.leftovers.join(', ')}\n`);
+    process.stdout.write(
+      `Benchmark on ${connection.host}:${connection.port}, database ${scratch.name}: ${ACCOUNTS} accounts, ${TARGETS} groups\n`,
+    );
     // One connection: every figure is a round trip on the same socket.
     const ds = createDataSource(scratch.connection, { poolSize: 1, applicationName: 'lexus bench' });
     await ds.initialize();
@@ -183,8 +210,14 @@ async function main(): Promise<number> {
     });
 
     const plans = {
-      getGroupsReadyForPosting: sequentialScansOf(await explainPlan(ds, ...db.readyStatement('ukraine_cars', 50)), 'targets'),
-      reservePostSlot: sequentialScansOf(await explainPlan(ds, ...db.reserveStatement({ accountId: 17, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS })), 'targets'),
+      getGroupsReadyForPosting: sequentialScansOf(
+        await explainPlan(ds, ...db.readyStatement('ukraine_cars', 50)),
+        'targets',
+      ),
+      reservePostSlot: sequentialScansOf(
+        await explainPlan(ds, ...db.reserveStatement({ accountId: 17, niche: 'ukraine_cars', minGapMs: 4 * HOUR_MS })),
+        'targets',
+      ),
     };
 
     // Midnight: every counter of the day is stale at 00:00:05 the next day.
@@ -210,7 +243,12 @@ async function main(): Promise<number> {
       get_groups_ready_for_posting_1: { ...readyOne, ratio_to_pk: ratio(readyOne) },
       reserve_post_slot: { ...reserve, ratio_to_pk: ratio(reserve) },
       plans: { sequential_scans_of_targets: plans },
-      midnight_reset: { ms: resetMs, accounts_reset: reset.accounts, targets_reset: reset.targets, stale_targets_before: stale },
+      midnight_reset: {
+        ms: resetMs,
+        accounts_reset: reset.accounts,
+        targets_reset: reset.targets,
+        stale_targets_before: stale,
+      },
       daemon_memory: memory,
     };
     const line = (name: string, t: Timing, r?: { p50: number; p99: number }) =>
@@ -222,7 +260,9 @@ async function main(): Promise<number> {
         line('getGroupsReadyForPosting(niche, 50)', ready, ratio(ready)) +
         line('getGroupsReadyForPosting(niche, 1)', readyOne, ratio(readyOne)) +
         line('reservePostSlot', reserve, ratio(reserve)) +
-        `\nplans: ${Object.entries(plans).map(([k, v]) => `${k}: ${v.length ? v.join(', ') : 'no sequential scan of targets'}`).join('; ')}\n` +
+        `\nplans: ${Object.entries(plans)
+          .map(([k, v]) => `${k}: ${v.length ? v.join(', ') : 'no sequential scan of targets'}`)
+          .join('; ')}\n` +
         `midnight reset: ${reset.targets} groups and ${reset.accounts} accounts in ${resetMs} ms\n` +
         `daemon with 100 accounts: RSS peak ${memory.rss_peak_mb} MB, ${memory.rss_end_mb} MB after ${memory.seconds} s (${memory.posts_and_joins} joins and posts)\n`,
     );

@@ -97,15 +97,27 @@ function countsForRestriction(reason: GroupRefusal, error: string): boolean {
 function accountAnswer(outcome: AnyOutcome, ctx: AnswerContext): Omit<Consequence, 'group' | 'slot'> | undefined {
   switch (outcome.kind) {
     case 'account_flood_wait':
-      return { account: { kind: 'flood_wait', seconds: outcome.seconds }, next: 'hold', log: { level: 'warn', event: 'account.flood_wait', message: `FloodWait: ${outcome.seconds} s` } };
+      return {
+        account: { kind: 'flood_wait', seconds: outcome.seconds },
+        next: 'hold',
+        log: { level: 'warn', event: 'account.flood_wait', message: `FloodWait: ${outcome.seconds} s` },
+      };
     case 'account_limited':
       return {
         account: { kind: 'limited' },
         next: 'hold',
-        log: { level: 'warn', event: 'account.limited', message: `Telegram limits this account (${outcome.error}); paused for ${ctx.peerFloodPauseHours ?? 24} h` },
+        log: {
+          level: 'warn',
+          event: 'account.limited',
+          message: `Telegram limits this account (${outcome.error}); paused for ${ctx.peerFloodPauseHours ?? 24} h`,
+        },
       };
     case 'session_dead':
-      return { account: { kind: 'dead' }, next: 'stop', log: { level: 'error', event: 'account.session_dead', message: `the session is dead (${outcome.error})` } };
+      return {
+        account: { kind: 'dead' },
+        next: 'stop',
+        log: { level: 'error', event: 'account.session_dead', message: `the session is dead (${outcome.error})` },
+      };
     default:
       return undefined;
   }
@@ -118,42 +130,119 @@ export function consequenceOf(call: Call, outcome: AnyOutcome, ctx: AnswerContex
   const onAccount = accountAnswer(outcome, ctx);
   if (call === 'connect') {
     if (onAccount) return { ...onAccount, group: none, slot: none };
-    if (outcome.kind === 'connected') return { account: none, group: none, slot: none, next: 'continue', log: { level: 'info', event: 'account.connected', message: 'connected to Telegram' } };
-    if (outcome.kind === 'misconfigured') return { account: none, group: none, slot: none, next: 'later', log: { level: 'error', event: 'account.misconfigured', message: `cannot connect: ${error}` } };
-    return { account: none, group: none, slot: none, next: 'backoff', log: { level: 'warn', event: 'account.connect_failed', message: 'could not connect; will retry' } };
+    if (outcome.kind === 'connected')
+      return {
+        account: none,
+        group: none,
+        slot: none,
+        next: 'continue',
+        log: { level: 'info', event: 'account.connected', message: 'connected to Telegram' },
+      };
+    if (outcome.kind === 'misconfigured')
+      return {
+        account: none,
+        group: none,
+        slot: none,
+        next: 'later',
+        log: { level: 'error', event: 'account.misconfigured', message: `cannot connect: ${error}` },
+      };
+    return {
+      account: none,
+      group: none,
+      slot: none,
+      next: 'backoff',
+      log: { level: 'warn', event: 'account.connect_failed', message: 'could not connect; will retry' },
+    };
   }
 
   if (call === 'post') {
     const notSent = (status: 'error' | 'flood_wait' | 'skipped' = 'error') => ({ kind: 'not_sent', status }) as const;
-    if (onAccount) return { ...onAccount, group: none, slot: notSent(outcome.kind === 'account_flood_wait' ? 'flood_wait' : 'error') };
+    if (onAccount)
+      return {
+        ...onAccount,
+        group: none,
+        slot: notSent(outcome.kind === 'account_flood_wait' ? 'flood_wait' : 'error'),
+      };
     switch (outcome.kind) {
       case 'sent':
-        return { account: none, group: outcome.chat ? { kind: 'identify' } : none, slot: { kind: 'sent' }, next: 'pace', log: { level: 'info', event: 'post.sent', message: `posted to ${link}` } };
+        return {
+          account: none,
+          group: outcome.chat ? { kind: 'identify' } : none,
+          slot: { kind: 'sent' },
+          next: 'pace',
+          log: { level: 'info', event: 'post.sent', message: `posted to ${link}` },
+        };
       case 'group_slow_mode':
         return {
-          account: none, group: { kind: 'hold', ms: outcome.seconds * SECOND_MS, why: 'slow_mode' }, slot: notSent('skipped'), next: 'pace',
-          log: { level: 'info', event: 'group.slow_mode', message: `slow mode in ${link}: it waits ${outcome.seconds} s` },
+          account: none,
+          group: { kind: 'hold', ms: outcome.seconds * SECOND_MS, why: 'slow_mode' },
+          slot: notSent('skipped'),
+          next: 'pace',
+          log: {
+            level: 'info',
+            event: 'group.slow_mode',
+            message: `slow mode in ${link}: it waits ${outcome.seconds} s`,
+          },
         };
       case 'group_refuses':
         return {
-          account: none, group: { kind: 'refused', reason: outcome.reason, countsForRestriction: countsForRestriction(outcome.reason, error) }, slot: notSent(), next: 'pace',
+          account: none,
+          group: {
+            kind: 'refused',
+            reason: outcome.reason,
+            countsForRestriction: countsForRestriction(outcome.reason, error),
+          },
+          slot: notSent(),
+          next: 'pace',
           log: { level: 'warn', event: 'group.banned', message: `${link} refuses us (${outcome.reason}): closed` },
         };
       case 'link_dead':
-        return { account: none, group: { kind: 'dead_link' }, slot: notSent(), next: 'pace', log: { level: 'warn', event: 'group.dead_link', message: `${link} leads nowhere; never tried again` } };
+        return {
+          account: none,
+          group: { kind: 'dead_link' },
+          slot: notSent(),
+          next: 'pace',
+          log: { level: 'warn', event: 'group.dead_link', message: `${link} leads nowhere; never tried again` },
+        };
       case 'peer_invalid':
         return {
-          account: none, group: { kind: 'peer_invalid', ms: GROUP_RETRY_MS }, slot: notSent(), next: 'pace',
-          log: { level: 'warn', event: 'group.peer_invalid', message: `the stored peer of ${link} no longer leads to it (${error}); its link is looked up next time` },
+          account: none,
+          group: { kind: 'peer_invalid', ms: GROUP_RETRY_MS },
+          slot: notSent(),
+          next: 'pace',
+          log: {
+            level: 'warn',
+            event: 'group.peer_invalid',
+            message: `the stored peer of ${link} no longer leads to it (${error}); its link is looked up next time`,
+          },
         };
       case 'transient':
         return outcome.uncertain
-          ? { account: none, group: none, slot: { kind: 'unknown' }, next: 'backoff', log: { level: 'warn', event: 'post.unknown', message: 'the post may or may not have gone out; it counts as made and is not sent again' } }
-          : { account: none, group: { kind: 'hold', ms: GROUP_RETRY_MS, why: 'failing' }, slot: notSent(), next: 'backoff', log: { level: 'warn', event: 'post.failed', message: 'could not post; will retry later' } };
+          ? {
+              account: none,
+              group: none,
+              slot: { kind: 'unknown' },
+              next: 'backoff',
+              log: {
+                level: 'warn',
+                event: 'post.unknown',
+                message: 'the post may or may not have gone out; it counts as made and is not sent again',
+              },
+            }
+          : {
+              account: none,
+              group: { kind: 'hold', ms: GROUP_RETRY_MS, why: 'failing' },
+              slot: notSent(),
+              next: 'backoff',
+              log: { level: 'warn', event: 'post.failed', message: 'could not post; will retry later' },
+            };
       default:
         // media_forbidden after the text-only retry, message_invalid, misconfigured, too_many_channels.
         return {
-          account: none, group: { kind: 'hold', ms: GROUP_REFUSED_MS, why: 'refuses_message' }, slot: notSent(), next: 'backoff',
+          account: none,
+          group: { kind: 'hold', ms: GROUP_REFUSED_MS, why: 'refuses_message' },
+          slot: notSent(),
+          next: 'backoff',
           log: { level: 'error', event: 'post.refused', message: `could not post: ${error}` },
         };
     }
@@ -168,34 +257,75 @@ export function consequenceOf(call: Call, outcome: AnyOutcome, ctx: AnswerContex
   }
   switch (outcome.kind) {
     case 'found':
-      return { account: none, group: outcome.chat ? { kind: 'identify' } : none, slot: none, next: 'continue', log: { level: 'info', event: 'group.found', message: `found ${link}` } };
+      return {
+        account: none,
+        group: outcome.chat ? { kind: 'identify' } : none,
+        slot: none,
+        next: 'continue',
+        log: { level: 'info', event: 'group.found', message: `found ${link}` },
+      };
     case 'joined':
     case 'already_member':
-      return { account: none, group: { kind: 'bind' }, slot: none, next: 'pace', log: { level: 'info', event: 'group.joined', message: `joined ${link}; silent for 24 h` } };
+      return {
+        account: none,
+        group: { kind: 'bind' },
+        slot: none,
+        next: 'pace',
+        log: { level: 'info', event: 'group.joined', message: `joined ${link}; silent for 24 h` },
+      };
     case 'join_request_pending':
       return {
-        account: none, group: { kind: 'requested', retryInMs: JOIN_REQUEST_RETRY_MS }, slot: none, next: 'pace',
+        account: none,
+        group: { kind: 'requested', retryInMs: JOIN_REQUEST_RETRY_MS },
+        slot: none,
+        next: 'pace',
         log: { level: 'info', event: 'group.join_requested', message: `asked to join ${link}; an admin must approve` },
       };
     case 'link_dead':
-      return { account: none, group: { kind: 'dead_link' }, slot: none, next: 'pace', log: { level: 'warn', event: 'group.dead_link', message: `${link} leads nowhere; never tried again` } };
+      return {
+        account: none,
+        group: { kind: 'dead_link' },
+        slot: none,
+        next: 'pace',
+        log: { level: 'warn', event: 'group.dead_link', message: `${link} leads nowhere; never tried again` },
+      };
     case 'group_refuses':
       return {
-        account: none, group: { kind: 'refused', reason: outcome.reason, countsForRestriction: countsForRestriction(outcome.reason, error) }, slot: none, next: 'pace',
+        account: none,
+        group: {
+          kind: 'refused',
+          reason: outcome.reason,
+          countsForRestriction: countsForRestriction(outcome.reason, error),
+        },
+        slot: none,
+        next: 'pace',
         log: { level: 'warn', event: 'group.banned', message: `${link} refuses us (${outcome.reason}): closed` },
       };
     case 'too_many_channels':
       return {
-        account: { kind: 'too_many_channels' }, group: { kind: 'release_claim' }, slot: none, next: 'pace',
-        log: { level: 'warn', event: 'account.too_many_channels', message: 'the account is in too many chats; it stops joining for 24 h, another account may take the group' },
+        account: { kind: 'too_many_channels' },
+        group: { kind: 'release_claim' },
+        slot: none,
+        next: 'pace',
+        log: {
+          level: 'warn',
+          event: 'account.too_many_channels',
+          message: 'the account is in too many chats; it stops joining for 24 h, another account may take the group',
+        },
       };
     default:
       // transient (uncertain: the join may have happened; the same account asks again), misconfigured, ...
       return {
-        account: none, group: { kind: 'retry_join', ms: JOIN_RETRY_MS, uncertain }, slot: none, next: 'backoff',
+        account: none,
+        group: { kind: 'retry_join', ms: JOIN_RETRY_MS, uncertain },
+        slot: none,
+        next: 'backoff',
         log: {
-          level: 'warn', event: 'group.join_failed',
-          message: uncertain ? `the join of ${link} may or may not have happened; only this account asks again` : `could not join ${link}; will retry`,
+          level: 'warn',
+          event: 'group.join_failed',
+          message: uncertain
+            ? `the join of ${link} may or may not have happened; only this account asks again`
+            : `could not join ${link}; will retry`,
         },
       };
   }

@@ -20,36 +20,36 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { DaemonObserver } from '../health/metrics';
 import type { DataSource } from 'typeorm';
-import { HOUR_MS, MINUTE_MS, SECOND_MS, utcDayStart, type Clock } from '../clock';
+import { type Clock, HOUR_MS, MINUTE_MS, SECOND_MS, utcDayStart } from '../clock';
 import type { DaemonSettings } from '../config';
-import { AccountLocks } from '../db/accountLocks';
+import type { AccountLocks } from '../db/accountLocks';
+import { withDeadline } from '../deadline';
+import type { DaemonObserver } from '../health/metrics';
+import type { Logger } from '../logger';
+import { hashed, seeded } from '../random';
 import {
-  beginCall,
-  endLease,
-  renewLease,
-  takeOverAccount,
   accountMayAct,
-  loadDrivableAccounts,
-  setPlannedPost,
+  beginCall,
   type DrivableAccount,
+  endLease,
+  loadDrivableAccounts,
+  renewLease,
+  setPlannedPost,
+  takeOverAccount,
 } from '../sql/accounts';
 import type { AnswerPolicy, AnswerRecord, AnswerResult } from '../sql/answers';
-import { withDeadline } from '../deadline';
 import { claimJoinTarget, mayTryJoin } from '../sql/joining';
-import { dayLeft, describeSlot, nextChances, reservePostSlot } from '../sql/posting';
 import type { PostSlot } from '../sql/posting';
+import { dayLeft, describeSlot, nextChances, reservePostSlot } from '../sql/posting';
 import { noticeRestore } from '../sql/restore';
-import type { Logger } from '../logger';
+import { SEND_DEADLINE_MS } from '../sql/rules';
 import type { TelegramGateway, TelegramSession } from '../telegram/gateway';
 import type { ChatIdentity, JoinOutcome } from '../telegram/outcomes';
-import { SEND_DEADLINE_MS } from '../sql/rules';
-import { consequenceOf, MISCONFIGURED_RETRY_MS, type AnyOutcome, type Call, type Consequence } from './answers';
+import { type AnyOutcome, type Call, type Consequence, consequenceOf, MISCONFIGURED_RETRY_MS } from './answers';
 import { chooseVariant, type MessageVariant } from './messages';
 import { afterOpenTime, inPostingWindow, openParts, openTime, postingWindowAt } from './postingWindow';
 import { AnswerRecorder } from './recorder';
-import { hashed, seeded } from '../random';
 
 /** Backoff after a transient failure: 30 s, doubling, at most 30 min. */
 const BACKOFF_BASE_MS = 30 * SECOND_MS;
@@ -97,7 +97,10 @@ const JITTER_SPAN = 0.5;
  * makes no call before that instant (clocks may differ by the margin).
  */
 export function leaseTimes(refreshEveryMs: number): { leaseMs: number; afterLeaseMs: number } {
-  return { leaseMs: Math.max(20 * SECOND_MS, 4 * refreshEveryMs), afterLeaseMs: LOCK_CONFIRM_MS + SESSION_STOP_MS + LEASE_MARGIN_MS };
+  return {
+    leaseMs: Math.max(20 * SECOND_MS, 4 * refreshEveryMs),
+    afterLeaseMs: LOCK_CONFIRM_MS + SESSION_STOP_MS + LEASE_MARGIN_MS,
+  };
 }
 
 /** This process, as accounts.driven_by names it: host, pid and a tag of its own start. */
@@ -318,7 +321,10 @@ export class Daemon {
       // Once more, within LOCK_CONFIRM_MS: the lease is renewed only while the locks are held.
       const ids = [...this.accounts.keys()];
       const until = new Date(sentAt.getTime() + this.leaseMs);
-      const renewed = await withDeadline(renewLease(this.deps.dataSource, { accountIds: ids, lockHolderPid: pid, driver: this.instance, until }), LOCK_CONFIRM_MS).catch(() => []);
+      const renewed = await withDeadline(
+        renewLease(this.deps.dataSource, { accountIds: ids, lockHolderPid: pid, driver: this.instance, until }),
+        LOCK_CONFIRM_MS,
+      ).catch(() => []);
       if (renewed.length === ids.length) {
         this.leaseConfirmedAt = sentAt.getTime();
         expired = false;
@@ -326,7 +332,12 @@ export class Daemon {
     }
     if (!lost && !expired) return;
     this.log.error(
-      { event: 'lease.lost', accounts: this.drivenAccounts(), lease_ms: this.leaseMs, reason: lost ? 'lock connection lost' : 'lease not renewed' },
+      {
+        event: 'lease.lost',
+        accounts: this.drivenAccounts(),
+        lease_ms: this.leaseMs,
+        reason: lost ? 'lock connection lost' : 'lease not renewed',
+      },
       `cannot vouch for this process's hold on its accounts (${lost ? 'its lock connection is gone' : `its lease could not be renewed for ${this.leaseMs / SECOND_MS} s`}): stopping every session`,
     );
     const states = [...this.accounts.values()];
@@ -355,7 +366,8 @@ export class Daemon {
       // Outside the audience's hours: nothing starts; the accounts due wake when the window opens.
       const opens = this.nextOpening(now);
       for (const state of this.accounts.values()) {
-        if (!state.busy && state.nextActionAt <= now.getTime()) state.nextActionAt = Math.max(state.holdUntil, this.windowStartFor(state, opens));
+        if (!state.busy && state.nextActionAt <= now.getTime())
+          state.nextActionAt = Math.max(state.holdUntil, this.windowStartFor(state, opens));
       }
       return;
     }
@@ -364,7 +376,12 @@ export class Daemon {
       .sort((x, y) => x.account.boundGroups - y.account.boundGroups || x.nextActionAt - y.nextActionAt);
     let starts = 0;
     for (const state of due) {
-      if (this.inflight.size >= this.deps.settings.maxParallelAccounts || this.stopping || starts >= (this.deps.maxStartsPerRound ?? Infinity)) break;
+      if (
+        this.inflight.size >= this.deps.settings.maxParallelAccounts ||
+        this.stopping ||
+        starts >= (this.deps.maxStartsPerRound ?? Infinity)
+      )
+        break;
       this.start(state);
       starts++;
       this.actionsStarted++;
@@ -390,7 +407,11 @@ export class Daemon {
       if (this.databaseDown) this.log.info({ event: 'db.back' }, 'database reachable again; carrying on');
       this.databaseDown = false;
     } catch (error) {
-      if (!this.databaseDown) this.log.error({ event: 'db.down', error: (error as Error).message }, 'database unreachable; retrying until it is back');
+      if (!this.databaseDown)
+        this.log.error(
+          { event: 'db.down', error: (error as Error).message },
+          'database unreachable; retrying until it is back',
+        );
       this.databaseDown = true;
       return false;
     }
@@ -402,7 +423,10 @@ export class Daemon {
       if (!held.includes(id)) {
         // The lock is gone: another process may drive the account now. Its session stops at
         // once, even mid-action.
-        this.log.warn({ event: 'account.lock_lost', account: state.account.sessionName }, 'lost this account to another process; stopping its session now');
+        this.log.warn(
+          { event: 'account.lock_lost', account: state.account.sessionName },
+          'lost this account to another process; stopping its session now',
+        );
         this.accounts.delete(id);
         lockLost.push(state);
         continue;
@@ -424,7 +448,10 @@ export class Daemon {
           // plan did not count on: it looks again within a pause, rather than at its next planned time.
           state.resting = false;
           state.relook = true;
-          state.nextActionAt = Math.min(state.nextActionAt, Math.max(now.getTime() + this.pause(state), state.holdUntil));
+          state.nextActionAt = Math.min(
+            state.nextActionAt,
+            Math.max(now.getTime() + this.pause(state), state.holdUntil),
+          );
         }
         state.account = account;
         if (!state.busy && state.session && state.connectedWith !== credentialsOf(account)) {
@@ -450,9 +477,18 @@ export class Daemon {
     if (pid === undefined) return false;
     let renewed: number[];
     try {
-      renewed = await renewLease(this.deps.dataSource, { accountIds: [...this.accounts.keys()], lockHolderPid: pid, driver: this.instance, until: new Date(now.getTime() + this.leaseMs) });
+      renewed = await renewLease(this.deps.dataSource, {
+        accountIds: [...this.accounts.keys()],
+        lockHolderPid: pid,
+        driver: this.instance,
+        until: new Date(now.getTime() + this.leaseMs),
+      });
     } catch (error) {
-      if (!this.databaseDown) this.log.error({ event: 'db.down', error: (error as Error).message }, 'database unreachable; retrying until it is back');
+      if (!this.databaseDown)
+        this.log.error(
+          { event: 'db.down', error: (error as Error).message },
+          'database unreachable; retrying until it is back',
+        );
       this.databaseDown = true;
       return false;
     }
@@ -478,12 +514,22 @@ export class Daemon {
         );
       }
     } catch (error) {
-      this.log.error({ event: 'db.error', account: account.sessionName, error: (error as Error).message }, 'could not take the account over');
+      this.log.error(
+        { event: 'db.error', account: account.sessionName, error: (error as Error).message },
+        'could not take the account over',
+      );
       await this.deps.locks.release(account.id);
       return;
     }
     const state: AccountState = {
-      account, session: undefined, connectedWith: undefined, nextActionAt: 0, holdUntil: 0, busy: false, failures: 0, lost: false,
+      account,
+      session: undefined,
+      connectedWith: undefined,
+      nextActionAt: 0,
+      holdUntil: 0,
+      busy: false,
+      failures: 0,
+      lost: false,
       random: seeded(Math.floor(this.random() * 2 ** 32)),
       resting: false,
       // Its plan is made at its first action, in the window: at its phase within the first
@@ -503,7 +549,12 @@ export class Daemon {
       this.hold(state, safe);
       if (safe > now.getTime()) {
         this.log.info(
-          { event: 'account.lease_wait', account: account.sessionName, previous_driver: previous.driver, until: new Date(safe).toISOString() },
+          {
+            event: 'account.lease_wait',
+            account: account.sessionName,
+            previous_driver: previous.driver,
+            until: new Date(safe).toISOString(),
+          },
           `another process (${previous.driver ?? 'unknown'}) may still have a session of this account: no call before its lease runs out`,
         );
       }
@@ -511,7 +562,12 @@ export class Daemon {
     if (unansweredCallAt && unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS > now.getTime()) {
       this.hold(state, unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS);
       this.log.warn(
-        { event: 'account.unanswered_call', account: account.sessionName, call_started_at: unansweredCallAt.toISOString(), until: new Date(unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS).toISOString() },
+        {
+          event: 'account.unanswered_call',
+          account: account.sessionName,
+          call_started_at: unansweredCallAt.toISOString(),
+          until: new Date(unansweredCallAt.getTime() + UNANSWERED_CALL_HOLD_MS).toISOString(),
+        },
         'the previous process left a Telegram call of this account unrecorded: holding it, in case that answer is still on its way',
       );
     }
@@ -526,7 +582,10 @@ export class Daemon {
     await this.stopSession(state);
     await endLease(this.deps.dataSource, [state.account.id], this.instance).catch(() => undefined);
     await this.deps.locks.release(state.account.id);
-    this.log.info({ event: 'account.released', account: state.account.sessionName, reason: why }, 'no longer driving this account');
+    this.log.info(
+      { event: 'account.released', account: state.account.sessionName, reason: why },
+      'no longer driving this account',
+    );
   }
 
   private start(state: AccountState): void {
@@ -535,7 +594,10 @@ export class Daemon {
       .catch((error: unknown) => {
         // A database write failed (one before a Telegram call, or a read): Telegram's answers go
         // through the recorder and never end here. Try again later.
-        this.log.error({ event: 'action.failed', account: state.account.sessionName, err: error }, (error as Error).message);
+        this.log.error(
+          { event: 'action.failed', account: state.account.sessionName, err: error },
+          (error as Error).message,
+        );
         this.backoff(state);
       })
       .finally(() => {
@@ -554,7 +616,10 @@ export class Daemon {
   private inWindow(): boolean {
     const { postingHours, timeZone } = this.deps.settings;
     const now = this.now();
-    return inPostingWindow(now, postingHours, timeZone) && inPostingWindow(new Date(now.getTime() + SEND_DEADLINE_MS), postingHours, timeZone);
+    return (
+      inPostingWindow(now, postingHours, timeZone) &&
+      inPostingWindow(new Date(now.getTime() + SEND_DEADLINE_MS), postingHours, timeZone)
+    );
   }
 
   /** When the next posting window opens in which an action may start (the current one has closed for them). */
@@ -583,14 +648,26 @@ export class Daemon {
    * for it) starts at the account's phase within the first share, so the fleet's posts spread
    * evenly over the window too, not only each account's.
    */
-  private async plan(state: AccountState, what: 'post' | 'join' | 'window' | 'look', w = this.window(this.now())): Promise<void> {
+  private async plan(
+    state: AccountState,
+    what: 'post' | 'join' | 'window' | 'look',
+    w = this.window(this.now()),
+  ): Promise<void> {
     if (!this.deps.settings.spread) return;
     const { settings } = this.deps;
     // Until the plan is read, the cautious one: a spacing from now (a read that fails must not
     // leave a time in the past that lets the next actions go at once). Only looking changes nothing yet.
     const nowMs = this.now().getTime();
-    if (what === 'post' || what === 'window') state.nextPostAt = Math.max(state.nextPostAt, nowMs + Math.max(settings.postSpacingMs, this.deps.settings.actionDelayMs.max));
-    if (what === 'join' || what === 'window') state.nextJoinAt = Math.max(state.nextJoinAt, nowMs + Math.max(settings.joinSpacingMs, this.deps.settings.actionDelayMs.max));
+    if (what === 'post' || what === 'window')
+      state.nextPostAt = Math.max(
+        state.nextPostAt,
+        nowMs + Math.max(settings.postSpacingMs, this.deps.settings.actionDelayMs.max),
+      );
+    if (what === 'join' || what === 'window')
+      state.nextJoinAt = Math.max(
+        state.nextJoinAt,
+        nowMs + Math.max(settings.joinSpacingMs, this.deps.settings.actionDelayMs.max),
+      );
     const from = Math.max(nowMs, w.start);
     // The day's budgets are the UTC day's: spread what is left of them over the window's open
     // time left in this UTC day (one part, or two when the window crosses UTC midnight).
@@ -598,8 +675,13 @@ export class Daemon {
     const parts = openParts(from, dayEnd, settings.postingHours, settings.timeZone);
     const horizon = parts.length ? parts[parts.length - 1]![1] : dayEnd;
     const left = await dayLeft(this.deps.dataSource, {
-      accountId: state.account.id, niches: settings.niches, minGapMs: settings.groupMinGapMs, joinsPerDay: settings.joinsPerAccountPerDay,
-      now: new Date(from), horizon: new Date(horizon), pace: settings,
+      accountId: state.account.id,
+      niches: settings.niches,
+      minGapMs: settings.groupMinGapMs,
+      joinsPerDay: settings.joinsPerAccountPerDay,
+      now: new Date(from),
+      horizon: new Date(horizon),
+      pace: settings,
     });
     // Joins over the open time whose groups, warmed up 24 h later, still have time for both their
     // posts that day (the gap between them); late in the day, over what is left.
@@ -620,7 +702,10 @@ export class Daemon {
     if (what === 'window') {
       const planStart = Math.max(w.start, utcDayStart(new Date(from)).getTime());
       const resume = (last: Date | null, share: number) =>
-        Math.max(from, last !== null && last.getTime() >= planStart ? last.getTime() + share : planStart + state.phase * share);
+        Math.max(
+          from,
+          last !== null && last.getTime() >= planStart ? last.getTime() + share : planStart + state.phase * share,
+        );
       state.nextPostAt = resume(left.lastPostAt, postShare(Math.max(1, left.posts)));
       state.nextJoinAt = resume(left.lastJoinAt, joinShare(Math.max(1, left.joins)));
     } else if (what === 'post') {
@@ -642,7 +727,9 @@ export class Daemon {
       // For lexus status: when it posts next; with nothing left today, not before the next
       // day's window opens; none without a group to post in.
       const next = left.posts > 0 ? state.nextPostAt : left.groups > 0 ? this.window(new Date(dayEnd)).start : null;
-      await setPlannedPost(this.deps.dataSource, state.account.id, next === null ? null : new Date(next)).catch(() => undefined);
+      await setPlannedPost(this.deps.dataSource, state.account.id, next === null ? null : new Date(next)).catch(
+        () => undefined,
+      );
     }
   }
 
@@ -676,7 +763,11 @@ export class Daemon {
     // The database's next chance, not before the day's plan allows, and inside the window. A plan
     // that counted on no post today wakes at the chance itself, to plan the posts it brings.
     const planned = [
-      chances.post === null ? Infinity : state.planPosts === 0 ? chances.post.getTime() : Math.max(chances.post.getTime(), state.nextPostAt),
+      chances.post === null
+        ? Infinity
+        : state.planPosts === 0
+          ? chances.post.getTime()
+          : Math.max(chances.post.getTime(), state.nextPostAt),
       chances.join === null ? Infinity : Math.max(chances.join.getTime(), state.nextJoinAt),
     ];
     let next = Math.min(...planned);
@@ -708,7 +799,10 @@ export class Daemon {
   progress(): { oldestActionMs: number; roundMs: number } {
     const now = performance.now();
     const oldest = Math.min(Infinity, ...this.actionStarts.values());
-    return { oldestActionMs: oldest === Infinity ? 0 : now - oldest, roundMs: this.roundStartedAt === undefined ? 0 : now - this.roundStartedAt };
+    return {
+      oldestActionMs: oldest === Infinity ? 0 : now - oldest,
+      roundMs: this.roundStartedAt === undefined ? 0 : now - this.roundStartedAt,
+    };
   }
 
   /** When the next account not acting now is due, or a record is to be tried again (ms since the epoch). */
@@ -737,12 +831,22 @@ export class Daemon {
   private async mayCall(state: AccountState): Promise<boolean> {
     // A lease run out meanwhile is renewed first (or every session stops): keepLease decides.
     if (!this.leased()) await this.keepLease();
-    return this.leased() && !state.lost && !this.recorder.blocked(state.account.id) && this.now().getTime() >= state.holdUntil && this.deps.locks.holds(state.account.id);
+    return (
+      this.leased() &&
+      !state.lost &&
+      !this.recorder.blocked(state.account.id) &&
+      this.now().getTime() >= state.holdUntil &&
+      this.deps.locks.holds(state.account.id)
+    );
   }
 
   /** The lease, as this process last confirmed it, still runs. */
   private leased(): boolean {
-    return this.leaseConfirmedAt !== undefined && this.now().getTime() - this.leaseConfirmedAt <= this.leaseMs && this.deps.locks.holderPid === this.leasePid;
+    return (
+      this.leaseConfirmedAt !== undefined &&
+      this.now().getTime() - this.leaseConfirmedAt <= this.leaseMs &&
+      this.deps.locks.holderPid === this.leasePid
+    );
   }
 
   /** One action of one account: a post if a group is ready, else a join if there is budget. */
@@ -763,7 +867,8 @@ export class Daemon {
     // Woken only to look again: one question, and back to sleep unless something changed.
     if (state.resting && (await this.rest(state))) return;
     const { mayAct, floodWaitEnded } = await accountMayAct(this.deps.dataSource, account.id, now);
-    if (floodWaitEnded) this.log.info({ event: 'account.flood_wait_over', account: account.sessionName }, 'FloodWait over; acting again');
+    if (floodWaitEnded)
+      this.log.info({ event: 'account.flood_wait_over', account: account.sessionName }, 'FloodWait over; acting again');
     if (!mayAct) {
       await this.rest(state);
       return;
@@ -788,13 +893,20 @@ export class Daemon {
       for (const niche of this.deps.settings.niches) {
         if (!(await this.mayCall(state))) return;
         const slot = await reservePostSlot(this.deps.dataSource, {
-          accountId: account.id, niche, minGapMs: this.deps.settings.groupMinGapMs, lockHolderPid: pid, startsCall: true, now: this.now(), pace: this.deps.settings,
+          accountId: account.id,
+          niche,
+          minGapMs: this.deps.settings.groupMinGapMs,
+          lockHolderPid: pid,
+          startsCall: true,
+          now: this.now(),
+          pace: this.deps.settings,
         });
         if (slot) {
           const outcome = await this.post(state, session, slot);
           await this.plan(state, 'post');
           // A group refused it: another group soon tells whether the account itself is restricted.
-          if (outcome && consequenceOf('post', outcome).group.kind === 'refused') state.nextPostAt = Math.min(state.nextPostAt, this.now().getTime() + this.pause(state));
+          if (outcome && consequenceOf('post', outcome).group.kind === 'refused')
+            state.nextPostAt = Math.min(state.nextPostAt, this.now().getTime() + this.pause(state));
           return;
         }
       }
@@ -837,7 +949,12 @@ export class Daemon {
 
   /** A slot reserved but nothing sent (our side failed, or the account was lost meanwhile): it goes back. */
   private async giveBack(state: AccountState, slot: PostSlot, why: string, callAt: Date): Promise<void> {
-    await this.answer(state, 'post', { kind: 'transient', error: why, uncertain: false }, { targetId: slot.targetId, link: slot.link, slot, callStartedAt: callAt });
+    await this.answer(
+      state,
+      'post',
+      { kind: 'transient', error: why, uncertain: false },
+      { targetId: slot.targetId, link: slot.link, slot, callStartedAt: callAt },
+    );
   }
 
   /** Sends the post of a reserved slot; what Telegram answered (undefined when nothing was sent). */
@@ -860,12 +977,19 @@ export class Daemon {
     let outcome = await session.post(group, { text: variant.text, photoPath });
     if (outcome.kind === 'media_forbidden' && photoPath && (await this.mayCall(state))) {
       // Text only in this group: once more without the photo.
-      this.log.info({ event: 'post.text_only', account: state.account.sessionName, target: slot.link }, 'the group takes no photos; sending the text alone');
+      this.log.info(
+        { event: 'post.text_only', account: state.account.sessionName, target: slot.link },
+        'the group takes no photos; sending the text alone',
+      );
       photoPath = null;
       outcome = await session.post(group, { text: variant.text, photoPath });
     }
     await this.answer(state, 'post', outcome, {
-      targetId: slot.targetId, link: slot.link, slot, chat: chatOf(outcome), callStartedAt: callAt,
+      targetId: slot.targetId,
+      link: slot.link,
+      slot,
+      chat: chatOf(outcome),
+      callStartedAt: callAt,
       message: { text: variant.text, photoPath, variant: variant.name },
     });
     return outcome;
@@ -895,9 +1019,21 @@ export class Daemon {
       return true;
     }
     if (found.member && found.chat) {
-      await this.answer(state, 'join', { kind: 'already_member', telegramId: found.chat.telegramId, title: found.chat.title, accessHash: found.chat.accessHash }, {
-        ...ctx, chat: found.chat, callStartedAt: callAt,
-      });
+      await this.answer(
+        state,
+        'join',
+        {
+          kind: 'already_member',
+          telegramId: found.chat.telegramId,
+          title: found.chat.title,
+          accessHash: found.chat.accessHash,
+        },
+        {
+          ...ctx,
+          chat: found.chat,
+          callStartedAt: callAt,
+        },
+      );
       return true;
     }
     if (found.chat) {
@@ -926,10 +1062,18 @@ export class Daemon {
    * what follows from the database's side (the wait in force, a restriction, a duplicate chat)
    * is applied once it is recorded. Returns the record's result, or undefined while it waits.
    */
-  private async answer(state: AccountState, call: Call, outcome: AnyOutcome, ctx: CallContext): Promise<AnswerResult | undefined> {
+  private async answer(
+    state: AccountState,
+    call: Call,
+    outcome: AnyOutcome,
+    ctx: CallContext,
+  ): Promise<AnswerResult | undefined> {
     const at = this.now();
     const { account } = state;
-    const c = consequenceOf(call, outcome, { link: ctx.link, peerFloodPauseHours: this.deps.settings.peerFloodPauseMs / 3_600_000 });
+    const c = consequenceOf(call, outcome, {
+      link: ctx.link,
+      peerFloodPauseHours: this.deps.settings.peerFloodPauseMs / 3_600_000,
+    });
     const error = 'error' in outcome ? outcome.error : null;
     this.observe(call, outcome, c);
     if (c.account.kind === 'flood_wait') this.hold(state, at.getTime() + c.account.seconds * SECOND_MS);
@@ -939,14 +1083,23 @@ export class Daemon {
       await this.stopSession(state);
     }
     const record: AnswerRecord = {
-      answerId: `${this.instance}:${++this.answers}`, accountId: account.id, at, call, outcome: outcome.kind, error, consequence: c, policy: this.policy, callStartedAt: ctx.callStartedAt,
+      answerId: `${this.instance}:${++this.answers}`,
+      accountId: account.id,
+      at,
+      call,
+      outcome: outcome.kind,
+      error,
+      consequence: c,
+      policy: this.policy,
+      callStartedAt: ctx.callStartedAt,
       ...(ctx.targetId === undefined ? {} : { targetId: ctx.targetId }),
       ...(ctx.slot ? { slotId: ctx.slot.id } : {}),
       ...(ctx.chat ? { chat: ctx.chat } : {}),
       ...(ctx.message ? { message: { text: ctx.message.text, photoPath: ctx.message.photoPath } } : {}),
     };
     const fields = {
-      account: account.sessionName, outcome: outcome.kind,
+      account: account.sessionName,
+      outcome: outcome.kind,
       ...(ctx.link ? { target: ctx.link } : {}),
       ...(ctx.slot ? { post_id: ctx.slot.id } : {}),
       ...(error ? { error } : {}),
@@ -966,15 +1119,31 @@ export class Daemon {
   }
 
   /** What follows once an answer is recorded: the logs, the wait in force, the next action. */
-  private afterRecord(state: AccountState, c: Consequence, result: AnswerResult, fields: Record<string, unknown>): void {
+  private afterRecord(
+    state: AccountState,
+    c: Consequence,
+    result: AnswerResult,
+    fields: Record<string, unknown>,
+  ): void {
     const { account } = state;
     if (result.holdUntil) this.hold(state, result.holdUntil.getTime());
     const holdFields = result.holdUntil ? { until: result.holdUntil.toISOString() } : {};
-    const extra = c.account.kind === 'flood_wait' ? { wait_s: c.account.seconds } : c.account.kind === 'limited' ? { wait_s: this.deps.settings.peerFloodPauseMs / SECOND_MS } : {};
-    if (c.log.event !== 'account.connected' || state.session) this.log[c.log.level]({ event: c.log.event, ...fields, ...extra, ...holdFields }, c.log.message);
+    const extra =
+      c.account.kind === 'flood_wait'
+        ? { wait_s: c.account.seconds }
+        : c.account.kind === 'limited'
+          ? { wait_s: this.deps.settings.peerFloodPauseMs / SECOND_MS }
+          : {};
+    if (c.log.event !== 'account.connected' || state.session)
+      this.log[c.log.level]({ event: c.log.event, ...fields, ...extra, ...holdFields }, c.log.message);
     if (result.restricted) {
       this.log.warn(
-        { event: 'account.restricted', account: account.sessionName, refusals: result.restricted.refusals, ...holdFields },
+        {
+          event: 'account.restricted',
+          account: account.sessionName,
+          refusals: result.restricted.refusals,
+          ...holdFields,
+        },
         `Telegram restricts this account: ${result.restricted.refusals} groups refused it in a row; paused, and those groups are reopened for it`,
       );
     }
@@ -985,9 +1154,16 @@ export class Daemon {
       );
     }
     if (result.absorbed) {
-      this.log.warn({ event: 'group.duplicate', target: result.absorbed, same_chat_as: fields.target }, `${result.absorbed} is the same chat as ${String(fields.target)}: closed as its duplicate`);
+      this.log.warn(
+        { event: 'group.duplicate', target: result.absorbed, same_chat_as: fields.target },
+        `${result.absorbed} is the same chat as ${String(fields.target)}: closed as its duplicate`,
+      );
     }
-    if (result.bound === false) this.log.warn({ event: 'group.bind_refused', ...fields }, `joined ${String(fields.target)}, but the database refuses to bind it to this account`);
+    if (result.bound === false)
+      this.log.warn(
+        { event: 'group.bind_refused', ...fields },
+        `joined ${String(fields.target)}, but the database refuses to bind it to this account`,
+      );
     if (c.account.kind === 'dead') {
       this.log.error(
         { event: 'account.session_dead', account: account.sessionName, error: fields.error },
@@ -1064,13 +1240,24 @@ export class Daemon {
     // cut when the process exits; its lease was not ended, so the next process waits for it.
     const margin = Date.now() + STOP_AFTER_GRACE_MS;
     const left = () => Math.max(0, margin - Date.now());
-    const closed = await withDeadline(Promise.all(states.map((s) => this.stopSession(s))), left()).then(() => true, () => false);
+    const closed = await withDeadline(Promise.all(states.map((s) => this.stopSession(s))), left()).then(
+      () => true,
+      () => false,
+    );
     // Every session is closed: the lease ends now, and the next process need not wait for it;
     // except on an account whose action is still running or whose answer is unrecorded.
-    const done = closed ? states.filter((s) => !s.busy && !this.recorder.blocked(s.account.id)).map((s) => s.account.id) : [];
-    await withDeadline(endLease(this.deps.dataSource, done, this.instance), Math.min(LOCK_CONFIRM_MS, left())).catch(() => undefined);
+    const done = closed
+      ? states.filter((s) => !s.busy && !this.recorder.blocked(s.account.id)).map((s) => s.account.id)
+      : [];
+    await withDeadline(endLease(this.deps.dataSource, done, this.instance), Math.min(LOCK_CONFIRM_MS, left())).catch(
+      () => undefined,
+    );
     await withDeadline(this.deps.locks.close(), left()).catch(() => undefined);
-    if (!closed) this.log.warn({ event: 'daemon.sessions_not_closed', accounts: states.map((s) => s.account.sessionName) }, `sessions still closing ${STOP_AFTER_GRACE_MS / 1000} s after the grace: left to the exit`);
+    if (!closed)
+      this.log.warn(
+        { event: 'daemon.sessions_not_closed', accounts: states.map((s) => s.account.sessionName) },
+        `sessions still closing ${STOP_AFTER_GRACE_MS / 1000} s after the grace: left to the exit`,
+      );
     return finished && closed;
   }
 }

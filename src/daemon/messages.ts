@@ -48,24 +48,39 @@ export function loadMessages(file: string, baseDir: string): MessageVariant[] {
       problems.push(`${shown}: "${language}" must be a list of variants`);
       continue;
     }
-    list.forEach((entry: unknown, index) => {
+    for (const [index, entry] of (list as unknown[]).entries()) {
       const item = (entry ?? {}) as { variant?: unknown; photo?: unknown; text?: unknown };
       const name = `${language}[${index}]${item.variant !== undefined ? ` (variant ${String(item.variant)})` : ''}`;
       const problem = (message: string) => problems.push(`${shown}: ${name}: ${message}`);
-      if (typeof item.text !== 'string' || item.text.trim() === '') return problem('has no text');
+      if (typeof item.text !== 'string' || item.text.trim() === '') {
+        problem('has no text');
+        continue;
+      }
       let photoPath: string | null = null;
       if (item.photo !== undefined && item.photo !== null && item.photo !== '') {
-        if (typeof item.photo !== 'string') return problem('photo must be a path');
+        if (typeof item.photo !== 'string') {
+          problem('photo must be a path');
+          continue;
+        }
         photoPath = path.resolve(baseDir, item.photo);
-        if (!photoPath.startsWith(assets + path.sep)) return problem(`photo "${item.photo}" is not under lexus_assets/`);
-        if (!existsSync(photoPath) || !statSync(photoPath).isFile()) return problem(`photo "${item.photo}" does not exist (looked in ${photoPath})`);
+        if (!photoPath.startsWith(assets + path.sep)) {
+          problem(`photo "${item.photo}" is not under lexus_assets/`);
+          continue;
+        }
+        if (!existsSync(photoPath) || !statSync(photoPath).isFile()) {
+          problem(`photo "${item.photo}" does not exist (looked in ${photoPath})`);
+          continue;
+        }
       }
       const limit = photoPath ? CAPTION_LIMIT : TEXT_LIMIT;
       if (length(item.text) > limit) {
-        return problem(`the ${photoPath ? 'caption' : 'text'} has ${length(item.text)} characters; ${photoPath ? 'a photo caption' : 'a message'} holds at most ${limit}`);
+        problem(
+          `the ${photoPath ? 'caption' : 'text'} has ${length(item.text)} characters; ${photoPath ? 'a photo caption' : 'a message'} holds at most ${limit}`,
+        );
+        continue;
       }
       variants.push({ name, text: item.text, photoPath });
-    });
+    }
   }
   if (problems.length) throw new MessagesError(problems);
   if (variants.length === 0) throw new MessagesError([`${shown}: has no variants`]);

@@ -25,16 +25,33 @@ export function localHour(instant: Date, timeZone: string): number {
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** The local calendar date and time of `ms` in `timeZone`. */
-function localParts(ms: number, timeZone: string): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+function localParts(
+  ms: number,
+  timeZone: string,
+): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
   let format = formatters.get(timeZone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-GB', {
-      timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
     });
     formatters.set(timeZone, format);
   }
   const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
-  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour), minute: Number(parts.minute), second: Number(parts.second) };
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    second: Number(parts.second),
+  };
 }
 
 /** The zone's wall-clock reading at `ms`, as if it were UTC (to compare with Date.UTC of a local time). */
@@ -56,7 +73,11 @@ function offsetAt(ms: number, timeZone: string): number {
 export function localInstant(year: number, month: number, day: number, hour: number, timeZone: string): number {
   const wall = Date.UTC(year, month - 1, day, hour);
   // The offsets in force around that day: a switch between them changes the reading.
-  const offsets = new Set([offsetAt(wall - DAY_MS, timeZone), offsetAt(wall, timeZone), offsetAt(wall + DAY_MS, timeZone)]);
+  const offsets = new Set([
+    offsetAt(wall - DAY_MS, timeZone),
+    offsetAt(wall, timeZone),
+    offsetAt(wall + DAY_MS, timeZone),
+  ]);
   const readings = [...offsets].map((offset) => wall - offset);
   const shown = readings.filter((ms) => wallClockAt(ms, timeZone) === wall).sort((a, b) => a - b);
   // Skipped: with the offset before the jump, the reading is the instant of the jump.
@@ -79,10 +100,18 @@ export function postingWindowAt(instant: Date, hours: PostingHours, timeZone: st
     const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
     const start = localInstant(y, m, d, hours.start, timeZone);
     const endDate = new Date(Date.UTC(y, m - 1, d + (hours.end <= hours.start ? 1 : 0)));
-    const end = localInstant(endDate.getUTCFullYear(), endDate.getUTCMonth() + 1, endDate.getUTCDate(), hours.end, timeZone);
+    const end = localInstant(
+      endDate.getUTCFullYear(),
+      endDate.getUTCMonth() + 1,
+      endDate.getUTCDate(),
+      hours.end,
+      timeZone,
+    );
     if (end > ms) return { start, end };
   }
-  throw new Error(`no posting window found after ${instant.toISOString()} (${hours.start}-${hours.end} in ${timeZone})`);
+  throw new Error(
+    `no posting window found after ${instant.toISOString()} (${hours.start}-${hours.end} in ${timeZone})`,
+  );
 }
 
 /** The parts of [from, to) the posting window is open, in order. */
@@ -130,5 +159,5 @@ export function describePostingWindow(now: Date, hours: PostingHours, timeZone: 
   const w = postingWindowAt(now, hours, timeZone);
   const utc = (ms: number) => new Date(ms).toISOString().slice(11, 16);
   const two = (h: number) => String(h).padStart(2, '0');
-  return `${two(hours.start)}-${two(hours.end)} ${timeZone} (${utc(w.start)}-${utc(w.end)} UTC${w.end - w.start === (((hours.end - hours.start + 24) % 24) || 24) * HOUR_MS ? '' : ', a day of summer-time change'})`;
+  return `${two(hours.start)}-${two(hours.end)} ${timeZone} (${utc(w.start)}-${utc(w.end)} UTC${w.end - w.start === ((hours.end - hours.start + 24) % 24 || 24) * HOUR_MS ? '' : ', a day of summer-time change'})`;
 }

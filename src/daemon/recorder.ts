@@ -9,9 +9,9 @@
  * Time is the daemon's clock: the simulator and the tests run it on virtual time.
  */
 import type { DataSource } from 'typeorm';
-import { SECOND_MS, type Clock } from '../clock';
-import { recordAnswer, type AnswerRecord, type AnswerResult } from '../sql/answers';
+import { type Clock, SECOND_MS } from '../clock';
 import type { Logger } from '../logger';
+import { type AnswerRecord, type AnswerResult, recordAnswer } from '../sql/answers';
 
 const FIRST_RETRY_MS = SECOND_MS;
 const MAX_RETRY_MS = 60 * SECOND_MS;
@@ -57,7 +57,10 @@ export class AnswerRecorder {
 
   /** When the next try is due (ms since the epoch); undefined when nothing waits. */
   nextTryAt(accountId?: number): number | undefined {
-    const queues = accountId === undefined ? [...this.queues.values()] : [this.queues.get(accountId)].filter((q): q is Queue => q !== undefined);
+    const queues =
+      accountId === undefined
+        ? [...this.queues.values()]
+        : [this.queues.get(accountId)].filter((q): q is Queue => q !== undefined);
     return queues.length ? Math.min(...queues.map((q) => q.nextTryAt)) : undefined;
   }
 
@@ -65,7 +68,12 @@ export class AnswerRecorder {
    * Records an answer now if the database takes it (then `onRecorded` has run when this
    * resolves, and it returns true); else keeps it for later and returns false. Never throws.
    */
-  async record(account: string, record: AnswerRecord, what: string, onRecorded: Pending['onRecorded']): Promise<boolean> {
+  async record(
+    account: string,
+    record: AnswerRecord,
+    what: string,
+    onRecorded: Pending['onRecorded'],
+  ): Promise<boolean> {
     const entry: Pending = { record, what, onRecorded };
     const queue = this.queues.get(record.accountId);
     if (queue) {
@@ -78,7 +86,13 @@ export class AnswerRecorder {
       result = await this.write(record);
     } catch (error) {
       const now = this.deps.clock.now().getTime();
-      this.queues.set(record.accountId, { account, entries: [entry], tries: 1, nextTryAt: now + FIRST_RETRY_MS, firstFailedAt: now });
+      this.queues.set(record.accountId, {
+        account,
+        entries: [entry],
+        tries: 1,
+        nextTryAt: now + FIRST_RETRY_MS,
+        firstFailedAt: now,
+      });
       this.deps.log.error(
         { event: 'answer.unrecorded', account, answer: what, error: (error as Error).message },
         `could not record Telegram's answer (${what}); the account does nothing else until it is recorded, trying again`,
@@ -94,7 +108,10 @@ export class AnswerRecorder {
     try {
       await entry.onRecorded(result);
     } catch (error) {
-      this.deps.log.error({ event: 'answer.after_record_failed', answer: entry.what, error: (error as Error).message }, 'what follows a recorded answer failed');
+      this.deps.log.error(
+        { event: 'answer.after_record_failed', answer: entry.what, error: (error as Error).message },
+        'what follows a recorded answer failed',
+      );
     }
   }
 
@@ -127,7 +144,8 @@ export class AnswerRecorder {
           result = await this.write(entry.record);
         } catch {
           queue.tries++;
-          queue.nextTryAt = this.deps.clock.now().getTime() + Math.min(FIRST_RETRY_MS * 2 ** (queue.tries - 1), MAX_RETRY_MS);
+          queue.nextTryAt =
+            this.deps.clock.now().getTime() + Math.min(FIRST_RETRY_MS * 2 ** (queue.tries - 1), MAX_RETRY_MS);
           failed = true;
           break;
         }
@@ -137,7 +155,12 @@ export class AnswerRecorder {
       if (queue.entries.length === 0) {
         this.queues.delete(accountId);
         this.deps.log.info(
-          { event: 'answer.recorded', account: queue.account, tries: queue.tries, waited_ms: this.deps.clock.now().getTime() - queue.firstFailedAt },
+          {
+            event: 'answer.recorded',
+            account: queue.account,
+            tries: queue.tries,
+            waited_ms: this.deps.clock.now().getTime() - queue.firstFailedAt,
+          },
           `Telegram's answers recorded after ${queue.tries} tries; the account goes on`,
         );
       }

@@ -8,14 +8,14 @@
  */
 import cron from 'node-cron';
 import type { Clock } from '../clock';
-import { purgeAnswerRecords } from '../sql/answers';
-import { resetDailyCounters } from '../sql/posting';
-import { summarizeDay } from '../sql/history';
-import { liveness } from '../health/liveness';
 import { withDeadline } from '../deadline';
+import { liveness } from '../health/liveness';
 import type { Logger } from '../logger';
 import { claimSignals } from '../processSignals';
-import { STOP_AFTER_GRACE_MS, type Daemon } from './daemon';
+import { purgeAnswerRecords } from '../sql/answers';
+import { summarizeDay } from '../sql/history';
+import { resetDailyCounters } from '../sql/posting';
+import { type Daemon, STOP_AFTER_GRACE_MS } from './daemon';
 
 /** A second signal this soon after the first is the same one, seen twice (the terminal and npm). */
 const SAME_SIGNAL_MS = 1000;
@@ -48,7 +48,15 @@ export async function midnight(daemon: Daemon, clock: Clock, log: Logger): Promi
   await purgeAnswerRecords(daemon.dataSource, new Date(clock.now().getTime() - 2 * 24 * 3_600_000));
   const summary = await summarizeDay(daemon.dataSource, clock.now());
   log.info(
-    { event: 'daily.summary', day: summary.day, posts: summary.postsByAccount, joins: summary.joins, flood_waits: summary.floodWaits, groups_lost: summary.groupsLost, counters_reset: reset },
+    {
+      event: 'daily.summary',
+      day: summary.day,
+      posts: summary.postsByAccount,
+      joins: summary.joins,
+      flood_waits: summary.floodWaits,
+      groups_lost: summary.groupsLost,
+      counters_reset: reset,
+    },
     `${summary.day}: ${Object.values(summary.postsByAccount).reduce((a, b) => a + b, 0)} posts, ${summary.joins} joins, ${summary.floodWaits} FloodWaits, ${summary.groupsLost} groups lost`,
   );
 }
@@ -59,7 +67,9 @@ export function runDaemon(options: RunOptions): Running {
   let ticking = false;
   const timer = setInterval(() => {
     // The lease first, whatever a round in progress waits for.
-    daemon.keepLease().catch((error: unknown) => log.error({ event: 'lease.check_failed', err: error }, (error as Error).message));
+    daemon
+      .keepLease()
+      .catch((error: unknown) => log.error({ event: 'lease.check_failed', err: error }, (error as Error).message));
     if (ticking) return;
     ticking = true;
     daemon
@@ -72,7 +82,9 @@ export function runDaemon(options: RunOptions): Running {
   const job = cron.schedule(
     '0 0 * * *',
     () => {
-      midnight(daemon, options.clock, log).catch((error: unknown) => log.error({ event: 'daily.failed', err: error }, (error as Error).message));
+      midnight(daemon, options.clock, log).catch((error: unknown) =>
+        log.error({ event: 'daily.failed', err: error }, (error as Error).message),
+      );
     },
     { timezone: 'Etc/UTC' },
   );
@@ -80,9 +92,15 @@ export function runDaemon(options: RunOptions): Running {
   // supervisor (compose's restart: unless-stopped) starts a new one.
   const watchdog = options.watchdogMs
     ? setInterval(() => {
-        const live = liveness(daemon.progress(), { roundMs: options.watchdogMs! - 1, actionMs: options.watchdogMs! - 1 });
+        const live = liveness(daemon.progress(), {
+          roundMs: options.watchdogMs! - 1,
+          actionMs: options.watchdogMs! - 1,
+        });
         if (live.ok) return;
-        log.fatal({ event: 'watchdog.exit', problems: live.problems, stuck_s: Math.round(live.stuckForMs / 1000) }, `stuck for ${Math.round(live.stuckForMs / 1000)} s (${live.problems.join('; ')}): exiting for a restart`);
+        log.fatal(
+          { event: 'watchdog.exit', problems: live.problems, stuck_s: Math.round(live.stuckForMs / 1000) },
+          `stuck for ${Math.round(live.stuckForMs / 1000)} s (${live.problems.join('; ')}): exiting for a restart`,
+        );
         process.exit(70);
       }, WATCHDOG_EVERY_MS)
     : undefined;
@@ -92,20 +110,33 @@ export function runDaemon(options: RunOptions): Running {
       clearInterval(timer);
       if (watchdog) clearInterval(watchdog);
       await job.stop();
-      log.info({ event: 'daemon.stopping', grace_ms: options.graceMs }, 'stopping: no new action; waiting for the one in flight');
+      log.info(
+        { event: 'daemon.stopping', grace_ms: options.graceMs },
+        'stopping: no new action; waiting for the one in flight',
+      );
       const clean = await daemon.stop(options.graceMs);
       // The pools and the rest, in what is left of the margin: a pool that waits for a client an
       // action still holds is left to the exit.
-      const closed = await withDeadline(options.onStop?.() ?? Promise.resolve(), STOP_MARGIN_MS - STOP_AFTER_GRACE_MS).then(
+      const closed = await withDeadline(
+        options.onStop?.() ?? Promise.resolve(),
+        STOP_MARGIN_MS - STOP_AFTER_GRACE_MS,
+      ).then(
         () => true,
         (error: unknown) => {
-          log.warn({ event: 'daemon.close_failed', error: (error as Error).message }, `closing the pools: ${(error as Error).message}; left to the exit`);
+          log.warn(
+            { event: 'daemon.close_failed', error: (error as Error).message },
+            `closing the pools: ${(error as Error).message}; left to the exit`,
+          );
           return false;
         },
       );
       // The last line: nothing is logged after it.
       if (clean && closed) log.info({ event: 'daemon.stopped', clean: true }, 'stopped');
-      else log.warn({ event: 'daemon.stopped', clean: false }, 'stopped, not cleanly: an action was still running, an answer unrecorded or a pool still closing at the end of the grace (a post in flight counts as unknown; the next process holds those accounts a while)');
+      else
+        log.warn(
+          { event: 'daemon.stopped', clean: false },
+          'stopped, not cleanly: an action was still running, an answer unrecorded or a pool still closing at the end of the grace (a post in flight counts as unknown; the next process holds those accounts a while)',
+        );
       log.level = 'silent';
       await options.onExit(0);
     })();

@@ -13,23 +13,23 @@
  *                    unknown -> the slot stays spent.
  */
 import type { DataSource, QueryRunner } from 'typeorm';
-import { systemClock, utcDayStart, type Clock } from '../clock';
+import { type Clock, systemClock, utcDayStart } from '../clock';
 import { normalizeGroupLink } from '../links';
 import { clearPassedFloodWait, holdAccount } from '../sql/accounts';
 import { bindGroup } from '../sql/groups';
 import {
+  type CounterResetResult,
   loadReadyGroups,
+  type PostSlot,
+  type RecordPostInput,
+  type ReserveSlotInput,
   readyGroupsStatement,
   recordPost,
   reservePostSlot,
   reserveStatement,
   resetDailyCounters,
-  settlePostSlot,
-  type CounterResetResult,
-  type PostSlot,
-  type RecordPostInput,
-  type ReserveSlotInput,
   type SettleOutcome,
+  settlePostSlot,
 } from '../sql/posting';
 import { DEFAULT_NICHE, NO_PACE, type Pace } from '../sql/rules';
 import type { Target } from './entities';
@@ -73,7 +73,9 @@ export class DbManager {
    * is only counted once committed, and rows stay locked until then.
    */
   async inTransaction<T>(work: (db: DbManager) => Promise<T>): Promise<T> {
-    return this.transaction((runner) => work(new DbManager(this.dataSource, { clock: this.clock, pace: this.pace }, runner)));
+    return this.transaction((runner) =>
+      work(new DbManager(this.dataSource, { clock: this.clock, pace: this.pace }, runner)),
+    );
   }
 
   private async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
@@ -86,9 +88,20 @@ export class DbManager {
    * (rule 2); creates the target if missing. False when another account holds the group, or it
    * is closed; true when it is now bound to this account. (src/sql/groups.ts bindGroup.)
    */
-  async assignGroup(groupLink: string, accountId: number, joinedAt?: Date, options: AssignGroupOptions = {}): Promise<boolean> {
+  async assignGroup(
+    groupLink: string,
+    accountId: number,
+    joinedAt?: Date,
+    options: AssignGroupOptions = {},
+  ): Promise<boolean> {
     const now = this.clock.now();
-    return bindGroup(this.runner, { link: normalizeGroupLink(groupLink), niche: options.niche ?? DEFAULT_NICHE, accountId, joinedAt: joinedAt ?? now, now });
+    return bindGroup(this.runner, {
+      link: normalizeGroupLink(groupLink),
+      niche: options.niche ?? DEFAULT_NICHE,
+      accountId,
+      joinedAt: joinedAt ?? now,
+      now,
+    });
   }
 
   /**
@@ -104,12 +117,22 @@ export class DbManager {
       await this.resetDailyCountersIfNeeded();
       this.countersResetFor = day;
     }
-    return loadReadyGroups(this.dataSource, this.runner, { niche, now: this.clock.now(), pace: this.pace, ...(limit === undefined ? {} : { limit }) });
+    return loadReadyGroups(this.dataSource, this.runner, {
+      niche,
+      now: this.clock.now(),
+      pace: this.pace,
+      ...(limit === undefined ? {} : { limit }),
+    });
   }
 
   /** getGroupsReadyForPosting's statement (the benchmark explains it). */
   readyStatement(niche: string = DEFAULT_NICHE, limit?: number): [string, Record<string, unknown>] {
-    return readyGroupsStatement(this.dataSource, { niche, now: this.clock.now(), pace: this.pace, ...(limit === undefined ? {} : { limit }) });
+    return readyGroupsStatement(this.dataSource, {
+      niche,
+      now: this.clock.now(),
+      pace: this.pace,
+      ...(limit === undefined ? {} : { limit }),
+    });
   }
 
   /**

@@ -121,7 +121,10 @@ export class AccountLocks {
     if (!client) return;
     // A connection that went silent may never answer the goodbye: its socket is cut after 2 s.
     const ended = client.end().catch(() => undefined);
-    const timer = setTimeout(() => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy(), 2_000);
+    const timer = setTimeout(
+      () => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy(),
+      2_000,
+    );
     await ended;
     clearTimeout(timer);
   }

@@ -3,22 +3,22 @@
  * DataSource on a pg pool that reads and writes `timestamp` as UTC -> migrations on demand.
  */
 import { DataSource, MigrationExecutor } from 'typeorm';
-import { loadConfig, type Config, type PostgresConnection, describeDatabase } from '../config';
-import { entitySchemas } from './entities';
-import { migrations } from './migrations';
-import { pgConnectionConfig, UTC_SESSION_SETTINGS } from './pgConnection';
-import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
-import { typeormLogger } from './typeormLogger';
+import { type Config, describeDatabase, loadConfig, type PostgresConnection } from '../config';
 import type { Logger } from '../logger';
-import { loadMigrationsRun } from '../sql/schema';
 import {
-  type Queryable,
   migrationLockHolder,
+  type Queryable,
   releaseMigrationLock,
   resetStatementTimeout,
   setNoStatementTimeout,
   tryMigrationLock,
 } from '../sql/locks';
+import { loadMigrationsRun } from '../sql/schema';
+import { type EmbeddedNote, type EmbeddedServer, sharedDirsUnder, startEmbeddedPostgres } from './embeddedPostgres';
+import { entitySchemas } from './entities';
+import { migrations } from './migrations';
+import { pgConnectionConfig, UTC_SESSION_SETTINGS } from './pgConnection';
+import { typeormLogger } from './typeormLogger';
 
 export const MIGRATIONS_TABLE = 'lexus_migrations';
 /** pg_advisory_lock key that serialises migrations across processes ("lexus" in ASCII). */
@@ -41,7 +41,16 @@ export interface DataSourceOptions {
 
 /** A DataSource (not yet initialised) for one PostgreSQL connection. Never `synchronize`. */
 export function createDataSource(connection: PostgresConnection, options: DataSourceOptions = {}): DataSource {
-  const { host, port, user, password, database, ssl, application_name: applicationName, ...extra } = pgConnectionConfig(connection, {
+  const {
+    host,
+    port,
+    user,
+    password,
+    database,
+    ssl,
+    application_name: applicationName,
+    ...extra
+  } = pgConnectionConfig(connection, {
     applicationName: options.applicationName ?? 'lexus',
     // Timestamps read and written as UTC; UTC for now() defaults; ISO so that timestamps reach
     // the type parser in the form it reads, whatever DateStyle a shared database was set up with.
@@ -89,8 +98,13 @@ export interface MigrationOptions {
 
 /** Another process's migrations did not end in time. */
 export class MigrationLockTimeoutError extends Error {
-  constructor(readonly holder: string, waitedMs: number) {
-    super(`waited ${Math.round(waitedMs / 1000)} s for the migrations of another process (${holder}) to end; gave up. Is it stuck? Stop it, or run lexus migrate once it is done`);
+  constructor(
+    readonly holder: string,
+    waitedMs: number,
+  ) {
+    super(
+      `waited ${Math.round(waitedMs / 1000)} s for the migrations of another process (${holder}) to end; gave up. Is it stuck? Stop it, or run lexus migrate once it is done`,
+    );
     this.name = 'MigrationLockTimeoutError';
   }
 }
@@ -98,7 +112,9 @@ export class MigrationLockTimeoutError extends Error {
 /** Who holds the migration lock: its application, client address, backend pid and how long it has been there. */
 async function describeMigrationLockHolder(runner: Queryable): Promise<string> {
   const h = await migrationLockHolder(runner, MIGRATION_LOCK_KEY);
-  return h ? `"${h.application_name || 'unknown'}" from ${h.client}, backend pid ${h.pid}, connected ${h.age_s} s ago` : 'a process that has just let go';
+  return h
+    ? `"${h.application_name || 'unknown'}" from ${h.client}, backend pid ${h.pid}, connected ${h.age_s} s ago`
+    : 'a process that has just let go';
 }
 
 /**
@@ -182,7 +198,10 @@ export interface OpenDatabaseOptions {
  * Opens the configured database: DATABASE_URL, else POSTGRES_*, else an embedded PostgreSQL in
  * LEXUS_EMBEDDED_PG_DIR. `config` defaults to loadConfig(process.env).
  */
-export async function openDatabase(config: Config = loadConfig(), options: OpenDatabaseOptions = {}): Promise<Database> {
+export async function openDatabase(
+  config: Config = loadConfig(),
+  options: OpenDatabaseOptions = {},
+): Promise<Database> {
   let embedded: EmbeddedServer | undefined;
   let connection: PostgresConnection;
   if (config.database.mode === 'embedded') {

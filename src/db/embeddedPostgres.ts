@@ -31,14 +31,28 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, fchownSync, openSync, readFileSync } from 'node:fs';
-import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  cp,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createDatabase, databaseExists, dataDirectory } from '../sql/server';
 import type { PostgresConnection } from '../config';
 import { freePort, portTaken } from '../ports';
 import { onProcessExit, onUnclaimedSignal, type StopSignal } from '../processSignals';
+import { createDatabase, databaseExists, dataDirectory } from '../sql/server';
 import { createPgClient } from './pgConnection';
 
 export const EMBEDDED_USER = 'lexus';
@@ -100,7 +114,10 @@ export interface EmbeddedOptions {
 }
 
 /** LEXUS_EMBEDDED_PG_SHARED_DIR, as the two folders it stands for. */
-export const sharedDirsUnder = (dir: string) => ({ binaries: path.join(dir, 'programs'), data: path.join(dir, 'data') });
+export const sharedDirsUnder = (dir: string) => ({
+  binaries: path.join(dir, 'programs'),
+  data: path.join(dir, 'data'),
+});
 
 /** The user the server runs as: uid, gid and every group of it. */
 interface RunAs {
@@ -147,7 +164,12 @@ async function reachable(target: string, user: RunAs): Promise<{ ok: true } | { 
       return { ok: true };
     }
     if (!info.isDirectory()) continue;
-    const bits = info.uid === user.uid ? (info.mode >> 6) & 7 : user.groups.includes(info.gid) ? (info.mode >> 3) & 7 : info.mode & 7;
+    const bits =
+      info.uid === user.uid
+        ? (info.mode >> 6) & 7
+        : user.groups.includes(info.gid)
+          ? (info.mode >> 3) & 7
+          : info.mode & 7;
     if ((bits & 1) === 0) return { ok: false, blockedAt: at };
   }
   return { ok: true };
@@ -206,7 +228,12 @@ async function openToAll(dir: string): Promise<void> {
  * The binaries where `user` can run them: where they are installed, else a copy (made once, per
  * version, owned by root and writable by root only) under `shared`.
  */
-async function binariesFor(installed: { dir: string; version: string }, user: RunAs | undefined, shared: string, say: (n: EmbeddedNote) => void): Promise<string> {
+async function binariesFor(
+  installed: { dir: string; version: string },
+  user: RunAs | undefined,
+  shared: string,
+  say: (n: EmbeddedNote) => void,
+): Promise<string> {
   if (!user) return installed.dir;
   const there = await reachable(installed.dir, user);
   if (there.ok) return installed.dir;
@@ -216,7 +243,8 @@ async function binariesFor(installed: { dir: string; version: string }, user: Ru
       `the user ${user.name}, which runs the embedded PostgreSQL, cannot reach its programs in ${installed.dir} (${there.blockedAt} is closed to it), ` +
         `and they could not be copied to ${shared} (${why}): move the checkout to a folder it can reach, or set LEXUS_EMBEDDED_PG_SHARED_DIR or DATABASE_URL`,
     );
-  if (!(await ownFolderOrAbsent(shared, [0])) || !(await ownFolderOrAbsent(copy, [0]))) throw cannot(`${shared} is not a folder of root's`);
+  if (!(await ownFolderOrAbsent(shared, [0])) || !(await ownFolderOrAbsent(copy, [0])))
+    throw cannot(`${shared} is not a folder of root's`);
   if (existsSync(path.join(copy, 'bin', 'postgres'))) return copy;
   const partial = `${copy}.partial-${process.pid}-${randomBytes(3).toString('hex')}`;
   try {
@@ -234,7 +262,9 @@ async function binariesFor(installed: { dir: string; version: string }, user: Ru
     throw cannot((error as Error).message);
   }
   say({
-    level: 'info', event: 'db.embedded.binaries', fields: { copied_to: copy, closed_folder: there.blockedAt },
+    level: 'info',
+    event: 'db.embedded.binaries',
+    fields: { copied_to: copy, closed_folder: there.blockedAt },
     message: `the user ${user.name} cannot reach the PostgreSQL programs under ${there.blockedAt}: copied them to ${copy}`,
   });
   return copy;
@@ -245,8 +275,17 @@ async function binariesFor(installed: { dir: string; version: string }, user: Ru
 
 async function idsOf(name: string): Promise<RunAs | undefined> {
   try {
-    const [uid, gid, groups] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name]), run('id', ['-G', name])]);
-    return { name, uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()), groups: groups.stdout.trim().split(/\s+/).map(Number) };
+    const [uid, gid, groups] = await Promise.all([
+      run('id', ['-u', name]),
+      run('id', ['-g', name]),
+      run('id', ['-G', name]),
+    ]);
+    return {
+      name,
+      uid: Number(uid.stdout.trim()),
+      gid: Number(gid.stdout.trim()),
+      groups: groups.stdout.trim().split(/\s+/).map(Number),
+    };
   } catch {
     return undefined;
   }
@@ -267,7 +306,10 @@ async function runAsUser(): Promise<RunAs | undefined> {
     );
   }
   const created = await idsOf('postgres');
-  if (!created) throw new EmbeddedPostgresError('the user postgres was created but cannot be found: create it by hand (useradd postgres), or set DATABASE_URL');
+  if (!created)
+    throw new EmbeddedPostgresError(
+      'the user postgres was created but cannot be found: create it by hand (useradd postgres), or set DATABASE_URL',
+    );
   return created;
 }
 
@@ -309,10 +351,13 @@ async function writeNoteIn(folder: string, note: Note): Promise<void> {
     about:
       `Written by lexus for the embedded PostgreSQL of ${note.for ?? folder}: ` +
       [
-        note.password ? 'the password of its user "lexus"' : `its user "lexus" has the password "${LEGACY_EMBEDDED_PASSWORD}" of earlier versions`,
+        note.password
+          ? 'the password of its user "lexus"'
+          : `its user "lexus" has the password "${LEGACY_EMBEDDED_PASSWORD}" of earlier versions`,
         ...(note.dataDir ? [`its data is in ${note.dataDir} (the user postgres cannot reach this folder)`] : []),
         ...(note.port ? [`it listens on 127.0.0.1:${note.port}`] : []),
-      ].join('; ') + '. Keep this file private.',
+      ].join('; ') +
+      '. Keep this file private.',
     ...note,
   };
   const file = path.join(folder, NOTE_FILE);
@@ -352,7 +397,8 @@ async function withCreationLock(configured: string, work: () => Promise<void>): 
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(holder) && holder > 0 && !alive(holder)) await unlink(lock).catch(() => undefined);
-      else if (Date.now() > deadline) throw new Error(`another process (pid ${holder}) has been making the cluster for too long (${lock})`);
+      else if (Date.now() > deadline)
+        throw new Error(`another process (pid ${holder}) has been making the cluster for too long (${lock})`);
       else await sleep(100);
     }
   }
@@ -367,7 +413,11 @@ async function withCreationLock(configured: string, work: () => Promise<void>): 
 export function sharedDataDirFor(configured: string, shared = SHARED_DATA_DIR): string {
   const resolved = path.resolve(configured);
   const hash = createHash('sha256').update(resolved).digest('hex').slice(0, 12);
-  const name = resolved.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(-60) || 'lexus';
+  const name =
+    resolved
+      .replace(/[^A-Za-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(-60) || 'lexus';
   return path.join(shared, `${name}-${hash}`, 'postgres');
 }
 
@@ -375,7 +425,12 @@ export function sharedDataDirFor(configured: string, shared = SHARED_DATA_DIR): 
 // The server
 
 const connectionOn = (port: number, database: string, password: string): PostgresConnection => ({
-  host: '127.0.0.1', port, user: EMBEDDED_USER, password, database, ssl: false,
+  host: '127.0.0.1',
+  port,
+  user: EMBEDDED_USER,
+  password,
+  database,
+  ssl: false,
 });
 
 /** `SHOW data_directory` of the server answering on `port` to this user and password; undefined when none does. */
@@ -392,7 +447,8 @@ async function dataDirectoryOn(port: number, password: string): Promise<string |
   }
 }
 
-const sameFolder = async (a: string, b: string) => (await realpath(a).catch(() => path.resolve(a))) === (await realpath(b).catch(() => path.resolve(b)));
+const sameFolder = async (a: string, b: string) =>
+  (await realpath(a).catch(() => path.resolve(a))) === (await realpath(b).catch(() => path.resolve(b)));
 
 /** A process of this pid exists and this process may signal it (a postgres of another user's is not ours). */
 function alive(pid: number): boolean {
@@ -433,7 +489,8 @@ async function runningServerOf(dataDir: string, password: string): Promise<numbe
     const port = Number(lines[3]);
     const state = (lines[7] ?? '').trim();
     if (!Number.isInteger(pid) || pid <= 0 || !alive(pid) || isPostgres(pid) === false) {
-      if (Number.isInteger(pid) && pid > 0 && alive(pid) && isPostgres(pid) === false) await unlink(pidFile).catch(() => undefined);
+      if (Number.isInteger(pid) && pid > 0 && alive(pid) && isPostgres(pid) === false)
+        await unlink(pidFile).catch(() => undefined);
       return undefined;
     }
     if (state !== 'starting' && state !== 'stopping' && Number.isInteger(port) && port > 0) {
@@ -468,16 +525,28 @@ async function ensureDatabase(connection: PostgresConnection, name: string): Pro
 
 const tail = (file: string, lines = 8): string => {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n    ');
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-lines)
+      .join('\n    ');
   } catch {
     return '';
   }
 };
 
 /** Runs a PostgreSQL program to its end (as `user` when given); its output on failure. */
-function runProgram(program: string, args: string[], user: RunAs | undefined): Promise<{ code: number | null; output: string }> {
+function runProgram(
+  program: string,
+  args: string[],
+  user: RunAs | undefined,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { ...(user ? { uid: user.uid, gid: user.gid } : {}), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const child = spawn(program, args, {
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -492,7 +561,13 @@ function runProgram(program: string, args: string[], user: RunAs | undefined): P
  * (the cluster is in the configured folder itself), so that it only ever appears whole. Another
  * process that made one there first wins: its cluster is kept.
  */
-async function initialise(binDir: string, dataDir: string, user: RunAs | undefined, password: string, note: Note | undefined): Promise<void> {
+async function initialise(
+  binDir: string,
+  dataDir: string,
+  user: RunAs | undefined,
+  password: string,
+  note: Note | undefined,
+): Promise<void> {
   await makeOpenDirs(path.dirname(dataDir));
   const building = `${dataDir}.initdb-${process.pid}-${randomBytes(3).toString('hex')}`;
   await mkdir(building, { mode: 0o700 });
@@ -503,14 +578,26 @@ async function initialise(binDir: string, dataDir: string, user: RunAs | undefin
     if (user) await chown(pwfile, user.uid, user.gid);
     const { code, output } = await runProgram(
       path.join(binDir, 'bin', 'initdb'),
-      [`--pgdata=${building}`, '--auth=scram-sha-256', `--username=${EMBEDDED_USER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale'],
+      [
+        `--pgdata=${building}`,
+        '--auth=scram-sha-256',
+        `--username=${EMBEDDED_USER}`,
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--no-locale',
+      ],
       user,
     );
-    if (code !== 0) throw new EmbeddedPostgresError(`initdb in ${building} exited with ${code}:\n    ${output.trim().split('\n').slice(-8).join('\n    ')}`);
+    if (code !== 0)
+      throw new EmbeddedPostgresError(
+        `initdb in ${building} exited with ${code}:\n    ${output.trim().split('\n').slice(-8).join('\n    ')}`,
+      );
     if (note) await writeNoteIn(building, note);
     await rename(building, dataDir).catch(async (error: NodeJS.ErrnoException) => {
       if (existsSync(path.join(dataDir, 'PG_VERSION'))) return; // made meanwhile: that one is kept
-      throw new EmbeddedPostgresError(`${dataDir} exists and is not an empty folder, nor a PostgreSQL data folder (${error.code}): move it away, or set LEXUS_EMBEDDED_PG_DIR`);
+      throw new EmbeddedPostgresError(
+        `${dataDir} exists and is not an empty folder, nor a PostgreSQL data folder (${error.code}): move it away, or set LEXUS_EMBEDDED_PG_DIR`,
+      );
     });
   } finally {
     await rm(pwfile, { force: true });
@@ -539,7 +626,9 @@ async function answersSoon(port: number, password: string, dataDir: string, exit
 async function stopProcess(pid: number, gone: () => boolean, mode: 'smart' | 'fast'): Promise<void> {
   const signals: [NodeJS.Signals, number][] = [
     ...(mode === 'smart' ? ([['SIGTERM', SMART_STOP_MS]] as [NodeJS.Signals, number][]) : []),
-    ['SIGINT', STOP_TIMEOUT_MS], ['SIGQUIT', 5_000], ['SIGKILL', 5_000],
+    ['SIGINT', STOP_TIMEOUT_MS],
+    ['SIGQUIT', 5_000],
+    ['SIGKILL', 5_000],
   ];
   for (const [signal, wait] of signals) {
     if (gone()) return;
@@ -599,10 +688,18 @@ function release(pid: number): void {
 }
 
 /** Where the data of `configured` is, and the note that says so (written here when it moves). */
-async function placeData(configured: string, note: Note, user: RunAs | undefined, sharedBase: string, say: (n: EmbeddedNote) => void): Promise<{ dataDir: string; note: Note }> {
+async function placeData(
+  configured: string,
+  note: Note,
+  user: RunAs | undefined,
+  sharedBase: string,
+  say: (n: EmbeddedNote) => void,
+): Promise<{ dataDir: string; note: Note }> {
   if (note.dataDir) {
     if (user && !(await ownFolderOrAbsent(note.dataDir, [user.uid]))) {
-      throw new EmbeddedPostgresError(`the note ${path.join(configured, NOTE_FILE)} points at ${note.dataDir}, which is not a data folder of the user ${user.name}'s: remove the note, or set DATABASE_URL`);
+      throw new EmbeddedPostgresError(
+        `the note ${path.join(configured, NOTE_FILE)} points at ${note.dataDir}, which is not a data folder of the user ${user.name}'s: remove the note, or set DATABASE_URL`,
+      );
     }
     return { dataDir: note.dataDir, note };
   }
@@ -619,7 +716,8 @@ async function placeData(configured: string, note: Note, user: RunAs | undefined
   const shared = sharedDataDirFor(configured, sharedBase);
   const moved: Note = { ...note, dataDir: shared };
   try {
-    if (!(await ownFolderOrAbsent(sharedBase, [0])) || !(await ownFolderOrAbsent(path.dirname(shared), [0]))) throw new Error(`${sharedBase} is not a folder of root's`);
+    if (!(await ownFolderOrAbsent(sharedBase, [0])) || !(await ownFolderOrAbsent(path.dirname(shared), [0])))
+      throw new Error(`${sharedBase} is not a folder of root's`);
     await makeOpenDirs(path.dirname(shared));
     await makeOpenDirs(configured);
     await writeNoteIn(configured, moved);
@@ -631,7 +729,9 @@ async function placeData(configured: string, note: Note, user: RunAs | undefined
     );
   }
   say({
-    level: 'info', event: 'db.embedded.data_elsewhere', fields: { data_dir: shared, configured, closed_folder: there.blockedAt },
+    level: 'info',
+    event: 'db.embedded.data_elsewhere',
+    fields: { data_dir: shared, configured, closed_folder: there.blockedAt },
     message: `the user ${user.name} cannot reach ${configured} (${there.blockedAt} is closed to it): the embedded PostgreSQL keeps its data in ${shared} (noted in ${path.join(configured, NOTE_FILE)})`,
   });
   return { dataDir: shared, note: moved };
@@ -683,7 +783,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   let port = options.portExplicit ? options.port : (note.port ?? options.port);
   if (await portTaken(port)) {
     const other = (await dataDirectoryOn(port, password)) ?? (await dataDirectoryOn(port, LEGACY_EMBEDDED_PASSWORD));
-    const who = other !== undefined ? `the embedded PostgreSQL of another data folder (${other})` : 'another server or program';
+    const who =
+      other !== undefined ? `the embedded PostgreSQL of another data folder (${other})` : 'another server or program';
     if (options.portExplicit) {
       throw new EmbeddedPostgresError(
         `port ${port} (LEXUS_EMBEDDED_PG_PORT) is taken by ${who}: the embedded PostgreSQL of ${configured} cannot listen there; set LEXUS_EMBEDDED_PG_PORT to a free port, or leave it unset`,
@@ -693,14 +794,23 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     port = await freePort();
     note = { ...note, port };
     say({
-      level: 'warn', event: 'db.embedded.port_moved', fields: { port, taken_port: taken, taken_by: other ?? null },
+      level: 'warn',
+      event: 'db.embedded.port_moved',
+      fields: { port, taken_port: taken, taken_by: other ?? null },
       message: `port ${taken} is taken by ${who}: the embedded PostgreSQL of ${configured} listens on ${port} instead (noted in ${path.join(configured, NOTE_FILE)})`,
     });
   }
   // The note as it now stands: written for this folder, a port moved. Re-read: another process may have written it.
   const current = (await readNoteIn(configured)) ?? {};
-  if (current.for !== configured || current.password !== note.password || current.port !== note.port || current.dataDir !== note.dataDir) {
-    await writeNoteIn(configured, { ...current, ...note }).catch((error: unknown) => fail('note', (error as Error).message, port));
+  if (
+    current.for !== configured ||
+    current.password !== note.password ||
+    current.port !== note.port ||
+    current.dataDir !== note.dataDir
+  ) {
+    await writeNoteIn(configured, { ...current, ...note }).catch((error: unknown) =>
+      fail('note', (error as Error).message, port),
+    );
   }
 
   const logFile = path.join(dataDir, 'server.log');
@@ -712,7 +822,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   } catch (error) {
     return fail('log file', `${logFile}: ${(error as Error).message}`, port);
   }
-  const flags = Object.entries({ listen_addresses: '127.0.0.1', unix_socket_directories: '', ...options.settings }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+  const flags = Object.entries({
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    ...options.settings,
+  }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   const child = spawn(path.join(binDir, 'bin', 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], {
     ...(user ? { uid: user.uid, gid: user.gid } : {}),
     // Its own process group: a Ctrl-C in the terminal is for lexus, which stops it in order.
@@ -744,7 +858,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const pid = child.pid!;
   const connection = connectionOn(port, database, password);
   await ensureDatabase(connection, database);
-  say({ level: 'info', event: 'db.embedded.started', fields: { data_dir: dataDir, port, log: logFile }, message: `embedded PostgreSQL started (data ${dataDir}, 127.0.0.1:${port}, log ${logFile})` });
+  say({
+    level: 'info',
+    event: 'db.embedded.started',
+    fields: { data_dir: dataDir, port, log: logFile },
+    message: `embedded PostgreSQL started (data ${dataDir}, 127.0.0.1:${port}, log ${logFile})`,
+  });
   let stopping: Promise<void> | undefined;
   return {
     connection,

@@ -113,7 +113,10 @@ export class Target {
   /** The seed's is_warmup_finished(): the 24 h of silence after joining are over at `now`. */
   isWarmupFinished(now: Date): boolean {
     // As rules.targetWarmupOverSql: the later of warmup_ends_at and joined_at + 24 h.
-    const ends = Math.max(this.warmupEndsAt?.getTime() ?? -Infinity, this.joinedAt ? this.joinedAt.getTime() + WARMUP_MS : -Infinity);
+    const ends = Math.max(
+      this.warmupEndsAt?.getTime() ?? -Infinity,
+      this.joinedAt ? this.joinedAt.getTime() + WARMUP_MS : -Infinity,
+    );
     return ends !== -Infinity && ends <= now.getTime();
   }
 }
@@ -237,8 +240,13 @@ export const TargetSchema = new EntitySchema<Target>({
     },
   },
   indices: migrationIndexes(
-    'targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx', 'targets_join_queue_idx', 'targets_join_claims_idx',
-    'targets_one_row_per_chat_idx', 'targets_refusals_idx',
+    'targets_ready_by_niche_idx',
+    'targets_ready_by_account_idx',
+    'targets_counter_to_reset_idx',
+    'targets_join_queue_idx',
+    'targets_join_claims_idx',
+    'targets_one_row_per_chat_idx',
+    'targets_refusals_idx',
   ),
 });
 
@@ -258,15 +266,26 @@ export const PostHistorySchema = new EntitySchema<PostHistory>({
   },
   relations: {
     account: {
-      type: 'many-to-one', target: 'Account', onDelete: 'CASCADE', nullable: true,
+      type: 'many-to-one',
+      target: 'Account',
+      onDelete: 'CASCADE',
+      nullable: true,
       joinColumn: { name: 'account_id', foreignKeyConstraintName: 'post_history_account_id_fkey' },
     },
     target: {
-      type: 'many-to-one', target: 'Target', onDelete: 'CASCADE', nullable: true,
+      type: 'many-to-one',
+      target: 'Target',
+      onDelete: 'CASCADE',
+      nullable: true,
       joinColumn: { name: 'target_id', foreignKeyConstraintName: 'post_history_target_id_fkey' },
     },
   },
-  indices: migrationIndexes('post_history_account_time_idx', 'post_history_target_time_idx', 'post_history_pending_idx', 'post_history_success_time_idx'),
+  indices: migrationIndexes(
+    'post_history_account_time_idx',
+    'post_history_target_time_idx',
+    'post_history_pending_idx',
+    'post_history_success_time_idx',
+  ),
 });
 
 export const entitySchemas = [AccountSchema, TargetSchema, PostHistorySchema];

@@ -61,7 +61,10 @@ export type PgConnectionConfig = Omit<pg.PoolConfig, 'host' | 'port' | 'user' | 
  * The node-postgres options (for a pg.Client, or a pg.Pool or TypeORM's `extra`) of one
  * configured connection. A bound left unset or 0 is not sent at all.
  */
-export function pgConnectionConfig(connection: PostgresConnection, options: PgConnectionOptions = {}): PgConnectionConfig {
+export function pgConnectionConfig(
+  connection: PostgresConnection,
+  options: PgConnectionOptions = {},
+): PgConnectionConfig {
   const config: PgConnectionConfig = {
     host: connection.host,
     port: connection.port,

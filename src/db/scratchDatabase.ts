@@ -8,8 +8,8 @@ import type pg from 'pg';
 import type { Config, PostgresConnection } from '../config';
 import { claimSignals } from '../processSignals';
 import { createDatabase, dropDatabase, idleDatabasesMatching } from '../sql/server';
+import { type EmbeddedNote, type EmbeddedServer, sharedDirsUnder, startEmbeddedPostgres } from './embeddedPostgres';
 import { createPgClient } from './pgConnection';
-import { sharedDirsUnder, startEmbeddedPostgres, type EmbeddedNote, type EmbeddedServer } from './embeddedPostgres';
 
 export interface ScratchDatabase {
   connection: PostgresConnection;
@@ -101,8 +101,11 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
     await onServer(connection, (client) => createDatabase(client, name));
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const why = code === '42501' ? `user ${connection.user} may not create databases (CREATEDB)` : (error as Error).message;
-    throw new Error(`cannot create the scratch database ${name} on ${connection.host}:${connection.port}: ${why}`, { cause: error });
+    const why =
+      code === '42501' ? `user ${connection.user} may not create databases (CREATEDB)` : (error as Error).message;
+    throw new Error(`cannot create the scratch database ${name} on ${connection.host}:${connection.port}: ${why}`, {
+      cause: error,
+    });
   }
   const drop = async () => {
     await onServer(connection, (client) => dropDatabase(client, name, { force: true }));
@@ -121,10 +124,16 @@ export async function createScratchDatabase(connection: PostgresConnection, pref
 }
 
 /** The server a scratch database goes on: the configured one, else the embedded one (started if need be). */
-export async function databaseServer(config: Config, onNote?: (note: EmbeddedNote) => void): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
+export async function databaseServer(
+  config: Config,
+  onNote?: (note: EmbeddedNote) => void,
+): Promise<{ connection: PostgresConnection; embedded?: EmbeddedServer }> {
   if (config.database.mode === 'external') return { connection: config.database.connection };
   const embedded = await startEmbeddedPostgres({
-    dataDir: config.database.dataDir, port: config.database.port, portExplicit: config.database.portExplicit, ...(onNote ? { onNote } : {}),
+    dataDir: config.database.dataDir,
+    port: config.database.port,
+    portExplicit: config.database.portExplicit,
+    ...(onNote ? { onNote } : {}),
     ...(config.database.sharedDir ? { sharedDirs: sharedDirsUnder(config.database.sharedDir) } : {}),
   });
   cleanUpOnInterrupt(() => embedded.stop());

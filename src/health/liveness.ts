@@ -25,9 +25,14 @@ export interface Liveness {
   stuckForMs: number;
 }
 
-export function liveness(progress: Progress, bounds: { roundMs: number; actionMs: number } = { roundMs: ROUND_STUCK_MS, actionMs: ACTION_STUCK_MS }): Liveness {
+export function liveness(
+  progress: Progress,
+  bounds: { roundMs: number; actionMs: number } = { roundMs: ROUND_STUCK_MS, actionMs: ACTION_STUCK_MS },
+): Liveness {
   const problems: string[] = [];
-  if (progress.roundMs > bounds.roundMs) problems.push(`loop: a scheduling round has been running for ${Math.round(progress.roundMs / 1000)} s`);
-  if (progress.oldestActionMs > bounds.actionMs) problems.push(`action: one has been running for ${Math.round(progress.oldestActionMs / 1000)} s`);
+  if (progress.roundMs > bounds.roundMs)
+    problems.push(`loop: a scheduling round has been running for ${Math.round(progress.roundMs / 1000)} s`);
+  if (progress.oldestActionMs > bounds.actionMs)
+    problems.push(`action: one has been running for ${Math.round(progress.oldestActionMs / 1000)} s`);
   return { ok: problems.length === 0, problems, stuckForMs: Math.max(progress.roundMs, progress.oldestActionMs) };
 }

@@ -11,14 +11,14 @@
  * lexus_database_up 0 and the last values read. This process's own state: its loop's lag, its
  * oldest action, whether the posting window is open, its version.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { DaemonSettings } from '../config';
 import { inPostingWindow } from '../daemon/postingWindow';
 import { withDeadline } from '../deadline';
+import { type FleetRow, loadFleetCounts, TARGET_STATUSES } from '../sql/fleet';
 import { loadDayAtGlance } from '../status/loadStatus';
-import { TARGET_STATUSES, type FleetRow, loadFleetCounts } from '../sql/fleet';
 import { CONNECT_OUTCOME_KINDS, JOIN_OUTCOME_KINDS, POST_OUTCOME_KINDS } from '../telegram/outcomes';
 import { VERSION } from '../version';
 import type { Progress } from './liveness';
@@ -91,17 +91,36 @@ export function createMetrics(options: MetricsOptions): Metrics {
     for (const outcome of outcomes) c.inc({ outcome }, 0);
     return c;
   };
-  const posts = counter('lexus_posts_total', "Telegram's answers to this process's posts, by outcome (sent, account_flood_wait, group_refuses, ...)", POST_OUTCOME_KINDS);
-  const joins = counter('lexus_joins_total', "Telegram's answers to this process's joins, by outcome (joined, join_request_pending, link_dead, ...)", JOIN_OUTCOME_KINDS);
-  const connects = counter('lexus_connects_total', "Telegram's answers to this process's connects (getMe), by outcome (connected, session_dead, account_flood_wait, ...)", CONNECT_OUTCOME_KINDS);
-  const floodWaits = new Counter({ name: 'lexus_flood_waits_total', help: "FloodWaits Telegram gave this process's accounts", registers: [registry] });
+  const posts = counter(
+    'lexus_posts_total',
+    "Telegram's answers to this process's posts, by outcome (sent, account_flood_wait, group_refuses, ...)",
+    POST_OUTCOME_KINDS,
+  );
+  const joins = counter(
+    'lexus_joins_total',
+    "Telegram's answers to this process's joins, by outcome (joined, join_request_pending, link_dead, ...)",
+    JOIN_OUTCOME_KINDS,
+  );
+  const connects = counter(
+    'lexus_connects_total',
+    "Telegram's answers to this process's connects (getMe), by outcome (connected, session_dead, account_flood_wait, ...)",
+    CONNECT_OUTCOME_KINDS,
+  );
+  const floodWaits = new Counter({
+    name: 'lexus_flood_waits_total',
+    help: "FloodWaits Telegram gave this process's accounts",
+    registers: [registry],
+  });
 
   // The database gauges are filled by one read per scrape, shared by all of them; the day's
   // figures (today's posts, the allowance, the next action: heavier) at most once a minute, and
   // a slow read of them leaves their last values without calling the database down.
   let scrape: Promise<FleetRow[] | undefined> | undefined;
   const fleet = () =>
-    (scrape ??= withDeadline(loadFleetCounts(options.dataSource, clock.now(), settings, POST_OVERDUE_MS), DATABASE_DEADLINE_MS)
+    (scrape ??= withDeadline(
+      loadFleetCounts(options.dataSource, clock.now(), settings, POST_OVERDUE_MS),
+      DATABASE_DEADLINE_MS,
+    )
       .catch(() => undefined)
       .finally(() => setTimeout(() => (scrape = undefined), 0)));
   let day: Day | undefined;
@@ -111,16 +130,24 @@ export function createMetrics(options: MetricsOptions): Metrics {
     const now = clock.now().getTime();
     if (now - dayReadAt >= DAY_FIGURES_EVERY_MS) {
       dayRead ??= withDeadline(loadDayAtGlance(options.dataSource, clock.now(), settings), DATABASE_DEADLINE_MS)
-        .then((figures) => {
-          day = figures;
-          dayReadAt = now;
-        }, () => undefined)
+        .then(
+          (figures) => {
+            day = figures;
+            dayReadAt = now;
+          },
+          () => undefined,
+        )
         .finally(() => (dayRead = undefined));
       await dayRead;
     }
     return day;
   };
-  const fromDatabase = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge<string>, rows: FleetRow[]) => void) =>
+  const fromDatabase = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (gauge: Gauge<string>, rows: FleetRow[]) => void,
+  ) =>
     new Gauge({
       name,
       help,
@@ -157,32 +184,73 @@ export function createMetrics(options: MetricsOptions): Metrics {
   fromDatabase('lexus_accounts', 'Accounts by status (active, flood_wait, banned)', ['status'], (g, rows) => {
     const found = rows.filter((r) => r.kind === 'account');
     g.reset();
-    for (const status of new Set<string>([...ACCOUNT_STATUSES, ...found.map((r) => r.status!)])) g.set({ status }, found.find((r) => r.status === status)?.n ?? 0);
+    for (const status of new Set<string>([...ACCOUNT_STATUSES, ...found.map((r) => r.status!)]))
+      g.set({ status }, found.find((r) => r.status === status)?.n ?? 0);
   });
-  fromDatabase('lexus_targets', 'Groups by niche and status (new, requested, joined, error, banned, duplicate)', ['niche', 'status'], (g, rows) => {
-    const found = rows.filter((r) => r.kind === 'target');
-    g.reset();
-    for (const niche of settings.niches) for (const status of METRIC_TARGET_STATUSES) g.set({ niche, status }, 0);
-    for (const r of found) g.set({ niche: r.niche!, status: r.status! }, r.n!);
-  });
-  fromDatabase('lexus_accounts_drivable', 'Accounts a daemon can drive (not banned, with a session, usable settings)', [], (g, rows) => g.set(count(rows, 'drivable')));
-  fromDatabase('lexus_accounts_driven', 'Accounts some process drives now (a live lease), of those that can be driven', [], (g, rows) => g.set(count(rows, 'driven')));
-  fromDatabase('lexus_post_slots_unsettled', "Posts reserved and not settled yet (post_history 'pending')", [], (g, rows) => g.set(count(rows, 'pending')));
-  fromDatabase('lexus_last_post_success_timestamp_seconds', 'When the last post Telegram accepted was recorded (Unix time; 0 before the first)', [], (g, rows) => {
-    const at = rows.find((r) => r.kind === 'last_post')?.at;
-    g.set(at ? at.getTime() / 1000 : 0);
-  });
-  fromDatabase('lexus_posting_held', '1 while no post is reserved after a restore from a dump, until lexus repair counters', [], (g, rows) => g.set(count(rows, 'held') > 0 ? 1 : 0));
+  fromDatabase(
+    'lexus_targets',
+    'Groups by niche and status (new, requested, joined, error, banned, duplicate)',
+    ['niche', 'status'],
+    (g, rows) => {
+      const found = rows.filter((r) => r.kind === 'target');
+      g.reset();
+      for (const niche of settings.niches) for (const status of METRIC_TARGET_STATUSES) g.set({ niche, status }, 0);
+      for (const r of found) g.set({ niche: r.niche!, status: r.status! }, r.n!);
+    },
+  );
+  fromDatabase(
+    'lexus_accounts_drivable',
+    'Accounts a daemon can drive (not banned, with a session, usable settings)',
+    [],
+    (g, rows) => g.set(count(rows, 'drivable')),
+  );
+  fromDatabase(
+    'lexus_accounts_driven',
+    'Accounts some process drives now (a live lease), of those that can be driven',
+    [],
+    (g, rows) => g.set(count(rows, 'driven')),
+  );
+  fromDatabase(
+    'lexus_post_slots_unsettled',
+    "Posts reserved and not settled yet (post_history 'pending')",
+    [],
+    (g, rows) => g.set(count(rows, 'pending')),
+  );
+  fromDatabase(
+    'lexus_last_post_success_timestamp_seconds',
+    'When the last post Telegram accepted was recorded (Unix time; 0 before the first)',
+    [],
+    (g, rows) => {
+      const at = rows.find((r) => r.kind === 'last_post')?.at;
+      g.set(at ? at.getTime() / 1000 : 0);
+    },
+  );
+  fromDatabase(
+    'lexus_posting_held',
+    '1 while no post is reserved after a restore from a dump, until lexus repair counters',
+    [],
+    (g, rows) => g.set(count(rows, 'held') > 0 ? 1 : 0),
+  );
   fromDatabase(
     'lexus_accounts_post_overdue',
     `Accounts driven that may post now to a ready group and whose planned post is over ${POST_OVERDUE_MS / 60_000} min late: posts allowed, none made`,
     [],
     (g, rows) => g.set(count(rows, 'overdue')),
   );
-  fromDay('lexus_posts_today', 'Posts counted today (since 00:00 UTC): sent, maybe sent, or reserved (read at most once a minute)', (g, d) => g.set(d.postsToday));
-  fromDay('lexus_posts_allowed_today', 'The most posts the rules allow today for the groups bound, as lexus status counts it (read at most once a minute)', (g, d) => g.set(d.maxPostsToday));
-  fromDay('lexus_next_action_timestamp_seconds', 'When the next post or join is due, in the posting hours (Unix time; 0: none in sight; read at most once a minute)', (g, d) =>
-    g.set(d.nextActionAt ? d.nextActionAt.getTime() / 1000 : 0),
+  fromDay(
+    'lexus_posts_today',
+    'Posts counted today (since 00:00 UTC): sent, maybe sent, or reserved (read at most once a minute)',
+    (g, d) => g.set(d.postsToday),
+  );
+  fromDay(
+    'lexus_posts_allowed_today',
+    'The most posts the rules allow today for the groups bound, as lexus status counts it (read at most once a minute)',
+    (g, d) => g.set(d.maxPostsToday),
+  );
+  fromDay(
+    'lexus_next_action_timestamp_seconds',
+    'When the next post or join is due, in the posting hours (Unix time; 0: none in sight; read at most once a minute)',
+    (g, d) => g.set(d.nextActionAt ? d.nextActionAt.getTime() / 1000 : 0),
   );
   new Gauge({
     name: 'lexus_loop_lag_seconds',
@@ -208,10 +276,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       this.set(inPostingWindow(clock.now(), settings.postingHours, settings.timeZone) ? 1 : 0);
     },
   });
-  new Gauge({ name: 'lexus_build_info', help: 'Always 1; its labels say which lexus runs', labelNames: ['version', 'node'], registers: [registry] }).set(
-    { version: VERSION, node: process.versions.node },
-    1,
-  );
+  new Gauge({
+    name: 'lexus_build_info',
+    help: 'Always 1; its labels say which lexus runs',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: VERSION, node: process.versions.node }, 1);
 
   return {
     registry,

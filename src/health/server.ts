@@ -13,13 +13,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
-import { countDrivenAccounts } from '../sql/fleet';
 import type { Logger } from '../logger';
+import { countDrivenAccounts } from '../sql/fleet';
 import { liveness } from './liveness';
-import { DATABASE_DEADLINE_MS, loopLagMs, withDeadline, type LoopView } from './metrics';
-import type { Registry } from 'prom-client';
+import { DATABASE_DEADLINE_MS, type LoopView, loopLagMs, withDeadline } from './metrics';
 
 /** Readiness holds through a database blip shorter than this. */
 export const READY_DATABASE_MS = 30_000;
@@ -79,10 +79,7 @@ export class ReadinessProbe {
   async probe(): Promise<void> {
     const now = this.options.clock.now();
     try {
-      const accounts = await withDeadline(
-        countDrivenAccounts(this.options.dataSource, now),
-        DATABASE_DEADLINE_MS,
-      );
+      const accounts = await withDeadline(countDrivenAccounts(this.options.dataSource, now), DATABASE_DEADLINE_MS);
       this.answeredAt = now.getTime();
       this.accounts = accounts;
     } catch (error) {
@@ -95,7 +92,10 @@ export class ReadinessProbe {
     const ago = this.answeredAt === undefined ? null : now - this.answeredAt;
     const problems: string[] = [];
     const up = ago !== null && ago <= READY_DATABASE_MS;
-    if (!up) problems.push(`database: ${ago === null ? 'has not answered yet' : `no answer for ${Math.round(ago / 1000)} s`} (${this.lastError})`);
+    if (!up)
+      problems.push(
+        `database: ${ago === null ? 'has not answered yet' : `no answer for ${Math.round(ago / 1000)} s`} (${this.lastError})`,
+      );
     if (up && this.accounts && this.accounts.drivable > 0 && this.accounts.driven === 0) {
       problems.push(`accounts: none of the ${this.accounts.drivable} that can be driven is driven by any process`);
     }
@@ -115,7 +115,10 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(options: HealthOptions, listen: { host: string; port: number }): Promise<HealthServer> {
+export async function startHealthServer(
+  options: HealthOptions,
+  listen: { host: string; port: number },
+): Promise<HealthServer> {
   const readiness = new ReadinessProbe(options);
   // Only a change is logged, on whichever way it was noticed (a request, or the probe).
   const said = new Map<string, string>();
@@ -127,7 +130,10 @@ export async function startHealthServer(options: HealthOptions, listen: { host: 
     if (report.status === 'ok') {
       if (!first) options.log.info({ event: `health.${what}_ok` }, `${what}: ok again`);
     } else {
-      options.log.warn({ event: `health.${what}_failed`, problems: report.problems }, `${what}: ${report.problems.join('; ')}`);
+      options.log.warn(
+        { event: `health.${what}_failed`, problems: report.problems },
+        `${what}: ${report.problems.join('; ')}`,
+      );
     }
   };
   await readiness.probe();
@@ -145,7 +151,8 @@ export async function startHealthServer(options: HealthOptions, listen: { host: 
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
-    const json = (report: HealthReport) => reply(report.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`);
+    const json = (report: HealthReport) =>
+      reply(report.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`);
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, 'text/plain', 'GET only\n');
     if (path === '/livez' || path === '/healthz') {
       const report = checkLiveness(options);
@@ -172,7 +179,12 @@ export async function startHealthServer(options: HealthOptions, listen: { host: 
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new Error(`cannot listen on ${listen.host}:${listen.port} for health and metrics (HEALTH_PORT, HEALTH_HOST): ${error.code ?? error.message}`, { cause: error })),
+      reject(
+        new Error(
+          `cannot listen on ${listen.host}:${listen.port} for health and metrics (HEALTH_PORT, HEALTH_HOST): ${error.code ?? error.message}`,
+          { cause: error },
+        ),
+      ),
     );
     server.listen(listen.port, listen.host, () => resolve());
   }).catch((error: unknown) => {
@@ -180,7 +192,10 @@ export async function startHealthServer(options: HealthOptions, listen: { host: 
     throw error;
   });
   const port = (server.address() as AddressInfo).port;
-  options.log.info({ event: 'health.listening', host: listen.host, port }, `health and metrics on http://${listen.host}:${port}/livez, /readyz and /metrics`);
+  options.log.info(
+    { event: 'health.listening', host: listen.host, port },
+    `health and metrics on http://${listen.host}:${port}/livez, /readyz and /metrics`,
+  );
   return {
     port,
     close: () =>

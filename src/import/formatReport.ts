@@ -17,9 +17,14 @@ export function formatImportReport(r: ImportReport): string {
       `${a.created.length} created, ${a.updated.length} updated, ${a.unchanged} unchanged`,
   );
   for (const u of a.updated) lines.push(`           updated ${u.sessionName}: ${u.fields.join(', ')}`);
-  if (a.needsLogin.length) lines.push(`           needs login (no session): ${a.needsLogin.join(', ')}  ->  lexus login NAME`);
-  for (const n of a.notDriven) lines.push(`           not driven, its settings cannot be used: ${n.sessionName}: ${n.problem}`);
-  if (a.seasoned) lines.push(`           marked seasoned (full budgets, no ramp-up): ${a.seasoned.length ? a.seasoned.join(', ') : 'none new'}`);
+  if (a.needsLogin.length)
+    lines.push(`           needs login (no session): ${a.needsLogin.join(', ')}  ->  lexus login NAME`);
+  for (const n of a.notDriven)
+    lines.push(`           not driven, its settings cannot be used: ${n.sessionName}: ${n.problem}`);
+  if (a.seasoned)
+    lines.push(
+      `           marked seasoned (full budgets, no ramp-up): ${a.seasoned.length ? a.seasoned.join(', ') : 'none new'}`,
+    );
   const t = r.targets;
   lines.push(
     `Groups     ${t.groups} in the files${t.duplicatesMerged ? ` (${plural(t.duplicatesMerged, 'duplicate line')} merged)` : ''}: ` +
@@ -27,7 +32,10 @@ export function formatImportReport(r: ImportReport): string {
   );
   const niches = Object.entries(t.byNiche)
     .sort(([x], [y]) => x.localeCompare(y))
-    .map(([niche, c]) => `${niche} ${c.groups} (${c.created} created${c.nicheChanged ? `, ${c.nicheChanged} moved here` : ''})`);
+    .map(
+      ([niche, c]) =>
+        `${niche} ${c.groups} (${c.created} created${c.nicheChanged ? `, ${c.nicheChanged} moved here` : ''})`,
+    );
   lines.push(`           by niche: ${niches.join(', ') || 'none'}`);
   for (const n of t.linksNormalized) lines.push(`           link normalized in the database: ${n.from} -> ${n.to}`);
   lines.push(`Bindings   ${plural(r.bindings.created, 'group')} bound, ${r.bindings.alreadyBound} already bound`);

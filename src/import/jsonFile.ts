@@ -2,7 +2,14 @@
  * Reading the old system's JSON files so that every problem can name its line: the text is
  * parsed into a tree (jsonc-parser, strict JSON) that still knows where each value stands.
  */
-import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import {
+  findNodeAtLocation,
+  getNodeValue,
+  type Node,
+  type ParseError,
+  parseTree,
+  printParseErrorCode,
+} from 'jsonc-parser';
 import type { Findings } from './findings';
 
 export interface JsonDocument {
@@ -32,7 +39,11 @@ const readable = (code: ParseError['error']) =>
 export function parseJson(file: string, text: string, findings: Findings): JsonDocument | undefined {
   const errors: ParseError[] = [];
   const source = text.replace(/^\uFEFF/, '');
-  const root: Node | undefined = parseTree(source, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const root: Node | undefined = parseTree(source, errors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+    allowEmptyContent: false,
+  });
   if (errors.length > 0 || !root) {
     const first = errors[0];
     if (!first) {
@@ -53,7 +64,12 @@ export function parseJson(file: string, text: string, findings: Findings): JsonD
         const line = lineAt(source, property.offset).line;
         const earlier = first.get(keyNode.value);
         if (earlier === undefined) first.set(keyNode.value, line);
-        else findings.error(file, `the key ${JSON.stringify(keyNode.value)} is given twice (lines ${earlier} and ${line}): keep one`, { line });
+        else
+          findings.error(
+            file,
+            `the key ${JSON.stringify(keyNode.value)} is given twice (lines ${earlier} and ${line}): keep one`,
+            { line },
+          );
       }
     }
     for (const child of node.children ?? []) visit(child);

@@ -14,12 +14,17 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_NICHE } from '../sql/rules';
 import { InvalidLinkError, normalizeGroupLink } from '../links';
+import { DEFAULT_NICHE } from '../sql/rules';
+import { accountSettingsProblem, HALF_CREDENTIALS } from '../telegram/accountSettings';
 import { Findings, formatKeyPath } from './findings';
-import { parseJson, type JsonDocument } from './jsonFile';
-import { SessionFormatError, decodeStringSession, encodeTelethonStringSession, readTelethonSessionFile } from './telethonSession';
-import { HALF_CREDENTIALS, accountSettingsProblem } from '../telegram/accountSettings';
+import { type JsonDocument, parseJson } from './jsonFile';
+import {
+  decodeStringSession,
+  encodeTelethonStringSession,
+  readTelethonSessionFile,
+  SessionFormatError,
+} from './telethonSession';
 
 export const FILES = {
   targets: 'targets.txt',
@@ -120,9 +125,17 @@ const otherAccountSchema = z.looseObject({ session_name: accountSchema.shape.ses
 
 const accountsFileSchema = z.array(z.unknown(), { error: 'must be a JSON array of accounts' });
 const nichesFileSchema = z.record(z.string(), z.unknown(), { error: 'must be a JSON object { "link": "niche" }' });
-const nicheValue = z.string({ error: 'the niche must be a text' }).trim().min(1, 'the niche must not be empty').max(100, 'the niche must be at most 100 characters');
+const nicheValue = z
+  .string({ error: 'the niche must be a text' })
+  .trim()
+  .min(1, 'the niche must not be empty')
+  .max(100, 'the niche must be at most 100 characters');
 const whitelistSchema = z.strictObject(
-  { allowed_accounts: z.array(z.string({ error: 'must be a session name' }).trim(), { error: 'must be a list of session names' }).optional() },
+  {
+    allowed_accounts: z
+      .array(z.string({ error: 'must be a session name' }).trim(), { error: 'must be a list of session names' })
+      .optional(),
+  },
   {
     error: (issue) =>
       issue.code === 'unrecognized_keys'
@@ -130,7 +143,9 @@ const whitelistSchema = z.strictObject(
         : 'must be a JSON object { "allowed_accounts": [...] }',
   },
 );
-const assignmentsFileSchema = z.record(z.string(), z.unknown(), { error: 'must be a JSON object { "link": { "account_name": …, "joined_at": … } }' });
+const assignmentsFileSchema = z.record(z.string(), z.unknown(), {
+  error: 'must be a JSON object { "link": { "account_name": …, "joined_at": … } }',
+});
 const assignmentSchema = z.looseObject({
   account_name: z.string({ error: 'must be a text' }).trim().min(1).nullish(),
   account: z.string({ error: 'must be a text' }).trim().min(1).nullish(),
@@ -151,7 +166,10 @@ function check<T>(
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const keyPath = [...base, ...(issue.path as (string | number)[])];
-    findings.error(file, issue.message, { line: doc.lineOf(keyPath), key: keyPath.length ? formatKeyPath(keyPath) : undefined });
+    findings.error(file, issue.message, {
+      line: doc.lineOf(keyPath),
+      key: keyPath.length ? formatKeyPath(keyPath) : undefined,
+    });
   }
   return undefined;
 }
@@ -171,7 +189,11 @@ function reportSharedIdentities(accounts: ImportAccount[], findings: Findings): 
     ] as const) {
       if (!value) continue;
       const other = seen.get(`${what}:${value}`);
-      if (other) findings.error(FILES.accounts, `"${account.sessionName}" has the same ${what} as "${other}": one Telegram account under two names`);
+      if (other)
+        findings.error(
+          FILES.accounts,
+          `"${account.sessionName}" has the same ${what} as "${other}": one Telegram account under two names`,
+        );
       else seen.set(`${what}:${value}`, account.sessionName);
     }
   }
@@ -182,10 +204,23 @@ export function parseJoinTime(text: string): Date | null {
   const iso = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
   if (!iso) return null;
   const [, y, mo, d, h, mi, s = '00', frac = '', zone] = iso;
-  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   // The wall time itself must exist (no 31 February, no 25:00), whatever the zone.
   const wall = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  if (wall.getUTCMonth() !== month - 1 || wall.getUTCDate() !== day || wall.getUTCHours() !== hour || wall.getUTCMinutes() !== minute) return null;
+  if (
+    wall.getUTCMonth() !== month - 1 ||
+    wall.getUTCDate() !== day ||
+    wall.getUTCHours() !== hour ||
+    wall.getUTCMinutes() !== minute
+  )
+    return null;
   // Milliseconds are truncated, never rounded up into the next second.
   const ms = Number(frac.slice(0, 3).padEnd(3, '0'));
   let offsetMinutes = 0;
@@ -205,7 +240,11 @@ async function readText(dir: string, file: string, findings: Findings, required:
   }
   try {
     const bytes = await readFile(full);
-    if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff) || bytes.subarray(0, 64).includes(0)) {
+    if (
+      (bytes[0] === 0xff && bytes[1] === 0xfe) ||
+      (bytes[0] === 0xfe && bytes[1] === 0xff) ||
+      bytes.subarray(0, 64).includes(0)
+    ) {
       findings.error(file, 'is UTF-16 (as Windows PowerShell writes files), not UTF-8: save it as UTF-8');
       return undefined;
     }
@@ -217,7 +256,12 @@ async function readText(dir: string, file: string, findings: Findings, required:
 }
 
 /** The normalized link, or undefined after reporting why `input` is not a group link. */
-function normalizeOrReport(file: string, input: string, where: { line?: number | undefined; key?: string | undefined }, findings: Findings): string | undefined {
+function normalizeOrReport(
+  file: string,
+  input: string,
+  where: { line?: number | undefined; key?: string | undefined },
+  findings: Findings,
+): string | undefined {
   try {
     return normalizeGroupLink(input);
   } catch (error) {
@@ -259,7 +303,11 @@ function readNiches(doc: JsonDocument, findings: Findings): Map<string, { niche:
     if (!link) continue;
     const earlier = niches.get(link);
     if (earlier && earlier.niche !== niche.data) {
-      findings.error(FILES.niches, `is the same group as ${JSON.stringify(earlier.key)}, with another niche ("${niche.data}" and "${earlier.niche}")`, where);
+      findings.error(
+        FILES.niches,
+        `is the same group as ${JSON.stringify(earlier.key)}, with another niche ("${niche.data}" and "${earlier.niche}")`,
+        where,
+      );
       continue;
     }
     niches.set(link, { niche: niche.data, key });
@@ -278,9 +326,13 @@ interface AccountList {
 }
 
 /** What is wrong with an account beyond its fields' shapes, or null. */
-function accountProblem(account: z.infer<typeof accountSchema>, byName: Map<string, number>): { key: string; message: string } | null {
+function accountProblem(
+  account: z.infer<typeof accountSchema>,
+  byName: Map<string, number>,
+): { key: string; message: string } | null {
   const first = byName.get(account.session_name);
-  if (first !== undefined) return { key: 'session_name', message: `"${account.session_name}" is already the session_name of [${first}]` };
+  if (first !== undefined)
+    return { key: 'session_name', message: `"${account.session_name}" is already the session_name of [${first}]` };
   return null;
 }
 
@@ -289,9 +341,18 @@ function accountProblem(account: z.infer<typeof accountSchema>, byName: Map<stri
  * credentials): the account is imported all the same, but not driven until they are fixed.
  */
 function unusableSettings(account: z.infer<typeof accountSchema>): { key: string; message: string } | null {
-  const problem = accountSettingsProblem({ apiId: account.api_id ?? null, apiHash: account.api_hash ?? null, proxy: account.proxy ?? null });
+  const problem = accountSettingsProblem({
+    apiId: account.api_id ?? null,
+    apiHash: account.api_hash ?? null,
+    proxy: account.proxy ?? null,
+  });
   if (!problem) return null;
-  const key = problem === HALF_CREDENTIALS ? (account.api_id === null || account.api_id === undefined ? 'api_id' : 'api_hash') : 'proxy';
+  const key =
+    problem === HALF_CREDENTIALS
+      ? account.api_id === null || account.api_id === undefined
+        ? 'api_id'
+        : 'api_hash'
+      : 'proxy';
   return { key, message: `${problem}; "${account.session_name}" is imported but not driven until this is fixed` };
 }
 
@@ -309,7 +370,11 @@ function rawAccountNames(doc: JsonDocument): string[] {
  * Checks every account of accounts_config.json that will be imported (`isImported`); of the
  * others only the name, so that a Bali account's odd phone cannot block the Lexus import.
  */
-function readAccounts(doc: JsonDocument, isImported: (name: string) => boolean, findings: Findings): AccountList | undefined {
+function readAccounts(
+  doc: JsonDocument,
+  isImported: (name: string) => boolean,
+  findings: Findings,
+): AccountList | undefined {
   const list = check(accountsFileSchema, doc.value, FILES.accounts, doc, findings);
   if (!list) return undefined;
   const accounts: AccountEntry[] = [];
@@ -339,13 +404,20 @@ function readAccounts(doc: JsonDocument, isImported: (name: string) => boolean, 
     }
     const problem = accountProblem(account, byName);
     if (problem) {
-      findings.error(FILES.accounts, problem.message, { line: doc.lineOf([index, problem.key]), key: formatKeyPath([index, problem.key]) });
+      findings.error(FILES.accounts, problem.message, {
+        line: doc.lineOf([index, problem.key]),
+        key: formatKeyPath([index, problem.key]),
+      });
       broken.add(account.session_name);
       return;
     }
     byName.set(account.session_name, index);
     const unusable = unusableSettings(account);
-    if (unusable) findings.warn(FILES.accounts, unusable.message, { line: doc.lineOf([index, unusable.key]), key: formatKeyPath([index, unusable.key]) });
+    if (unusable)
+      findings.warn(FILES.accounts, unusable.message, {
+        line: doc.lineOf([index, unusable.key]),
+        key: formatKeyPath([index, unusable.key]),
+      });
     accounts.push({ ...account, index });
   });
   return { valid: accounts, broken };
@@ -356,7 +428,11 @@ function readAccounts(doc: JsonDocument, isImported: (name: string) => boolean, 
  * A name that matches an account only in letter case is an error: the account would silently
  * be left out.
  */
-function readWhitelist(doc: JsonDocument | undefined, accountNames: string[], findings: Findings): Set<string> | undefined {
+function readWhitelist(
+  doc: JsonDocument | undefined,
+  accountNames: string[],
+  findings: Findings,
+): Set<string> | undefined {
   if (!doc) {
     findings.warn(FILES.whitelist, `missing: EVERY account of ${FILES.accounts} is imported as a Lexus account`);
     return undefined;
@@ -365,7 +441,10 @@ function readWhitelist(doc: JsonDocument | undefined, accountNames: string[], fi
   if (!whitelist) return new Set();
   const names = whitelist.allowed_accounts ?? [];
   if (names.length === 0) {
-    findings.warn(FILES.whitelist, `allowed_accounts is missing or empty: EVERY account of ${FILES.accounts} is imported as a Lexus account`);
+    findings.warn(
+      FILES.whitelist,
+      `allowed_accounts is missing or empty: EVERY account of ${FILES.accounts} is imported as a Lexus account`,
+    );
     return undefined;
   }
   const known = new Set(accountNames);
@@ -373,13 +452,20 @@ function readWhitelist(doc: JsonDocument | undefined, accountNames: string[], fi
     if (known.has(name)) return;
     const where = { line: doc.lineOf(['allowed_accounts', i]), key: formatKeyPath(['allowed_accounts', i]) };
     const sameLetters = accountNames.find((other) => other.toLowerCase() === name.toLowerCase());
-    if (sameLetters) findings.error(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; did you mean "${sameLetters}"?`, where);
-    else if (accountNames.length > 0) findings.warn(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; nothing to import for it`, where);
+    if (sameLetters)
+      findings.error(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; did you mean "${sameLetters}"?`, where);
+    else if (accountNames.length > 0)
+      findings.warn(FILES.whitelist, `"${name}" is not in ${FILES.accounts}; nothing to import for it`, where);
   });
   return new Set(names);
 }
 
-async function readSession(dir: string, account: AccountEntry, doc: JsonDocument, findings: Findings): Promise<Pick<ImportAccount, 'sessionString' | 'sessionSource'>> {
+async function readSession(
+  dir: string,
+  account: AccountEntry,
+  doc: JsonDocument,
+  findings: Findings,
+): Promise<Pick<ImportAccount, 'sessionString' | 'sessionSource'>> {
   const name = account.session_name;
   if (account.string_session && account.string_session.trim() !== '') {
     try {
@@ -387,7 +473,10 @@ async function readSession(dir: string, account: AccountEntry, doc: JsonDocument
       return { sessionString: account.string_session.trim(), sessionSource: FILES.accounts };
     } catch (error) {
       if (!(error instanceof SessionFormatError)) throw error;
-      findings.error(FILES.accounts, error.message, { line: doc.lineOf([account.index, 'string_session']), key: formatKeyPath([account.index, 'string_session']) });
+      findings.error(FILES.accounts, error.message, {
+        line: doc.lineOf([account.index, 'string_session']),
+        key: formatKeyPath([account.index, 'string_session']),
+      });
       return { sessionString: null, sessionSource: null };
     }
   }
@@ -445,11 +534,19 @@ function readAssignments(doc: JsonDocument, names: AccountNames, now: Date, find
     const link = normalizeOrReport(FILES.assignments, key, where, findings);
     if (!link) continue;
     if (entry.account_name && entry.account && entry.account_name !== entry.account) {
-      findings.error(FILES.assignments, `account_name "${entry.account_name}" and account "${entry.account}" disagree`, where);
+      findings.error(
+        FILES.assignments,
+        `account_name "${entry.account_name}" and account "${entry.account}" disagree`,
+        where,
+      );
       continue;
     }
     if (entry.joined_at && entry.joined_at_iso && entry.joined_at !== entry.joined_at_iso) {
-      findings.error(FILES.assignments, `joined_at "${entry.joined_at}" and joined_at_iso "${entry.joined_at_iso}" disagree`, where);
+      findings.error(
+        FILES.assignments,
+        `joined_at "${entry.joined_at}" and joined_at_iso "${entry.joined_at_iso}" disagree`,
+        where,
+      );
       continue;
     }
     const sessionName = entry.account_name ?? entry.account;
@@ -472,7 +569,11 @@ function readAssignments(doc: JsonDocument, names: AccountNames, now: Date, find
     if (timeText) {
       joinedAt = parseJoinTime(timeText);
       if (!joinedAt) {
-        findings.error(FILES.assignments, `joined_at "${timeText}" is not an ISO-8601 time like 2025-11-20T10:15:30Z`, where);
+        findings.error(
+          FILES.assignments,
+          `joined_at "${timeText}" is not an ISO-8601 time like 2025-11-20T10:15:30Z`,
+          where,
+        );
         continue;
       }
       if (joinedAt.getTime() > now.getTime()) {
@@ -483,7 +584,11 @@ function readAssignments(doc: JsonDocument, names: AccountNames, now: Date, find
     const earlier = byLink.get(link);
     if (earlier) {
       if (earlier.sessionName !== sessionName) {
-        findings.error(FILES.assignments, `is the same group as ${JSON.stringify(earlier.key)}, bound there to "${earlier.sessionName}", here to "${sessionName}"`, where);
+        findings.error(
+          FILES.assignments,
+          `is the same group as ${JSON.stringify(earlier.key)}, bound there to "${earlier.sessionName}", here to "${sessionName}"`,
+          where,
+        );
       } else {
         findings.warn(FILES.assignments, `is the same group as ${JSON.stringify(earlier.key)}; merged`, where);
       }
@@ -519,7 +624,10 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
   const accountsDoc = accountsText === undefined ? undefined : parseJson(FILES.accounts, accountsText, findings);
   const errorsBeforeWhitelist = findings.errors.length;
   const whitelistDoc = whitelistText === undefined ? undefined : parseJson(FILES.whitelist, whitelistText, findings);
-  const whitelist = whitelistText !== undefined && !whitelistDoc ? new Set<string>() : readWhitelist(whitelistDoc, accountsDoc ? rawAccountNames(accountsDoc) : [], findings);
+  const whitelist =
+    whitelistText !== undefined && !whitelistDoc
+      ? new Set<string>()
+      : readWhitelist(whitelistDoc, accountsDoc ? rawAccountNames(accountsDoc) : [], findings);
   // A whitelist with an error says nothing sure about which accounts are imported.
   const whitelistBroken = findings.errors.length > errorsBeforeWhitelist;
   const isImported = (name: string) => !whitelist || whitelist.has(name);
@@ -541,7 +649,8 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
   }
   reportSharedIdentities(accounts, findings);
 
-  const assignmentsDoc = assignmentsText === undefined ? undefined : parseJson(FILES.assignments, assignmentsText, findings);
+  const assignmentsDoc =
+    assignmentsText === undefined ? undefined : parseJson(FILES.assignments, assignmentsText, findings);
   const assignments = assignmentsDoc
     ? readAssignments(
         assignmentsDoc,
@@ -569,25 +678,44 @@ export async function readOldSystem(dir: string, now: Date): Promise<ReadResult>
   }
   for (const assignment of assignments) {
     if (targets.has(assignment.link)) continue;
-    findings.warn(FILES.assignments, `${assignment.link} is not in ${FILES.targets}; imported as a bound group all the same`, {
-      line: Number(assignment.source.split(':')[1]) || undefined,
-    });
+    findings.warn(
+      FILES.assignments,
+      `${assignment.link} is not in ${FILES.targets}; imported as a bound group all the same`,
+      {
+        line: Number(assignment.source.split(':')[1]) || undefined,
+      },
+    );
     targets.set(assignment.link, { link: assignment.link, ...nicheOf(assignment.link), source: assignment.source });
   }
   for (const [link, { key }] of niches) {
-    if (!targets.has(link)) findings.warn(FILES.niches, `${link} is in no other file; its niche is not used`, { line: nichesDoc?.lineOf([key]), key: JSON.stringify(key) });
+    if (!targets.has(link))
+      findings.warn(FILES.niches, `${link} is in no other file; its niche is not used`, {
+        line: nichesDoc?.lineOf([key]),
+        key: JSON.stringify(key),
+      });
   }
   const duplicates = [...sources.entries()].filter(([, s]) => s.length > 1).map(([link, s]) => ({ link, sources: s }));
   for (const d of duplicates) {
     const lines = d.sources.map((s) => s.split(':')[1]);
-    findings.warn(FILES.targets, `lines ${lines.slice(0, -1).join(', ')} and ${lines.at(-1)} name one group, ${d.link}: merged`, {
-      line: Number(lines[0]),
-    });
+    findings.warn(
+      FILES.targets,
+      `lines ${lines.slice(0, -1).join(', ')} and ${lines.at(-1)} name one group, ${d.link}: merged`,
+      {
+        line: Number(lines[0]),
+      },
+    );
   }
 
   if (findings.errors.length > 0) return { data: undefined, findings };
   return {
-    data: { dir: root, accountsInFile: Array.isArray(accountsDoc?.value) ? accountsDoc.value.length : 0, accounts, targets: [...targets.values()], assignments, duplicates },
+    data: {
+      dir: root,
+      accountsInFile: Array.isArray(accountsDoc?.value) ? accountsDoc.value.length : 0,
+      accounts,
+      targets: [...targets.values()],
+      assignments,
+      duplicates,
+    },
     findings,
   };
 }

@@ -8,8 +8,8 @@
  * form, read here with sql.js (WebAssembly, no native build).
  */
 import { isIP } from 'node:net';
-import { StringSession } from 'telegram/sessions';
 import initSqlJs from 'sql.js';
+import { StringSession } from 'telegram/sessions';
 
 export const AUTH_KEY_BYTES = 256;
 
@@ -38,7 +38,9 @@ function packIp(address: string): Buffer {
       ? [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
       : headGroups;
     const bytes = Buffer.alloc(16);
-    groups.forEach((group, i) => bytes.writeUInt16BE(parseInt(group, 16), i * 2));
+    groups.forEach((group, i) => {
+      bytes.writeUInt16BE(parseInt(group, 16), i * 2);
+    });
     return bytes;
   }
   throw new SessionFormatError(`server address "${address}" is not an IP address`);
@@ -54,7 +56,7 @@ export function encodeTelethonStringSession(parts: SessionParts): string {
   const port = Buffer.alloc(2);
   port.writeUInt16BE(parts.port);
   const packed = Buffer.concat([head, packIp(parts.serverAddress), port, parts.authKey]);
-  return '1' + packed.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+  return `1${packed.toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
 }
 
 /**
@@ -66,7 +68,8 @@ export function decodeStringSession(value: string): SessionParts {
   if (!text.startsWith('1')) {
     throw new SessionFormatError('is not a Telethon or GramJS string session (it must start with "1")');
   }
-  const incomplete = () => new SessionFormatError('is not a complete string session (data centre, address, port and a 256-byte key)');
+  const incomplete = () =>
+    new SessionFormatError('is not a complete string session (data centre, address, port and a 256-byte key)');
   let session: StringSession;
   try {
     session = new StringSession(text);
@@ -107,13 +110,15 @@ export async function readTelethonSessionFile(bytes: Uint8Array): Promise<Sessio
     }
     const complete = rows.filter((r) => r[3] instanceof Uint8Array && r[3].length > 0);
     if (complete.length === 0) return null;
-    if (complete.length > 1) throw new SessionFormatError(`holds ${complete.length} sessions; a Telethon session file holds one`);
+    if (complete.length > 1)
+      throw new SessionFormatError(`holds ${complete.length} sessions; a Telethon session file holds one`);
     const [dcId, serverAddress, port, authKey] = complete[0]!;
     if (typeof dcId !== 'number' || typeof serverAddress !== 'string' || typeof port !== 'number') {
       throw new SessionFormatError('has a sessions row without dc_id, server_address or port');
     }
     const key = Buffer.from(authKey as Uint8Array);
-    if (key.length !== AUTH_KEY_BYTES) throw new SessionFormatError(`has an auth key of ${key.length} bytes, not ${AUTH_KEY_BYTES}`);
+    if (key.length !== AUTH_KEY_BYTES)
+      throw new SessionFormatError(`has an auth key of ${key.length} bytes, not ${AUTH_KEY_BYTES}`);
     return { dcId, serverAddress, port, authKey: key };
   } finally {
     db.close();
@@ -135,7 +140,12 @@ export async function writeTelethonSessionFile(parts: SessionParts | null): Prom
       CREATE TABLE update_state (id integer primary key, pts integer, qts integer, date integer, seq integer);
     `);
     if (parts) {
-      db.run('INSERT INTO sessions VALUES (?, ?, ?, ?, NULL)', [parts.dcId, parts.serverAddress, parts.port, new Uint8Array(parts.authKey)]);
+      db.run('INSERT INTO sessions VALUES (?, ?, ?, ?, NULL)', [
+        parts.dcId,
+        parts.serverAddress,
+        parts.port,
+        new Uint8Array(parts.authKey),
+      ]);
     }
     return db.export();
   } finally {

@@ -5,14 +5,18 @@
  * it is. With dryRun the same statements run and the transaction is rolled back, so the report
  * says exactly what a real run would do.
  */
+
+import { createHash } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
+import { MigrationExecutor } from 'typeorm';
 import type { Clock } from '../clock';
 import { DbManager } from '../db/DbManager';
 import { sqlTime } from '../db/postgresTypes';
+import { normalizeStoredLinks, StoredLinkCollisionError } from '../sql/groups';
 import {
-  type ImportedAccountRow,
   countForImportReport,
   findOtherAccountsWith,
+  type ImportedAccountRow,
   insertImportedAccount,
   insertNewTargets,
   loadAccountSettings,
@@ -24,12 +28,9 @@ import {
   setTargetNiches,
   updateImportedAccount,
 } from '../sql/importing';
-import { createHash } from 'node:crypto';
-import { MigrationExecutor } from 'typeorm';
-import { StoredLinkCollisionError, normalizeStoredLinks } from '../sql/groups';
 import { WARMUP_MS } from '../sql/rules';
-import type { ImportAccount, OldSystem } from './readOldSystem';
 import { accountSettingsProblem } from '../telegram/accountSettings';
+import type { ImportAccount, OldSystem } from './readOldSystem';
 
 export interface ImportReport {
   dir: string;
@@ -64,7 +65,6 @@ export interface ImportReport {
   database: { accounts: number; targetsByNiche: Record<string, number>; boundTargets: number };
 }
 
-
 /** The import refuses to write: nothing was written. Each problem is one line for the person. */
 export class ImportRefusedError extends Error {
   constructor(readonly problems: string[]) {
@@ -75,14 +75,15 @@ export class ImportRefusedError extends Error {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-
 /** The same Telegram account already in the database under another name: refuse. */
 async function refuseSharedIdentities(runner: QueryRunner, accounts: ImportAccount[]): Promise<void> {
   const sessions = accounts.flatMap((a) => (a.sessionString ? [a.sessionString] : []));
   const phones = accounts.flatMap((a) => (a.phone ? [a.phone] : []));
   const rows = await findOtherAccountsWith(runner, { names: accounts.map((a) => a.sessionName), sessions, phones });
   const problems = rows.map((row) => {
-    const same = accounts.find((a) => (a.sessionString && a.sessionString === row.session_string) || (a.phone && a.phone === row.phone))!;
+    const same = accounts.find(
+      (a) => (a.sessionString && a.sessionString === row.session_string) || (a.phone && a.phone === row.phone),
+    )!;
     const what = same.sessionString && same.sessionString === row.session_string ? 'session' : 'phone';
     return `accounts_config.json: "${same.sessionName}" has the same ${what} as the account "${row.session_name}" in the database: one Telegram account under two names`;
   });
@@ -105,18 +106,31 @@ function sessionUpdate(account: ImportAccount, row: ImportedAccountRow): { sessi
  * leave out (no proxy, no session) keeps what the database has, with a warning. Statuses are
  * left alone. Returns ids by session name.
  */
-async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now: string, report: ImportReport): Promise<Map<string, number>> {
+async function writeAccounts(
+  runner: QueryRunner,
+  accounts: ImportAccount[],
+  now: string,
+  report: ImportReport,
+): Promise<Map<string, number>> {
   await refuseSharedIdentities(runner, accounts);
-  const existing = await lockAccountsByName(runner, accounts.map((a) => a.sessionName));
+  const existing = await lockAccountsByName(
+    runner,
+    accounts.map((a) => a.sessionName),
+  );
   const byName = new Map(existing.map((row) => [row.session_name, row]));
   const ids = new Map<string, number>();
   for (const account of accounts) {
     const row = byName.get(account.sessionName);
     if (!row) {
       const id = await insertImportedAccount(runner, {
-        sessionName: account.sessionName, phone: account.phone, session: account.sessionString,
+        sessionName: account.sessionName,
+        phone: account.phone,
+        session: account.sessionString,
         hash: account.sessionString ? sha256(account.sessionString) : null,
-        apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, now,
+        apiId: account.apiId,
+        apiHash: account.apiHash,
+        proxy: account.proxy,
+        now,
       });
       ids.set(account.sessionName, id);
       report.accounts.created.push(account.sessionName);
@@ -131,18 +145,34 @@ async function writeAccounts(runner: QueryRunner, accounts: ImportAccount[], now
     if (account.apiId !== null && account.apiId !== row.api_id) changed.push('api_id');
     if (account.apiHash !== null && account.apiHash !== row.api_hash) changed.push('api_hash');
     if (account.proxy !== null && account.proxy !== row.proxy) changed.push('proxy');
-    if (session && row.session_string && row.session_string !== account.sessionString && row.imported_session_sha256 !== null) {
-      report.warnings.push(`${account.sessionSource ?? 'accounts_config.json'}: "${account.sessionName}": the files' new session replaces the one in the database (made since the last import)`);
+    if (
+      session &&
+      row.session_string &&
+      row.session_string !== account.sessionString &&
+      row.imported_session_sha256 !== null
+    ) {
+      report.warnings.push(
+        `${account.sessionSource ?? 'accounts_config.json'}: "${account.sessionName}": the files' new session replaces the one in the database (made since the last import)`,
+      );
     }
     if (account.proxy === null && row.proxy !== null) {
-      report.warnings.push(`accounts_config.json: "${account.sessionName}" has no proxy; the database's proxy is kept (clear it by hand if it should go)`);
+      report.warnings.push(
+        `accounts_config.json: "${account.sessionName}" has no proxy; the database's proxy is kept (clear it by hand if it should go)`,
+      );
     }
     // The bookkeeping hash is written even when the session itself is unchanged (a first import
     // over a database that already had it), without counting as a change.
     if (changed.length > 0 || (session && session.hash !== row.imported_session_sha256)) {
       await updateImportedAccount(runner, {
-        id: row.id, phone: account.phone, session: session?.session ?? null, hash: session?.hash ?? null,
-        apiId: account.apiId, apiHash: account.apiHash, proxy: account.proxy, changed: changed.length > 0, now,
+        id: row.id,
+        phone: account.phone,
+        session: session?.session ?? null,
+        hash: session?.hash ?? null,
+        apiId: account.apiId,
+        apiHash: account.apiHash,
+        proxy: account.proxy,
+        changed: changed.length > 0,
+        now,
       });
     }
     if (changed.length > 0) report.accounts.updated.push({ sessionName: account.sessionName, fields: changed });
@@ -179,23 +209,37 @@ async function writeTargets(runner: QueryRunner, data: OldSystem, now: string, r
   const links = data.targets.map((t) => t.link);
   const created = await insertNewTargets(runner, { links, niches: data.targets.map((t) => t.niche), now });
   const given = data.targets.filter((t) => t.nicheGiven);
-  const changed = await setTargetNiches(runner, { links: given.map((t) => t.link), niches: given.map((t) => t.niche), now });
+  const changed = await setTargetNiches(runner, {
+    links: given.map((t) => t.link),
+    niches: given.map((t) => t.niche),
+    now,
+  });
   const createdSet = new Set(created);
   const changedSet = new Set(changed.filter((link) => !createdSet.has(link)));
   report.targets.created = createdSet.size;
   report.targets.nicheChanged = changedSet.size;
   report.targets.unchanged = data.targets.length - createdSet.size - changedSet.size;
   for (const t of data.targets) {
-    const counts = (report.targets.byNiche[t.niche] ??= { groups: 0, created: 0, nicheChanged: 0 });
+    const counts = report.targets.byNiche[t.niche] ?? { groups: 0, created: 0, nicheChanged: 0 };
+    report.targets.byNiche[t.niche] = counts;
     counts.groups++;
     if (createdSet.has(t.link)) counts.created++;
     if (changedSet.has(t.link)) counts.nicheChanged++;
   }
 }
 
-async function writeBindings(runner: QueryRunner, data: OldSystem, ids: Map<string, number>, db: DbManager, report: ImportReport): Promise<void> {
+async function writeBindings(
+  runner: QueryRunner,
+  data: OldSystem,
+  ids: Map<string, number>,
+  db: DbManager,
+  report: ImportReport,
+): Promise<void> {
   if (data.assignments.length === 0) return;
-  const rows = await loadBindingsOf(runner, data.assignments.map((a) => a.link));
+  const rows = await loadBindingsOf(
+    runner,
+    data.assignments.map((a) => a.link),
+  );
   const before = new Map(rows.map((r) => [r.link, r]));
   const now = db.clock.now();
   for (const assignment of data.assignments) {
@@ -218,7 +262,9 @@ async function writeBindings(runner: QueryRunner, data: OldSystem, ids: Map<stri
         : row?.status === 'banned'
           ? 'banned our account (status banned in the database)'
           : 'lost its account (joined, unbound) in the database';
-    report.conflicts.push(`${assignment.source}: ${assignment.link} ${why}, the files say "${assignment.sessionName}": left as it is`);
+    report.conflicts.push(
+      `${assignment.source}: ${assignment.link} ${why}, the files say "${assignment.sessionName}": left as it is`,
+    );
   }
 }
 
@@ -240,12 +286,24 @@ export interface WriteImportOptions {
   seasoned?: boolean;
 }
 
-export async function writeImport(dataSource: DataSource, data: OldSystem, options: WriteImportOptions): Promise<ImportReport> {
+export async function writeImport(
+  dataSource: DataSource,
+  data: OldSystem,
+  options: WriteImportOptions,
+): Promise<ImportReport> {
   const dryRun = options.dryRun ?? false;
   const report: ImportReport = {
     dir: data.dir,
     dryRun,
-    accounts: { inFile: data.accountsInFile, imported: data.accounts.length, created: [], updated: [], unchanged: 0, needsLogin: [], notDriven: [] },
+    accounts: {
+      inFile: data.accountsInFile,
+      imported: data.accounts.length,
+      created: [],
+      updated: [],
+      unchanged: 0,
+      needsLogin: [],
+      notDriven: [],
+    },
     targets: {
       groups: data.targets.length,
       duplicatesMerged: data.duplicates.reduce((n, d) => n + d.sources.length - 1, 0),

@@ -54,16 +54,64 @@ export interface ChaosRates {
 
 export const CHAOS: Record<ChaosLevel, ChaosRates> = {
   none: {
-    floodWait: 0, transient: 0, slowMode: 0, deadLinks: 0, joinRequests: 0, bans: 0, readOnly: 0, textOnly: 0, sessionsDying: 0, peerFloods: 0, crashes: 0, restarts: 0,
-    dbOutages: 0, partitions: 0, lostJoins: 0, aliases: 0, renames: 0, restrictions: 0,
+    floodWait: 0,
+    transient: 0,
+    slowMode: 0,
+    deadLinks: 0,
+    joinRequests: 0,
+    bans: 0,
+    readOnly: 0,
+    textOnly: 0,
+    sessionsDying: 0,
+    peerFloods: 0,
+    crashes: 0,
+    restarts: 0,
+    dbOutages: 0,
+    partitions: 0,
+    lostJoins: 0,
+    aliases: 0,
+    renames: 0,
+    restrictions: 0,
   },
   some: {
-    floodWait: 0.005, transient: 0.005, slowMode: 0.01, deadLinks: 0.02, joinRequests: 0.03, bans: 0.01, readOnly: 0.005, textOnly: 0.02, sessionsDying: 1, peerFloods: 0, crashes: 1, restarts: 1,
-    dbOutages: 1, partitions: 1, lostJoins: 0.01, aliases: 0.01, renames: 0.01, restrictions: 1,
+    floodWait: 0.005,
+    transient: 0.005,
+    slowMode: 0.01,
+    deadLinks: 0.02,
+    joinRequests: 0.03,
+    bans: 0.01,
+    readOnly: 0.005,
+    textOnly: 0.02,
+    sessionsDying: 1,
+    peerFloods: 0,
+    crashes: 1,
+    restarts: 1,
+    dbOutages: 1,
+    partitions: 1,
+    lostJoins: 0.01,
+    aliases: 0.01,
+    renames: 0.01,
+    restrictions: 1,
   },
   heavy: {
-    floodWait: 0.03, transient: 0.03, slowMode: 0.05, deadLinks: 0.05, joinRequests: 0.08, bans: 0.04, readOnly: 0.02, textOnly: 0.05, sessionsDying: 3, peerFloods: 2, crashes: 4, restarts: 2,
-    dbOutages: 3, partitions: 3, lostJoins: 0.03, aliases: 0.03, renames: 0.03, restrictions: 2,
+    floodWait: 0.03,
+    transient: 0.03,
+    slowMode: 0.05,
+    deadLinks: 0.05,
+    joinRequests: 0.08,
+    bans: 0.04,
+    readOnly: 0.02,
+    textOnly: 0.05,
+    sessionsDying: 3,
+    peerFloods: 2,
+    crashes: 4,
+    restarts: 2,
+    dbOutages: 3,
+    partitions: 3,
+    lostJoins: 0.03,
+    aliases: 0.03,
+    renames: 0.03,
+    restrictions: 2,
   },
 };
 
@@ -110,33 +158,63 @@ function pick<T>(list: readonly T[], count: number, random: () => number): T[] {
   return chosen;
 }
 
-export function planChaos(level: ChaosLevel, seed: number, accounts: readonly string[], links: readonly string[], startMs: number, endMs: number): ChaosPlan {
+export function planChaos(
+  level: ChaosLevel,
+  seed: number,
+  accounts: readonly string[],
+  links: readonly string[],
+  startMs: number,
+  endMs: number,
+): ChaosPlan {
   const rates = CHAOS[level];
   const random = seeded(seed ^ 0x5eed);
   const share = (rate: number) => Math.round(links.length * rate);
   // Faults that stop an account or a process fall after the first day, once posting has begun.
   const later = () => startMs + 24 * HOUR_MS + Math.floor(random() * Math.max(1, endMs - startMs - 26 * HOUR_MS));
-  const groups = pick(links, share(rates.deadLinks) + share(rates.joinRequests) + share(rates.bans) + share(rates.readOnly), random);
+  const groups = pick(
+    links,
+    share(rates.deadLinks) + share(rates.joinRequests) + share(rates.bans) + share(rates.readOnly),
+    random,
+  );
   const deadLinks = new Set(groups.splice(0, share(rates.deadLinks)));
   const joinRequests = new Set(groups.splice(0, share(rates.joinRequests)));
   const refusals = new Map<string, { fromPost: number; reason: 'banned' | 'read_only' }>();
-  for (const link of groups.splice(0, share(rates.bans))) refusals.set(link, { fromPost: 1 + Math.floor(random() * 6), reason: 'banned' });
+  for (const link of groups.splice(0, share(rates.bans)))
+    refusals.set(link, { fromPost: 1 + Math.floor(random() * 6), reason: 'banned' });
   for (const link of groups) refusals.set(link, { fromPost: 1 + Math.floor(random() * 6), reason: 'read_only' });
   const textOnly = new Set(pick(links, share(rates.textOnly), random));
   const dying = pick(accounts, Math.min(rates.sessionsDying, Math.floor(accounts.length / 2)), random);
-  const limited = pick(accounts.filter((a) => !dying.includes(a)), Math.min(rates.peerFloods, Math.floor(accounts.length / 2)), random);
-  const restricted = pick(accounts.filter((a) => !dying.includes(a) && !limited.includes(a)), Math.min(rates.restrictions, Math.floor(accounts.length / 3)), random);
+  const limited = pick(
+    accounts.filter((a) => !dying.includes(a)),
+    Math.min(rates.peerFloods, Math.floor(accounts.length / 2)),
+    random,
+  );
+  const restricted = pick(
+    accounts.filter((a) => !dying.includes(a) && !limited.includes(a)),
+    Math.min(rates.restrictions, Math.floor(accounts.length / 3)),
+    random,
+  );
   // Faults of this issue are drawn after the older ones, so a seed keeps its older faults. They
   // fall a day before the end at the latest, so that a call meets each of them.
   const early = () => startMs + 24 * HOUR_MS + Math.floor(random() * Math.max(1, endMs - startMs - 48 * HOUR_MS));
   const dbFaults: DbFault[] = [
-    ...Array.from({ length: rates.dbOutages }, (): DbFault => ({ at: early(), kind: 'outage', durationMs: 20_000 + Math.floor(random() * 160_000) })),
-    ...Array.from({ length: rates.partitions }, (): DbFault => ({ at: early(), kind: 'partition', durationMs: 60_000 + Math.floor(random() * 540_000) })),
+    ...Array.from(
+      { length: rates.dbOutages },
+      (): DbFault => ({ at: early(), kind: 'outage', durationMs: 20_000 + Math.floor(random() * 160_000) }),
+    ),
+    ...Array.from(
+      { length: rates.partitions },
+      (): DbFault => ({ at: early(), kind: 'partition', durationMs: 60_000 + Math.floor(random() * 540_000) }),
+    ),
   ].sort((a, b) => a.at - b.at);
   // A second link leads to a live chat, and a group renamed is one that exists.
   const live = links.filter((l) => !deadLinks.has(l));
   const aliased = pick(live, share(rates.aliases), random);
-  const renamed = pick(live.filter((l) => !aliased.includes(l)), share(rates.renames), random);
+  const renamed = pick(
+    live.filter((l) => !aliased.includes(l)),
+    share(rates.renames),
+    random,
+  );
   return {
     level,
     seed,
@@ -182,7 +260,8 @@ export function scriptTelegram(fake: FakeTelegram, plan: ChaosPlan): void {
   const decided = new WeakMap<FakeCall, Decision>();
   const accountGone = (call: FakeCall): Decision => {
     const dies = plan.sessionDeaths.get(call.account);
-    if (dies !== undefined && call.at.getTime() >= dies) return { outcome: { kind: 'session_dead', error: 'AUTH_KEY_UNREGISTERED' }, delivers: false };
+    if (dies !== undefined && call.at.getTime() >= dies)
+      return { outcome: { kind: 'session_dead', error: 'AUTH_KEY_UNREGISTERED' }, delivers: false };
     const limited = plan.peerFloods.get(call.account);
     if (limited !== undefined && call.at.getTime() >= limited && call.at.getTime() < limited + 10 * MINUTE_MS) {
       return { outcome: { kind: 'account_limited', error: 'PEER_FLOOD' }, delivers: false };
@@ -197,33 +276,47 @@ export function scriptTelegram(fake: FakeTelegram, plan: ChaosPlan): void {
     const link = call.link ?? '';
     let decision: Decision = accountGone(call);
     if (!decision && call.op === 'join') {
-      if (plan.deadLinks.has(link)) decision = { outcome: { kind: 'link_dead', error: 'INVITE_HASH_EXPIRED' }, delivers: false };
+      if (plan.deadLinks.has(link))
+        decision = { outcome: { kind: 'link_dead', error: 'INVITE_HASH_EXPIRED' }, delivers: false };
       else if (r('flood') < rates.floodWait) decision = floodWait(r('flood_s'));
-      else if (r('lost_join') < rates.lostJoins) decision = { outcome: { kind: 'transient', error: 'request timed out', uncertain: true }, delivers: true };
-      else if (r('transient') < rates.transient) decision = { outcome: { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: true }, delivers: false };
+      else if (r('lost_join') < rates.lostJoins)
+        decision = { outcome: { kind: 'transient', error: 'request timed out', uncertain: true }, delivers: true };
+      else if (r('transient') < rates.transient)
+        decision = { outcome: { kind: 'transient', error: 'RPC_CALL_FAIL', uncertain: true }, delivers: false };
       else if (plan.joinRequests.has(link)) {
         const asked = asks.get(link) ?? 0;
         asks.set(link, asked + 1);
         // An admin approves after a while, or never.
-        if (asked === 0 || r('approve') < 0.4) decision = { outcome: { kind: 'join_request_pending', error: 'INVITE_REQUEST_SENT' }, delivers: false };
+        if (asked === 0 || r('approve') < 0.4)
+          decision = { outcome: { kind: 'join_request_pending', error: 'INVITE_REQUEST_SENT' }, delivers: false };
       }
     } else if (!decision && call.op === 'post') {
       const refusal = plan.refusals.get(link);
       const nth = (postsTo.get(link) ?? 0) + 1;
       if (refusal && nth >= refusal.fromPost) {
-        decision = refusal.reason === 'banned'
-          ? { outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }, delivers: false }
-          : { outcome: { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' }, delivers: false };
+        decision =
+          refusal.reason === 'banned'
+            ? { outcome: { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }, delivers: false }
+            : {
+                outcome: { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' },
+                delivers: false,
+              };
       } else if (plan.textOnly.has(link) && call.message?.photoPath) {
         decision = { outcome: { kind: 'media_forbidden', error: 'CHAT_SEND_PHOTOS_FORBIDDEN' }, delivers: false };
       } else if (r('flood') < rates.floodWait) decision = floodWait(r('flood_s'));
       else if (r('slow') < rates.slowMode) {
         const seconds = 60 + Math.floor(r('slow_s') * 3540);
-        decision = { outcome: { kind: 'group_slow_mode', seconds, error: `SLOWMODE_WAIT_${seconds}` }, delivers: false };
+        decision = {
+          outcome: { kind: 'group_slow_mode', seconds, error: `SLOWMODE_WAIT_${seconds}` },
+          delivers: false,
+        };
       } else if (r('transient') < rates.transient) {
         // A timeout: half of them after the message went out (the daemon cannot tell which).
         const uncertain = r('uncertain') < 0.5;
-        decision = { outcome: { kind: 'transient', error: uncertain ? 'request timed out' : 'RPC_CALL_FAIL', uncertain }, delivers: uncertain && r('delivered') < 0.5 };
+        decision = {
+          outcome: { kind: 'transient', error: uncertain ? 'request timed out' : 'RPC_CALL_FAIL', uncertain },
+          delivers: uncertain && r('delivered') < 0.5,
+        };
       }
       if (!decision || decision.delivers) postsTo.set(link, nth);
     }
@@ -241,12 +334,29 @@ export function scriptTelegram(fake: FakeTelegram, plan: ChaosPlan): void {
   // A lookup of a dead link already says so; an account gone or limited is so for every call.
   fake.on({
     op: 'lookup',
-    outcome: (call) => (plan.deadLinks.has(call.link ?? '') ? { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' } : (accountGone(call)?.outcome as never)),
+    outcome: (call) =>
+      plan.deadLinks.has(call.link ?? '')
+        ? { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' }
+        : (accountGone(call)?.outcome as never),
   });
   // Two join rules, as for posts: the first answers the joins that happened although the answer says otherwise.
-  fake.on({ op: 'join', delivers: true, outcome: (call) => (decide(call)?.delivers ? (decide(call)!.outcome as JoinOutcome) : undefined) });
-  fake.on({ op: 'join', outcome: (call) => (decide(call)?.delivers ? undefined : (decide(call)?.outcome as JoinOutcome | undefined)) });
+  fake.on({
+    op: 'join',
+    delivers: true,
+    outcome: (call) => (decide(call)?.delivers ? (decide(call)!.outcome as JoinOutcome) : undefined),
+  });
+  fake.on({
+    op: 'join',
+    outcome: (call) => (decide(call)?.delivers ? undefined : (decide(call)?.outcome as JoinOutcome | undefined)),
+  });
   // Two post rules: the first answers the lost answers (delivered although the answer is an error).
-  fake.on({ op: 'post', delivers: true, outcome: (call) => (decide(call)?.delivers ? (decide(call)!.outcome as PostOutcome) : undefined) });
-  fake.on({ op: 'post', outcome: (call) => (decide(call)?.delivers ? undefined : (decide(call)?.outcome as PostOutcome | undefined)) });
+  fake.on({
+    op: 'post',
+    delivers: true,
+    outcome: (call) => (decide(call)?.delivers ? (decide(call)!.outcome as PostOutcome) : undefined),
+  });
+  fake.on({
+    op: 'post',
+    outcome: (call) => (decide(call)?.delivers ? undefined : (decide(call)?.outcome as PostOutcome | undefined)),
+  });
 }

@@ -9,13 +9,13 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { Config } from '../config';
-import { createScratchDatabase, databaseServer } from '../db/scratchDatabase';
 import type { MessageVariant } from '../daemon/messages';
+import { createScratchDatabase, databaseServer } from '../db/scratchDatabase';
 import { createLogger } from '../logger';
 import { CHAOS_LEVELS, type ChaosLevel } from './chaos';
 import { formatDayLine, formatSimulationReport } from './formatReport';
 import { renderHtml } from './html';
-import { simulate, type SimulationResult, type SimulationShape } from './simulation';
+import { type SimulationResult, type SimulationShape, simulate } from './simulation';
 
 export interface SimulateOptions extends SimulationShape {
   json?: boolean;
@@ -36,7 +36,8 @@ export function wholeNumber(option: string, min: number, max: number): (value: s
 }
 
 export function chaosLevel(value: string): ChaosLevel {
-  if (!(CHAOS_LEVELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`--chaos must be one of ${CHAOS_LEVELS.join(', ')}, not "${value}".`);
+  if (!(CHAOS_LEVELS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`--chaos must be one of ${CHAOS_LEVELS.join(', ')}, not "${value}".`);
   return value as ChaosLevel;
 }
 
@@ -47,16 +48,28 @@ export interface SimulateIo {
   progress: (text: string) => void;
 }
 
-export async function runSimulateCommand(config: Config, messages: MessageVariant[], options: SimulateOptions, io: SimulateIo): Promise<SimulationResult> {
+export async function runSimulateCommand(
+  config: Config,
+  messages: MessageVariant[],
+  options: SimulateOptions,
+  io: SimulateIo,
+): Promise<SimulationResult> {
   const logFile = options.log ? createWriteStream(path.resolve(options.log)) : undefined;
-  const log = createLogger({ level: logFile ? 'debug' : 'silent', pretty: false, ...(logFile ? { destination: logFile } : {}) });
+  const log = createLogger({
+    level: logFile ? 'debug' : 'silent',
+    pretty: false,
+    ...(logFile ? { destination: logFile } : {}),
+  });
   const { connection, embedded } = await databaseServer(config, (note) => {
     if (note.event !== 'db.embedded.started') io.progress(note.message);
   });
   try {
     const scratch = await createScratchDatabase(connection, 'lexus_simulation');
     const { leftovers } = scratch;
-    if (leftovers.length > 0) io.progress(`Dropped ${leftovers.length} scratch database${leftovers.length === 1 ? '' : 's'} an interrupted run left: ${leftovers.join(', ')}`);
+    if (leftovers.length > 0)
+      io.progress(
+        `Dropped ${leftovers.length} scratch database${leftovers.length === 1 ? '' : 's'} an interrupted run left: ${leftovers.join(', ')}`,
+      );
     io.progress(
       `Simulating ${options.days} days: ${options.accounts} accounts, ${options.groups} groups, chaos ${options.chaos}, ` +
         `${options.replicas} process${options.replicas === 1 ? '' : 'es'}, seed ${options.seed} (database ${scratch.name})`,

@@ -1,6 +1,7 @@
 /** The simulation's report for a terminal: a table per day, the events, the invariant checks. */
-import type { FaultCounts, SimulationResult } from './simulation';
+
 import type { DayReport } from './report';
+import type { FaultCounts, SimulationResult } from './simulation';
 
 const COLUMNS: { title: string; width: number; value: (d: DayReport) => string }[] = [
   { title: 'day', width: 3, value: (d) => String(d.day) },
@@ -44,7 +45,8 @@ export function formatUtilization(u: number | null): string {
   return u === null ? '-' : u.toFixed(3);
 }
 
-const row = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padEnd(COLUMNS[i]!.width) : c.padStart(COLUMNS[i]!.width))).join('  ');
+const row = (cells: string[]) =>
+  cells.map((c, i) => (i === 1 ? c.padEnd(COLUMNS[i]!.width) : c.padStart(COLUMNS[i]!.width))).join('  ');
 
 /** One line per simulated day, for the live progress. */
 export function formatDayLine(d: DayReport, days: number, elapsedMs: number): string {
@@ -66,7 +68,18 @@ export function formatSimulationReport(r: SimulationResult): string {
   for (const d of r.days) lines.push(row(COLUMNS.map((c) => c.value(d))));
   const t = r.totals;
   lines.push(
-    row(['', 'total', String(t.joins), String(t.posts), String(t.maxPosts), formatUtilization(t.utilization), String(t.floodWaits), String(t.groupBans), String(t.sessionsLost), '']),
+    row([
+      '',
+      'total',
+      String(t.joins),
+      String(t.posts),
+      String(t.maxPosts),
+      formatUtilization(t.utilization),
+      String(t.floodWaits),
+      String(t.groupBans),
+      String(t.sessionsLost),
+      '',
+    ]),
     '',
     'utilization = posts Telegram received / the most the rules allow for the groups bound (warm-up, 2 per group, 20 per account, none while Telegram limits',
     "an account and a reduced budget as it recovers); the daemon's own pacing, FloodWaits, slow modes and database outages are not subtracted",
@@ -86,9 +99,12 @@ export function formatSimulationReport(r: SimulationResult): string {
       lines.push(`  ok    ${check.name}`);
       continue;
     }
-    lines.push(`  FAIL  ${check.name}: ${check.violations.length} violation${check.violations.length === 1 ? '' : 's'}`);
+    lines.push(
+      `  FAIL  ${check.name}: ${check.violations.length} violation${check.violations.length === 1 ? '' : 's'}`,
+    );
     for (const v of check.violations.slice(0, 20)) lines.push(`          ${v}`);
-    if (check.violations.length > 20) lines.push(`          ... and ${check.violations.length - 20} more (--json lists them all)`);
+    if (check.violations.length > 20)
+      lines.push(`          ... and ${check.violations.length - 20} more (--json lists them all)`);
   }
   lines.push(
     '',

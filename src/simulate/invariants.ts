@@ -48,43 +48,76 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
   for (const c of input.calls) {
     if (!c.link) continue;
     // Joined as Telegram saw it: an answer that says so, or a lost answer of a join that happened.
-    const joined = c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+    const joined =
+      c.op === 'join' &&
+      (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
     if (!joined && !(c.op === 'post' && c.delivered)) continue;
     const first = firstJoiner.get(c.link);
     if (first === undefined) {
       if (joined) firstJoiner.set(c.link, c.account);
     } else if (first !== c.account) {
-      secondAccount.push(`${at(c)} ${c.account} ${joined ? 'joined' : 'posted in'} ${c.link}, which ${first} had joined`);
+      secondAccount.push(
+        `${at(c)} ${c.account} ${joined ? 'joined' : 'posted in'} ${c.link}, which ${first} had joined`,
+      );
     }
   }
   const strangers = [
-    ...history.filter((h) => h.account !== h.bound).map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link}, bound to ${h.bound ?? 'nobody'}`),
-    ...delivered.filter((c) => boundTo.get(c.link!) !== c.account).map((c) => `${at(c)} Telegram got a post in ${c.link} from ${c.account}, bound to ${boundTo.get(c.link!) ?? 'nobody'}`),
+    ...history
+      .filter((h) => h.account !== h.bound)
+      .map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link}, bound to ${h.bound ?? 'nobody'}`),
+    ...delivered
+      .filter((c) => boundTo.get(c.link!) !== c.account)
+      .map(
+        (c) =>
+          `${at(c)} Telegram got a post in ${c.link} from ${c.account}, bound to ${boundTo.get(c.link!) ?? 'nobody'}`,
+      ),
     ...secondAccount,
   ];
 
   // Rule 3, per UTC day.
   const groupDays = [
-    ...overLimit(history.map((h) => `${h.link} on ${day(h.created_at)} (post_history)`), GROUP_DAILY_POST_LIMIT),
-    ...overLimit(delivered.map((c) => `${c.link} on ${day(c.at)} (Telegram)`), GROUP_DAILY_POST_LIMIT),
+    ...overLimit(
+      history.map((h) => `${h.link} on ${day(h.created_at)} (post_history)`),
+      GROUP_DAILY_POST_LIMIT,
+    ),
+    ...overLimit(
+      delivered.map((c) => `${c.link} on ${day(c.at)} (Telegram)`),
+      GROUP_DAILY_POST_LIMIT,
+    ),
   ].map(([key, n]) => `${n} posts in ${key}`);
   const accountDays = [
-    ...overLimit(history.map((h) => `${h.account} on ${day(h.created_at)} (post_history)`), ACCOUNT_DAILY_POST_LIMIT),
-    ...overLimit(delivered.map((c) => `${c.account} on ${day(c.at)} (Telegram)`), ACCOUNT_DAILY_POST_LIMIT),
+    ...overLimit(
+      history.map((h) => `${h.account} on ${day(h.created_at)} (post_history)`),
+      ACCOUNT_DAILY_POST_LIMIT,
+    ),
+    ...overLimit(
+      delivered.map((c) => `${c.account} on ${day(c.at)} (Telegram)`),
+      ACCOUNT_DAILY_POST_LIMIT,
+    ),
   ].map(([key, n]) => `${n} posts by ${key}`);
 
   // Rule 2: silence for 24 h after joining, as stored and as Telegram saw the join.
   const joinedAt = new Map<string, number>();
   const warmup: string[] = history
     .filter((h) => h.joined_at === null || h.created_at.getTime() < h.joined_at.getTime() + WARMUP_MS)
-    .map((h) => `post_history #${h.id}: ${h.account} posted in ${h.link} at ${h.created_at.toISOString()}, joined ${h.joined_at?.toISOString() ?? 'never'}`);
+    .map(
+      (h) =>
+        `post_history #${h.id}: ${h.account} posted in ${h.link} at ${h.created_at.toISOString()}, joined ${h.joined_at?.toISOString() ?? 'never'}`,
+    );
   for (const c of input.calls) {
     const key = `${c.account} ${c.link}`;
-    if (c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member') && !joinedAt.has(key)) joinedAt.set(key, c.at.getTime());
+    if (
+      c.op === 'join' &&
+      (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member') &&
+      !joinedAt.has(key)
+    )
+      joinedAt.set(key, c.at.getTime());
     if (c.op === 'post' && c.delivered) {
       const joined = joinedAt.get(key);
       if (joined === undefined || c.at.getTime() < joined + WARMUP_MS) {
-        warmup.push(`${at(c)} ${c.account} posted in ${c.link}, ${joined === undefined ? 'never joined' : `joined ${new Date(joined).toISOString()}`}`);
+        warmup.push(
+          `${at(c)} ${c.account} posted in ${c.link}, ${joined === undefined ? 'never joined' : `joined ${new Date(joined).toISOString()}`}`,
+        );
       }
     }
   }
@@ -102,27 +135,41 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
     const chat = chatOf(c);
     if (!chat || (c.op !== 'post' && c.op !== 'join')) continue;
     const refused = refusedAt.get(chat);
-    if (refused !== undefined && c.at.getTime() >= refused) afterRefusal.push(`${at(c)} ${c.account} ${c.op} in ${c.link}, which refused us at ${new Date(refused).toISOString()}`);
-    if (c.outcome?.kind === 'group_refuses' && !c.restricted && refused === undefined) refusedAt.set(chat, c.at.getTime());
+    if (refused !== undefined && c.at.getTime() >= refused)
+      afterRefusal.push(
+        `${at(c)} ${c.account} ${c.op} in ${c.link}, which refused us at ${new Date(refused).toISOString()}`,
+      );
+    if (c.outcome?.kind === 'group_refuses' && !c.restricted && refused === undefined)
+      refusedAt.set(chat, c.at.getTime());
   }
 
   // A group is a chat: at most 2 posts a day reach it, and one account of ours is in it (the
   // first one Telegram saw join it, whatever link it came through).
-  const chatDays = overLimit(delivered.map((c) => `${chatOf(c)} on ${day(c.at)}`), GROUP_DAILY_POST_LIMIT).map(([key, n]) => `${n} posts reached chat ${key}`);
+  const chatDays = overLimit(
+    delivered.map((c) => `${chatOf(c)} on ${day(c.at)}`),
+    GROUP_DAILY_POST_LIMIT,
+  ).map(([key, n]) => `${n} posts reached chat ${key}`);
   const chatMember = new Map<string, string>();
   const secondInChat: string[] = [];
   for (const c of input.calls) {
     const chat = chatOf(c);
-    const joined = c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+    const joined =
+      c.op === 'join' &&
+      (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
     if (!chat || !(joined || (c.op === 'post' && c.delivered))) continue;
     const first = chatMember.get(chat);
     if (first === undefined) chatMember.set(chat, c.account);
-    else if (first !== c.account) secondInChat.push(`${at(c)} ${c.account} ${joined ? 'joined' : 'posted in'} chat ${chat} (through ${c.link}), which ${first} is in`);
+    else if (first !== c.account)
+      secondInChat.push(
+        `${at(c)} ${c.account} ${joined ? 'joined' : 'posted in'} chat ${chat} (through ${c.link}), which ${first} is in`,
+      );
   }
 
   // A restricted account's refusals are its own state: no group is closed for them.
   const closed = await loadBannedGroups(ds);
-  const refusedByGroup = new Set(input.calls.filter((c) => c.outcome?.kind === 'group_refuses' && !c.restricted).map(chatOf));
+  const refusedByGroup = new Set(
+    input.calls.filter((c) => c.outcome?.kind === 'group_refuses' && !c.restricted).map(chatOf),
+  );
   const chatOfLink = new Map(input.calls.map((c) => [c.link, chatOf(c)]));
   const closedForRestriction = closed
     .filter((t) => !refusedByGroup.has(chatOfLink.get(t.link) ?? t.link))
@@ -130,9 +177,13 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
 
   // One process per session.
   const twice = [
-    ...input.ledger.overlaps.map((o) => `${o.at.toISOString()} ${o.account}: used by ${o.replicas[1]} while ${o.replicas[0]} had it connected`),
+    ...input.ledger.overlaps.map(
+      (o) => `${o.at.toISOString()} ${o.account}: used by ${o.replicas[1]} while ${o.replicas[0]} had it connected`,
+    ),
     ...input.calls
-      .filter((c) => c.op === 'connect' && c.outcome?.kind === 'session_dead' && c.outcome.error === 'AUTH_KEY_DUPLICATED')
+      .filter(
+        (c) => c.op === 'connect' && c.outcome?.kind === 'session_dead' && c.outcome.error === 'AUTH_KEY_DUPLICATED',
+      )
       .map((c) => `${at(c)} ${c.account}: Telegram saw the session twice (AUTH_KEY_DUPLICATED)`),
   ];
 
@@ -143,8 +194,11 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantC
     { name: 'no post during the 24 h warm-up', violations: warmup },
     { name: 'no action during a FloodWait or slow mode', violations: waits },
     { name: 'no call to a group after it refused us', violations: afterRefusal },
-    { name: `at most ${GROUP_DAILY_POST_LIMIT} posts per chat per UTC day, and one account per chat (by Telegram's chat id)`, violations: [...chatDays, ...secondInChat] },
-    { name: "no group closed because of an account-wide restriction", violations: closedForRestriction },
+    {
+      name: `at most ${GROUP_DAILY_POST_LIMIT} posts per chat per UTC day, and one account per chat (by Telegram's chat id)`,
+      violations: [...chatDays, ...secondInChat],
+    },
+    { name: 'no group closed because of an account-wide restriction', violations: closedForRestriction },
     { name: 'no session driven by two processes at once', violations: twice },
   ];
 }

@@ -5,18 +5,24 @@
  * a killed process.
  */
 import type { DataSource } from 'typeorm';
-import type { DaemonSettings, PostgresConnection } from '../config';
-import type { AccountLocks } from '../db/accountLocks';
 import { assembleDaemon } from '../app';
-import { createDataSource } from '../db/database';
-import { DbLink } from './dbLink';
+import type { DaemonSettings, PostgresConnection } from '../config';
 import type { Daemon } from '../daemon/daemon';
 import type { MessageVariant } from '../daemon/messages';
+import type { AccountLocks } from '../db/accountLocks';
+import { createDataSource } from '../db/database';
 import type { Logger } from '../logger';
 import { hashed, seeded } from '../random';
 import type { FakeTelegram } from '../telegram/fakeGateway';
-import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from '../telegram/gateway';
+import type {
+  AccountCredentials,
+  GroupRef,
+  OutgoingMessage,
+  TelegramGateway,
+  TelegramSession,
+} from '../telegram/gateway';
 import type { ConnectOutcome } from '../telegram/outcomes';
+import { DbLink } from './dbLink';
 import type { VirtualClock } from './virtualClock';
 
 /** Which process had a live session of which account: the "one session, one process" check. */
@@ -169,7 +175,10 @@ export class Replica {
   static async start(o: ReplicaOptions): Promise<Replica> {
     const link = await DbLink.open(o.connection);
     const connection = { ...o.connection, host: '127.0.0.1', port: link.port };
-    const dataSource = createDataSource(connection, { poolSize: o.settings.maxParallelAccounts + 3, applicationName: `lexus simulate ${o.name}` });
+    const dataSource = createDataSource(connection, {
+      poolSize: o.settings.maxParallelAccounts + 3,
+      applicationName: `lexus simulate ${o.name}`,
+    });
     await dataSource.initialize();
     if (o.startCut) link.cut();
     const gateway = new ReplicaGateway(o.fake, o.clock, o.name, o.ledger, o.seed, o.crashNow, o.afterAnswer);

@@ -7,8 +7,8 @@
 import type { DataSource } from 'typeorm';
 import { DAY_MS, HOUR_MS } from '../clock';
 import { inPostingWindow, openParts, type PostingHours } from '../daemon/postingWindow';
-import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, WARMUP_MS, type RampUp } from '../sql/rules';
-import { loadAccountsRampUp, loadJoinedGroups, type JoinedGroupRow } from '../sql/simulation';
+import { ACCOUNT_DAILY_POST_LIMIT, GROUP_DAILY_POST_LIMIT, type RampUp, WARMUP_MS } from '../sql/rules';
+import { type JoinedGroupRow, loadAccountsRampUp, loadJoinedGroups } from '../sql/simulation';
 import type { FakeCall } from '../telegram/fakeGateway';
 
 export interface DayReport {
@@ -88,7 +88,10 @@ export function accountLimits(calls: readonly FakeCall[], pauseMs: number): Acco
   const delivered = new Map<string, Map<string, number>>();
   for (const c of calls) {
     if (c.outcome?.kind === 'account_limited' || c.restricted) {
-      periods.set(c.account, [...(periods.get(c.account) ?? []), { from: c.at.getTime(), until: c.at.getTime() + pauseMs }]);
+      periods.set(c.account, [
+        ...(periods.get(c.account) ?? []),
+        { from: c.at.getTime(), until: c.at.getTime() + pauseMs },
+      ]);
     }
     if (c.op === 'post' && c.delivered) {
       const days = delivered.get(c.account) ?? new Map<string, number>();
@@ -115,7 +118,13 @@ export interface AllowancePolicy {
 export function rampedPosts(ramp: RampUp, d: number): number {
   if (d >= ramp.fullDays) return ACCOUNT_DAILY_POST_LIMIT;
   if (d < ramp.flatDays) return Math.min(ramp.startPosts, ACCOUNT_DAILY_POST_LIMIT);
-  return Math.min(ACCOUNT_DAILY_POST_LIMIT, ramp.startPosts + Math.floor(((ACCOUNT_DAILY_POST_LIMIT - ramp.startPosts) * (d - ramp.flatDays + 1)) / (ramp.fullDays - ramp.flatDays + 1)));
+  return Math.min(
+    ACCOUNT_DAILY_POST_LIMIT,
+    ramp.startPosts +
+      Math.floor(
+        ((ACCOUNT_DAILY_POST_LIMIT - ramp.startPosts) * (d - ramp.flatDays + 1)) / (ramp.fullDays - ramp.flatDays + 1),
+      ),
+  );
 }
 
 /** The parts of [dayStart, dayEnd) the posting window is open (all of it without a window). */
@@ -136,7 +145,9 @@ function openPartsOf(dayStart: number, dayEnd: number, window: AllowancePolicy['
  * not subtracted: utilization says what they cost.
  */
 export function policyMaximum(
-  bindings: readonly (Pick<BindingRow, 'account_id' | 'joined_at' | 'closed_at' | 'account_gone_at'> & { account?: string })[],
+  bindings: readonly (Pick<BindingRow, 'account_id' | 'joined_at' | 'closed_at' | 'account_gone_at'> & {
+    account?: string;
+  })[],
   dayStart: number,
   dayEnd: number,
   limits?: AccountLimits,
@@ -148,19 +159,29 @@ export function policyMaximum(
     const from = b.joined_at.getTime() + WARMUP_MS;
     const to = Math.min(b.closed_at?.getTime() ?? Infinity, b.account_gone_at?.getTime() ?? Infinity);
     if (!parts.some(([open, shut]) => Math.max(open, from) < Math.min(shut, to))) continue;
-    perAccount.set(b.account_id, { n: (perAccount.get(b.account_id)?.n ?? 0) + GROUP_DAILY_POST_LIMIT, account: b.account, goneAt: b.account_gone_at?.getTime() ?? Infinity });
+    perAccount.set(b.account_id, {
+      n: (perAccount.get(b.account_id)?.n ?? 0) + GROUP_DAILY_POST_LIMIT,
+      account: b.account,
+      goneAt: b.account_gone_at?.getTime() ?? Infinity,
+    });
   }
   const open = parts.reduce((ms, [a, b]) => ms + (b - a), 0);
   let total = 0;
   for (const { n, account, goneAt } of perAccount.values()) {
     // A session that died during the window had only the part before: the day's posts are spread
     // over all of it (the daemon's plan), so that part's share of them.
-    let cap = policy.window && goneAt < dayEnd && open > 0
-      ? Math.floor((ACCOUNT_DAILY_POST_LIMIT * parts.reduce((ms, [a, b]) => ms + Math.max(0, Math.min(b, goneAt) - a), 0)) / open)
-      : ACCOUNT_DAILY_POST_LIMIT;
+    let cap =
+      policy.window && goneAt < dayEnd && open > 0
+        ? Math.floor(
+            (ACCOUNT_DAILY_POST_LIMIT * parts.reduce((ms, [a, b]) => ms + Math.max(0, Math.min(b, goneAt) - a), 0)) /
+              open,
+          )
+        : ACCOUNT_DAILY_POST_LIMIT;
     const known = account !== undefined ? policy.accounts?.get(account) : undefined;
     if (policy.rampUp && known && !known.seasoned) {
-      const first = known.firstDrivenAt ? Math.floor(known.firstDrivenAt.getTime() / DAY_MS) : Math.floor(dayStart / DAY_MS);
+      const first = known.firstDrivenAt
+        ? Math.floor(known.firstDrivenAt.getTime() / DAY_MS)
+        : Math.floor(dayStart / DAY_MS);
       cap = Math.min(cap, rampedPosts(policy.rampUp, Math.floor(dayStart / DAY_MS) - first));
     }
     const periods = (account !== undefined && limits?.periods.get(account)) || [];
@@ -179,22 +200,33 @@ export function policyMaximum(
  * refusal or dead link of the group, the first dead session of the account): the rows' own
  * updated_at moves with every later write, such as the midnight reset.
  */
-export async function loadBindings(ds: DataSource, calls: readonly FakeCall[], sessionDeaths: ReadonlyMap<string, number> = new Map()): Promise<BindingRow[]> {
+export async function loadBindings(
+  ds: DataSource,
+  calls: readonly FakeCall[],
+  sessionDeaths: ReadonlyMap<string, number> = new Map(),
+): Promise<BindingRow[]> {
   const rows = await loadJoinedGroups(ds);
   const closedAt = new Map<string, Date>();
   const goneAt = new Map<string, Date>();
   for (const c of calls) {
     const kind = c.outcome?.kind;
     // A refusal from the account's restriction does not close the group.
-    if (c.link && ((kind === 'group_refuses' && !c.restricted) || kind === 'link_dead') && !closedAt.has(c.link)) closedAt.set(c.link, c.at);
+    if (c.link && ((kind === 'group_refuses' && !c.restricted) || kind === 'link_dead') && !closedAt.has(c.link))
+      closedAt.set(c.link, c.at);
     if (kind === 'session_dead' && !goneAt.has(c.account)) goneAt.set(c.account, c.at);
   }
   // Telegram revoked a session when the plan says, whether or not a call met it then.
-  for (const [account, at] of sessionDeaths) if (at < (goneAt.get(account)?.getTime() ?? Infinity)) goneAt.set(account, new Date(at));
-  return rows.map((r) => ({ ...r, closed_at: closedAt.get(r.link) ?? null, account_gone_at: goneAt.get(r.account) ?? null }));
+  for (const [account, at] of sessionDeaths)
+    if (at < (goneAt.get(account)?.getTime() ?? Infinity)) goneAt.set(account, new Date(at));
+  return rows.map((r) => ({
+    ...r,
+    closed_at: closedAt.get(r.link) ?? null,
+    account_gone_at: goneAt.get(r.account) ?? null,
+  }));
 }
 
-const isJoin = (c: FakeCall) => c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
+const isJoin = (c: FakeCall) =>
+  c.op === 'join' && (c.joinedChat === true || c.outcome?.kind === 'joined' || c.outcome?.kind === 'already_member');
 
 export async function dayReport(
   ds: DataSource,
@@ -210,10 +242,18 @@ export async function dayReport(
   const inDay = calls.filter((c) => c.at.getTime() >= from && c.at.getTime() < to);
   const posts = inDay.filter((c) => c.op === 'post' && c.delivered).length;
   const accounts = await loadAccountsRampUp(ds);
-  const maxPosts = policyMaximum(await loadBindings(ds, calls, sessionDeaths), from, to, accountLimits(calls, pauseMs), {
-    ...policy,
-    accounts: new Map(accounts.map((a) => [a.session_name, { firstDrivenAt: a.first_driven_at, seasoned: a.seasoned }])),
-  });
+  const maxPosts = policyMaximum(
+    await loadBindings(ds, calls, sessionDeaths),
+    from,
+    to,
+    accountLimits(calls, pauseMs),
+    {
+      ...policy,
+      accounts: new Map(
+        accounts.map((a) => [a.session_name, { firstDrivenAt: a.first_driven_at, seasoned: a.seasoned }]),
+      ),
+    },
+  );
   return {
     day,
     date: new Date(from).toISOString().slice(0, 10),
@@ -228,9 +268,17 @@ export async function dayReport(
   };
 }
 
-export function hourly(calls: readonly FakeCall[], startMs: number, hours: number, window?: { hours: PostingHours; timeZone: string }): HourPoint[] {
+export function hourly(
+  calls: readonly FakeCall[],
+  startMs: number,
+  hours: number,
+  window?: { hours: PostingHours; timeZone: string },
+): HourPoint[] {
   const points: HourPoint[] = Array.from({ length: hours }, (_, hour) => ({
-    hour, posts: 0, joins: 0, ...(window ? { inWindow: inPostingWindow(new Date(startMs + hour * HOUR_MS), window.hours, window.timeZone) } : {}),
+    hour,
+    posts: 0,
+    joins: 0,
+    ...(window ? { inWindow: inPostingWindow(new Date(startMs + hour * HOUR_MS), window.hours, window.timeZone) } : {}),
   }));
   for (const c of calls) {
     const point = points[Math.floor((c.at.getTime() - startMs) / HOUR_MS)];

@@ -11,19 +11,13 @@
 import type { DataSource } from 'typeorm';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../clock';
 import type { DaemonSettings, PostgresConnection } from '../config';
+import type { MessageVariant } from '../daemon/messages';
+import type { PostingHours } from '../daemon/postingWindow';
+import { midnight } from '../daemon/run';
 import { createDataSource, runMigrations } from '../db/database';
 import { sqlTime } from '../db/postgresTypes';
-import type { MessageVariant } from '../daemon/messages';
-import { midnight } from '../daemon/run';
 import type { Logger } from '../logger';
 import { hashed } from '../random';
-import { FakeTelegram } from '../telegram/fakeGateway';
-import { planChaos, scriptTelegram, type ChaosLevel, type ChaosPlan } from './chaos';
-import { checkInvariants, type InvariantCheck } from './invariants';
-import type { DbLink } from './dbLink';
-import { Replica, SessionLedger } from './replica';
-import { dayReport, hourly, pacing, type DayReport, type HourPoint, type Pacing } from './report';
-import type { PostingHours } from '../daemon/postingWindow';
 import {
   analyzeAccountsAndTargets,
   countClosedAliases,
@@ -36,6 +30,12 @@ import {
   turnOffSynchronousCommit,
   vacuumAnalyzeTables,
 } from '../sql/simulation';
+import { FakeTelegram } from '../telegram/fakeGateway';
+import { type ChaosLevel, type ChaosPlan, planChaos, scriptTelegram } from './chaos';
+import type { DbLink } from './dbLink';
+import { checkInvariants, type InvariantCheck } from './invariants';
+import { Replica, SessionLedger } from './replica';
+import { type DayReport, dayReport, type HourPoint, hourly, type Pacing, pacing } from './report';
 import { VirtualClock } from './virtualClock';
 
 /**
@@ -116,7 +116,14 @@ export interface SimulationResult {
   options: SimulationShape & { start: string; postingHours: PostingHours; timeZone: string; spread: boolean };
   days: DayReport[];
   totals: {
-    joins: number; posts: number; maxPosts: number; utilization: number | null; floodWaits: number; groupBans: number; sessionsLost: number; telegramCalls: number;
+    joins: number;
+    posts: number;
+    maxPosts: number;
+    utilization: number | null;
+    floodWaits: number;
+    groupBans: number;
+    sessionsLost: number;
+    telegramCalls: number;
     /** Calls to Telegram (lookups inside posts included) per join that made us a member or post that landed. */
     callsPerAction: number | null;
   };
@@ -131,7 +138,12 @@ export interface SimulationResult {
 }
 
 /** Accounts sim_001..., groups @ua_cars_00001..., straight into the fresh database. */
-async function populate(ds: DataSource, accounts: number, groups: number, now: Date): Promise<{ accounts: string[]; links: string[] }> {
+async function populate(
+  ds: DataSource,
+  accounts: number,
+  groups: number,
+  now: Date,
+): Promise<{ accounts: string[]; links: string[] }> {
   const width = (n: number) => Math.max(3, String(n).length);
   await insertSimulatedAccounts(ds, { n: accounts, width: width(accounts), now: sqlTime(now) });
   await insertSimulatedGroups(ds, { n: groups, width: width(groups) + 1, now: sqlTime(now) });
@@ -158,9 +170,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (options.seasoned) await markAllAccountsSeasoned(admin);
     const window = { hours: settings.postingHours, timeZone: settings.timeZone };
     const fake = new FakeTelegram({ clock });
-    const plan: ChaosPlan = planChaos(options.chaos, options.seed, population.accounts, population.links, startMs, endMs);
+    const plan: ChaosPlan = planChaos(
+      options.chaos,
+      options.seed,
+      population.accounts,
+      population.links,
+      startMs,
+      endMs,
+    );
     // Second links of some groups' chats: rows of their own, as an operator's list would have them.
-    if (plan.aliases.size > 0) await insertAliasGroups(admin, { links: [...plan.aliases.keys()], now: sqlTime(clock.now()) });
+    if (plan.aliases.size > 0)
+      await insertAliasGroups(admin, { links: [...plan.aliases.keys()], now: sqlTime(clock.now()) });
     scriptTelegram(fake, plan);
     const ledger = new SessionLedger();
     const events: SimulationEvent[] = [];
@@ -202,7 +222,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           const fault = dbFaultsArmed.shift();
           if (!fault) return;
           const at = clock.now().getTime();
-          const cut = fault.kind === 'outage' ? running().map((r) => r.link) : running().filter((r) => r.name === who).map((r) => r.link);
+          const cut =
+            fault.kind === 'outage'
+              ? running().map((r) => r.link)
+              : running()
+                  .filter((r) => r.name === who)
+                  .map((r) => r.link);
           for (const link of cut) link.cut();
           restoresDue.push({ at: at + fault.durationMs, links: cut });
           restoresDue.sort((a, b) => a.at - b.at);
@@ -276,7 +301,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       }
       while (restarts.length && restarts[0]! <= now) {
         restarts.shift();
-        const victim = running().find((r) => r.state === 'running' && r.daemon.drivenAccounts().length > 0) ?? running()[0];
+        const victim =
+          running().find((r) => r.state === 'running' && r.daemon.drivenAccounts().length > 0) ?? running()[0];
         if (victim) {
           event(`${victim.name} got SIGTERM`);
           victim.stop(settings.shutdownGraceMs);
@@ -295,7 +321,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (now >= nextDayReport || now >= endMs) {
         const day = Math.round((nextDayReport - DAY_REPORT_DELAY_MS - startMs) / DAY_MS);
         if (day <= options.days && days.length < day) {
-          const report = await dayReport(admin, fake.calls, startMs, day, settings.peerFloodPauseMs, plan.sessionDeaths, { window, rampUp: settings.rampUp });
+          const report = await dayReport(
+            admin,
+            fake.calls,
+            startMs,
+            day,
+            settings.peerFloodPauseMs,
+            plan.sessionDeaths,
+            { window, rampUp: settings.rampUp },
+          );
           days.push(report);
           options.onDay?.(report, Date.now() - started);
         }
@@ -333,7 +367,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       // Then jump to the next thing due.
       const candidates = [
         clock.nextTimerAt() ?? Infinity,
-        ...running().map((r) => (r.state === 'running' ? Math.max(r.daemon.nextWakeAt() ?? Infinity, now + SECOND_MS) : Infinity)),
+        ...running().map((r) =>
+          r.state === 'running' ? Math.max(r.daemon.nextWakeAt() ?? Infinity, now + SECOND_MS) : Infinity,
+        ),
         ...running().map((r) => (r.state === 'running' ? r.lastRoundAt + ROUND_EVERY_MS : Infinity)),
         nextDay,
         nextMaintenance,
@@ -361,7 +397,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         else clock.set(new Date(next));
       }
     }
-    const invariants = await checkInvariants({ dataSource: admin, calls: fake.calls, fakeViolations: fake.violations(), ledger });
+    const invariants = await checkInvariants({
+      dataSource: admin,
+      calls: fake.calls,
+      fakeViolations: fake.violations(),
+      ledger,
+    });
     const sum = (f: (d: DayReport) => number) => days.reduce((a, d) => a + f(d), 0);
     const posts = sum((d) => d.posts);
     const maxPosts = sum((d) => d.maxPosts);
@@ -377,7 +418,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       aliases: plan.aliases.size,
       aliasesClosed: closedAliases,
       renames: met.renames,
-      postsAfterRename: calls.filter((c) => c.op === 'post' && c.delivered && c.at.getTime() >= (renamedAt.get(c.link ?? '') ?? Infinity)).length,
+      postsAfterRename: calls.filter(
+        (c) => c.op === 'post' && c.delivered && c.at.getTime() >= (renamedAt.get(c.link ?? '') ?? Infinity),
+      ).length,
       restrictedAccounts: plan.restrictions.size,
       restrictedRefusals: calls.filter((c) => c.restricted).length,
       crashes: events.filter((e) => e.what.includes('crashed')).length,
@@ -385,10 +428,17 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     };
     return {
       options: {
-        accounts: options.accounts, groups: options.groups, days: options.days, seed: options.seed, chaos: options.chaos, replicas: options.replicas,
+        accounts: options.accounts,
+        groups: options.groups,
+        days: options.days,
+        seed: options.seed,
+        chaos: options.chaos,
+        replicas: options.replicas,
         ...(options.seasoned ? { seasoned: true } : {}),
         start: new Date(startMs).toISOString(),
-        postingHours: settings.postingHours, timeZone: settings.timeZone, spread: settings.spread,
+        postingHours: settings.postingHours,
+        timeZone: settings.timeZone,
+        spread: settings.spread,
       },
       days,
       totals: {

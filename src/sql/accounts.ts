@@ -4,19 +4,19 @@
  * Each operation is one function with its SQL in full; "now" comes from the caller's clock.
  */
 import type { DataSource } from 'typeorm';
+import { NotFoundError } from '../db/errors';
+import { sqlTime } from '../db/postgresTypes';
+import { accountLockHeldSql } from './locks';
 import {
-  SEND_DEADLINE_MS,
   accountDrivableSql,
   accountMayActSql,
   claimStaysSql,
   floodWaitOverSql,
   floodWaitUntilSql,
+  SEND_DEADLINE_MS,
   targetAwaitsJoinSql,
 } from './rules';
-import { NotFoundError } from '../db/errors';
-import { accountLockHeldSql } from './locks';
-import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from './sql';
+import { type Runner, sql } from './sql';
 
 /** Ends account :accountId's FloodWait if its time has passed (status back to 'active'); RETURNING id. */
 export const CLEAR_PASSED_FLOOD_WAIT_SQL = `
@@ -42,7 +42,15 @@ export interface DrivableAccount {
  * to them); the count reads the index of each account's joined groups.
  */
 export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[]> {
-  const { rows } = await sql<{ id: number; session_name: string; session_string: string; api_id: number | null; api_hash: string | null; proxy: string | null; bound: number }>(
+  const { rows } = await sql<{
+    id: number;
+    session_name: string;
+    session_string: string;
+    api_id: number | null;
+    api_hash: string | null;
+    proxy: string | null;
+    bound: number;
+  }>(
     db,
     `SELECT a.id, a.session_name, a.session_string, a.api_id, a.api_hash, a.proxy,
             (SELECT count(*)::int FROM targets t WHERE t.assigned_account_id = a.id AND t.status = 'joined') AS bound
@@ -51,7 +59,13 @@ export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[
       ORDER BY bound, a.id`,
   );
   return rows.map((r) => ({
-    id: r.id, sessionName: r.session_name, sessionString: r.session_string, apiId: r.api_id, apiHash: r.api_hash, proxy: r.proxy, boundGroups: r.bound,
+    id: r.id,
+    sessionName: r.session_name,
+    sessionString: r.session_string,
+    apiId: r.api_id,
+    apiHash: r.api_hash,
+    proxy: r.proxy,
+    boundGroups: r.bound,
   }));
 }
 
@@ -59,7 +73,11 @@ export async function loadDrivableAccounts(db: Runner): Promise<DrivableAccount[
  * Whether the account may talk to Telegram now (rule 4), as the database sees it; a FloodWait
  * whose time has passed is ended on the way (status back to 'active'), and said so.
  */
-export async function accountMayAct(db: Runner, accountId: number, now: Date): Promise<{ mayAct: boolean; floodWaitEnded: boolean }> {
+export async function accountMayAct(
+  db: Runner,
+  accountId: number,
+  now: Date,
+): Promise<{ mayAct: boolean; floodWaitEnded: boolean }> {
   const { rows } = await sql<{ ok: boolean; cleared: boolean }>(
     db,
     `WITH cleared AS (${CLEAR_PASSED_FLOOD_WAIT_SQL})
@@ -71,7 +89,10 @@ export async function accountMayAct(db: Runner, accountId: number, now: Date): P
 
 /** When the daemon plans the account's next post (lexus status shows it). */
 export async function setPlannedPost(db: Runner, accountId: number, at: Date | null): Promise<void> {
-  await sql(db, `UPDATE accounts SET next_post_planned_at = CAST(:at AS timestamp) WHERE id = :accountId`, { accountId, at: at ? sqlTime(at) : null });
+  await sql(db, `UPDATE accounts SET next_post_planned_at = CAST(:at AS timestamp) WHERE id = :accountId`, {
+    accountId,
+    at: at ? sqlTime(at) : null,
+  });
 }
 
 /**
@@ -95,10 +116,14 @@ export async function beginCall(db: Runner, accountId: number, now: Date, lockHo
 
 /** The call that started at `startedAt` is answered and recorded: its mark goes (a later call's stays). */
 export async function endCall(db: Runner, accountId: number, startedAt: Date): Promise<void> {
-  await sql(db, `UPDATE accounts SET call_started_at = NULL WHERE id = :accountId AND call_started_at <= CAST(:startedAt AS timestamp)`, {
-    accountId,
-    startedAt: sqlTime(startedAt),
-  });
+  await sql(
+    db,
+    `UPDATE accounts SET call_started_at = NULL WHERE id = :accountId AND call_started_at <= CAST(:startedAt AS timestamp)`,
+    {
+      accountId,
+      startedAt: sqlTime(startedAt),
+    },
+  );
 }
 
 /**
@@ -106,7 +131,10 @@ export async function endCall(db: Runner, accountId: number, startedAt: Date): P
  * `until`. Written only for accounts whose advisory lock the connection `lockHolderPid` holds, in
  * the same statement; returns those. A process taking an account over reads it first (takeOverAccount).
  */
-export async function renewLease(db: Runner, input: { accountIds: number[]; lockHolderPid: number; driver: string; until: Date }): Promise<number[]> {
+export async function renewLease(
+  db: Runner,
+  input: { accountIds: number[]; lockHolderPid: number; driver: string; until: Date },
+): Promise<number[]> {
   if (input.accountIds.length === 0) return [];
   const { rows } = await sql<{ id: number }>(
     db,
@@ -122,10 +150,14 @@ export async function renewLease(db: Runner, input: { accountIds: number[]; lock
 export async function endLease(db: Runner, accountIds: number[], driver: string): Promise<void> {
   if (accountIds.length === 0) return;
   // No process plans its posts any more: lexus status shows none planned until one takes it.
-  await sql(db, `UPDATE accounts SET driven_by = NULL, driven_until = NULL, next_post_planned_at = NULL WHERE id = ANY(CAST(:ids AS int[])) AND driven_by = :driver`, {
-    ids: accountIds,
-    driver,
-  });
+  await sql(
+    db,
+    `UPDATE accounts SET driven_by = NULL, driven_until = NULL, next_post_planned_at = NULL WHERE id = ANY(CAST(:ids AS int[])) AND driven_by = :driver`,
+    {
+      ids: accountIds,
+      driver,
+    },
+  );
 }
 
 export interface TakeOver {
@@ -152,13 +184,19 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
     const params = { accountId, now: sqlTime(now) };
     // The account first (the order every writer locks in), and its lease as last committed: a
     // renewal of the previous driver still in flight is waited for, not read around.
-    const { rows: accounts } = await sql<{ call_started_at: Date | null; driven_by: string | null; driven_until: Date | null }>(
-      q,
-      `SELECT call_started_at, driven_by, driven_until FROM accounts WHERE id = :accountId FOR UPDATE`,
-      { accountId },
-    );
+    const { rows: accounts } = await sql<{
+      call_started_at: Date | null;
+      driven_by: string | null;
+      driven_until: Date | null;
+    }>(q, `SELECT call_started_at, driven_by, driven_until FROM accounts WHERE id = :accountId FOR UPDATE`, {
+      accountId,
+    });
     // A new account's ramp-up counts from the first time a daemon drives it.
-    await sql(q, `UPDATE accounts SET first_driven_at = CAST(:now AS timestamp) WHERE id = :accountId AND first_driven_at IS NULL`, params);
+    await sql(
+      q,
+      `UPDATE accounts SET first_driven_at = CAST(:now AS timestamp) WHERE id = :accountId AND first_driven_at IS NULL`,
+      params,
+    );
     const { rows: slots } = await sql<{ n: number }>(
       q,
       `WITH abandoned AS (
@@ -201,7 +239,10 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
       );
     }
     return {
-      abandonedSlots: slots[0]?.n ?? 0, unansweredCallAt, previousDriver: accounts[0]?.driven_by ?? null, previousLeaseUntil: accounts[0]?.driven_until ?? null,
+      abandonedSlots: slots[0]?.n ?? 0,
+      unansweredCallAt,
+      previousDriver: accounts[0]?.driven_by ?? null,
+      previousLeaseUntil: accounts[0]?.driven_until ?? null,
     };
   });
 }
@@ -245,7 +286,13 @@ export async function holdAccount(
             updated_at = CAST(:now AS timestamp)
       WHERE id = :accountId
       RETURNING next_allowed_action_time`,
-    { accountId: input.accountId, until: sqlTime(input.until), now: sqlTime(input.now), limited: input.limited ?? false, reason: input.reason ?? null },
+    {
+      accountId: input.accountId,
+      until: sqlTime(input.until),
+      now: sqlTime(input.now),
+      limited: input.limited ?? false,
+      reason: input.reason ?? null,
+    },
   );
   const row = rows[0];
   if (!row) throw new NotFoundError(`account ${input.accountId} does not exist`);

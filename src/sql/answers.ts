@@ -9,17 +9,16 @@
  */
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { Consequence } from '../daemon/answers';
-import type { ChatIdentity } from '../telegram/outcomes';
-import { normalizeGroupLink } from '../links';
-import { DEFAULT_NICHE } from './rules';
 import { SlotAlreadySettledError } from '../db/errors';
-import { holdAccount } from './accounts';
-import { settlePostSlot, type SettleOutcome } from './posting';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from './sql';
-import { banAccount, endCall } from './accounts';
+import { normalizeGroupLink } from '../links';
+import type { ChatIdentity } from '../telegram/outcomes';
+import { banAccount, endCall, holdAccount } from './accounts';
 import { bindGroup, closeDeadLink, forgetPeer, holdGroup, learnChat, refuseTarget } from './groups';
 import { markJoinRequested, postponeJoin, recordJoinAttempt, releaseJoinClaim } from './joining';
+import { type SettleOutcome, settlePostSlot } from './posting';
+import { DEFAULT_NICHE } from './rules';
+import { type Runner, sql } from './sql';
 
 /** How the daemon answers Telegram's limits (from its settings). */
 export interface AnswerPolicy {
@@ -100,17 +99,31 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
       { accountId, answerId: record.answerId, at: sqlTime(at) },
     );
     if (fresh.length === 0) {
-      const { rows } = await sql<{ hold_until: Date | null }>(q, `SELECT next_allowed_action_time AS hold_until FROM accounts WHERE id = :accountId`, { accountId });
+      const { rows } = await sql<{ hold_until: Date | null }>(
+        q,
+        `SELECT next_allowed_action_time AS hold_until FROM accounts WHERE id = :accountId`,
+        { accountId },
+      );
       result.holdUntil = rows[0]?.hold_until && rows[0].hold_until > at ? rows[0].hold_until : null;
       return;
     }
 
     switch (c.account.kind) {
       case 'flood_wait':
-        result.holdUntil = await holdAccount(q, { accountId, until: new Date(at.getTime() + c.account.seconds * 1000), now: at });
+        result.holdUntil = await holdAccount(q, {
+          accountId,
+          until: new Date(at.getTime() + c.account.seconds * 1000),
+          now: at,
+        });
         break;
       case 'limited':
-        result.holdUntil = await holdAccount(q, { accountId, until: new Date(at.getTime() + policy.peerFloodPauseMs), now: at, limited: true, reason: `limited by Telegram (${reason})` });
+        result.holdUntil = await holdAccount(q, {
+          accountId,
+          until: new Date(at.getTime() + policy.peerFloodPauseMs),
+          now: at,
+          limited: true,
+          reason: `limited by Telegram (${reason})`,
+        });
         break;
       case 'dead':
         await banAccount(q, accountId, `session dead: ${reason}`, at);
@@ -121,9 +134,15 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
 
     if (record.call === 'connect') {
       // lexus status: the last connect's answer, and when.
-      await sql(q, `UPDATE accounts SET last_connect_at = CAST(:at AS timestamp), last_connect_outcome = :outcome WHERE id = :accountId`, {
-        accountId, at: sqlTime(at), outcome: record.outcome,
-      });
+      await sql(
+        q,
+        `UPDATE accounts SET last_connect_at = CAST(:at AS timestamp), last_connect_outcome = :outcome WHERE id = :accountId`,
+        {
+          accountId,
+          at: sqlTime(at),
+          outcome: record.outcome,
+        },
+      );
     }
 
     if (targetId !== undefined) {
@@ -143,8 +162,16 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
           // stands for is closed, never bound.
           await learn();
           if (result.duplicateOf === null) {
-            const { rows } = await sql<{ link: string }>(q, `SELECT link FROM targets WHERE id = :targetId`, { targetId });
-            result.bound = await bindGroup(q, { link: normalizeGroupLink(rows[0]!.link), niche: DEFAULT_NICHE, accountId, joinedAt: at, now: at });
+            const { rows } = await sql<{ link: string }>(q, `SELECT link FROM targets WHERE id = :targetId`, {
+              targetId,
+            });
+            result.bound = await bindGroup(q, {
+              link: normalizeGroupLink(rows[0]!.link),
+              niche: DEFAULT_NICHE,
+              accountId,
+              joinedAt: at,
+              now: at,
+            });
           }
           break;
         }
@@ -155,13 +182,23 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
           await closeDeadLink(q, targetId, reason, at);
           break;
         case 'refused': {
-          const { restricted } = await refuseTarget(q, { targetId, accountId, reason: `${group.reason}: ${reason}`, countsForRestriction: group.countsForRestriction, now: at, policy });
+          const { restricted } = await refuseTarget(q, {
+            targetId,
+            accountId,
+            reason: `${group.reason}: ${reason}`,
+            countsForRestriction: group.countsForRestriction,
+            now: at,
+            policy,
+          });
           if (restricted !== null) {
             const minutes = Math.round(policy.restriction.windowMs / 60_000);
             const window = minutes % 60 === 0 && minutes >= 120 ? `${minutes / 60} h` : `${minutes} min`;
             result.restricted = { refusals: restricted };
             result.holdUntil = await holdAccount(q, {
-              accountId, until: new Date(at.getTime() + policy.peerFloodPauseMs), now: at, limited: true,
+              accountId,
+              until: new Date(at.getTime() + policy.peerFloodPauseMs),
+              now: at,
+              limited: true,
               reason: `restricted by Telegram: ${restricted} groups refused it in a row within ${window} (${reason})`,
             });
           }
@@ -203,6 +240,8 @@ export async function recordAnswer(ds: DataSource, record: AnswerRecord): Promis
 
 /** Forgets answers recorded before `before` (the midnight job): a retry comes within seconds or minutes. */
 export async function purgeAnswerRecords(db: Runner, before: Date): Promise<number> {
-  const { rowCount } = await sql(db, `DELETE FROM answer_records WHERE recorded_at < CAST(:before AS timestamp)`, { before: sqlTime(before) });
+  const { rowCount } = await sql(db, `DELETE FROM answer_records WHERE recorded_at < CAST(:before AS timestamp)`, {
+    before: sqlTime(before),
+  });
   return rowCount;
 }

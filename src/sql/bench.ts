@@ -5,7 +5,7 @@
  * plans of the DbManager's statements (EXPLAIN). Each operation is one function with its SQL in
  * full; "now" comes from the caller, as the UTC ISO text of sqlTime.
  */
-import { sql, type Runner, type SqlParams } from './sql';
+import { type Runner, type SqlParams, sql } from './sql';
 
 /**
  * Accounts bench_1..bench_n: every 50th in a FloodWait for an hour, every 97th banned, the rest
@@ -29,7 +29,10 @@ export async function insertBenchAccounts(db: Runner, input: { n: number; now: s
  * 72 hours ago, so a third still in warm-up; most posted in during the last two days), 30 %
  * waiting to be joined, 10 % closed; 90 % in ukraine_cars, the rest spread over four other niches.
  */
-export async function insertBenchGroups(db: Runner, input: { n: number; accounts: number; now: string }): Promise<void> {
+export async function insertBenchGroups(
+  db: Runner,
+  input: { n: number; accounts: number; now: string },
+): Promise<void> {
   await sql(
     db,
     `INSERT INTO targets (link, niche, status, assigned_account_id, joined_at, warmup_ends_at, last_post_at,
@@ -51,13 +54,22 @@ export async function insertBenchGroups(db: Runner, input: { n: number; accounts
 
 /** The memory run's fleet: 100 active accounts mem_1... and 3,000 new groups @mem_group_1... in ukraine_cars. */
 export async function insertMemoryRunFleet(db: Runner): Promise<void> {
-  await sql(db, `INSERT INTO accounts (session_name, session_string, status) SELECT 'mem_' || i, 'fake-' || i, 'active' FROM generate_series(1, 100) i`);
-  await sql(db, `INSERT INTO targets (link, niche, status) SELECT '@mem_group_' || i, 'ukraine_cars', 'new' FROM generate_series(1, 3000) i`);
+  await sql(
+    db,
+    `INSERT INTO accounts (session_name, session_string, status) SELECT 'mem_' || i, 'fake-' || i, 'active' FROM generate_series(1, 100) i`,
+  );
+  await sql(
+    db,
+    `INSERT INTO targets (link, niche, status) SELECT '@mem_group_' || i, 'ukraine_cars', 'new' FROM generate_series(1, 3000) i`,
+  );
 }
 
 /** Posts and joins recorded, together. */
 export async function countPostsAndJoins(db: Runner): Promise<number> {
-  const { rows } = await sql<{ n: number }>(db, `SELECT (SELECT count(*) FROM post_history) + (SELECT count(*) FROM join_history) AS n`);
+  const { rows } = await sql<{ n: number }>(
+    db,
+    `SELECT (SELECT count(*) FROM post_history) + (SELECT count(*) FROM join_history) AS n`,
+  );
   return Number(rows[0]!.n);
 }
 
@@ -73,7 +85,10 @@ export async function touchAccountById(db: Runner, id: number): Promise<void> {
 
 /** Groups with posts counted for the day (what a midnight reset has to zero). */
 export async function countGroupsWithDailyPosts(db: Runner): Promise<number> {
-  const { rows } = await sql<{ n: number }>(db, `SELECT count(*)::int AS n FROM targets WHERE daily_posts_in_group <> 0`);
+  const { rows } = await sql<{ n: number }>(
+    db,
+    `SELECT count(*)::int AS n FROM targets WHERE daily_posts_in_group <> 0`,
+  );
   return rows[0]!.n;
 }
 

@@ -1,42 +1,41 @@
 /** Fleet views: counts and states of the whole fleet, for the start-up log, lexus status, lexus check and the metrics. */
 import type { DataSource } from 'typeorm';
-import { sql, type Runner } from './sql';
+import type { DaemonSettings } from '../config';
+import type { GroupHoldKind } from '../db/entities';
 import { sqlTime } from '../db/postgresTypes';
+import type { StatusSettings } from '../status/loadStatus';
 import {
-  accountDrivableSql,
-  inJoinQueueSql,
-  joinBudgetSql,
   ACCOUNT_DAILY_POST_LIMIT,
   accountDaysInFleetSql,
-  NO_RAMP_UP,
-  paceParams,
-  DEFAULT_NICHE,
-  GROUP_DAILY_POST_LIMIT,
-  READY_ORDER_SQL,
-  TODAY_UTC_SQL,
-  TOMORROW_UTC_SQL,
+  accountDrivableSql,
   accountJoinBudgetSql,
   accountMayPostSql,
+  accountNextJoinAtSql,
   accountNextPostAtSql,
   accountPostBudgetSql,
   accountPostsTodaySql,
-  groupPostsTodaySql,
-  targetGapKeptSql,
-  targetMayReceivePostFromSql,
-  targetNextPostAtSql,
-  targetHoldOverSql,
-  targetWarmupOverSql,
-  postingNotHeldSql,
+  DEFAULT_NICHE,
   FIRST_FREE_JOIN_SQL,
-  accountNextJoinAtSql,
   floodWaitOverSql,
   floodWaitUntilSql,
+  GROUP_DAILY_POST_LIMIT,
+  groupPostsTodaySql,
+  joinBudgetSql,
   joinWaitsForSql,
+  NO_RAMP_UP,
   nextJoinTargetSql,
+  paceParams,
+  postingNotHeldSql,
+  READY_ORDER_SQL,
+  TODAY_UTC_SQL,
+  TOMORROW_UTC_SQL,
+  targetGapKeptSql,
+  targetHoldOverSql,
+  targetMayReceivePostFromSql,
+  targetNextPostAtSql,
+  targetWarmupOverSql,
 } from './rules';
-import type { StatusSettings } from '../status/loadStatus';
-import type { GroupHoldKind } from '../db/entities';
-import type { DaemonSettings } from '../config';
+import { type Runner, sql } from './sql';
 
 export interface FleetSummary {
   accountCount: number;
@@ -192,12 +191,36 @@ export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOSt
 /** Bound groups by state, posts and joins of today, FloodWait and last action, per account. */
 export async function loadAccountStatuses(db: Runner, params: FleetParams): Promise<AccountStatusView[]> {
   const { rows } = await sql<{
-    id: number; session_name: string; status: string; status_reason: string | null; has_session: boolean; config_problem: string | null;
-    own_credentials: boolean; driven_by: string | null; driven_until: Date | null; last_connect_at: Date | null; last_connect_outcome: string | null;
-    posts_today: number | null; flood_wait_until: Date | null; joins_today: number; posts_budget: number; joins_budget: number;
-    limited_since: Date | null; limited_until: Date | null; days_in_fleet: number | null; seasoned: boolean; next_post_planned_at: Date | null;
-    warming: number; ready: number; waiting: number; done_for_today: number; closed: number;
-    last_kind: 'post' | 'join' | null; last_outcome: string | null; last_link: string | null; last_at: Date | null;
+    id: number;
+    session_name: string;
+    status: string;
+    status_reason: string | null;
+    has_session: boolean;
+    config_problem: string | null;
+    own_credentials: boolean;
+    driven_by: string | null;
+    driven_until: Date | null;
+    last_connect_at: Date | null;
+    last_connect_outcome: string | null;
+    posts_today: number | null;
+    flood_wait_until: Date | null;
+    joins_today: number;
+    posts_budget: number;
+    joins_budget: number;
+    limited_since: Date | null;
+    limited_until: Date | null;
+    days_in_fleet: number | null;
+    seasoned: boolean;
+    next_post_planned_at: Date | null;
+    warming: number;
+    ready: number;
+    waiting: number;
+    done_for_today: number;
+    closed: number;
+    last_kind: 'post' | 'join' | null;
+    last_outcome: string | null;
+    last_link: string | null;
+    last_at: Date | null;
   }>(
     db,
     `SELECT a.id, a.session_name, COALESCE(a.status, 'active') AS status, a.status_reason,
@@ -266,7 +289,10 @@ export async function loadAccountStatuses(db: Runner, params: FleetParams): Prom
     ownCredentials: r.own_credentials,
     drivenBy: r.driven_by === null ? null : r.driven_by.split(':').slice(0, 2).join(':'),
     drivenUntil: iso(r.driven_until),
-    lastConnect: r.last_connect_at && r.last_connect_outcome ? { outcome: r.last_connect_outcome, at: r.last_connect_at.toISOString() } : null,
+    lastConnect:
+      r.last_connect_at && r.last_connect_outcome
+        ? { outcome: r.last_connect_outcome, at: r.last_connect_at.toISOString() }
+        : null,
     next: { at: null, waitsFor: '' },
     postsToday: r.posts_today,
     postsLimit: r.posts_budget,
@@ -279,8 +305,17 @@ export async function loadAccountStatuses(db: Runner, params: FleetParams): Prom
     nextPostPlannedAt: iso(r.next_post_planned_at),
     floodWaitUntil: iso(r.flood_wait_until),
     floodWaitRemainingMs: r.flood_wait_until ? r.flood_wait_until.getTime() - now : null,
-    groups: { warming: r.warming, ready: r.ready, waiting: r.waiting, doneForToday: r.done_for_today, closed: r.closed },
-    lastAction: r.last_kind && r.last_at ? { kind: r.last_kind, outcome: r.last_outcome ?? '', target: r.last_link, at: r.last_at.toISOString() } : null,
+    groups: {
+      warming: r.warming,
+      ready: r.ready,
+      waiting: r.waiting,
+      doneForToday: r.done_for_today,
+      closed: r.closed,
+    },
+    lastAction:
+      r.last_kind && r.last_at
+        ? { kind: r.last_kind, outcome: r.last_outcome ?? '', target: r.last_link, at: r.last_at.toISOString() }
+        : null,
   }));
 }
 
@@ -289,12 +324,19 @@ export async function loadNicheStatuses(db: Runner, params: FleetParams): Promis
   const rows = (await countFleetByStatus(db))
     .filter((r) => r.kind === 'target')
     .map((r) => ({ niche: r.niche ?? '', status: r.status, n: r.n }))
-    .sort((x, y) => (x.niche < y.niche ? -1 : x.niche > y.niche ? 1 : x.status < y.status ? -1 : x.status > y.status ? 1 : 0));
+    .sort((x, y) =>
+      x.niche < y.niche ? -1 : x.niche > y.niche ? 1 : x.status < y.status ? -1 : x.status > y.status ? 1 : 0,
+    );
   const byNiche = new Map<string, NicheStatusView>();
   const view = (niche: string) => {
     let v = byNiche.get(niche);
     if (!v) {
-      v = { niche, served: params.niches.includes(niche), byStatus: Object.fromEntries(TARGET_STATUSES.map((s) => [s, 0])), total: 0 };
+      v = {
+        niche,
+        served: params.niches.includes(niche),
+        byStatus: Object.fromEntries(TARGET_STATUSES.map((s) => [s, 0])),
+        total: 0,
+      };
       byNiche.set(niche, v);
     }
     return v;
@@ -313,7 +355,10 @@ export async function loadNicheStatuses(db: Runner, params: FleetParams): Promis
  * today: per account that may act, min(20, 2 per joined group of a served niche that is warmed up
  * before the next UTC midnight, i.e. whose warm-up is over at the day's last instant :dayEnd).
  */
-export async function loadPostsToday(db: Runner, params: FleetParams): Promise<{ byStatus: Record<string, number>; maxPostsToday: number }> {
+export async function loadPostsToday(
+  db: Runner,
+  params: FleetParams,
+): Promise<{ byStatus: Record<string, number>; maxPostsToday: number }> {
   const warmedUpByDayEnd = targetWarmupOverSql('t', 'dayEnd');
   const dayEnd = new Date(new Date(params.now).setUTCHours(24, 0, 0, 0) - 1);
   const { rows } = await sql<{ status: string | null; n: number; max_posts: number }>(
@@ -341,7 +386,6 @@ export async function loadPostsToday(db: Runner, params: FleetParams): Promise<{
   return { byStatus, maxPostsToday: rows[0]?.max_posts ?? 0 };
 }
 
-
 /** What lexus status calls each kind of group hold (targets.post_hold_kind; NULL: a hold of no known kind). */
 export const GROUP_HOLD_LABELS: Record<GroupHoldKind, string> = {
   slow_mode: 'slow mode',
@@ -351,7 +395,9 @@ export const GROUP_HOLD_LABELS: Record<GroupHoldKind, string> = {
 };
 
 const groupHoldLabelSql = (kind: string) =>
-  `CASE ${kind} ${Object.entries(GROUP_HOLD_LABELS).map(([k, label]) => `WHEN '${k}' THEN '${label.replace(/'/g, "''")}'`).join(' ')} ELSE 'a hold' END`;
+  `CASE ${kind} ${Object.entries(GROUP_HOLD_LABELS)
+    .map(([k, label]) => `WHEN '${k}' THEN '${label.replace(/'/g, "''")}'`)
+    .join(' ')} ELSE 'a hold' END`;
 
 /**
  * The earliest action any account may take, and what it is. Per account that may act (not
@@ -364,7 +410,12 @@ const groupHoldLabelSql = (kind: string) =>
  */
 export async function loadNextAction(db: Runner, params: FleetParams): Promise<NextActionView | null> {
   const { rows } = await sql<{
-    account_id: number; session_name: string; kind: 'post' | 'join'; link: string; at: Date; waiting_for: string[];
+    account_id: number;
+    session_name: string;
+    kind: 'post' | 'join';
+    link: string;
+    at: Date;
+    waiting_for: string[];
   }>(
     db,
     `WITH drivable AS MATERIALIZED (
@@ -442,7 +493,11 @@ export function statusParams(now: Date, settings: StatusSettings): FleetParams {
     niches: settings.niches.length ? [...settings.niches] : [DEFAULT_NICHE],
     minGapMs: Math.max(0, Math.round(settings.groupMinGapMs)),
     joinsPerDay: Math.max(0, Math.floor(settings.joinsPerAccountPerDay)),
-    ...paceParams({ rampUp: settings.rampUp ?? NO_RAMP_UP, postSpacingMs: settings.postSpacingMs ?? 0, joinSpacingMs: settings.joinSpacingMs ?? 0 }),
+    ...paceParams({
+      rampUp: settings.rampUp ?? NO_RAMP_UP,
+      postSpacingMs: settings.postSpacingMs ?? 0,
+      joinSpacingMs: settings.joinSpacingMs ?? 0,
+    }),
   };
 }
 
@@ -484,7 +539,12 @@ export interface FleetRow {
  * whether a restore holds posting, and the accounts whose planned post is `overdueMs` late
  * although they may post now to a ready group (driven, no FloodWait, a group that takes a post).
  */
-export async function loadFleetCounts(ds: DataSource, now: Date, settings: DaemonSettings, overdueMs: number): Promise<FleetRow[]> {
+export async function loadFleetCounts(
+  ds: DataSource,
+  now: Date,
+  settings: DaemonSettings,
+  overdueMs: number,
+): Promise<FleetRow[]> {
   const { rows } = await sql<FleetRow>(
     ds,
     `SELECT f.kind, f.status, f.niche, f.n, NULL::timestamp AS at FROM (${FLEET_BY_STATUS_SQL}) f
@@ -504,7 +564,13 @@ export async function loadFleetCounts(ds: DataSource, now: Date, settings: Daemo
         AND a.next_post_planned_at < CAST(:now AS timestamp) - CAST(:overdueMs AS integer) * interval '1 millisecond'
         AND ${accountMayPostSql('a')}
         AND EXISTS (SELECT 1 FROM targets t WHERE ${targetMayReceivePostFromSql('t', 'a')} AND ${targetGapKeptSql('t')} AND t.niche = ANY(CAST(:niches AS text[])))`,
-    { now: sqlTime(now), overdueMs, niches: settings.niches, minGapMs: Math.round(settings.groupMinGapMs), ...paceParams(settings) },
+    {
+      now: sqlTime(now),
+      overdueMs,
+      niches: settings.niches,
+      minGapMs: Math.round(settings.groupMinGapMs),
+      ...paceParams(settings),
+    },
   );
   return rows;
 }

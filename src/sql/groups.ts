@@ -5,12 +5,12 @@
  */
 import type { QueryRunner } from 'typeorm';
 import type { GroupHoldKind } from '../db/entities';
-import type { ChatIdentity } from '../telegram/outcomes';
-import { targetFreeToBindSql, targetHeldSql, warmupEndSql } from './rules';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from './sql';
-import type { AnswerPolicy } from './answers';
 import { InvalidLinkError, normalizeGroupLink } from '../links';
+import type { ChatIdentity } from '../telegram/outcomes';
+import type { AnswerPolicy } from './answers';
+import { targetFreeToBindSql, targetHeldSql, warmupEndSql } from './rules';
+import { type Runner, sql } from './sql';
 
 /** A group refusing one account is reopened as the account's restriction at most this often. */
 export const MAX_REOPENS = 7;
@@ -43,9 +43,21 @@ export async function closeDeadLink(db: Runner, targetId: number, reason: string
  */
 export async function refuseTarget(
   db: Runner,
-  input: { targetId: number; accountId: number; reason: string; countsForRestriction: boolean; now: Date; policy: AnswerPolicy },
+  input: {
+    targetId: number;
+    accountId: number;
+    reason: string;
+    countsForRestriction: boolean;
+    now: Date;
+    policy: AnswerPolicy;
+  },
 ): Promise<{ restricted: number | null }> {
-  const params = { targetId: input.targetId, accountId: input.accountId, reason: input.reason, now: sqlTime(input.now) };
+  const params = {
+    targetId: input.targetId,
+    accountId: input.accountId,
+    reason: input.reason,
+    now: sqlTime(input.now),
+  };
   const { rows: closed } = await sql<{ counts: boolean }>(
     db,
     `UPDATE targets SET status = 'banned', status_reason = :reason, join_retry_at = NULL, closed_at = CAST(:now AS timestamp),
@@ -61,7 +73,11 @@ export async function refuseTarget(
     { ...params, counts: input.countsForRestriction },
   );
   if (!closed[0]?.counts) return { restricted: null };
-  const window = { accountId: input.accountId, now: sqlTime(input.now), windowMs: Math.round(input.policy.restriction.windowMs) };
+  const window = {
+    accountId: input.accountId,
+    now: sqlTime(input.now),
+    windowMs: Math.round(input.policy.restriction.windowMs),
+  };
   // Refusals of the window since the account's last post that went out.
   const sinceSql = `GREATEST(CAST(:now AS timestamp) - ${msSql('windowMs')},
                              (SELECT max(h.created_at) FROM post_history h WHERE h.account_id = :accountId AND h.status = 'success'))`;
@@ -96,7 +112,10 @@ export async function refuseTarget(
  * The group takes no post before `until`, held for `kind` (its slow mode, its posts failing, our
  * message refused); a later hold is kept, and with it its kind.
  */
-export async function holdGroup(db: Runner, input: { targetId: number; until: Date; kind: GroupHoldKind; now: Date }): Promise<void> {
+export async function holdGroup(
+  db: Runner,
+  input: { targetId: number; until: Date; kind: GroupHoldKind; now: Date },
+): Promise<void> {
   await sql(
     db,
     `UPDATE targets SET next_post_allowed_at = GREATEST(next_post_allowed_at, CAST(:until AS timestamp)),
@@ -109,11 +128,15 @@ export async function holdGroup(db: Runner, input: { targetId: number; until: Da
 
 /** The stored peer no longer leads to the chat: forgotten (the link is looked up next time), and said why. */
 export async function forgetPeer(db: Runner, targetId: number, reason: string, now: Date): Promise<void> {
-  await sql(db, `UPDATE targets SET peer_access_hash = NULL, status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :targetId`, {
-    targetId,
-    reason,
-    now: sqlTime(now),
-  });
+  await sql(
+    db,
+    `UPDATE targets SET peer_access_hash = NULL, status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :targetId`,
+    {
+      targetId,
+      reason,
+      now: sqlTime(now),
+    },
+  );
 }
 
 /**
@@ -125,8 +148,16 @@ export async function forgetPeer(db: Runner, targetId: number, reason: string, n
  * the other is closed. A row closed already stays so. A unique index on telegram_id (rows not
  * 'duplicate') backs this up.
  */
-export async function learnChat(db: Runner, input: { targetId: number; accountId: number; chat: ChatIdentity; now: Date }): Promise<{ duplicateOf: string | null; absorbed: string | null }> {
-  const params = { targetId: input.targetId, accountId: input.accountId, telegramId: input.chat.telegramId, now: sqlTime(input.now) };
+export async function learnChat(
+  db: Runner,
+  input: { targetId: number; accountId: number; chat: ChatIdentity; now: Date },
+): Promise<{ duplicateOf: string | null; absorbed: string | null }> {
+  const params = {
+    targetId: input.targetId,
+    accountId: input.accountId,
+    telegramId: input.chat.telegramId,
+    now: sqlTime(input.now),
+  };
   const { rows } = await sql<{ id: number; link: string; status: string | null; held: boolean }>(
     db,
     `SELECT t.id, t.link, t.status, ${targetHeldSql('t', 'CAST(:accountId AS integer)')} AS held
@@ -195,7 +226,9 @@ export async function normalizeStoredLinks(runner: QueryRunner, now: Date): Prom
       continue;
     }
     if (normalized === row.link) continue;
-    const { rows: other } = await sql<{ id: number }>(runner, `SELECT id FROM targets WHERE link = :normalized`, { normalized });
+    const { rows: other } = await sql<{ id: number }>(runner, `SELECT id FROM targets WHERE link = :normalized`, {
+      normalized,
+    });
     if (other[0]) {
       result.collisions.push({ id: row.id, link: row.link, normalized, otherId: other[0].id });
       continue;
@@ -261,7 +294,13 @@ export async function bindGroup(
      -- Bound to this account already, or held by no other account of ours (no join, no post, no claim).
      WHERE ${targetFreeToBindSql('t', 'EXCLUDED.assigned_account_id')}
      RETURNING t.id`,
-    { link: input.link, niche: input.niche, accountId: input.accountId, joinedAt: sqlTime(input.joinedAt), now: sqlTime(input.now) },
+    {
+      link: input.link,
+      niche: input.niche,
+      accountId: input.accountId,
+      joinedAt: sqlTime(input.joinedAt),
+      now: sqlTime(input.now),
+    },
   );
   return rows.length === 1;
 }

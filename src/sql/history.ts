@@ -1,7 +1,7 @@
 /** History: the summary of a UTC day, from post_history and join_history. "now" from the caller. */
 import type { DataSource } from 'typeorm';
-import { TODAY_UTC_SQL } from './rules';
 import { sqlTime } from '../db/postgresTypes';
+import { TODAY_UTC_SQL } from './rules';
 import { sql } from './sql';
 
 export interface DailySummary {
@@ -33,5 +33,11 @@ export async function summarizeDay(db: DataSource, now: Date): Promise<DailySumm
     params,
   );
   const c = counts[0]!;
-  return { day: c.day, postsByAccount: Object.fromEntries(posts.map((p) => [p.session_name, p.n])), joins: c.joins, floodWaits: c.waits, groupsLost: c.lost };
+  return {
+    day: c.day,
+    postsByAccount: Object.fromEntries(posts.map((p) => [p.session_name, p.n])),
+    joins: c.joins,
+    floodWaits: c.waits,
+    groupsLost: c.lost,
+  };
 }

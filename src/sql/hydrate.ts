@@ -17,29 +17,49 @@ const mappings = new WeakMap<DataSource, Map<EntityTarget<ObjectLiteral>, Map<st
 
 function mappingOf(ds: DataSource, entity: EntityTarget<ObjectLiteral>, prefix: string): Mapping {
   let byEntity = mappings.get(ds);
-  if (!byEntity) mappings.set(ds, (byEntity = new Map()));
+  if (!byEntity) {
+    byEntity = new Map();
+    mappings.set(ds, byEntity);
+  }
   let byPrefix = byEntity.get(entity);
-  if (!byPrefix) byEntity.set(entity, (byPrefix = new Map()));
+  if (!byPrefix) {
+    byPrefix = new Map();
+    byEntity.set(entity, byPrefix);
+  }
   let mapping = byPrefix.get(prefix);
   if (!mapping) {
     const metadata = ds.getMetadata(entity);
-    mapping = { metadata, columns: metadata.columns.map((column) => ({ key: `${prefix}${column.databaseName}`, column })) };
+    mapping = {
+      metadata,
+      columns: metadata.columns.map((column) => ({ key: `${prefix}${column.databaseName}`, column })),
+    };
     byPrefix.set(prefix, mapping);
   }
   return mapping;
 }
 
 /** `alias.column AS "prefixcolumn", ...` for every column of the entity. */
-export function selectColumns(ds: DataSource, entity: EntityTarget<ObjectLiteral>, alias: string, prefix: string): string {
+export function selectColumns(
+  ds: DataSource,
+  entity: EntityTarget<ObjectLiteral>,
+  alias: string,
+  prefix: string,
+): string {
   return mappingOf(ds, entity, prefix)
     .columns.map(({ key, column }) => `${alias}.${column.databaseName} AS "${key}"`)
     .join(', ');
 }
 
 /** The entity whose columns `row` holds under `prefix` (as selected by selectColumns). */
-export function hydrate<T extends ObjectLiteral>(ds: DataSource, entity: EntityTarget<T>, row: Record<string, unknown>, prefix: string): T {
+export function hydrate<T extends ObjectLiteral>(
+  ds: DataSource,
+  entity: EntityTarget<T>,
+  row: Record<string, unknown>,
+  prefix: string,
+): T {
   const { metadata, columns } = mappingOf(ds, entity, prefix);
   const instance = metadata.create() as T;
-  for (const { key, column } of columns) column.setEntityValue(instance, ds.driver.prepareHydratedValue(row[key], column));
+  for (const { key, column } of columns)
+    column.setEntityValue(instance, ds.driver.prepareHydratedValue(row[key], column));
   return instance;
 }

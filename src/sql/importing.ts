@@ -5,8 +5,8 @@
  * its SQL in full; "now" comes from the caller, as the UTC ISO text of sqlTime.
  */
 import type { QueryRunner } from 'typeorm';
-import { sql } from './sql';
 import { FLEET_BY_STATUS_SQL } from './fleet';
+import { sql } from './sql';
 
 /** Serialises imports: two at once would race on the same rows. */
 const IMPORT_LOCK_KEY = 0x6c78696d70; // "lximp"
@@ -65,7 +65,10 @@ export type ImportedAccountValues = {
 };
 
 /** A new account from the files, active, with no post yet; returns its id. */
-export async function insertImportedAccount(runner: QueryRunner, input: ImportedAccountValues & { sessionName: string }): Promise<number> {
+export async function insertImportedAccount(
+  runner: QueryRunner,
+  input: ImportedAccountValues & { sessionName: string },
+): Promise<number> {
   const { rows } = await sql<{ id: number }>(
     runner,
     `INSERT INTO accounts (session_name, phone, session_string, imported_session_sha256, api_id, api_hash, proxy,
@@ -82,7 +85,10 @@ export async function insertImportedAccount(runner: QueryRunner, input: Imported
  * An existing account takes the files' values where they give one (NULL keeps the database's);
  * updated_at moves only when something the person sees `changed`.
  */
-export async function updateImportedAccount(runner: QueryRunner, input: ImportedAccountValues & { id: number; changed: boolean }): Promise<void> {
+export async function updateImportedAccount(
+  runner: QueryRunner,
+  input: ImportedAccountValues & { id: number; changed: boolean },
+): Promise<void> {
   await sql(
     runner,
     `UPDATE accounts
@@ -102,8 +108,24 @@ export async function updateImportedAccount(runner: QueryRunner, input: Imported
 export async function loadAccountSettings(
   runner: QueryRunner,
   ids: number[],
-): Promise<{ id: number; session_name: string; api_id: number | null; api_hash: string | null; proxy: string | null; config_problem: string | null }[]> {
-  const { rows } = await sql<{ id: number; session_name: string; api_id: number | null; api_hash: string | null; proxy: string | null; config_problem: string | null }>(
+): Promise<
+  {
+    id: number;
+    session_name: string;
+    api_id: number | null;
+    api_hash: string | null;
+    proxy: string | null;
+    config_problem: string | null;
+  }[]
+> {
+  const { rows } = await sql<{
+    id: number;
+    session_name: string;
+    api_id: number | null;
+    api_hash: string | null;
+    proxy: string | null;
+    config_problem: string | null;
+  }>(
     runner,
     `SELECT id, session_name, api_id, api_hash, proxy, config_problem FROM accounts WHERE id = ANY(CAST(:ids AS int[])) ORDER BY id`,
     { ids },
@@ -127,7 +149,10 @@ export async function markSeasoned(runner: QueryRunner, ids: number[]): Promise<
 }
 
 /** Creates the groups not in the database yet (status new); returns the links it created. */
-export async function insertNewTargets(runner: QueryRunner, input: { links: string[]; niches: string[]; now: string }): Promise<string[]> {
+export async function insertNewTargets(
+  runner: QueryRunner,
+  input: { links: string[]; niches: string[]; now: string },
+): Promise<string[]> {
   const { rows } = await sql<{ link: string }>(
     runner,
     `INSERT INTO targets (link, niche, status, daily_posts_in_group, created_at, updated_at)
@@ -141,7 +166,10 @@ export async function insertNewTargets(runner: QueryRunner, input: { links: stri
 }
 
 /** Gives these groups the niche the files name; returns the links whose niche changed. */
-export async function setTargetNiches(runner: QueryRunner, input: { links: string[]; niches: string[]; now: string }): Promise<string[]> {
+export async function setTargetNiches(
+  runner: QueryRunner,
+  input: { links: string[]; niches: string[]; now: string },
+): Promise<string[]> {
   const { rows } = await sql<{ link: string }>(
     runner,
     `UPDATE targets AS t SET niche = given.niche, updated_at = CAST(:now AS timestamp)
@@ -157,8 +185,22 @@ export async function setTargetNiches(runner: QueryRunner, input: { links: strin
 export async function loadBindingsOf(
   runner: QueryRunner,
   links: string[],
-): Promise<{ link: string; status: string | null; assigned_account_id: number | null; bound_to: string | null; joined_at: Date | null }[]> {
-  const { rows } = await sql<{ link: string; status: string | null; assigned_account_id: number | null; bound_to: string | null; joined_at: Date | null }>(
+): Promise<
+  {
+    link: string;
+    status: string | null;
+    assigned_account_id: number | null;
+    bound_to: string | null;
+    joined_at: Date | null;
+  }[]
+> {
+  const { rows } = await sql<{
+    link: string;
+    status: string | null;
+    assigned_account_id: number | null;
+    bound_to: string | null;
+    joined_at: Date | null;
+  }>(
     runner,
     `SELECT t.link, t.status, t.assigned_account_id, a.session_name AS bound_to, t.joined_at
        FROM targets t LEFT JOIN accounts a ON a.id = t.assigned_account_id
@@ -169,7 +211,9 @@ export async function loadBindingsOf(
 }
 
 /** The seed's verification step: accounts, targets per niche (the fleet's count by status), bound targets. */
-export async function countForImportReport(runner: QueryRunner): Promise<{ accounts: number; targetsByNiche: Record<string, number>; boundTargets: number }> {
+export async function countForImportReport(
+  runner: QueryRunner,
+): Promise<{ accounts: number; targetsByNiche: Record<string, number>; boundTargets: number }> {
   const { rows } = await sql<{ kind: string; niche: string | null; n: number }>(
     runner,
     `SELECT f.kind, f.niche, f.n FROM (${FLEET_BY_STATUS_SQL}) f

@@ -3,18 +3,35 @@
  * request to ask again, a retry). The policy itself ("who may join what next, and when") is
  * rules.ts's. Each operation is one function with its SQL in full; "now" from the caller.
  */
-import { DEFAULT_NICHE, NO_PACE, accountJoinBudgetSql, accountMayActSql, paceParams, type Pace, claimStaysSql } from './rules';
-import { accountLockHeldSql } from './locks';
+
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from './sql';
-import { accountJoinAllowedSql, inJoinQueueSql, joinBudgetSql, joinDueSql } from './rules';
+import { accountLockHeldSql } from './locks';
+import {
+  accountJoinAllowedSql,
+  accountMayActSql,
+  claimStaysSql,
+  DEFAULT_NICHE,
+  inJoinQueueSql,
+  joinBudgetSql,
+  joinDueSql,
+  NO_PACE,
+  type Pace,
+  paceParams,
+} from './rules';
+import { type Runner, sql } from './sql';
 
 /**
  * Whether the account may try a join now: under its join budget (LEXUS_JOINS_PER_DAY, reduced
  * after Telegram limited it: rules.ts), not told "too many chats" in the last 24 h, and its last
  * join at least the spacing ago.
  */
-export async function mayTryJoin(db: Runner, accountId: number, joinsPerDay: number, now: Date, pace: Pace = NO_PACE): Promise<boolean> {
+export async function mayTryJoin(
+  db: Runner,
+  accountId: number,
+  joinsPerDay: number,
+  now: Date,
+  pace: Pace = NO_PACE,
+): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>(
     db,
     `SELECT ${accountJoinAllowedSql('a', 'b')} AS ok
@@ -36,7 +53,13 @@ export interface JoinClaim {
  * niches nobody claimed. One statement; SKIP LOCKED so that several daemons never wait on each
  * other. The claim is what keeps any other account away from the group.
  */
-export async function claimJoinTarget(db: Runner, accountId: number, niches: string[], now: Date, lockHolderPid?: number): Promise<JoinClaim | null> {
+export async function claimJoinTarget(
+  db: Runner,
+  accountId: number,
+  niches: string[],
+  now: Date,
+  lockHolderPid?: number,
+): Promise<JoinClaim | null> {
   // Rule 4 and the account's lock are checked in the statement itself, as for posts. The
   // account's own claims come first (COALESCE asks for a new group only when there is none);
   // each half walks its index in id order and stops at the first group not locked.
@@ -50,13 +73,25 @@ export async function claimJoinTarget(db: Runner, accountId: number, niches: str
           (SELECT q.id FROM targets q WHERE ${claimable} AND q.join_claimed_by = :accountId ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED),
           (SELECT q.id FROM targets q WHERE ${claimable} AND q.join_claimed_by IS NULL ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED))
       RETURNING id, link`,
-    { accountId, niches: niches.length ? niches : [DEFAULT_NICHE], now: sqlTime(now), ...(lockHolderPid === undefined ? {} : { lockHolderPid }) },
+    {
+      accountId,
+      niches: niches.length ? niches : [DEFAULT_NICHE],
+      now: sqlTime(now),
+      ...(lockHolderPid === undefined ? {} : { lockHolderPid }),
+    },
   );
   const row = rows[0];
   return row ? { targetId: row.id, link: row.link } : null;
 }
 
-export async function recordJoinAttempt(db: Runner, accountId: number, targetId: number, outcome: string, errorMessage: string | null, now: Date): Promise<void> {
+export async function recordJoinAttempt(
+  db: Runner,
+  accountId: number,
+  targetId: number,
+  outcome: string,
+  errorMessage: string | null,
+  now: Date,
+): Promise<void> {
   await sql(
     db,
     `INSERT INTO join_history (account_id, target_id, outcome, error_message, created_at)
@@ -79,7 +114,13 @@ export async function releaseJoinClaim(db: Runner, targetId: number, accountId: 
 }
 
 /** A join request waits for an admin: ask again (by the same account only) after `retryAt`. */
-export async function markJoinRequested(db: Runner, targetId: number, accountId: number, retryAt: Date, now: Date): Promise<void> {
+export async function markJoinRequested(
+  db: Runner,
+  targetId: number,
+  accountId: number,
+  retryAt: Date,
+  now: Date,
+): Promise<void> {
   await sql(
     db,
     `UPDATE targets SET status = 'requested', status_reason = 'join request sent; an admin must approve it',
@@ -93,7 +134,13 @@ export async function markJoinRequested(db: Runner, targetId: number, accountId:
  * The same account joins again after `retryAt` (a failure): the claim stays with it. `uncertain`:
  * the join may have happened, so the claim never goes to another account from now on.
  */
-export async function postponeJoin(db: Runner, targetId: number, retryAt: Date, uncertain: boolean, now: Date): Promise<void> {
+export async function postponeJoin(
+  db: Runner,
+  targetId: number,
+  retryAt: Date,
+  uncertain: boolean,
+  now: Date,
+): Promise<void> {
   await sql(
     db,
     `UPDATE targets SET join_retry_at = CAST(:retryAt AS timestamp), join_uncertain = join_uncertain OR :uncertain,

@@ -10,7 +10,8 @@ export interface Queryable {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
-const rowsOf = <Row>(result: unknown): Row[] => (Array.isArray(result) ? result : ((result as { rows?: Row[] }).rows ?? [])) as Row[];
+const rowsOf = <Row>(result: unknown): Row[] =>
+  (Array.isArray(result) ? result : ((result as { rows?: Row[] }).rows ?? [])) as Row[];
 
 /** First key of the daemon's advisory locks ("lx" in ASCII); the second is the account id. */
 export const ACCOUNT_LOCK_CLASS = 0x6c78;
@@ -41,7 +42,10 @@ export async function accountLocksHeldHere(client: Queryable): Promise<number[]>
 /** Tries to take each account's lock without waiting; returns the accounts whose lock it got. */
 export async function tryAccountLocks(client: Queryable, accountIds: number[]): Promise<number[]> {
   const rows = rowsOf<{ id: number; got: boolean }>(
-    await client.query('SELECT id, pg_try_advisory_lock($1, id) AS got FROM unnest($2::int[]) AS id', [ACCOUNT_LOCK_CLASS, accountIds]),
+    await client.query('SELECT id, pg_try_advisory_lock($1, id) AS got FROM unnest($2::int[]) AS id', [
+      ACCOUNT_LOCK_CLASS,
+      accountIds,
+    ]),
   );
   return rows.filter((r) => r.got).map((r) => r.id);
 }

@@ -5,40 +5,40 @@
  * the caller.
  */
 import type { DataSource, QueryRunner } from 'typeorm';
+import type { PostStatus } from '../db/entities';
 import { Account, Target } from '../db/entities';
+import { NotFoundError, SlotAlreadySettledError } from '../db/errors';
+import { sqlTime } from '../db/postgresTypes';
 import { hydrate, selectColumns } from './hydrate';
 import { accountLockHeldSql } from './locks';
 import {
   ACCOUNT_COUNT_ONE_POST_SQL,
-  COUNTED_POST_STATUSES_SQL,
-  GROUP_COUNT_ONE_POST_SQL,
-  READY_ORDER_SQL,
-  TODAY_UTC_SQL,
-  accountMayPostSql,
-  targetGapKeptSql,
-  targetMayReceivePostFromSql,
-} from './rules';
-import {
   ACCOUNT_DAILY_POST_LIMIT,
-  DEFAULT_NICHE,
-  GROUP_DAILY_POST_LIMIT,
-  NO_PACE,
-  TOMORROW_UTC_SQL,
-  WARMUP_HOURS,
   accountJoinBudgetSql,
+  accountMayPostSql,
+  accountNextJoinAtSql,
   accountNextPostAtSql,
+  accountNotBannedSql,
   accountPostBudgetSql,
   accountPostsTodaySql,
+  COUNTED_POST_STATUSES_SQL,
+  DEFAULT_NICHE,
+  GROUP_COUNT_ONE_POST_SQL,
+  GROUP_DAILY_POST_LIMIT,
   groupPostsTodaySql,
-  paceParams,
-  targetNextPostAtSql,
+  joinBudgetSql,
+  NO_PACE,
+  nextJoinTargetSql,
   type Pace,
+  paceParams,
+  READY_ORDER_SQL,
+  TODAY_UTC_SQL,
+  targetGapKeptSql,
+  targetMayReceivePostFromSql,
+  targetNextPostAtSql,
+  targetWarmupEndsSql,
 } from './rules';
-import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from './sql';
-import { NotFoundError, SlotAlreadySettledError } from '../db/errors';
-import type { PostStatus } from '../db/entities';
-import { accountNextJoinAtSql, accountNotBannedSql, joinBudgetSql, nextJoinTargetSql, targetWarmupEndsSql } from './rules';
+import { type Runner, sql } from './sql';
 
 export interface NextChanceInput {
   accountId: number;
@@ -64,7 +64,10 @@ export async function nextChanceAt(db: Runner, input: NextChanceInput): Promise<
 }
 
 /** nextChanceAt's two halves: the next chance to post, and to join (null: none in sight). */
-export async function nextChances(db: Runner, input: NextChanceInput): Promise<{ post: Date | null; join: Date | null }> {
+export async function nextChances(
+  db: Runner,
+  input: NextChanceInput,
+): Promise<{ post: Date | null; join: Date | null }> {
   const { rows } = await sql<{ post_at: Date | null; join_at: Date | null }>(
     db,
     `SELECT CASE WHEN ready.at IS NULL THEN NULL ELSE GREATEST(ready.at, ${accountNextPostAtSql('a')}, CAST(:now AS timestamp)) END AS post_at,
@@ -110,7 +113,13 @@ export interface DayLeft {
 export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Date }): Promise<DayLeft> {
   const first = `GREATEST(CAST(:now AS timestamp), ${targetWarmupEndsSql('t')}, t.next_post_allowed_at,
                           t.last_post_at + CAST(:minGapMs AS integer) * interval '1 millisecond')`;
-  const { rows } = await sql<{ posts: number; joins: number; groups: number; last_post_at: Date | null; last_join_at: Date | null }>(
+  const { rows } = await sql<{
+    posts: number;
+    joins: number;
+    groups: number;
+    last_post_at: Date | null;
+    last_join_at: Date | null;
+  }>(
     db,
     `SELECT GREATEST(0, LEAST(${accountPostBudgetSql('a')} - COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}), cap.n))::int AS posts, cap.groups,
             a.last_post_at, j.last_at AS last_join_at,
@@ -137,23 +146,42 @@ export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Da
     },
   );
   const r = rows[0];
-  return { posts: r?.posts ?? 0, joins: r?.joins ?? 0, groups: r?.groups ?? 0, lastPostAt: r?.last_post_at ?? null, lastJoinAt: r?.last_join_at ?? null };
+  return {
+    posts: r?.posts ?? 0,
+    joins: r?.joins ?? 0,
+    groups: r?.groups ?? 0,
+    lastPostAt: r?.last_post_at ?? null,
+    lastJoinAt: r?.last_join_at ?? null,
+  };
 }
 
 /** What a pending slot will send, written before sending so that history says it even after a crash. */
-export async function describeSlot(db: Runner, slotId: number, messageContent: string, photoPath: string | null): Promise<void> {
-  await sql(db, `UPDATE post_history SET message_content = :messageContent, photo_path = :photoPath WHERE id = :slotId AND status = 'pending'`, {
-    slotId,
-    messageContent,
-    photoPath,
-  });
+export async function describeSlot(
+  db: Runner,
+  slotId: number,
+  messageContent: string,
+  photoPath: string | null,
+): Promise<void> {
+  await sql(
+    db,
+    `UPDATE post_history SET message_content = :messageContent, photo_path = :photoPath WHERE id = :slotId AND status = 'pending'`,
+    {
+      slotId,
+      messageContent,
+      photoPath,
+    },
+  );
 }
 
 export type SettleOutcome =
   /** Telegram accepted the message. */
   | { outcome: 'sent' }
   /** Definitely not sent: the slot is given back. */
-  | { outcome: 'not_sent'; status: Extract<PostStatus, 'error' | 'flood_wait' | 'skipped'>; errorMessage?: string | null }
+  | {
+      outcome: 'not_sent';
+      status: Extract<PostStatus, 'error' | 'flood_wait' | 'skipped'>;
+      errorMessage?: string | null;
+    }
   /** May or may not have been sent (timeout after sending, crash): the slot stays spent. */
   | { outcome: 'unknown'; errorMessage?: string | null };
 
@@ -166,7 +194,13 @@ export type SettleOutcome =
  * reservation's day. `message`: what was finally sent, written into the row.
  * Throws NotFoundError for no such slot and SlotAlreadySettledError when it is not pending.
  */
-export async function settlePostSlot(db: Runner, slotId: number, result: SettleOutcome, now: Date, message?: { text: string; photoPath: string | null }): Promise<void> {
+export async function settlePostSlot(
+  db: Runner,
+  slotId: number,
+  result: SettleOutcome,
+  now: Date,
+  message?: { text: string; photoPath: string | null },
+): Promise<void> {
   const status = result.outcome === 'sent' ? 'success' : result.outcome === 'unknown' ? 'unknown' : result.status;
   const { rows } = await sql<{ found: boolean; settled: boolean }>(
     db,
@@ -273,8 +307,6 @@ export interface CounterResetResult {
   targets: number;
 }
 
-
-
 /**
  * The groups that pass every rule now (SPEC.md), as the seed's getGroupsReadyForPosting returns
  * them: its statement (the benchmark explains it). The niche's bound, joined groups are read in
@@ -299,7 +331,12 @@ export function readyGroupsStatement(
       WHERE t.niche = :niche AND t.status = 'joined' AND t.assigned_account_id IS NOT NULL
       ORDER BY ${READY_ORDER_SQL('t')}
       ${input.limit === undefined ? '' : 'LIMIT CAST(:limit AS integer)'}`,
-    { niche: input.niche, now: sqlTime(input.now), ...paceParams(input.pace), ...(input.limit === undefined ? {} : { limit: input.limit }) },
+    {
+      niche: input.niche,
+      now: sqlTime(input.now),
+      ...paceParams(input.pace),
+      ...(input.limit === undefined ? {} : { limit: input.limit }),
+    },
   ];
 }
 
@@ -319,7 +356,9 @@ export async function loadReadyGroups(
 }
 
 /** reservePostSlot's statement and its parameters (the benchmark explains it). */
-export function reserveStatement(input: ReserveSlotInput & { now: Date; pace: Pace }): [string, Record<string, unknown>] {
+export function reserveStatement(
+  input: ReserveSlotInput & { now: Date; pace: Pace },
+): [string, Record<string, unknown>] {
   return [
     `WITH slot AS (
          SELECT a.id AS account_id, t.id AS target_id, t.link, t.telegram_id, t.peer_access_hash
@@ -378,17 +417,32 @@ export function reserveStatement(input: ReserveSlotInput & { now: Date; pace: Pa
  * most 2 posts per group and 20 per account per UTC day are ever reserved, and only by the
  * bound account.
  */
-export async function reservePostSlot(db: Runner, input: ReserveSlotInput & { now: Date; pace: Pace }): Promise<PostSlot | null> {
+export async function reservePostSlot(
+  db: Runner,
+  input: ReserveSlotInput & { now: Date; pace: Pace },
+): Promise<PostSlot | null> {
   const [text, params] = reserveStatement(input);
   const { rows } = await sql<{
-    id: number; account_id: number; target_id: number; link: string; telegram_id: string | null; peer_access_hash: string | null;
-    created_at: Date; last_message: string | null;
+    id: number;
+    account_id: number;
+    target_id: number;
+    link: string;
+    telegram_id: string | null;
+    peer_access_hash: string | null;
+    created_at: Date;
+    last_message: string | null;
   }>(db, text, params);
   const row = rows[0];
   if (!row) return null;
   return {
-    id: row.id, accountId: row.account_id, targetId: row.target_id, link: row.link, telegramId: row.telegram_id, accessHash: row.peer_access_hash,
-    reservedAt: row.created_at, lastMessage: row.last_message,
+    id: row.id,
+    accountId: row.account_id,
+    targetId: row.target_id,
+    link: row.link,
+    telegramId: row.telegram_id,
+    accessHash: row.peer_access_hash,
+    reservedAt: row.created_at,
+    lastMessage: row.last_message,
   };
 }
 
@@ -411,7 +465,11 @@ export async function recordPost(db: QueryRunner, input: RecordPostInput, now: D
     now: sqlTime(now),
   };
   if (status === 'success') {
-    await sql(db, `SELECT 1 FROM accounts a, targets t WHERE a.id = :accountId AND t.id = :targetId FOR UPDATE OF a, t`, params);
+    await sql(
+      db,
+      `SELECT 1 FROM accounts a, targets t WHERE a.id = :accountId AND t.id = :targetId FOR UPDATE OF a, t`,
+      params,
+    );
   }
   const { rows } = await sql<{ id: number }>(
     db,
@@ -421,7 +479,11 @@ export async function recordPost(db: QueryRunner, input: RecordPostInput, now: D
     params,
   );
   if (status === 'success') {
-    await sql(db, `UPDATE accounts SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`, params);
+    await sql(
+      db,
+      `UPDATE accounts SET ${ACCOUNT_COUNT_ONE_POST_SQL}, updated_at = CAST(:now AS timestamp) WHERE id = :accountId`,
+      params,
+    );
     await sql(
       db,
       `UPDATE targets

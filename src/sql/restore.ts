@@ -7,9 +7,9 @@
  * takes the tables as known. Each operation one statement; "now" from the caller.
  */
 import type { DataSource } from 'typeorm';
-import { COUNTED_POST_STATUSES_SQL, SENT_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from './rules';
 import { sqlTime } from '../db/postgresTypes';
-import { sql, type Runner } from './sql';
+import { COUNTED_POST_STATUSES_SQL, SENT_POST_STATUSES_SQL, TODAY_UTC_SQL, TOMORROW_UTC_SQL } from './rules';
+import { type Runner, sql } from './sql';
 
 export interface RestoreHold {
   /** No post is reserved: the tables changed (a restore), or a process noted one not repaired yet. */
@@ -60,12 +60,13 @@ export async function repairCounters(ds: DataSource, now: Date, dryRun = false):
   // nothing is ever lowered: a hold only tightens.
   const accountToday = `COALESCE(CASE WHEN a.last_stats_reset >= ${TODAY_UTC_SQL} AND a.last_stats_reset < ${TOMORROW_UTC_SQL} THEN a.daily_posts_count END, 0)`;
   const groupToday = `COALESCE(CASE WHEN t.last_group_stats_reset >= ${TODAY_UTC_SQL} AND t.last_group_stats_reset < ${TOMORROW_UTC_SQL} THEN t.daily_posts_in_group END, 0)`;
-  return ds.transaction(async (manager) => {
-    const q = manager.queryRunner!;
-    const params = { now: sqlTime(now) };
-    const { rows: accounts } = await sql<{ n: number }>(
-      q,
-      `WITH h AS (
+  return ds
+    .transaction(async (manager) => {
+      const q = manager.queryRunner!;
+      const params = { now: sqlTime(now) };
+      const { rows: accounts } = await sql<{ n: number }>(
+        q,
+        `WITH h AS (
          SELECT a.id,
                 (SELECT count(*) FROM post_history p WHERE p.account_id = a.id AND p.status IN ${COUNTED_POST_STATUSES_SQL}
                     AND p.created_at >= ${TODAY_UTC_SQL} AND p.created_at < ${TOMORROW_UTC_SQL})::int AS today,
@@ -79,11 +80,11 @@ export async function repairCounters(ds: DataSource, now: Date, dryRun = false):
           RETURNING a.id
        )
        SELECT count(*)::int AS n FROM changed`,
-      params,
-    );
-    const { rows: groups } = await sql<{ n: number }>(
-      q,
-      `WITH h AS (
+        params,
+      );
+      const { rows: groups } = await sql<{ n: number }>(
+        q,
+        `WITH h AS (
          SELECT t.id,
                 (SELECT count(*) FROM post_history p WHERE p.target_id = t.id AND p.status IN ${COUNTED_POST_STATUSES_SQL}
                     AND p.created_at >= ${TODAY_UTC_SQL} AND p.created_at < ${TOMORROW_UTC_SQL})::int AS today,
@@ -98,21 +99,22 @@ export async function repairCounters(ds: DataSource, now: Date, dryRun = false):
           RETURNING t.id
        )
        SELECT count(*)::int AS n FROM changed`,
-      params,
-    );
-    const hold = await restoreHold(q);
-    await sql(
-      q,
-      `INSERT INTO lexus_restore_guard (id, tables_oid, restored_at) VALUES (1, 'accounts'::regclass, NULL)
+        params,
+      );
+      const hold = await restoreHold(q);
+      await sql(
+        q,
+        `INSERT INTO lexus_restore_guard (id, tables_oid, restored_at) VALUES (1, 'accounts'::regclass, NULL)
        ON CONFLICT (id) DO UPDATE SET tables_oid = EXCLUDED.tables_oid, restored_at = NULL`,
-    );
-    const result = { accounts: accounts[0]?.n ?? 0, groups: groups[0]?.n ?? 0, liftedHold: hold.held };
-    if (dryRun) throw new DryRunRollback(result);
-    return result;
-  }).catch((error: unknown) => {
-    if (error instanceof DryRunRollback) return error.result;
-    throw error;
-  });
+      );
+      const result = { accounts: accounts[0]?.n ?? 0, groups: groups[0]?.n ?? 0, liftedHold: hold.held };
+      if (dryRun) throw new DryRunRollback(result);
+      return result;
+    })
+    .catch((error: unknown) => {
+      if (error instanceof DryRunRollback) return error.result;
+      throw error;
+    });
 }
 
 /** Rolls a dry run's transaction back, carrying what it would have done. */

@@ -153,7 +153,8 @@ const countOnePostSql = (count: string, lastReset: string) =>
 export const accountPostsTodaySql = (a: string) => postsTodaySql(`${a}.daily_posts_count`, `${a}.last_stats_reset`);
 
 /** Rule 3: posts the group received today (NULL: unknown, see above). */
-export const groupPostsTodaySql = (t: string) => postsTodaySql(`${t}.daily_posts_in_group`, `${t}.last_group_stats_reset`);
+export const groupPostsTodaySql = (t: string) =>
+  postsTodaySql(`${t}.daily_posts_in_group`, `${t}.last_group_stats_reset`);
 
 /** SET clause for `UPDATE accounts`: one more post today. */
 export const ACCOUNT_COUNT_ONE_POST_SQL = countOnePostSql('daily_posts_count', 'last_stats_reset');
@@ -177,7 +178,8 @@ export const floodWaitOverSql = (a: string) =>
   `(${a}.next_allowed_action_time IS NULL OR ${a}.next_allowed_action_time <= CAST(:now AS timestamp))`;
 
 /** Rule 4: when account `a`'s wait ends, while it runs at :now; NULL when it has none. */
-export const floodWaitUntilSql = (a: string) => `(CASE WHEN NOT ${floodWaitOverSql(a)} THEN ${a}.next_allowed_action_time END)`;
+export const floodWaitUntilSql = (a: string) =>
+  `(CASE WHEN NOT ${floodWaitOverSql(a)} THEN ${a}.next_allowed_action_time END)`;
 
 /** Rule 4: the account may talk to Telegram now: not banned, and any FloodWait has run out. */
 export const accountMayActSql = (a: string) => `(${accountNotBannedSql(a)} AND ${floodWaitOverSql(a)})`;
@@ -306,10 +308,12 @@ export const targetFreeToBindSql = (t: string, account: string) =>
  */
 
 /** The join queue: group `t` is of the niches :niches and awaits a join. */
-export const inJoinQueueSql = (t: string) => `(${targetAwaitsJoinSql(t)} AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
+export const inJoinQueueSql = (t: string) =>
+  `(${targetAwaitsJoinSql(t)} AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
 
 /** The join policy: group `t`'s retry time has come (or it has none). */
-export const joinDueSql = (t: string) => `(${t}.join_retry_at IS NULL OR ${t}.join_retry_at <= CAST(:now AS timestamp))`;
+export const joinDueSql = (t: string) =>
+  `(${t}.join_retry_at IS NULL OR ${t}.join_retry_at <= CAST(:now AS timestamp))`;
 
 /**
  * The join policy, what next: the queue's first group nobody claimed, as a subquery (id, link,

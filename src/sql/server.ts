@@ -5,7 +5,8 @@
  */
 import type { Queryable } from './locks';
 
-const rowsOf = <Row>(result: unknown): Row[] => (Array.isArray(result) ? result : ((result as { rows?: Row[] }).rows ?? [])) as Row[];
+const rowsOf = <Row>(result: unknown): Row[] =>
+  (Array.isArray(result) ? result : ((result as { rows?: Row[] }).rows ?? [])) as Row[];
 
 /** A database name as an SQL identifier, quoted. */
 export const quoteIdentifier = (name: string) => `"${name.replace(/"/g, '""')}"`;

@@ -4,7 +4,7 @@
  * cleared after logout. Each operation is one function with its SQL in full; "now" comes from
  * the caller, as the UTC ISO text of sqlTime.
  */
-import { sql, type Runner } from './sql';
+import { type Runner, sql } from './sql';
 
 /** What logging in and out needs of an account: its phone, session and connection settings. */
 export interface SessionAccountRow {
@@ -18,7 +18,10 @@ export interface SessionAccountRow {
 }
 
 /** The account of this session name, if any. */
-export async function findAccountBySessionName(db: Runner, sessionName: string): Promise<SessionAccountRow | undefined> {
+export async function findAccountBySessionName(
+  db: Runner,
+  sessionName: string,
+): Promise<SessionAccountRow | undefined> {
   const { rows } = await sql<SessionAccountRow>(
     db,
     `SELECT id, phone, session_string, api_id, api_hash, proxy, status FROM accounts WHERE session_name = :sessionName`,
@@ -53,5 +56,9 @@ export async function saveLoggedInSession(
 
 /** Forgets the account's session (after logout, or when Telegram said it was dead already). */
 export async function clearSession(db: Runner, input: { id: number; now: string }): Promise<void> {
-  await sql(db, `UPDATE accounts SET session_string = NULL, updated_at = CAST(:now AS timestamp) WHERE id = :id`, input);
+  await sql(
+    db,
+    `UPDATE accounts SET session_string = NULL, updated_at = CAST(:now AS timestamp) WHERE id = :id`,
+    input,
+  );
 }

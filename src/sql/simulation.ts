@@ -6,22 +6,29 @@
  * closed). Each operation is one function with its SQL in full; "now" comes from the caller, as
  * the UTC ISO text of sqlTime.
  */
-import { sql, type Runner } from './sql';
+
 import { COUNTED_POST_STATUSES_SQL } from './rules';
+import { type Runner, sql } from './sql';
 
 /**
  * Commits of this database no longer wait for the disk (a scratch database: nothing in it
  * outlives the run). Takes effect for the sessions that connect afterwards.
  */
 export async function turnOffSynchronousCommit(db: Runner): Promise<void> {
-  await sql(db, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`);
+  await sql(
+    db,
+    `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`,
+  );
 }
 
 /**
  * Accounts 1..n, active, named 'sim_' and i padded to `width` digits, with a session and a phone
  * of their own.
  */
-export async function insertSimulatedAccounts(db: Runner, input: { n: number; width: number; now: string }): Promise<void> {
+export async function insertSimulatedAccounts(
+  db: Runner,
+  input: { n: number; width: number; now: string },
+): Promise<void> {
   await sql(
     db,
     `INSERT INTO accounts (session_name, session_string, phone, status, created_at, updated_at)
@@ -32,7 +39,10 @@ export async function insertSimulatedAccounts(db: Runner, input: { n: number; wi
 }
 
 /** Groups 1..n, new, in ukraine_cars, linked '@ua_cars_' and i padded to `width` digits. */
-export async function insertSimulatedGroups(db: Runner, input: { n: number; width: number; now: string }): Promise<void> {
+export async function insertSimulatedGroups(
+  db: Runner,
+  input: { n: number; width: number; now: string },
+): Promise<void> {
   await sql(
     db,
     `INSERT INTO targets (link, niche, status, created_at, updated_at)
@@ -81,9 +91,13 @@ export async function loadGroupLinks(db: Runner): Promise<string[]> {
 
 /** How many of these links the daemon closed as second links of a chat it had (status 'duplicate'). */
 export async function countClosedAliases(db: Runner, links: string[]): Promise<number> {
-  const { rows } = await sql<{ n: number }>(db, `SELECT count(*)::int AS n FROM targets WHERE status = 'duplicate' AND link = ANY(CAST(:links AS text[]))`, {
-    links,
-  });
+  const { rows } = await sql<{ n: number }>(
+    db,
+    `SELECT count(*)::int AS n FROM targets WHERE status = 'duplicate' AND link = ANY(CAST(:links AS text[]))`,
+    {
+      links,
+    },
+  );
   return rows[0]?.n ?? 0;
 }
 
@@ -107,8 +121,13 @@ export async function loadJoinedGroups(db: Runner): Promise<JoinedGroupRow[]> {
 }
 
 /** Each account's ramp-up: when it was first driven, and whether it is seasoned. */
-export async function loadAccountsRampUp(db: Runner): Promise<{ session_name: string; first_driven_at: Date | null; seasoned: boolean }[]> {
-  const { rows } = await sql<{ session_name: string; first_driven_at: Date | null; seasoned: boolean }>(db, `SELECT session_name, first_driven_at, seasoned FROM accounts`);
+export async function loadAccountsRampUp(
+  db: Runner,
+): Promise<{ session_name: string; first_driven_at: Date | null; seasoned: boolean }[]> {
+  const { rows } = await sql<{ session_name: string; first_driven_at: Date | null; seasoned: boolean }>(
+    db,
+    `SELECT session_name, first_driven_at, seasoned FROM accounts`,
+  );
   return rows;
 }
 
@@ -148,6 +167,9 @@ export async function loadGroupBindings(db: Runner): Promise<{ link: string; bou
 
 /** The groups closed to us as refusing us (status 'banned'). */
 export async function loadBannedGroups(db: Runner): Promise<{ link: string; status: string }[]> {
-  const { rows } = await sql<{ link: string; status: string }>(db, `SELECT link, status FROM targets WHERE status = 'banned'`);
+  const { rows } = await sql<{ link: string; status: string }>(
+    db,
+    `SELECT link, status FROM targets WHERE status = 'banned'`,
+  );
   return rows;
 }

@@ -121,7 +121,11 @@ function parseNamedParameters(sql: string): Rewrite {
       const next = sql.charCodeAt(i + 1);
       if (next === COLON) {
         i += 2; // a cast: ::type
-      } else if (isIdentifierStart(next) && !isIdentifierChar(sql.charCodeAt(i - 1)) && sql.charCodeAt(i - 1) !== COLON) {
+      } else if (
+        isIdentifierStart(next) &&
+        !isIdentifierChar(sql.charCodeAt(i - 1)) &&
+        sql.charCodeAt(i - 1) !== COLON
+      ) {
         let end = i + 2;
         while (end < n && isIdentifierChar(sql.charCodeAt(end))) end += 1;
         const name = sql.slice(i + 1, end);
@@ -166,7 +170,7 @@ function rewriteOf(sql: string): Rewrite {
 export function toPositional(sql: string, params: SqlParams): [string, unknown[]] {
   const { text, names } = rewriteOf(sql);
   const values = names.map((name) => {
-    if (!Object.prototype.hasOwnProperty.call(params, name)) {
+    if (!Object.hasOwn(params, name)) {
       throw new Error(`SQL parameter :${name} has no value`);
     }
     return params[name];
@@ -202,13 +206,19 @@ function statementName(text: string): string {
  * Runs one statement and returns its rows and the number of rows it touched. A statement with
  * parameters runs as a named prepared statement on its connection.
  */
-export async function sql<Row = Record<string, unknown>>(runner: Runner, text: string, params: SqlParams = {}): Promise<SqlResult<Row>> {
+export async function sql<Row = Record<string, unknown>>(
+  runner: Runner,
+  text: string,
+  params: SqlParams = {},
+): Promise<SqlResult<Row>> {
   const [positional, values] = toPositional(text, params);
   const release = !('release' in runner);
   const queryRunner = 'release' in runner ? runner : runner.createQueryRunner();
   try {
     const client = (await queryRunner.connect()) as PoolClient;
-    const result = await client.query(values.length > 0 ? { name: statementName(positional), text: positional, values } : positional);
+    const result = await client.query(
+      values.length > 0 ? { name: statementName(positional), text: positional, values } : positional,
+    );
     const rows = (result.rows ?? []) as Row[];
     return { rows, rowCount: result.rowCount ?? rows.length };
   } finally {

@@ -2,14 +2,16 @@
  * `lexus status` as text for a terminal: plain tables whose widths come from their content,
  * no colours. Everything shown comes from the FleetStatus (which holds no secret).
  */
-import { type AccountStatusView, type NextActionView, TARGET_STATUSES } from '../sql/fleet';
-import type { FleetStatus } from './loadStatus';
-import { COUNTED_POST_STATUSES } from '../sql/rules';
+
 import { inPostingWindow, localTime } from '../daemon/postingWindow';
+import { type AccountStatusView, type NextActionView, TARGET_STATUSES } from '../sql/fleet';
+import { COUNTED_POST_STATUSES } from '../sql/rules';
+import type { FleetStatus } from './loadStatus';
 
 type Align = 'left' | 'right';
 
 /** Control characters (a newline in a reason, an escape sequence in a name) would break the table. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it takes out of a terminal line
 const clean = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 
 const MAX_REASON = 60;
@@ -74,7 +76,9 @@ function lastActionCell(a: AccountStatusView, now: string): string {
 function accountsSection(status: FleetStatus): string[] {
   const { accounts } = status;
   if (accounts.length === 0) {
-    return ["Accounts: none yet. Import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`)."];
+    return [
+      "Accounts: none yet. Import the old system's files (`lexus import --dir PATH`) or log an account in (`lexus login NAME`).",
+    ];
   }
   const byStatus = Object.entries(status.accountsByStatus)
     .sort(([x], [y]) => (x < y ? -1 : 1))
@@ -83,7 +87,22 @@ function accountsSection(status: FleetStatus): string[] {
   const lines = [`Accounts: ${accounts.length} (${byStatus})`];
   lines.push(
     ...table(
-      ['account', 'status', 'session', 'in fleet', 'posts today', 'joins today', 'next post', 'FloodWait', 'warming', 'ready', 'waiting', 'done today', 'closed', 'last action'],
+      [
+        'account',
+        'status',
+        'session',
+        'in fleet',
+        'posts today',
+        'joins today',
+        'next post',
+        'FloodWait',
+        'warming',
+        'ready',
+        'waiting',
+        'done today',
+        'closed',
+        'last action',
+      ],
       accounts.map((a) => [
         a.sessionName,
         statusCell(a),
@@ -91,7 +110,9 @@ function accountsSection(status: FleetStatus): string[] {
         a.seasoned ? 'seasoned' : a.daysInFleet === null ? 'new' : `day ${a.daysInFleet + 1}`,
         `${a.postsToday ?? '?'}/${a.postsLimit}`,
         `${a.joinsToday}/${a.joinsLimit}`,
-        a.nextPostPlannedAt ? localTime(new Date(a.nextPostPlannedAt), status.settings.timeZone, new Date(status.now)) : '-',
+        a.nextPostPlannedAt
+          ? localTime(new Date(a.nextPostPlannedAt), status.settings.timeZone, new Date(status.now))
+          : '-',
         a.floodWaitRemainingMs === null ? '-' : formatDuration(a.floodWaitRemainingMs),
         String(a.groups.warming),
         String(a.groups.ready),
@@ -100,7 +121,22 @@ function accountsSection(status: FleetStatus): string[] {
         String(a.groups.closed),
         lastActionCell(a, status.now),
       ]),
-      ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+      [
+        'left',
+        'left',
+        'left',
+        'left',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'right',
+        'left',
+      ],
     ),
   );
   lines.push(
@@ -108,21 +144,34 @@ function accountsSection(status: FleetStatus): string[] {
     'a hold (slow mode, failing posts, a refused message) or its account; done today = its 2 posts of today made;',
     'closed = banned us or a dead link.',
   );
-  const limited = accounts.filter((a) => a.limitedUntil !== null && a.limitedSince !== null && new Date(a.limitedUntil).getTime() + 2 * 86_400_000 > new Date(status.now).getTime());
+  const limited = accounts.filter(
+    (a) =>
+      a.limitedUntil !== null &&
+      a.limitedSince !== null &&
+      new Date(a.limitedUntil).getTime() + 2 * 86_400_000 > new Date(status.now).getTime(),
+  );
   for (const a of limited) {
     const over = new Date(a.limitedUntil!).getTime() <= new Date(status.now).getTime();
     lines.push(
       `Limited by Telegram: ${a.sessionName} since ${formatInstant(a.limitedSince!)}${a.statusReason ? ` (${a.statusReason})` : ''}; ` +
-        (over ? `paused until ${formatInstant(a.limitedUntil!)}, now back at ${a.postsLimit} posts and ${a.joinsLimit} joins today` : `paused until ${formatInstant(a.limitedUntil!)}, then back at half its budget, growing daily`),
+        (over
+          ? `paused until ${formatInstant(a.limitedUntil!)}, now back at ${a.postsLimit} posts and ${a.joinsLimit} joins today`
+          : `paused until ${formatInstant(a.limitedUntil!)}, then back at half its budget, growing daily`),
     );
   }
   const needLogin = accounts.filter((a) => a.needsLogin);
   if (needLogin.length > 0) {
-    const names = needLogin.map((a) => `${a.sessionName} (${a.status === 'banned' ? (a.statusReason ?? 'its session is dead') : 'no session'})`).join(', ');
+    const names = needLogin
+      .map(
+        (a) => `${a.sessionName} (${a.status === 'banned' ? (a.statusReason ?? 'its session is dead') : 'no session'})`,
+      )
+      .join(', ');
     lines.push(`Needs a login: ${names}  ->  lexus login NAME`);
   }
   for (const a of accounts.filter((x) => x.configProblem)) {
-    lines.push(`Not driven, its settings cannot be used: ${a.sessionName}: ${a.configProblem}  ->  fix them in accounts_config.json and run lexus import again`);
+    lines.push(
+      `Not driven, its settings cannot be used: ${a.sessionName}: ${a.configProblem}  ->  fix them in accounts_config.json and run lexus import again`,
+    );
   }
   // Who drives each account, what Telegram last said to it, and what its next attempt waits for.
   lines.push(
@@ -141,7 +190,9 @@ function accountsSection(status: FleetStatus): string[] {
   );
   const canBeDriven = accounts.filter((a) => !a.needsLogin && !a.configProblem);
   if (canBeDriven.length > 0 && canBeDriven.every((a) => !a.drivenBy)) {
-    lines.push(`No daemon drives any account: none runs (lexus start), or each has lost its database; ${plural(canBeDriven.length, 'account')} could be driven.`);
+    lines.push(
+      `No daemon drives any account: none runs (lexus start), or each has lost its database; ${plural(canBeDriven.length, 'account')} could be driven.`,
+    );
   }
   return lines;
 }
@@ -149,13 +200,32 @@ function accountsSection(status: FleetStatus): string[] {
 function nichesSection(status: FleetStatus): string[] {
   const total = Object.values(status.targetsByStatus).reduce((sum, n) => sum + n, 0);
   if (total === 0) return ["Groups: none yet. `lexus import --dir PATH` adds the old system's groups."];
-  const statuses = [...TARGET_STATUSES, ...Object.keys(status.targetsByStatus).filter((s) => !(TARGET_STATUSES as readonly string[]).includes(s)).sort()];
-  const rows = status.niches.map((n) => [n.niche, n.served ? 'yes' : 'no', ...statuses.map((s) => String(n.byStatus[s] ?? 0)), String(n.total)]);
-  if (status.niches.length > 1) rows.push(['total', '', ...statuses.map((s) => String(status.targetsByStatus[s] ?? 0)), String(total)]);
+  const statuses = [
+    ...TARGET_STATUSES,
+    ...Object.keys(status.targetsByStatus)
+      .filter((s) => !(TARGET_STATUSES as readonly string[]).includes(s))
+      .sort(),
+  ];
+  const rows = status.niches.map((n) => [
+    n.niche,
+    n.served ? 'yes' : 'no',
+    ...statuses.map((s) => String(n.byStatus[s] ?? 0)),
+    String(n.total),
+  ]);
+  if (status.niches.length > 1)
+    rows.push(['total', '', ...statuses.map((s) => String(status.targetsByStatus[s] ?? 0)), String(total)]);
   return [
     `Groups by niche: ${total}`,
-    ...table(['niche', 'served', ...statuses, 'total'], rows, ['left', 'left', ...statuses.map((): Align => 'right'), 'right']),
-    ...status.duplicates.map((d) => `Duplicate: ${d.link} is ${d.reason ?? 'a second link of a chat another row stands for'}; never joined or posted to`),
+    ...table(['niche', 'served', ...statuses, 'total'], rows, [
+      'left',
+      'left',
+      ...statuses.map((): Align => 'right'),
+      'right',
+    ]),
+    ...status.duplicates.map(
+      (d) =>
+        `Duplicate: ${d.link} is ${d.reason ?? 'a second link of a chat another row stands for'}; never joined or posted to`,
+    ),
   ];
 }
 
@@ -206,5 +276,5 @@ export function formatStatus(status: FleetStatus): string {
         ]
       : []),
   ];
-  return lines.map(clean).join('\n') + '\n';
+  return `${lines.map(clean).join('\n')}\n`;
 }

@@ -39,15 +39,24 @@ export function parseProxy(url: string, timeoutSeconds = 10): GramjsProxy {
     case 'socks5h:':
     case 'socks4:':
       return {
-        ip, port, socksType: parsed.protocol === 'socks4:' ? 4 : 5, timeout: timeoutSeconds,
-        ...(user ? { username: user } : {}), ...(password ? { password } : {}),
+        ip,
+        port,
+        socksType: parsed.protocol === 'socks4:' ? 4 : 5,
+        timeout: timeoutSeconds,
+        ...(user ? { username: user } : {}),
+        ...(password ? { password } : {}),
       };
     case 'mtproxy:':
       if (!user) throw new ProxyError('an MTProxy URL is mtproxy://<secret>@host:port');
-      if (/^ee/i.test(user)) throw new ProxyError('GramJS cannot use a fake-TLS MTProxy (a secret starting with ee); use a plain MTProxy secret or a SOCKS proxy');
+      if (/^ee/i.test(user))
+        throw new ProxyError(
+          'GramJS cannot use a fake-TLS MTProxy (a secret starting with ee); use a plain MTProxy secret or a SOCKS proxy',
+        );
       return { ip, port, secret: user, MTProxy: true, timeout: timeoutSeconds };
     default:
-      throw new ProxyError(`GramJS cannot use a ${parsed.protocol.replace(':', '').toUpperCase()} proxy; ${USE_INSTEAD}`);
+      throw new ProxyError(
+        `GramJS cannot use a ${parsed.protocol.replace(':', '').toUpperCase()} proxy; ${USE_INSTEAD}`,
+      );
   }
 }
 
@@ -68,8 +77,10 @@ export interface AccountSettings {
   proxy: string | null;
 }
 
-export const HALF_CREDENTIALS = 'api_id and api_hash go together: give both or neither (then TG_API_ID and TG_API_HASH are used)';
-export const NO_CREDENTIALS = 'no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash';
+export const HALF_CREDENTIALS =
+  'api_id and api_hash go together: give both or neither (then TG_API_ID and TG_API_HASH are used)';
+export const NO_CREDENTIALS =
+  'no API credentials: set TG_API_ID and TG_API_HASH, or import the account with its own api_id and api_hash';
 
 /**
  * What is wrong with the account's own settings, or null: one of api_id and api_hash without the
@@ -86,7 +97,8 @@ export function apiCredentialsOf(
   defaults: { apiId?: number | null; apiHash?: string | null },
 ): { apiId: number; apiHash: string; own: boolean } | { problem: string } {
   if ((account.apiId === null) !== (account.apiHash === null)) return { problem: HALF_CREDENTIALS };
-  if (account.apiId !== null && account.apiHash !== null) return { apiId: account.apiId, apiHash: account.apiHash, own: true };
+  if (account.apiId !== null && account.apiHash !== null)
+    return { apiId: account.apiId, apiHash: account.apiHash, own: true };
   if (defaults.apiId && defaults.apiHash) return { apiId: defaults.apiId, apiHash: defaults.apiHash, own: false };
   return { problem: NO_CREDENTIALS };
 }

@@ -11,8 +11,19 @@ export type ClassifiedError = Failure | Extract<JoinOutcome, { kind: 'already_me
 
 type Rule = (error: string, seconds: number) => ClassifiedError;
 
-const refuses = (reason: GroupRefusal): Rule => (error) => ({ kind: 'group_refuses', reason, error });
-const simple = (kind: 'link_dead' | 'media_forbidden' | 'account_limited' | 'too_many_channels' | 'session_dead' | 'message_invalid'): Rule =>
+const refuses =
+  (reason: GroupRefusal): Rule =>
+  (error) => ({ kind: 'group_refuses', reason, error });
+const simple =
+  (
+    kind:
+      | 'link_dead'
+      | 'media_forbidden'
+      | 'account_limited'
+      | 'too_many_channels'
+      | 'session_dead'
+      | 'message_invalid',
+  ): Rule =>
   (error) => ({ kind, error });
 
 /** Telegram's error text (the part before any number) -> outcome. */
@@ -96,7 +107,10 @@ export function classifyTelegramError(error: unknown, context: ClassifyContext):
   if (error instanceof errors.RPCError) {
     const match = /^([A-Z_]+?)(?:_(\d+))?$/.exec(text);
     const name = match?.[1] ?? text;
-    const seconds = error instanceof errors.FloodWaitError || error instanceof errors.SlowModeWaitError ? error.seconds : Number(match?.[2] ?? 0);
+    const seconds =
+      error instanceof errors.FloodWaitError || error instanceof errors.SlowModeWaitError
+        ? error.seconds
+        : Number(match?.[2] ?? 0);
     const rule = TELEGRAM_ERRORS[name] ?? TELEGRAM_ERRORS[text];
     if (rule) return rule(text, seconds);
     // 401 is Telegram's "unauthorized" family: whatever its text, the session cannot be used.

@@ -22,7 +22,7 @@
  * the account's state, not the groups' decision.
  */
 import { createHash } from 'node:crypto';
-import { systemClock, type Clock } from '../clock';
+import { type Clock, systemClock } from '../clock';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ChatIdentity, ConnectOutcome, Failure, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';
 
@@ -54,7 +54,13 @@ export interface FakeViolation {
   what: 'action during a FloodWait' | 'post during slow mode' | 'call to a group that refused this account';
 }
 
-type OutcomeOf<Op extends FakeOp> = Op extends 'connect' ? ConnectOutcome : Op extends 'lookup' ? LookupOutcome : Op extends 'join' ? JoinOutcome : PostOutcome;
+type OutcomeOf<Op extends FakeOp> = Op extends 'connect'
+  ? ConnectOutcome
+  : Op extends 'lookup'
+    ? LookupOutcome
+    : Op extends 'join'
+      ? JoinOutcome
+      : PostOutcome;
 
 /** A scripted answer; a function may return undefined to let the default behaviour answer. */
 export interface FakeRule<Op extends FakeOp = FakeOp> {
@@ -84,7 +90,9 @@ export interface FakeTelegramOptions {
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const digitsOf = (text: string, count: number): string =>
-  (BigInt(`0x${createHash('sha256').update(text).digest('hex').slice(0, 15)}`) % 10n ** BigInt(count)).toString().padStart(count, '0');
+  (BigInt(`0x${createHash('sha256').update(text).digest('hex').slice(0, 15)}`) % 10n ** BigInt(count))
+    .toString()
+    .padStart(count, '0');
 
 /** A stable fake chat id for a link: "-100" and ten digits, like a supergroup's. */
 export function fakeTelegramId(link: string): string {
@@ -143,7 +151,9 @@ export class FakeTelegram implements TelegramGateway {
   }
 
   isMember(link: string, account: string): boolean {
-    return (this.options.membersEverywhere ?? false) || (this.memberships.get(this.chatOf(link))?.has(account) ?? false);
+    return (
+      (this.options.membersEverywhere ?? false) || (this.memberships.get(this.chatOf(link))?.has(account) ?? false)
+    );
   }
 
   /** `link` leads to the same chat as `to` (a second username, an invite link). */
@@ -171,7 +181,10 @@ export class FakeTelegram implements TelegramGateway {
 
   /** Telegram restricts the account for spam from `from` until `until`: every group refuses it meanwhile. */
   restrict(account: string, from: Date, until: Date): this {
-    this.restrictions.set(account, [...(this.restrictions.get(account) ?? []), { from: from.getTime(), until: until.getTime() }]);
+    this.restrictions.set(account, [
+      ...(this.restrictions.get(account) ?? []),
+      { from: from.getTime(), until: until.getTime() },
+    ]);
     return this;
   }
 
@@ -194,7 +207,13 @@ export class FakeTelegram implements TelegramGateway {
   }
 
   /** @internal */
-  async answer<Op extends FakeOp>(op: Op, account: string, group: GroupRef | undefined, message: OutgoingMessage | undefined, fallback: () => OutcomeOf<Op>): Promise<OutcomeOf<Op>> {
+  async answer<Op extends FakeOp>(
+    op: Op,
+    account: string,
+    group: GroupRef | undefined,
+    message: OutgoingMessage | undefined,
+    fallback: () => OutcomeOf<Op>,
+  ): Promise<OutcomeOf<Op>> {
     const call: FakeCall = {
       at: this.clock.now(),
       account,
@@ -204,7 +223,10 @@ export class FakeTelegram implements TelegramGateway {
       ...(op === 'post' && group && !hasStoredPeer(group) ? { lookups: 1 } : {}),
     };
     this.calls.push(call);
-    const latency = typeof this.options.latencyMs === 'function' ? this.options.latencyMs(op, account) : (this.options.latencyMs ?? 0);
+    const latency =
+      typeof this.options.latencyMs === 'function'
+        ? this.options.latencyMs(op, account)
+        : (this.options.latencyMs ?? 0);
     if (latency > 0) await (this.options.sleep ?? realSleep)(latency);
     const at = call.at.getTime();
     let outcome: OutcomeOf<Op> | undefined = this.enforced(op, call, group, at) as OutcomeOf<Op> | undefined;
@@ -234,32 +256,54 @@ export class FakeTelegram implements TelegramGateway {
   }
 
   /** Telegram's standing decisions: a call against one is answered as Telegram would, and listed. */
-  private enforced(op: FakeOp, call: FakeCall, group: GroupRef | undefined, at: number): ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome | undefined {
+  private enforced(
+    op: FakeOp,
+    call: FakeCall,
+    group: GroupRef | undefined,
+    at: number,
+  ): ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome | undefined {
     const { account } = call;
     const accountWait = this.accountWaits.get(account) ?? 0;
     if (accountWait > at) {
-      this.violationList.push({ at: new Date(at), account, ...(group ? { link: group.link } : {}), what: 'action during a FloodWait' });
+      this.violationList.push({
+        at: new Date(at),
+        account,
+        ...(group ? { link: group.link } : {}),
+        what: 'action during a FloodWait',
+      });
       const seconds = Math.ceil((accountWait - at) / 1000);
       return { kind: 'account_flood_wait', seconds, error: `FLOOD_WAIT_${seconds}` };
     }
     if (!group) return undefined;
     const chat = this.chatOf(group.link);
     if (this.refusals.has(`${account} ${chat}`)) {
-      this.violationList.push({ at: new Date(at), account, link: group.link, what: 'call to a group that refused this account' });
+      this.violationList.push({
+        at: new Date(at),
+        account,
+        link: group.link,
+        what: 'call to a group that refused this account',
+      });
       return { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' };
     }
     if ((op === 'post' || op === 'join') && this.restricted(account, at)) {
       call.restricted = true;
-      return op === 'post' ? { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' } : { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' };
+      return op === 'post'
+        ? { kind: 'group_refuses', reason: 'banned', error: 'USER_BANNED_IN_CHANNEL' }
+        : { kind: 'group_refuses', reason: 'read_only', error: 'CHAT_WRITE_FORBIDDEN' };
     }
     if (op === 'lookup' && this.renamed.has(group.link)) return { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' };
     if (op === 'join' && this.renamed.has(group.link)) return { kind: 'link_dead', error: 'USERNAME_NOT_OCCUPIED' };
     if (op === 'post' && !hasStoredPeer(group) && this.renamed.has(group.link)) {
-      return { kind: 'transient', error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)', uncertain: false };
+      return {
+        kind: 'transient',
+        error: 'cannot find the group by its link (USERNAME_NOT_OCCUPIED)',
+        uncertain: false,
+      };
     }
     if (op === 'post' && hasStoredPeer(group)) {
       const id = this.identity(group.link, account);
-      if (group.telegramId !== id.telegramId || group.accessHash !== id.accessHash) return { kind: 'peer_invalid', error: 'CHANNEL_INVALID' };
+      if (group.telegramId !== id.telegramId || group.accessHash !== id.accessHash)
+        return { kind: 'peer_invalid', error: 'CHANNEL_INVALID' };
     }
     const groupWait = this.groupWaits.get(chat) ?? 0;
     if (op === 'post' && groupWait > at) {
@@ -270,11 +314,18 @@ export class FakeTelegram implements TelegramGateway {
     return undefined;
   }
 
-  private remember(account: string, group: GroupRef | undefined, outcome: ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome, at: number): void {
-    if (outcome.kind === 'account_flood_wait') this.accountWaits.set(account, Math.max(this.accountWaits.get(account) ?? 0, at + outcome.seconds * 1000));
+  private remember(
+    account: string,
+    group: GroupRef | undefined,
+    outcome: ConnectOutcome | LookupOutcome | JoinOutcome | PostOutcome,
+    at: number,
+  ): void {
+    if (outcome.kind === 'account_flood_wait')
+      this.accountWaits.set(account, Math.max(this.accountWaits.get(account) ?? 0, at + outcome.seconds * 1000));
     if (!group) return;
     const chat = this.chatOf(group.link);
-    if (outcome.kind === 'group_slow_mode') this.groupWaits.set(chat, Math.max(this.groupWaits.get(chat) ?? 0, at + outcome.seconds * 1000));
+    if (outcome.kind === 'group_slow_mode')
+      this.groupWaits.set(chat, Math.max(this.groupWaits.get(chat) ?? 0, at + outcome.seconds * 1000));
     // A refusal that comes from the account's restriction is not the group's decision.
     if (outcome.kind === 'group_refuses' && outcome.reason !== 'removed' && !this.restricted(account, at)) {
       this.refusals.add(`${account} ${chat}`);
@@ -305,11 +356,15 @@ export class FakeTelegram implements TelegramGateway {
 
   /** @internal */
   defaultPost(account: string, group: GroupRef, message: OutgoingMessage): PostOutcome {
-    if (!this.isMember(group.link, account)) return { kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' };
-    if (message.photoPath && message.text.length > 1024) return { kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' };
+    if (!this.isMember(group.link, account))
+      return { kind: 'group_refuses', reason: 'removed', error: 'CHAT_GUEST_SEND_FORBIDDEN' };
+    if (message.photoPath && message.text.length > 1024)
+      return { kind: 'message_invalid', error: 'MEDIA_CAPTION_TOO_LONG' };
     if (message.text.length > 4096) return { kind: 'message_invalid', error: 'MESSAGE_TOO_LONG' };
     const messageId = this.nextMessageId++;
-    return hasStoredPeer(group) ? { kind: 'sent', messageId } : { kind: 'sent', messageId, chat: this.identity(group.link, account) };
+    return hasStoredPeer(group)
+      ? { kind: 'sent', messageId }
+      : { kind: 'sent', messageId, chat: this.identity(group.link, account) };
   }
 
   /** @internal */

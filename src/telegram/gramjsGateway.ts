@@ -18,20 +18,21 @@
  *   part and sent with the text as its caption. The whole post (lookup, upload, send) has ONE
  *   deadline, timeouts.postMs: see postDeadlineMs.
  */
-import { Api, TelegramClient, errors, utils } from 'telegram';
-import { Logger as GramjsBaseLogger, LogLevel } from 'telegram/extensions/Logger';
-import { StringSession } from 'telegram/sessions';
-import type { TelegramClientParams } from 'telegram/client/telegramBaseClient';
-import type { Logger } from '../logger';
+
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Api, errors, TelegramClient, utils } from 'telegram';
+import type { TelegramClientParams } from 'telegram/client/telegramBaseClient';
+import { Logger as GramjsBaseLogger, LogLevel } from 'telegram/extensions/Logger';
 import { generateRandomLong, returnBigInt } from 'telegram/Helpers';
-import { parseGroupLink, type GroupLink } from '../links';
+import { StringSession } from 'telegram/sessions';
+import { type GroupLink, parseGroupLink } from '../links';
+import type { Logger } from '../logger';
 import { POST_CALL_DEADLINE_MS } from '../sql/rules';
+import { apiCredentialsOf, type GramjsProxy, ProxyError, parseProxy } from './accountSettings';
 import { classifyTelegramError, describeTelegramError } from './errorTable';
 import type { AccountCredentials, GroupRef, OutgoingMessage, TelegramGateway, TelegramSession } from './gateway';
 import type { ChatIdentity, ConnectOutcome, Failure, JoinOutcome, LookupOutcome, PostOutcome } from './outcomes';
-import { ProxyError, apiCredentialsOf, parseProxy, type GramjsProxy } from './accountSettings';
 
 export interface GatewayTimeouts {
   /** connect(): the connection and the check that the session is alive, together. */
@@ -49,7 +50,12 @@ export interface GatewayTimeouts {
 }
 
 /** postMs is the rules' bound on a post() call (rules.ts), which the midnight cut-off counts on. */
-export const DEFAULT_TIMEOUTS: GatewayTimeouts = { connectMs: 30_000, joinMs: 30_000, postMs: POST_CALL_DEADLINE_MS, disconnectMs: 10_000 };
+export const DEFAULT_TIMEOUTS: GatewayTimeouts = {
+  connectMs: 30_000,
+  joinMs: 30_000,
+  postMs: POST_CALL_DEADLINE_MS,
+  disconnectMs: 10_000,
+};
 
 /** What a TelegramClient for one account is made of, once the stored values are checked. */
 export interface ClientSettings {
@@ -64,7 +70,10 @@ export interface ClientSettings {
  * GramJS cannot use (accountSettings.ts decides both), a session string that does not decode.
  * Needs no network (`lexus check` uses it too).
  */
-export function clientSettingsOf(account: AccountCredentials, defaults: { apiId?: number | null; apiHash?: string | null }): (ClientSettings & { ownCredentials: boolean }) | Failure {
+export function clientSettingsOf(
+  account: AccountCredentials,
+  defaults: { apiId?: number | null; apiHash?: string | null },
+): (ClientSettings & { ownCredentials: boolean }) | Failure {
   const credentials = apiCredentialsOf(account, defaults);
   if ('problem' in credentials) return { kind: 'misconfigured', error: credentials.problem };
   let proxy: GramjsProxy | undefined;
@@ -83,7 +92,12 @@ export function clientSettingsOf(account: AccountCredentials, defaults: { apiId?
   return { apiId: credentials.apiId, apiHash: credentials.apiHash, ownCredentials: credentials.own, proxy, session };
 }
 
-export type ClientFactory = (session: StringSession, apiId: number, apiHash: string, params: TelegramClientParams) => TelegramClient;
+export type ClientFactory = (
+  session: StringSession,
+  apiId: number,
+  apiHash: string,
+  params: TelegramClientParams,
+) => TelegramClient;
 
 export interface GramjsGatewayOptions {
   /** TG_API_ID / TG_API_HASH: used for accounts that were imported without their own. */
@@ -118,7 +132,8 @@ export class GramjsLogger extends GramjsBaseLogger {
     const fields = { event: 'gramjs' };
     const text = String(message);
     if (level === LogLevel.ERROR) this.target.error(fields, text);
-    else if (level === LogLevel.WARN && !/^(Disconnecting|Connection closed)/.test(text)) this.target.warn(fields, text);
+    else if (level === LogLevel.WARN && !/^(Disconnecting|Connection closed)/.test(text))
+      this.target.warn(fields, text);
     else if (level === LogLevel.WARN || level === LogLevel.INFO) this.target.debug(fields, text);
     else this.target.trace(fields, text);
   }
@@ -195,7 +210,8 @@ class Deadline implements Bound {
   }
 }
 
-const defaultClientFactory: ClientFactory = (session, apiId, apiHash, params) => new TelegramClient(session, apiId, apiHash, params);
+const defaultClientFactory: ClientFactory = (session, apiId, apiHash, params) =>
+  new TelegramClient(session, apiId, apiHash, params);
 
 type Chat = Api.Channel | Api.Chat;
 
@@ -215,7 +231,11 @@ function messageIdOf(result: unknown): number | null {
   const updates = (result as { updates?: unknown[] } | undefined)?.updates ?? [];
   for (const update of updates) {
     if (update instanceof Api.UpdateMessageID) return update.id;
-    if ((update instanceof Api.UpdateNewChannelMessage || update instanceof Api.UpdateNewMessage) && 'id' in update.message) return update.message.id;
+    if (
+      (update instanceof Api.UpdateNewChannelMessage || update instanceof Api.UpdateNewMessage) &&
+      'id' in update.message
+    )
+      return update.message.id;
   }
   return null;
 }
@@ -268,7 +288,11 @@ interface KnownPeer {
 
 type Call = <R extends Api.AnyRequest>(request: R) => Promise<R['__response']>;
 
-const BROADCAST: Failure = { kind: 'group_refuses', reason: 'read_only', error: 'a broadcast channel: members cannot post' };
+const BROADCAST: Failure = {
+  kind: 'group_refuses',
+  reason: 'read_only',
+  error: 'a broadcast channel: members cannot post',
+};
 
 /** The chat a lookup's answer shows, if it shows one. */
 function chatOfResolved(resolved: Resolved): Chat | undefined {
@@ -289,7 +313,12 @@ function lookupOutcomeOf(resolved: Resolved, link: GroupLink): LookupOutcome {
     // Telegram does not tell which chat it is before joining.
     return isBroadcast(invite) ? BROADCAST : { kind: 'found', chat: null, member: false };
   }
-  if (!isChat(invite.chat)) return { kind: 'group_refuses', reason: 'private', error: `${link.link}: no access (the group banned or removed this account)` };
+  if (!isChat(invite.chat))
+    return {
+      kind: 'group_refuses',
+      reason: 'private',
+      error: `${link.link}: no access (the group banned or removed this account)`,
+    };
   if (invite instanceof Api.ChatInviteAlready) return { kind: 'found', chat: identityOf(invite.chat), member: true };
   // ChatInvitePeek: a preview of a chat we are not in.
   if (isBroadcast(invite.chat)) return BROADCAST;
@@ -367,7 +396,8 @@ class GramjsSession implements TelegramSession {
   private async ready(client: TelegramClient, bound: Bound): Promise<void> {
     if (this.connected) return;
     try {
-      if ((await bound.run(() => client.connect(), 'connect')) === false) throw new Error('cannot reach Telegram (connection retries exhausted)');
+      if ((await bound.run(() => client.connect(), 'connect')) === false)
+        throw new Error('cannot reach Telegram (connection retries exhausted)');
     } catch (error) {
       void this.reset();
       throw error;
@@ -383,7 +413,8 @@ class GramjsSession implements TelegramSession {
       // throw) when its retries ran out.
       const me = await withTimeout(
         (async () => {
-          if ((await client.connect()) === false) throw new Error('cannot reach Telegram (connection retries exhausted)');
+          if ((await client.connect()) === false)
+            throw new Error('cannot reach Telegram (connection retries exhausted)');
           return client.getMe();
         })(),
         this.timeouts.connectMs,
@@ -405,10 +436,19 @@ class GramjsSession implements TelegramSession {
   private async resolveUsername(call: Call, username: string): Promise<Chat | Failure> {
     const resolved = await call(new Api.contacts.ResolveUsername({ username }));
     if (resolved.peer instanceof Api.PeerUser) return { kind: 'link_dead', error: `@${username} is not a group` };
-    const peerId = resolved.peer instanceof Api.PeerChannel ? resolved.peer.channelId : resolved.peer instanceof Api.PeerChat ? resolved.peer.chatId : undefined;
+    const peerId =
+      resolved.peer instanceof Api.PeerChannel
+        ? resolved.peer.channelId
+        : resolved.peer instanceof Api.PeerChat
+          ? resolved.peer.chatId
+          : undefined;
     const match = resolved.chats.find((c) => peerId !== undefined && 'id' in c && c.id.equals(peerId));
     if (match instanceof Api.ChannelForbidden || match instanceof Api.ChatForbidden) {
-      return { kind: 'group_refuses', reason: 'private', error: `@${username}: no access (the group banned or removed this account)` };
+      return {
+        kind: 'group_refuses',
+        reason: 'private',
+        error: `@${username}: no access (the group banned or removed this account)`,
+      };
     }
     const chat = isChat(match) ? match : resolved.chats.find(isChat);
     if (!chat) return { kind: 'link_dead', error: `@${username} is not a group` };
@@ -500,7 +540,8 @@ class GramjsSession implements TelegramSession {
       if (!joined) return { kind: 'joined', telegramId: null, title: null, accessHash: null };
       const identity = identityOf(joined);
       // The join's answer may show the channel without its hash; the lookup had it.
-      if (identity.accessHash === null && known instanceof Api.Channel && known.id.equals(joined.id)) identity.accessHash = identityOf(known).accessHash;
+      if (identity.accessHash === null && known instanceof Api.Channel && known.id.equals(joined.id))
+        identity.accessHash = identityOf(known).accessHash;
       this.remember(link.link, joined);
       return { kind: 'joined', ...identity };
     } catch (error) {
@@ -540,7 +581,11 @@ class GramjsSession implements TelegramSession {
     const fileId = generateRandomLong();
     const parts = Math.max(1, Math.ceil(bytes.length / partSize));
     for (let part = 0; part < parts; part++) {
-      const request = new Api.upload.SaveFilePart({ fileId, filePart: part, bytes: bytes.subarray(part * partSize, (part + 1) * partSize) });
+      const request = new Api.upload.SaveFilePart({
+        fileId,
+        filePart: part,
+        bytes: bytes.subarray(part * partSize, (part + 1) * partSize),
+      });
       await bound.run(() => client.invoke(request), 'upload.SaveFilePart');
     }
     return new Api.InputFile({ id: fileId, parts, name: path.basename(file), md5Checksum: '' });
@@ -558,7 +603,8 @@ class GramjsSession implements TelegramSession {
     if (message.photoPath) {
       try {
         const info = await deadline.run(() => stat(message.photoPath!), 'reading the photo');
-        if (info.size > 10 * 1024 * 1024) return { kind: 'message_invalid', error: `photo ${message.photoPath} is over 10 MB` };
+        if (info.size > 10 * 1024 * 1024)
+          return { kind: 'message_invalid', error: `photo ${message.photoPath} is over 10 MB` };
       } catch (error) {
         if (error instanceof TimeoutError) return { kind: 'transient', error: error.message, uncertain: false };
         return { kind: 'misconfigured', error: `photo ${message.photoPath} cannot be read` };
@@ -567,7 +613,9 @@ class GramjsSession implements TelegramSession {
     // A failed lookup says nothing sure about the group (a renamed group, a revoked invite we
     // joined through): never let it close the group for good.
     const lookupFailed = (failure: Failure): Failure =>
-      failure.kind === 'link_dead' ? { kind: 'transient', error: `cannot find the group by its link (${failure.error})`, uncertain: false } : failure;
+      failure.kind === 'link_dead'
+        ? { kind: 'transient', error: `cannot find the group by its link (${failure.error})`, uncertain: false }
+        : failure;
     const stored = storedInputPeer(group);
     const call = this.caller(client, deadline);
     let phase: 'lookup' | 'upload' | 'send' = 'lookup';
@@ -586,7 +634,9 @@ class GramjsSession implements TelegramSession {
         chat = known.chat;
       }
       phase = 'upload';
-      const media = message.photoPath ? new Api.InputMediaUploadedPhoto({ file: await this.uploadPhoto(client, message.photoPath, deadline) }) : undefined;
+      const media = message.photoPath
+        ? new Api.InputMediaUploadedPhoto({ file: await this.uploadPhoto(client, message.photoPath, deadline) })
+        : undefined;
       const what = media ? 'sendMedia' : 'sendMessage';
       deadline.check(what); // a send that would start too late is not started
       phase = 'send';
@@ -633,7 +683,10 @@ class GramjsSession implements TelegramSession {
     try {
       await withTimeout(client.destroy(), this.timeouts.disconnectMs, 'disconnect');
     } catch (error) {
-      this.log.warn({ event: 'telegram.disconnect_failed', error: describeTelegramError(error) }, 'disconnect did not finish cleanly');
+      this.log.warn(
+        { event: 'telegram.disconnect_failed', error: describeTelegramError(error) },
+        'disconnect did not finish cleanly',
+      );
     }
   }
 }

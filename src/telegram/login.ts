@@ -9,10 +9,10 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import { sqlTime } from '../db/postgresTypes';
 import type { Logger } from '../logger';
-import { clearSession, findAccountBySessionName, saveLoggedInSession, type SessionAccountRow } from '../sql/sessions';
-import { describeTelegramError, classifyTelegramError } from './errorTable';
+import { clearSession, findAccountBySessionName, type SessionAccountRow, saveLoggedInSession } from '../sql/sessions';
+import { accountSettingsProblem, apiCredentialsOf, ProxyError, parseProxy } from './accountSettings';
+import { classifyTelegramError, describeTelegramError } from './errorTable';
 import { GramjsLogger, withTimeout } from './gramjsGateway';
-import { ProxyError, accountSettingsProblem, apiCredentialsOf, parseProxy } from './accountSettings';
 
 /** Asks the person at the terminal. */
 export interface LoginPrompts {
@@ -39,7 +39,13 @@ export interface LoginClient {
   destroy(): Promise<void>;
 }
 
-export type LoginClientFactory = (sessionString: string, apiId: number, apiHash: string, proxy: string | null, log: Logger) => LoginClient;
+export type LoginClientFactory = (
+  sessionString: string,
+  apiId: number,
+  apiHash: string,
+  proxy: string | null,
+  log: Logger,
+) => LoginClient;
 
 export const gramjsLoginClient: LoginClientFactory = (sessionString, apiId, apiHash, proxy, log) =>
   new TelegramClient(new StringSession(sessionString), apiId, apiHash, {
@@ -68,13 +74,23 @@ export interface LoginDeps {
 }
 
 function clientFor(deps: LoginDeps, account: SessionAccountRow | undefined, sessionString: string): LoginClient {
-  const settings = { apiId: account?.api_id ?? null, apiHash: account?.api_hash ?? null, proxy: account?.proxy ?? null };
+  const settings = {
+    apiId: account?.api_id ?? null,
+    apiHash: account?.api_hash ?? null,
+    proxy: account?.proxy ?? null,
+  };
   const problem = accountSettingsProblem(settings);
   if (problem) throw new LoginError(`the account's settings: ${problem}`);
   const credentials = apiCredentialsOf(settings, { apiId: deps.apiId, apiHash: deps.apiHash });
   if ('problem' in credentials) throw new LoginError(`${credentials.problem} (from https://my.telegram.org)`);
   try {
-    return (deps.createClient ?? gramjsLoginClient)(sessionString, credentials.apiId, credentials.apiHash, settings.proxy, deps.log);
+    return (deps.createClient ?? gramjsLoginClient)(
+      sessionString,
+      credentials.apiId,
+      credentials.apiHash,
+      settings.proxy,
+      deps.log,
+    );
   } catch (error) {
     if (error instanceof ProxyError) throw new LoginError(`the account's proxy: ${error.message}`);
     throw error;
@@ -96,7 +112,12 @@ export interface LoginResult {
  * session, creating the account (status active) if missing; a 'banned' account (dead session)
  * becomes active again. Throws LoginError with a readable reason.
  */
-export async function login(deps: LoginDeps, sessionName: string, prompts: LoginPrompts, phoneOption?: string): Promise<LoginResult> {
+export async function login(
+  deps: LoginDeps,
+  sessionName: string,
+  prompts: LoginPrompts,
+  phoneOption?: string,
+): Promise<LoginResult> {
   const account = await findAccountBySessionName(deps.dataSource, sessionName);
   const client = clientFor(deps, account, '');
   let phone = phoneOption ?? account?.phone ?? null;
@@ -121,7 +142,8 @@ export async function login(deps: LoginDeps, sessionName: string, prompts: Login
   };
   try {
     // GramJS's start() waits for a connection forever; so connect first, with a deadline.
-    if ((await withTimeout(client.connect(), 30_000, 'connect')) === false) throw new LoginError('cannot reach Telegram');
+    if ((await withTimeout(client.connect(), 30_000, 'connect')) === false)
+      throw new LoginError('cannot reach Telegram');
     await client.start({
       phoneNumber: async () => {
         phone ??= await answer(() => prompts.phone());
@@ -137,7 +159,10 @@ export async function login(deps: LoginDeps, sessionName: string, prompts: Login
           return false;
         }
         const outcome = classifyTelegramError(error, { uncertain: false });
-        failure = outcome.kind === 'account_flood_wait' ? `Telegram asks to wait ${outcome.seconds} s before trying again (${text})` : text;
+        failure =
+          outcome.kind === 'account_flood_wait'
+            ? `Telegram asks to wait ${outcome.seconds} s before trying again (${text})`
+            : text;
         return true;
       },
     });

@@ -77,8 +77,18 @@ export type PostOutcome = { kind: 'sent'; messageId: number | null; chat?: ChatI
 
 /** Every kind of Failure, for the metrics to show each at 0 before it first happens. */
 export const FAILURE_KINDS = [
-  'account_flood_wait', 'group_slow_mode', 'group_refuses', 'link_dead', 'media_forbidden', 'account_limited',
-  'too_many_channels', 'session_dead', 'message_invalid', 'transient', 'misconfigured', 'peer_invalid',
+  'account_flood_wait',
+  'group_slow_mode',
+  'group_refuses',
+  'link_dead',
+  'media_forbidden',
+  'account_limited',
+  'too_many_channels',
+  'session_dead',
+  'message_invalid',
+  'transient',
+  'misconfigured',
+  'peer_invalid',
 ] as const satisfies readonly Failure['kind'][];
 /** A Failure kind missing from FAILURE_KINDS fails the type check here. */
 const everyFailureListed: Exclude<Failure['kind'], (typeof FAILURE_KINDS)[number]> extends never ? true : never = true;
@@ -88,4 +98,3 @@ void everyFailureListed;
 export const CONNECT_OUTCOME_KINDS = ['connected', ...FAILURE_KINDS] as const;
 export const JOIN_OUTCOME_KINDS = ['joined', 'already_member', 'join_request_pending', ...FAILURE_KINDS] as const;
 export const POST_OUTCOME_KINDS = ['sent', ...FAILURE_KINDS] as const;
-

@@ -4,7 +4,7 @@
  * pg_dump, promtool). One that ends by itself is run with `run`/`runNode`/`runLexus`; one that
  * runs until told (`lexus start`) with `start`/`startLexus`, a handle to wait on and stop.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,7 +46,13 @@ export function run(command: string, args: readonly string[], options: RunOption
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
-  return { status: result.status, signal: result.signal, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
+  return {
+    status: result.status,
+    signal: result.signal,
+    stdout: result.stdout ?? '',
+    stderr: result.stderr ?? '',
+    error: result.error,
+  };
 }
 
 /** As run, without blocking this process: for a child that talks to a server of this test. */
@@ -68,12 +74,20 @@ export interface LexusOptions extends RunOptions {
 
 /** Runs `lexus ARGS` to its end (60 s at most unless told), in a clean environment plus `env`. */
 export function runLexus(args: readonly string[], options: LexusOptions = {}): RunResult {
-  return runNode([...(options.nodeArgs ?? []), BIN, ...args], { timeout: 60_000, ...options, env: cleanEnv(options.env) });
+  return runNode([...(options.nodeArgs ?? []), BIN, ...args], {
+    timeout: 60_000,
+    ...options,
+    env: cleanEnv(options.env),
+  });
 }
 
 /** As runLexus, without blocking this process: for runs side by side (it.concurrent). */
 export function runLexusAsync(args: readonly string[], options: LexusOptions = {}): Promise<RunResult> {
-  return runAsync(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], { timeout: 60_000, ...options, env: cleanEnv(options.env) });
+  return runAsync(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
+    timeout: 60_000,
+    ...options,
+    env: cleanEnv(options.env),
+  });
 }
 
 export interface Exit {
@@ -111,7 +125,12 @@ export class Spawned {
   constructor(command: string, args: readonly string[], options: StartOptions = {}) {
     this.detached = options.detached ?? false;
     const stdin = options.input === undefined ? 'ignore' : 'pipe';
-    this.child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: this.detached, stdio: [stdin, 'pipe', 'pipe'] });
+    this.child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      detached: this.detached,
+      stdio: [stdin, 'pipe', 'pipe'],
+    });
     if (options.input !== undefined) this.child.stdin!.end(options.input);
     const took = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
       this[stream] += chunk.toString();
@@ -147,7 +166,10 @@ export class Spawned {
   get lines(): Record<string, unknown>[] {
     const end = this.stdout.lastIndexOf('\n') + 1;
     if (end > this.parsedChars) {
-      const fresh = this.stdout.slice(this.parsedChars, end).split('\n').filter((l) => l.startsWith('{'));
+      const fresh = this.stdout
+        .slice(this.parsedChars, end)
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
       this.parsedChars = end;
       this.parsed.push(...fresh.map((l) => JSON.parse(l) as Record<string, unknown>));
     }
@@ -207,11 +229,17 @@ export class Spawned {
    * Waits for `seen` (at most `timeoutMs`), then sends `signal` and waits for the exit. Throws,
    * with its output, when `seen` did not come: it exited first, or was too slow (then SIGKILL).
    */
-  async stopWhen(seen: (p: Spawned) => boolean, what: string, options: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<Exit> {
+  async stopWhen(
+    seen: (p: Spawned) => boolean,
+    what: string,
+    options: { signal?: NodeJS.Signals; timeoutMs?: number } = {},
+  ): Promise<Exit> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     if (!(await this.waitFor(seen, timeoutMs))) {
       const exit = await this.stop('SIGKILL');
-      throw new Error(`no ${what} within ${timeoutMs / 1000} s (exit ${exit.code ?? exit.signal}):\n${this.stdout}\n${this.stderr}`);
+      throw new Error(
+        `no ${what} within ${timeoutMs / 1000} s (exit ${exit.code ?? exit.signal}):\n${this.stdout}\n${this.stderr}`,
+      );
     }
     return this.stop(options.signal ?? 'SIGTERM');
   }
@@ -234,7 +262,10 @@ export function start(command: string, args: readonly string[], options: StartOp
 
 /** Starts `lexus ARGS` in a clean environment plus `env`. */
 export function startLexus(args: readonly string[], options: StartOptions & { nodeArgs?: string[] } = {}): Spawned {
-  return start(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], { ...options, env: cleanEnv(options.env) });
+  return start(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
+    ...options,
+    env: cleanEnv(options.env),
+  });
 }
 
 /** A wait for `"event":"NAME"` in its standard output (a JSON log line's event). */
@@ -242,7 +273,10 @@ export const logged = (event: string) => (p: Spawned) => p.stdout.includes(`"eve
 
 /** The JSON lines of a text (a run's standard output). */
 export const jsonLines = (text: string): Record<string, unknown>[] =>
-  text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /**
  * A new folder under the system's temporary folder, open to other users (0755): as root, the

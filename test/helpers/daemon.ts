@@ -1,12 +1,12 @@
 /** A daemon on the test database, the fake Telegram and the test's manual clock. */
 import path from 'node:path';
+import { afterEach } from 'vitest';
 import type { DaemonSettings } from '../../src/config';
-import { AccountLocks } from '../../src/db/accountLocks';
 import { Daemon } from '../../src/daemon/daemon';
 import { loadMessages } from '../../src/daemon/messages';
-import { FakeTelegram } from '../../src/telegram/fakeGateway';
+import { AccountLocks } from '../../src/db/accountLocks';
 import { seeded } from '../../src/random';
-import { afterEach } from 'vitest';
+import { FakeTelegram } from '../../src/telegram/fakeGateway';
 import type { TestDatabase } from './database';
 import { capturedLogger } from './logs';
 
@@ -40,7 +40,11 @@ export { seeded } from '../../src/random';
  * allow, at any hour, at full budgets, no spacing (a real clock is at whatever hour the test runs).
  */
 export const AS_SOON_AS_ALLOWED_ENV = {
-  LEXUS_SPREAD: '0', LEXUS_POSTING_HOURS: '00-24', LEXUS_RAMP_UP_DAYS: '0-0', LEXUS_JOIN_SPACING_MIN: '0', LEXUS_POST_SPACING_MIN: '0',
+  LEXUS_SPREAD: '0',
+  LEXUS_POSTING_HOURS: '00-24',
+  LEXUS_RAMP_UP_DAYS: '0-0',
+  LEXUS_JOIN_SPACING_MIN: '0',
+  LEXUS_POST_SPACING_MIN: '0',
 };
 
 export interface DaemonHarness {
@@ -51,7 +55,10 @@ export interface DaemonHarness {
   runFor(ms: number): Promise<void>;
 }
 
-export function makeDaemon(t: TestDatabase, options: { settings?: Partial<DaemonSettings>; fake?: FakeTelegram; seed?: number } = {}): DaemonHarness {
+export function makeDaemon(
+  t: TestDatabase,
+  options: { settings?: Partial<DaemonSettings>; fake?: FakeTelegram; seed?: number } = {},
+): DaemonHarness {
   const settings = { ...TEST_SETTINGS, ...options.settings };
   const fake = options.fake ?? new FakeTelegram({ clock: t.clock });
   const { lines: logs, log } = capturedLogger();

@@ -10,8 +10,8 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { ManualClock } from '../../src/clock';
 import type { PostgresConnection } from '../../src/config';
-import { createDataSource, runMigrations } from '../../src/db/database';
 import { DbManager } from '../../src/db/DbManager';
+import { createDataSource, runMigrations } from '../../src/db/database';
 import { startEmbeddedPostgres } from '../../src/db/embeddedPostgres';
 import { tempDir } from './cli';
 import { freePort } from './net';
@@ -66,7 +66,11 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
  * A TestDatabase on `connection`: SQL `before` run first, then the migrations (unless told not
  * to), a manual clock at `start`. `close()` ends the pools, then runs `after` (e.g. a drop).
  */
-async function openTestDatabase(connection: PostgresConnection, options: TestDatabaseOptions, after: () => Promise<void> = async () => undefined): Promise<TestDatabase> {
+async function openTestDatabase(
+  connection: PostgresConnection,
+  options: TestDatabaseOptions,
+  after: () => Promise<void> = async () => undefined,
+): Promise<TestDatabase> {
   const raw = new pg.Pool({ ...connection, ssl: false, max: 2 });
   // A server the test stops now and then: the idle pool's errors are expected.
   raw.on('error', () => undefined);
@@ -114,7 +118,12 @@ export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase
  * A PostgreSQL server of the test's own, in a temporary folder, to stop and start again under
  * the code being tested (the shared test server must stay up). `remove()` stops it and deletes it.
  */
-export async function stoppablePostgres(): Promise<{ connection: PostgresConnection; stop(): Promise<void>; start(): Promise<void>; remove(): Promise<void> }> {
+export async function stoppablePostgres(): Promise<{
+  connection: PostgresConnection;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  remove(): Promise<void>;
+}> {
   const dir = await tempDir('lexus-own-pg-');
   const options = { dataDir: path.join(dir, 'data'), port: await freePort(), database: 'lexus' };
   let server = await startEmbeddedPostgres(options);

@@ -29,15 +29,38 @@ export interface AccountFields {
 }
 
 /** Set on every row (as the old system's INSERT did); the other columns only when given. */
-const ALWAYS_SET = ['status', 'daily_posts_count', 'last_stats_reset', 'next_allowed_action_time', 'session_string'] as const;
+const ALWAYS_SET = [
+  'status',
+  'daily_posts_count',
+  'last_stats_reset',
+  'next_allowed_action_time',
+  'session_string',
+] as const;
 const OPTIONAL: readonly (keyof AccountFields)[] = [
-  'status_reason', 'api_id', 'api_hash', 'proxy', 'phone', 'seasoned', 'limited_since', 'limited_until', 'first_driven_at',
-  'next_post_planned_at', 'call_started_at', 'driven_by', 'driven_until', 'last_connect_at', 'last_connect_outcome',
+  'status_reason',
+  'api_id',
+  'api_hash',
+  'proxy',
+  'phone',
+  'seasoned',
+  'limited_since',
+  'limited_until',
+  'first_driven_at',
+  'next_post_planned_at',
+  'call_started_at',
+  'driven_by',
+  'driven_until',
+  'last_connect_at',
+  'last_connect_outcome',
 ];
 
 export async function insertAccount(t: TestDatabase, name: string, fields: AccountFields = {}): Promise<number> {
   const defaults: Pick<AccountFields, (typeof ALWAYS_SET)[number]> = {
-    status: 'active', daily_posts_count: 0, last_stats_reset: null, next_allowed_action_time: null, session_string: null,
+    status: 'active',
+    daily_posts_count: 0,
+    last_stats_reset: null,
+    next_allowed_action_time: null,
+    session_string: null,
   };
   const columns: (keyof AccountFields)[] = [...ALWAYS_SET, ...OPTIONAL.filter((c) => fields[c] !== undefined)];
   const values = columns.map((c) => (fields[c] === undefined ? defaults[c as (typeof ALWAYS_SET)[number]] : fields[c]));
@@ -72,8 +95,14 @@ export async function insertTarget(t: TestDatabase, link: string, fields: Target
      VALUES ($1, $2, $3, $4, $5::timestamp, COALESCE($6::timestamp, $5::timestamp + interval '24 hours'), $7, $8, $9)
      RETURNING id`,
     [
-      link, fields.niche ?? 'ukraine_cars', fields.status ?? 'new', fields.assigned_account_id ?? null, joinedAt,
-      fields.warmup_ends_at ?? null, fields.last_post_at ?? null, fields.daily_posts_in_group ?? 0,
+      link,
+      fields.niche ?? 'ukraine_cars',
+      fields.status ?? 'new',
+      fields.assigned_account_id ?? null,
+      joinedAt,
+      fields.warmup_ends_at ?? null,
+      fields.last_post_at ?? null,
+      fields.daily_posts_in_group ?? 0,
       fields.last_group_stats_reset ?? null,
     ],
   );
@@ -81,7 +110,12 @@ export async function insertTarget(t: TestDatabase, link: string, fields: Target
 }
 
 /** A group bound to `accountId`, joined `joinedHoursAgo` before `now`: ready when that is >= 24. */
-export async function insertBoundTarget(t: TestDatabase, link: string, accountId: number, fields: TargetFields = {}): Promise<number> {
+export async function insertBoundTarget(
+  t: TestDatabase,
+  link: string,
+  accountId: number,
+  fields: TargetFields = {},
+): Promise<number> {
   return insertTarget(t, link, {
     status: 'joined',
     assigned_account_id: accountId,

@@ -1,18 +1,26 @@
 /** lexus simulate on a scratch database of its own, dropped after the run. */
 import { loadMessages } from '../../src/daemon/messages';
 import { createLogger } from '../../src/logger';
-import { simulate, type SimulationOptions, type SimulationResult } from '../../src/simulate/simulation';
-import { createEmptyDatabase } from './database';
+import { type SimulationOptions, type SimulationResult, simulate } from '../../src/simulate/simulation';
 import { TEST_SETTINGS } from './daemon';
+import { createEmptyDatabase } from './database';
 
 const messages = loadMessages(TEST_SETTINGS.messagesFile, TEST_SETTINGS.baseDir);
 
 /** A silent simulation of `defaults` overridden by `options`, with the tests' settings. */
-export async function simulateOnScratch(defaults: Omit<Partial<SimulationOptions>, 'connection'>, options: Partial<SimulationOptions> = {}): Promise<SimulationResult> {
+export async function simulateOnScratch(
+  defaults: Omit<Partial<SimulationOptions>, 'connection'>,
+  options: Partial<SimulationOptions> = {},
+): Promise<SimulationResult> {
   const database = await createEmptyDatabase();
   try {
     return await simulate({
-      accounts: 4, groups: 40, days: 3, seed: 7, chaos: 'none', replicas: 1,
+      accounts: 4,
+      groups: 40,
+      days: 3,
+      seed: 7,
+      chaos: 'none',
+      replicas: 1,
       settings: TEST_SETTINGS,
       messages,
       log: createLogger({ level: 'silent', pretty: false }),

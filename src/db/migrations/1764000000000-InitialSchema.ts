@@ -76,7 +76,9 @@ export class InitialSchema1764000000000 implements MigrationInterface {
     // History by account and by group over time (status views, reports); pending slots.
     await q.query(`CREATE INDEX IF NOT EXISTS post_history_account_time_idx ON post_history (account_id, created_at)`);
     await q.query(`CREATE INDEX IF NOT EXISTS post_history_target_time_idx ON post_history (target_id, created_at)`);
-    await q.query(`CREATE INDEX IF NOT EXISTS post_history_pending_idx ON post_history (account_id) WHERE status = 'pending'`);
+    await q.query(
+      `CREATE INDEX IF NOT EXISTS post_history_pending_idx ON post_history (account_id) WHERE status = 'pending'`,
+    );
 
     // --- Rule 1 in the database: a binding is never moved. ---
     // Once a group is bound to an account, no UPDATE may bind it to another one or unbind it.
@@ -132,8 +134,12 @@ export class InitialSchema1764000000000 implements MigrationInterface {
     await q.query(`DROP TRIGGER IF EXISTS targets_binding_is_permanent ON targets`);
     await q.query(`DROP FUNCTION IF EXISTS lexus_binding_is_permanent()`);
     for (const index of [
-      'targets_ready_by_niche_idx', 'targets_ready_by_account_idx', 'targets_counter_to_reset_idx',
-      'accounts_counter_to_reset_idx', 'post_history_account_time_idx', 'post_history_target_time_idx',
+      'targets_ready_by_niche_idx',
+      'targets_ready_by_account_idx',
+      'targets_counter_to_reset_idx',
+      'accounts_counter_to_reset_idx',
+      'post_history_account_time_idx',
+      'post_history_target_time_idx',
       'post_history_pending_idx',
     ]) {
       await q.query(`DROP INDEX IF EXISTS ${index}`);

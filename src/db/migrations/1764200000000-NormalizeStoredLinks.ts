@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { StoredLinkCollisionError, normalizeStoredLinks } from '../../sql/groups';
+import { normalizeStoredLinks, StoredLinkCollisionError } from '../../sql/groups';
 
 /**
  * Gives rows the old system wrote their normalized links (see normalizeStoredLinks). Two rows

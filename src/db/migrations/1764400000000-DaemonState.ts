@@ -17,7 +17,9 @@ export class DaemonState1764400000000 implements MigrationInterface {
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS status_reason TEXT`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS status_reason TEXT`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS next_post_allowed_at TIMESTAMP`);
-    await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS join_claimed_by INTEGER REFERENCES accounts(id) ON DELETE SET NULL`);
+    await q.query(
+      `ALTER TABLE targets ADD COLUMN IF NOT EXISTS join_claimed_by INTEGER REFERENCES accounts(id) ON DELETE SET NULL`,
+    );
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS join_retry_at TIMESTAMP`);
     await q.query(`
       CREATE TABLE IF NOT EXISTS join_history (
@@ -30,7 +32,9 @@ export class DaemonState1764400000000 implements MigrationInterface {
       )`);
     await q.query(`CREATE INDEX IF NOT EXISTS join_history_account_time_idx ON join_history (account_id, created_at)`);
     // The join queue: one niche's groups nobody has joined yet.
-    await q.query(`CREATE INDEX IF NOT EXISTS targets_join_queue_idx ON targets (niche, id) WHERE status IN ('new', 'requested')`);
+    await q.query(
+      `CREATE INDEX IF NOT EXISTS targets_join_queue_idx ON targets (niche, id) WHERE status IN ('new', 'requested')`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

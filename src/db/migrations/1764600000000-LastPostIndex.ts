@@ -8,7 +8,9 @@ export class LastPostIndex1764600000000 implements MigrationInterface {
   name = 'LastPostIndex1764600000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE INDEX IF NOT EXISTS post_history_success_time_idx ON post_history (created_at) WHERE status = 'success'`);
+    await q.query(
+      `CREATE INDEX IF NOT EXISTS post_history_success_time_idx ON post_history (created_at) WHERE status = 'success'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -38,7 +38,9 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS join_uncertain BOOLEAN NOT NULL DEFAULT false`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS peer_access_hash VARCHAR(32)`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS closed_at TIMESTAMP`);
-    await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS refused_account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL`);
+    await q.query(
+      `ALTER TABLE targets ADD COLUMN IF NOT EXISTS refused_account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL`,
+    );
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS reopened_at TIMESTAMP`);
     await q.query(`ALTER TABLE targets ADD COLUMN IF NOT EXISTS reopen_count INTEGER NOT NULL DEFAULT 0`);
     await q.query(`
@@ -67,7 +69,9 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
       CREATE UNIQUE INDEX IF NOT EXISTS targets_one_row_per_chat_idx ON targets (telegram_id)
        WHERE telegram_id IS NOT NULL AND status IS DISTINCT FROM 'duplicate'`);
     // Refusals of one account within a window (the restriction check).
-    await q.query(`CREATE INDEX IF NOT EXISTS targets_refusals_idx ON targets (refused_account_id, closed_at) WHERE refused_account_id IS NOT NULL`);
+    await q.query(
+      `CREATE INDEX IF NOT EXISTS targets_refusals_idx ON targets (refused_account_id, closed_at) WHERE refused_account_id IS NOT NULL`,
+    );
 
     // Rule 1 for joins whose outcome is unknown: the account may be a member, so the claim stays
     // with it (it asks again) unless it is bound to that very account or the account is deleted.
@@ -98,7 +102,14 @@ export class TelegramAnswersHold1764700000000 implements MigrationInterface {
     await q.query(`DROP INDEX IF EXISTS targets_refusals_idx`);
     await q.query(`DROP INDEX IF EXISTS targets_one_row_per_chat_idx`);
     await q.query(`DROP TABLE IF EXISTS answer_records`);
-    for (const column of ['reopen_count', 'reopened_at', 'refused_account_id', 'closed_at', 'peer_access_hash', 'join_uncertain']) {
+    for (const column of [
+      'reopen_count',
+      'reopened_at',
+      'refused_account_id',
+      'closed_at',
+      'peer_access_hash',
+      'join_uncertain',
+    ]) {
       await q.query(`ALTER TABLE targets DROP COLUMN IF EXISTS ${column}`);
     }
     for (const column of ['limited_until', 'limited_since', 'driven_until', 'driven_by', 'call_started_at']) {

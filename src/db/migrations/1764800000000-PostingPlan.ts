@@ -18,7 +18,9 @@ export class PostingPlan1764800000000 implements MigrationInterface {
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS seasoned BOOLEAN NOT NULL DEFAULT false`);
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS next_post_planned_at TIMESTAMP`);
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS last_post_at TIMESTAMP`);
-    await q.query(`UPDATE accounts a SET last_post_at = (SELECT max(h.created_at) FROM post_history h WHERE h.account_id = a.id) WHERE a.last_post_at IS NULL`);
+    await q.query(
+      `UPDATE accounts a SET last_post_at = (SELECT max(h.created_at) FROM post_history h WHERE h.account_id = a.id) WHERE a.last_post_at IS NULL`,
+    );
     await q.query(`
       UPDATE accounts a
          SET first_driven_at = LEAST((SELECT min(h.created_at) FROM post_history h WHERE h.account_id = a.id),

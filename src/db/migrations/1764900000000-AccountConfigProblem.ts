@@ -12,7 +12,12 @@ export class AccountConfigProblem1764900000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS config_problem TEXT`);
-    const rows = (await q.query(`SELECT id, api_id, api_hash, proxy FROM accounts`)) as { id: number; api_id: number | null; api_hash: string | null; proxy: string | null }[];
+    const rows = (await q.query(`SELECT id, api_id, api_hash, proxy FROM accounts`)) as {
+      id: number;
+      api_id: number | null;
+      api_hash: string | null;
+      proxy: string | null;
+    }[];
     for (const row of rows) {
       const problem = accountSettingsProblem({ apiId: row.api_id, apiHash: row.api_hash, proxy: row.proxy });
       if (problem) await q.query(`UPDATE accounts SET config_problem = $1 WHERE id = $2`, [problem, row.id]);

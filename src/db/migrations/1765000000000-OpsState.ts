@@ -22,11 +22,14 @@ export class OpsState1765000000000 implements MigrationInterface {
         tables_oid OID NOT NULL,
         restored_at TIMESTAMP
       )`);
-    await q.query(`INSERT INTO lexus_restore_guard (id, tables_oid) VALUES (1, 'accounts'::regclass) ON CONFLICT (id) DO NOTHING`);
+    await q.query(
+      `INSERT INTO lexus_restore_guard (id, tables_oid) VALUES (1, 'accounts'::regclass) ON CONFLICT (id) DO NOTHING`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP TABLE IF EXISTS lexus_restore_guard`);
-    for (const column of ['last_connect_outcome', 'last_connect_at']) await q.query(`ALTER TABLE accounts DROP COLUMN IF EXISTS ${column}`);
+    for (const column of ['last_connect_outcome', 'last_connect_at'])
+      await q.query(`ALTER TABLE accounts DROP COLUMN IF EXISTS ${column}`);
   }
 }
