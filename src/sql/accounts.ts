@@ -14,7 +14,7 @@ import {
   floodWaitOverSql,
   floodWaitUntilSql,
   SEND_DEADLINE_MS,
-  targetAwaitsJoinSql,
+  targetOpenUnboundSql,
 } from './rules';
 import { type Runner, sql } from './sql';
 
@@ -226,7 +226,7 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
          SELECT :accountId, t.id, 'unknown', 'the previous process stopped during a call of this account: this join may have happened',
                 CAST(:landedBy AS timestamp)
            FROM targets t
-          WHERE t.join_claimed_by = :accountId AND t.status IN ('new', 'requested') AND t.assigned_account_id IS NULL
+          WHERE t.join_claimed_by = :accountId AND ${targetOpenUnboundSql('t')}
           ORDER BY t.updated_at DESC, t.id DESC
           LIMIT 1`,
         { accountId, landedBy: sqlTime(new Date(unansweredCallAt.getTime() + SEND_DEADLINE_MS)) },
@@ -234,7 +234,7 @@ export async function takeOverAccount(db: DataSource, accountId: number, now: Da
       await sql(
         q,
         `UPDATE targets SET join_uncertain = true, updated_at = CAST(:now AS timestamp)
-          WHERE join_claimed_by = :accountId AND status IN ('new', 'requested') AND assigned_account_id IS NULL AND NOT join_uncertain`,
+          WHERE join_claimed_by = :accountId AND ${targetOpenUnboundSql('targets')} AND NOT join_uncertain`,
         params,
       );
     }
@@ -260,7 +260,7 @@ export async function banAccount(db: Runner, accountId: number, reason: string, 
        UPDATE accounts SET status = 'banned', status_reason = :reason, updated_at = CAST(:now AS timestamp) WHERE id = :accountId
      )
      UPDATE targets SET join_claimed_by = NULL, join_retry_at = NULL, status = 'new', status_reason = NULL, updated_at = CAST(:now AS timestamp)
-      WHERE join_claimed_by = :accountId AND ${targetAwaitsJoinSql('targets')} AND NOT ${claimStaysSql('targets')}`,
+      WHERE join_claimed_by = :accountId AND ${targetOpenUnboundSql('targets')} AND NOT ${claimStaysSql('targets')}`,
     { accountId, reason, now: sqlTime(now) },
   );
 }

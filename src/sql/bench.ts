@@ -5,6 +5,8 @@
  * plans of the DbManager's statements (EXPLAIN). Each operation is one function with its SQL in
  * full; "now" comes from the caller, as the UTC ISO text of sqlTime.
  */
+
+import { warmupEndSql } from './rules';
 import { type Runner, type SqlParams, sql } from './sql';
 
 /**
@@ -41,7 +43,7 @@ export async function insertBenchGroups(
             CASE WHEN i % 10 = 0 THEN 'niche_' || (i % 4) ELSE 'ukraine_cars' END,
             CASE WHEN i % 10 < 6 THEN 'joined' WHEN i % 10 < 9 THEN 'new' ELSE 'banned' END,
             CASE WHEN i % 10 < 6 THEN 1 + i % CAST(:accounts AS integer) END,
-            j.joined_at, j.joined_at + interval '24 hours',
+            j.joined_at, ${warmupEndSql('j.joined_at')},
             CASE WHEN i % 10 < 6 AND i % 3 <> 0 THEN CAST(:now AS timestamp) - (i % 2880) * interval '1 minute' END,
             CASE WHEN i % 10 < 6 THEN i % 3 ELSE 0 END,
             CASE WHEN i % 10 < 6 THEN date_trunc('day', CAST(:now AS timestamp)) - (i % 2) * interval '1 day' END,

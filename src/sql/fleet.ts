@@ -14,6 +14,7 @@ import {
   accountNextPostAtSql,
   accountPostBudgetSql,
   accountPostsTodaySql,
+  accountServedGroupSql,
   DEFAULT_NICHE,
   FIRST_FREE_JOIN_SQL,
   floodWaitOverSql,
@@ -369,7 +370,7 @@ export async function loadPostsToday(
                CROSS JOIN LATERAL (
                  SELECT ${GROUP_DAILY_POST_LIMIT} * count(*) AS n
                    FROM targets t
-                  WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))
+                  WHERE ${accountServedGroupSql('t', 'a')}
                     AND ${warmedUpByDayEnd}) g
               WHERE ${accountDrivableSql('a')}) m
        -- Today's history rows by status, read per account from its (account_id, created_at) index.
@@ -441,7 +442,7 @@ export async function loadNextAction(db: Runner, params: FleetParams): Promise<N
                   NOT ${targetGapKeptSql('t')} AS gap,
                   COALESCE(${groupPostsTodaySql('t')}, ${GROUP_DAILY_POST_LIMIT}) >= ${GROUP_DAILY_POST_LIMIT} AS group_full
              FROM targets t
-            WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))
+            WHERE ${accountServedGroupSql('t', 'a')}
               AND ${targetNextPostAtSql('t')} IS NOT NULL
             ORDER BY 2, ${READY_ORDER_SQL('t')}
             LIMIT 1) g

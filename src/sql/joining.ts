@@ -17,6 +17,7 @@ import {
   NO_PACE,
   type Pace,
   paceParams,
+  targetOpenUnboundSql,
 } from './rules';
 import { type Runner, sql } from './sql';
 
@@ -125,7 +126,7 @@ export async function markJoinRequested(
     db,
     `UPDATE targets SET status = 'requested', status_reason = 'join request sent; an admin must approve it',
             join_claimed_by = :accountId, join_retry_at = CAST(:retryAt AS timestamp), updated_at = CAST(:now AS timestamp)
-      WHERE id = :targetId AND assigned_account_id IS NULL AND status IN ('new', 'requested')`,
+      WHERE id = :targetId AND ${targetOpenUnboundSql('targets')}`,
     { targetId, accountId, retryAt: sqlTime(retryAt), now: sqlTime(now) },
   );
 }

@@ -21,6 +21,7 @@ import {
   accountNotBannedSql,
   accountPostBudgetSql,
   accountPostsTodaySql,
+  accountServedGroupSql,
   COUNTED_POST_STATUSES_SQL,
   DEFAULT_NICHE,
   GROUP_COUNT_ONE_POST_SQL,
@@ -76,7 +77,7 @@ export async function nextChances(
        FROM accounts a
        CROSS JOIN LATERAL (
          SELECT min(${targetNextPostAtSql('t')}) AS at FROM targets t
-          WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) ready
+          WHERE ${accountServedGroupSql('t', 'a')}) ready
        CROSS JOIN LATERAL ${joinBudgetSql('a')} joins
        LEFT JOIN LATERAL ${nextJoinTargetSql('a')} q ON true
       WHERE a.id = :accountId AND ${accountNotBannedSql('a')}`,
@@ -132,7 +133,7 @@ export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Da
                                   ELSE 2 END), 0) AS n,
                 count(*)::int AS groups
            FROM targets t
-          WHERE t.assigned_account_id = a.id AND t.status = 'joined' AND t.niche = ANY(CAST(:niches AS text[]))) cap
+          WHERE ${accountServedGroupSql('t', 'a')}) cap
        CROSS JOIN LATERAL ${joinBudgetSql('a')} j
       WHERE a.id = :accountId`,
     {

@@ -225,12 +225,20 @@ export const targetWarmupOverSql = (t: string, at = 'now') =>
 export const targetHoldOverSql = (t: string) =>
   `(${t}.next_post_allowed_at IS NULL OR ${t}.next_post_allowed_at <= CAST(:now AS timestamp))`;
 
+/** Rule 1: group `t` is joined and bound to account `a` (for good: the migration's trigger forbids rebinding). */
+export const targetBoundToSql = (t: string, a: string) =>
+  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id)`;
+
+/** Group `t` is one account `a` posts in: bound to it, of a niche the daemon serves (:niches). */
+export const accountServedGroupSql = (t: string, a: string) =>
+  `(${targetBoundToSql(t, a)} AND ${t}.niche = ANY(CAST(:niches AS text[])))`;
+
 /**
  * Rules 1-3 for the group: joined, bound to account `a`, warmed up, under its daily limit, and
  * out of any hold (a slow mode, failures, a refused message).
  */
 export const targetMayReceivePostFromSql = (t: string, a: string) =>
-  `(${t}.status = 'joined' AND ${t}.assigned_account_id = ${a}.id AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT} AND ${targetHoldOverSql(t)})`;
+  `(${targetBoundToSql(t, a)} AND ${targetWarmupOverSql(t)} AND ${groupPostsTodaySql(t)} < ${GROUP_DAILY_POST_LIMIT} AND ${targetHoldOverSql(t)})`;
 
 /** The daemon's spacing (LEXUS_GROUP_MIN_GAP_HOURS): the group's last post is :minGapMs old. */
 export const targetGapKeptSql = (t: string) =>
@@ -261,6 +269,9 @@ export const READY_ORDER_SQL = (t: string) => `${t}.last_post_at ASC NULLS FIRST
 export const accountDrivableSql = (a: string) =>
   `(${accountNotBannedSql(a)} AND ${a}.session_string IS NOT NULL AND ${a}.config_problem IS NULL)`;
 
+/** After Telegram says an account is in too many chats (CHANNELS_TOO_MUCH), it joins nothing for this long. */
+export const TOO_MANY_CHATS_PAUSE_HOURS = 24;
+
 /**
  * Account `a`'s join budget, as a subquery to join LATERAL: `today`, the joins it tried since
  * today's UTC midnight; `too_many_until`, 24 h after Telegram last said it is in too many chats
@@ -270,7 +281,7 @@ export const accountDrivableSql = (a: string) =>
  */
 export const joinBudgetSql = (a: string) =>
   `(SELECT count(*) FILTER (WHERE h.created_at >= ${TODAY_UTC_SQL})::int AS today,
-           max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '24 hours' AS too_many_until,
+           max(h.created_at) FILTER (WHERE h.outcome = 'too_many_channels') + interval '${TOO_MANY_CHATS_PAUSE_HOURS} hours' AS too_many_until,
            max(h.created_at) + CAST(:joinSpacingMs AS integer) * interval '1 millisecond' AS spaced_until,
            max(h.created_at) AS last_at
       FROM join_history h WHERE h.account_id = ${a}.id)`;
@@ -280,8 +291,15 @@ export const joinBudgetSql = (a: string) =>
  * and never joined by one. Only such a group is claimed for a join, and a banned account's claims
  * on such groups go back to the queue.
  */
-export const targetAwaitsJoinSql = (t: string) =>
-  `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL AND ${t}.joined_at IS NULL)`;
+export const targetAwaitsJoinSql = (t: string) => `(${targetOpenUnboundSql(t)} AND ${t}.joined_at IS NULL)`;
+
+/**
+ * Group `t` is open and bound to no account: new, or a join request waits for an admin. A join
+ * claim on such a group is still only a claim: a banned account's claims go back to the queue,
+ * a process taking an account over finds its last claim here.
+ */
+export const targetOpenUnboundSql = (t: string) =>
+  `(${t}.status IN ('new', 'requested') AND ${t}.assigned_account_id IS NULL)`;
 
 /**
  * Rule 1 at the bind: group `t` may be bound to `account` (an SQL expression for its id): it is
