@@ -1,10 +1,10 @@
 /** A daemon on the test database, the fake Telegram and the test's manual clock. */
 import path from 'node:path';
 import { afterEach } from 'vitest';
+import { assembleDaemon } from '../../src/app';
 import type { DaemonSettings } from '../../src/config';
-import { Daemon } from '../../src/daemon/daemon';
+import type { Daemon } from '../../src/daemon/daemon';
 import { loadMessages } from '../../src/daemon/messages';
-import { AccountLocks } from '../../src/db/accountLocks';
 import { seeded } from '../../src/random';
 import { FakeTelegram } from '../../src/telegram/fakeGateway';
 import type { TestDatabase } from './database';
@@ -62,9 +62,10 @@ export function makeDaemon(
   const settings = { ...TEST_SETTINGS, ...options.settings };
   const fake = options.fake ?? new FakeTelegram({ clock: t.clock });
   const { lines: logs, log } = capturedLogger();
-  const daemon = new Daemon({
+  // Assembled as lexus start and the simulator's replicas are (src/app.ts).
+  const { daemon } = assembleDaemon({
     dataSource: t.dataSource,
-    locks: new AccountLocks(t.connection),
+    connection: t.connection,
     gateway: fake,
     clock: t.clock,
     log,
