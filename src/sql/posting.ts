@@ -15,6 +15,7 @@ import {
   ACCOUNT_COUNT_ONE_POST_SQL,
   ACCOUNT_DAILY_POST_LIMIT,
   accountJoinBudgetSql,
+  accountJoinsLeftTodaySql,
   accountMayPostSql,
   accountNextJoinAtSql,
   accountNextPostAtSql,
@@ -124,7 +125,7 @@ export async function dayLeft(db: Runner, input: NextChanceInput & { horizon: Da
     db,
     `SELECT GREATEST(0, LEAST(${accountPostBudgetSql('a')} - COALESCE(${accountPostsTodaySql('a')}, ${ACCOUNT_DAILY_POST_LIMIT}), cap.n))::int AS posts, cap.groups,
             a.last_post_at, j.last_at AS last_join_at,
-            CASE WHEN j.too_many_until > CAST(:now AS timestamp) THEN 0 ELSE GREATEST(0, ${accountJoinBudgetSql('a')} - j.today) END::int AS joins
+            ${accountJoinsLeftTodaySql('a', 'j')}::int AS joins
        FROM accounts a
        CROSS JOIN LATERAL (
          SELECT COALESCE(sum(CASE WHEN ${GROUP_DAILY_POST_LIMIT} - COALESCE(${groupPostsTodaySql('t')}, ${GROUP_DAILY_POST_LIMIT}) <= 0 OR ${first} >= CAST(:horizon AS timestamp) THEN 0

@@ -322,6 +322,7 @@ export const targetFreeToBindSql = (t: string, account: string) =>
  *                  wins, the own claim on a tie, then the lower id (the claim's order)
  *   the account    joinBudgetSql / accountJoinAllowedSql: under its joins of the day, no "too many
  *                  chats" in the last 24 h, the spacing since its last join kept; and rule 4
+ *   how many       accountJoinsLeftTodaySql: what the day's plan spreads
  *   when           accountNextJoinAtSql: the latest of all of these
  */
 
@@ -375,6 +376,13 @@ export const nextJoinTargetSql = (a: string, firstFree: string = FIRST_FREE_JOIN
 export const accountJoinAllowedSql = (a: string, jb: string) =>
   `(${jb}.today < ${accountJoinBudgetSql(a)} AND COALESCE(${jb}.too_many_until <= CAST(:now AS timestamp), true)
     AND COALESCE(${jb}.spaced_until <= CAST(:now AS timestamp), true))`;
+
+/**
+ * The join policy, how many: the joins account `a` (with `jb`, its joinBudgetSql) may still try
+ * today: what is left of its budget, none while it is in too many chats.
+ */
+export const accountJoinsLeftTodaySql = (a: string, jb: string) =>
+  `(CASE WHEN ${jb}.too_many_until > CAST(:now AS timestamp) THEN 0 ELSE GREATEST(0, ${accountJoinBudgetSql(a)} - ${jb}.today) END)`;
 
 /**
  * The join policy, when: the earliest instant account `a` (with `jb`, its joinBudgetSql) may try
