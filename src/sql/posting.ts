@@ -14,7 +14,6 @@ import { accountLockHeldSql } from './locks';
 import {
   ACCOUNT_COUNT_ONE_POST_SQL,
   ACCOUNT_DAILY_POST_LIMIT,
-  accountJoinBudgetSql,
   accountJoinsLeftTodaySql,
   accountMayPostSql,
   accountNextJoinAtSql,
