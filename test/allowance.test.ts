@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { sqlTime } from '../src/db/postgresTypes';
-import { rampedPosts } from '../src/simulate/report';
-import { ACCOUNT_DAILY_POST_LIMIT, accountPostBudgetSql, NO_PACE, paceParams, type RampUp } from '../src/sql/rules';
+import { postsTheDayAfterAPause, rampedPosts } from '../src/simulate/report';
+import { accountPostBudgetSql, NO_PACE, paceParams, type RampUp } from '../src/sql/rules';
 import { sql } from '../src/sql/sql';
 import { useTestDatabase } from './helpers/database';
 import { insertAccount } from './helpers/fixtures';
@@ -46,6 +46,6 @@ describe("the simulator's allowance", () => {
     const dayAfter = await insertAccount(t, 'limited_yesterday', {
       limited_until: new Date(t.clock.now().getTime() - DAY).toISOString(),
     });
-    expect(await budgetInSql(dayAfter, noRamp)).toBe(Math.floor(ACCOUNT_DAILY_POST_LIMIT * 0.75));
+    expect(await budgetInSql(dayAfter, noRamp)).toBe(postsTheDayAfterAPause());
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The seed's timestamps hold UTC in `timestamp without time zone`. This file runs in the utc
- * project and again with TZ=America/Los_Angeles (vitest.config.ts): stored values, values read
+ * project and again with TZ=America/Los_Angeles (vitest.config.mts): stored values, values read
  * back, and the UTC day of the limits must be the same in both.
  */
 

@@ -3,11 +3,12 @@
  * connect, a lookup, a join or a post to its consequences for the account, the group and the
  * post slot, and to what the account does next. The daemon reads nothing else to decide; it
  * applies a consequence in one place (daemon.ts `answer`), under one persistence policy
- * (recorder.ts), and the database applies it in one transaction (db/answerQueries.ts).
+ * (recorder.ts), and the database applies it in one transaction (src/sql/answers.ts recordAnswer).
  *
  * Pure: no clock, no database. Holds are durations from the instant of the answer.
  */
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../clock';
+import { TOO_MANY_CHATS_PAUSE_HOURS } from '../sql/rules';
 import type { ConnectOutcome, GroupRefusal, JoinOutcome, LookupOutcome, PostOutcome } from '../telegram/outcomes';
 
 export type Call = 'connect' | 'lookup' | 'join' | 'post';
@@ -32,7 +33,7 @@ export type AccountEffect =
   | { kind: 'limited' }
   /** The session is dead: the account stops until `lexus login`. */
   | { kind: 'dead' }
-  /** CHANNELS_TOO_MUCH: joins nothing for 24 h (counted from join_history). */
+  /** CHANNELS_TOO_MUCH: joins nothing for TOO_MANY_CHATS_PAUSE_HOURS (src/sql/rules.ts, counted from join_history). */
   | { kind: 'too_many_channels' };
 
 export type GroupEffect =
@@ -310,7 +311,7 @@ export function consequenceOf(call: Call, outcome: AnyOutcome, ctx: AnswerContex
         log: {
           level: 'warn',
           event: 'account.too_many_channels',
-          message: 'the account is in too many chats; it stops joining for 24 h, another account may take the group',
+          message: `the account is in too many chats; it stops joining for ${TOO_MANY_CHATS_PAUSE_HOURS} h, another account may take the group`,
         },
       };
     default:

@@ -13,7 +13,7 @@
  * (accountLocks.ts) and has confirmed that hold within the lease; past it, every session of the
  * process stops. A process taking an account over waits longer than the lease plus the time a
  * session takes to stop, and holds the account longer still when the previous driver left a call
- * unanswered (README, "Reliability").
+ * unanswered (docs/reliability.md).
  *
  * Time comes from the injected clock only, and `tick()` is one scheduling round, so tests and
  * the simulator drive the same code on virtual time. `runDaemon` (run.ts) calls it every second.
@@ -89,7 +89,7 @@ const JITTER_MIN = 0.75;
 const JITTER_SPAN = 0.5;
 
 /**
- * The lease arithmetic (README, "Reliability"). A process renews its lease on its accounts every
+ * The lease arithmetic (docs/reliability.md). A process renews its lease on its accounts every
  * `refreshEveryMs` (accounts.driven_until = the instant it asked + `leaseMs`, written only while
  * its lock connection holds the locks). Once the lease has run out it tries once more (at most
  * LOCK_CONFIRM_MS); failing that, it stops every session (at most SESSION_STOP_MS). So its

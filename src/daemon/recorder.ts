@@ -1,5 +1,5 @@
 /**
- * The one persistence policy for Telegram's answers: each answer's record (answerQueries.ts
+ * The one persistence policy for Telegram's answers: each answer's record (src/sql/answers.ts
  * recordAnswer) is tried at once; when the database does not take it (down, cut off, out of
  * connections, any error), it is kept here and tried again with growing pauses, for as long as it
  * takes, and the account does nothing else meanwhile (the daemon asks `blocked`). Records of one

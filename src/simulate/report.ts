@@ -114,6 +114,11 @@ export interface AllowancePolicy {
   accounts?: Map<string, { firstDrivenAt: Date | null; seasoned: boolean }>;
 }
 
+/** A limited account's posts on the UTC day after its pause ends (rules.ts budgetShareSql: three quarters). */
+export function postsTheDayAfterAPause(): number {
+  return Math.floor(ACCOUNT_DAILY_POST_LIMIT * 0.75);
+}
+
 /** A new account's post budget on its `d`-th day in the fleet (rules.ts rampedSql, the same arithmetic). */
 export function rampedPosts(ramp: RampUp, d: number): number {
   if (d >= ramp.fullDays) return ACCOUNT_DAILY_POST_LIMIT;
@@ -188,7 +193,7 @@ export function policyMaximum(
     if (periods.some((p) => p.from < dayEnd && p.until > dayStart)) {
       cap = Math.min(cap, limits?.delivered.get(account!)?.get(new Date(dayStart).toISOString().slice(0, 10)) ?? 0);
     } else if (periods.some((p) => p.until <= dayStart && p.until > dayStart - DAY_MS)) {
-      cap = Math.min(cap, Math.floor(ACCOUNT_DAILY_POST_LIMIT * 0.75));
+      cap = Math.min(cap, postsTheDayAfterAPause());
     }
     total += Math.min(cap, n);
   }

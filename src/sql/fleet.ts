@@ -353,8 +353,10 @@ export async function loadNicheStatuses(db: Runner, params: FleetParams): Promis
 
 /**
  * Today's posts (history rows since today's UTC midnight, by status) and the most the rules allow
- * today: per account that may act, min(20, 2 per joined group of a served niche that is warmed up
- * before the next UTC midnight, i.e. whose warm-up is over at the day's last instant :dayEnd).
+ * today: per account a daemon can drive, the smaller of its post budget of the day (20, less while
+ * it ramps up or recovers from a limit: accountPostBudgetSql) and 2 per joined group of a served
+ * niche that is warmed up before the next UTC midnight (its warm-up over at the day's last instant
+ * :dayEnd).
  */
 export async function loadPostsToday(
   db: Runner,

@@ -288,8 +288,7 @@ export const joinBudgetSql = (a: string) =>
 
 /**
  * Group `t` waits to be joined: new, or a join request waits for an admin; bound to no account
- * and never joined by one. Only such a group is claimed for a join, and a banned account's claims
- * on such groups go back to the queue.
+ * and never joined by one. Only such a group is claimed for a join (the queue, inJoinQueueSql).
  */
 export const targetAwaitsJoinSql = (t: string) => `(${targetOpenUnboundSql(t)} AND ${t}.joined_at IS NULL)`;
 
